@@ -1,0 +1,194 @@
+"""Command line: ``python cir_app/run.py [serve|build-index|search|...]``.
+
+Exit codes: 0 success, 1 a runtime problem the message explains (corrupt cache, model
+that cannot load, unreadable dataset), 2 a usage or configuration error.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Callable
+
+from infocir.config import AppConfig, ConfigError, load_config, parse_set_arguments
+
+log = logging.getLogger("infocir")
+
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("configuration (defaults < --config file < CIR_* env < these flags)")
+    g.add_argument("--config", help="TOML or JSON config file ([section] field = value)")
+    g.add_argument("--dataset", help="dataset folder (class sub-folders + class_names.csv); default: the demo world")
+    g.add_argument("--model", help="open_clip model name, e.g. ViT-B-32 or InfoCIR-Demo-ViT")
+    g.add_argument("--pretrained", help="'demo', a checkpoint file, an open_clip tag, or '' for random weights")
+    g.add_argument("--method", help="CIR method name (see 'methods')")
+    g.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="any config field; repeatable")
+    g.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, str]:
+    out = parse_set_arguments(args.set)
+    for flag, key in (("dataset", "dataset.root"), ("model", "model.name"), ("pretrained", "model.pretrained"),
+                      ("method", "retrieval.method"), ("port", "ui.port"), ("host", "ui.host")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="run.py",
+        description="InfoCIR: explainable composed image retrieval. Without a subcommand, serves the dashboard.",
+    )
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="build what is missing and serve the dashboard (default)")
+    _common(p)
+    p.add_argument("--port", type=int, help="port (default 8051)")
+    p.add_argument("--host", help="interface to bind (default 127.0.0.1)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("build-index", help="encode the dataset into the feature index (resumable)")
+    _common(p)
+    p.add_argument("--rebuild", action="store_true", help="discard an existing index and build it again")
+    p.set_defaults(func=cmd_build_index)
+
+    p = sub.add_parser("search", help="print the ranked top-k for a reference image and a text")
+    _common(p)
+    p.add_argument("--reference", "-r", help="a dataset image id (e.g. star/star_00042.png) or an image file path")
+    p.add_argument("--text", "-t", default="", help="the modification text, e.g. 'make it red'")
+    p.add_argument("-k", type=int, default=None, help="number of results (default: retrieval.default_k)")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("methods", help="list the CIR methods and whether they are available")
+    _common(p)
+    p.set_defaults(func=cmd_methods)
+
+    p = sub.add_parser("generate-demo", help="generate the demo world dataset into a folder")
+    p.add_argument("out", help="output folder")
+    p.add_argument("--replicates", type=int, default=3, help="images per attribute combination")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_generate_demo)
+
+    p = sub.add_parser("train-demo-clip", help="train the embedded demo CLIP (CPU, resumable)")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="options of infocir.models.train_demo (see --help there)")
+    p.set_defaults(func=cmd_train_demo)
+
+    p = sub.add_parser("evaluate-demo", help="zero-shot quality of the demo CLIP on held-out generated images")
+    _common(p)
+    p.add_argument("--seed", type=int, default=999, help="seed of the held-out images")
+    p.set_defaults(func=cmd_evaluate_demo)
+    return ap
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_build_index(cfg: AppConfig, args) -> int:
+    from infocir.engine import RetrievalEngine
+
+    engine = RetrievalEngine.from_config(cfg, rebuild=args.rebuild)
+    m = engine.index.manifest
+    print(f"Index ready: {m.count} images, dim {m.dim}, model {m.key.model_name}, {m.skipped} files skipped.")
+    print(engine.scan.report())
+    return EXIT_OK
+
+
+def cmd_search(cfg: AppConfig, args) -> int:
+    from infocir.engine import RetrievalEngine
+    from infocir.models.encoding import open_rgb
+
+    engine = RetrievalEngine.from_config(cfg)
+    reference = args.reference
+    if reference and reference not in engine.index.row_of:
+        if os.path.isfile(reference):
+            reference = open_rgb(reference)
+        else:
+            print(f"error: --reference {reference!r} is neither a dataset id nor an image file.", file=sys.stderr)
+            print(f"  e.g. a dataset id: {engine.index.ids[0]}", file=sys.stderr)
+            return EXIT_USAGE
+    res = engine.search(reference, args.text, k=args.k)
+    print(f"method={res.method}  reference={args.reference}  text={args.text!r}  ({res.elapsed_ms:.1f} ms)")
+    print(f"{'rank':>4}  {'score':>7}  {'class':<14} id")
+    for row in res.table():
+        print(f"{row['rank']:>4}  {row['score']:>7.4f}  {row['class']:<14} {row['id']}")
+    return EXIT_OK
+
+
+def cmd_methods(cfg: AppConfig, args) -> int:
+    from infocir.engine import RetrievalEngine
+
+    engine = RetrievalEngine.from_config(cfg)
+    for info in engine.methods():
+        state = "available" if info.available else f"unavailable: {info.reason}"
+        print(f"{info.name:<12} {info.label:<28} {state}")
+    return EXIT_OK
+
+
+def cmd_serve(cfg: AppConfig, args) -> int:
+    from infocir.ui.app import serve
+
+    return serve(cfg)
+
+
+def cmd_generate_demo(_cfg, args) -> int:
+    from infocir.data.demo_world import DemoWorldSpec, generate_dataset
+
+    root = generate_dataset(args.out, DemoWorldSpec(seed=args.seed, replicates=args.replicates))
+    print(f"Demo world written to {root}")
+    return EXIT_OK
+
+
+def cmd_train_demo(_cfg, args) -> int:
+    from infocir.models.train_demo import main as train_main
+
+    return train_main(args.rest)
+
+
+def cmd_evaluate_demo(cfg: AppConfig, args) -> int:
+    from infocir.models.demo_eval import evaluate_bundle
+    from infocir.engine import bundle_for
+
+    res = evaluate_bundle(bundle_for(cfg), seed=args.seed)
+    print(f"Demo CLIP {cfg.model.name} on {res.pop('n_images')} held-out generated images (seed {args.seed}):")
+    for k, v in res.items():
+        print(f"  {k:<28} {100 * v:6.1f} %")
+    return EXIT_OK
+
+
+_NO_CONFIG = {cmd_generate_demo, cmd_train_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv = ["serve", *argv]
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        args = parser.parse_args(["serve"])
+    verbose = getattr(args, "verbose", False)
+    # Third-party libraries log chatty INFO lines on the root logger; ours are what users need.
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("infocir").setLevel(logging.DEBUG if verbose else logging.INFO)
+    func: Callable = args.func
+    try:
+        cfg = None if func in _NO_CONFIG else load_config(args.config, cli_overrides=_overrides(args))
+        return func(cfg, args)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_RUNTIME
+    except Exception as exc:  # user-facing boundary: one clear line, the traceback only with -v
+        from infocir.errors import is_user_error
+
+        if is_user_error(exc):
+            print(f"error: {exc}", file=sys.stderr)
+            log.debug("details", exc_info=True)
+            return EXIT_RUNTIME
+        raise

@@ -1,0 +1,311 @@
+"""One typed configuration object for the whole application.
+
+Nested frozen dataclasses hold every default.  Overrides apply in this order (later
+wins): defaults < config file (TOML or JSON) < ``CIR_*`` environment variables <
+command-line ``--set section.field=value`` (and the CLI's named flags).
+
+Environment variables are ``CIR_<SECTION>_<FIELD>`` in upper case, e.g.
+``CIR_DATASET_ROOT=/data/imgs`` or ``CIR_UI_PORT=8060``; a few short aliases from the
+original InfoCIR README are accepted too (``CIR_PORT``, ``CIR_DATASET_ROOT_PATH``,
+``CIR_CLIP_MODEL_NAME``, ``CIR_EVAL_TYPE``, ``CIR_PREPROCESS_TYPE``).
+
+API keys are never part of this object: providers read them from the environment.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import types
+import typing
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from infocir.errors import UserError
+
+ENV_PREFIX = "CIR_"
+
+
+class ConfigError(UserError, ValueError):
+    """A configuration value is invalid; the message names the field and what is allowed."""
+
+
+def _choices(*values: str, default: str) -> Any:
+    return field(default=default, metadata={"choices": values})
+
+
+def _bounded(default: Any, lo: float | None = None, hi: float | None = None) -> Any:
+    return field(default=default, metadata={"min": lo, "max": hi})
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    root: str = ""  # empty: the generated demo world in <index.cache_dir>/demo_world
+    sample_size: int = _bounded(30000, 1)
+    class_names_file: str = "class_names.csv"
+    demo_replicates: int = _bounded(3, 1, 20)  # demo world: images per attribute combination
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "InfoCIR-Demo-ViT"  # any open_clip model name or a registered JSON config
+    # "demo": the committed demo weights; a file path; an open_clip tag (needs internet); "" random
+    pretrained: str = "demo"
+    preprocess: str = _choices("targetpad", "clip", default="targetpad")
+    config_dirs: tuple[str, ...] = ()
+    device: str = "cpu"
+    phi_checkpoint: str = "demo"  # SEARLE φ: "demo", a .pt path with key "Phi", or "" (unavailable)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    method: str = "average"
+    default_k: int = _bounded(24, 1, 100)
+    backend: str = _choices("exact", default="exact")
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    cache_dir: str = "~/.cache/infocir"
+    dtype: str = _choices("float16", "float32", default="float16")
+    batch_size: int = _bounded(64, 1, 4096)
+    chunk_size: int = _bounded(1024, 1)
+
+
+@dataclass(frozen=True)
+class UIConfig:
+    host: str = "127.0.0.1"
+    port: int = _bounded(8051, 1, 65535)
+    gallery_size: int = _bounded(24, 1, 100)
+    gallery_row_size: int = _bounded(4, 1, 12)
+    max_images_on_scatterplot: int = _bounded(100, 1)
+    max_upload_mb: float = _bounded(10.0, 0.1)
+    debug: bool = False
+
+
+@dataclass(frozen=True)
+class EnhancementConfig:
+    provider: str = _choices("auto", "offline", "gemini", "openai", default="auto")
+    candidate_prompts: int = _bounded(10, 1, 50)
+    use_context: bool = True
+    timeout_s: float = _bounded(30.0, 1)
+    openai_base_url: str = ""
+    openai_model: str = ""
+    gemini_model: str = "gemini-1.5-flash"
+
+
+@dataclass(frozen=True)
+class SaliencyConfig:
+    enabled: bool = True
+    max_candidates: int | None = None  # None: all
+    generate_reference: bool = True
+    generate_candidates: bool = True
+    generate_text_attribution: bool = True
+
+
+@dataclass(frozen=True)
+class UMAPConfig:
+    pca_components: int = _bounded(80, 0)  # 0: no PCA pre-reduction
+    n_neighbors: int = _bounded(25, 2)
+    min_dist: float = _bounded(0.1, 0.0)
+    spread: float = _bounded(1.0, 0.01)
+    local_connectivity: float = _bounded(1.0, 0.0)
+    n_epochs: int = _bounded(200, 10)
+    metric: str = _choices("cosine", "euclidean", default="cosine")
+    style_debiasing: bool = False
+    alternative_projection: str = _choices("none", "ica", default="none")
+    random_state: int = 42
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    dataset: DatasetConfig = DatasetConfig()
+    model: ModelConfig = ModelConfig()
+    retrieval: RetrievalConfig = RetrievalConfig()
+    index: IndexConfig = IndexConfig()
+    ui: UIConfig = UIConfig()
+    enhancement: EnhancementConfig = EnhancementConfig()
+    saliency: SaliencyConfig = SaliencyConfig()
+    umap: UMAPConfig = UMAPConfig()
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(os.path.expanduser(self.index.cache_dir))
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> "AppConfig":
+        """A copy with ``{"section.field": value}`` applied (strings are parsed to the field's type)."""
+        return apply_overrides(self, overrides)
+
+
+SECTIONS = tuple(f.name for f in fields(AppConfig))
+_ALIASES = {
+    "PORT": "ui.port",
+    "DATASET_ROOT_PATH": "dataset.root",
+    "DATASET_SAMPLE_SIZE": "dataset.sample_size",
+    "CLIP_MODEL_NAME": "model.name",
+    "EVAL_TYPE": "retrieval.method",
+    "PREPROCESS_TYPE": "model.preprocess",
+}
+
+
+# --------------------------------------------------------------------------- parsing
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _coerce(path: str, value: Any, typ: Any) -> Any:
+    """Turn ``value`` (often a string from env/CLI) into ``typ``; raise ConfigError naming ``path``."""
+    origin = typing.get_origin(typ)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(typ) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "")):
+            return None
+        return _coerce(path, value, args[0])
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        return tuple(str(v) for v in value)
+    try:
+        if typ is bool:
+            if isinstance(value, bool):
+                return value
+            s = str(value).strip().lower()
+            if s in ("1", "true", "yes", "on"):
+                return True
+            if s in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if typ is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if typ is float:
+            return float(value)
+        if typ is str:
+            return str(value)
+    except (TypeError, ValueError):
+        kind = {bool: "true/false", int: "an integer", float: "a number"}.get(typ, typ.__name__)
+        raise ConfigError(f"{path}: {value!r} is not {kind}") from None
+    return value
+
+
+def _validate_field(path: str, f: dataclasses.Field, value: Any) -> None:
+    meta = f.metadata
+    if "choices" in meta and value not in meta["choices"]:
+        raise ConfigError(f"{path}: {value!r} is not allowed; allowed values: {', '.join(meta['choices'])}")
+    lo, hi = meta.get("min"), meta.get("max")
+    if value is not None and lo is not None and value < lo:
+        raise ConfigError(f"{path}: {value!r} is below the minimum {lo}" + (f" (allowed range {lo}..{hi})" if hi is not None else ""))
+    if value is not None and hi is not None and value > hi:
+        raise ConfigError(f"{path}: {value!r} is above the maximum {hi} (allowed range {lo}..{hi})")
+
+
+def validate(cfg: AppConfig) -> AppConfig:
+    """Check every field's choices and bounds (and the method name against the registry)."""
+    for sec in fields(cfg):
+        section = getattr(cfg, sec.name)
+        for f in fields(section):
+            _validate_field(f"{sec.name}.{f.name}", f, getattr(section, f.name))
+    from infocir.methods.registry import list_method_names
+
+    names = list_method_names()
+    if cfg.retrieval.method not in names:
+        raise ConfigError(f"retrieval.method: {cfg.retrieval.method!r} is not allowed; allowed values: {', '.join(names)}")
+    return cfg
+
+
+def apply_overrides(cfg: AppConfig, overrides: Mapping[str, Any]) -> AppConfig:
+    """Apply ``{"section.field": value}`` pairs; unknown keys are an error listing the valid ones."""
+    by_section: dict[str, dict[str, Any]] = {}
+    for key, value in overrides.items():
+        sec, _, name = key.partition(".")
+        if sec not in SECTIONS:
+            raise ConfigError(f"{key}: unknown section {sec!r}; sections: {', '.join(SECTIONS)}")
+        section_cls = type(getattr(cfg, sec))
+        types_ = _field_types(section_cls)
+        if name not in types_:
+            raise ConfigError(f"{key}: unknown field; fields of {sec}: {', '.join(types_)}")
+        by_section.setdefault(sec, {})[name] = _coerce(key, value, types_[name])
+    new = cfg
+    for sec, values in by_section.items():
+        new = replace(new, **{sec: replace(getattr(new, sec), **values)})
+    return validate(new)
+
+
+def _flatten(data: Mapping[str, Any], source: str) -> dict[str, Any]:
+    out = {}
+    for sec, values in data.items():
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{source}: top-level key {sec!r} must be a table of fields (sections: {', '.join(SECTIONS)})")
+        for name, value in values.items():
+            out[f"{sec}.{name}"] = value
+    return out
+
+
+def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a TOML or JSON file of ``[section] field = value`` into flat overrides."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError(f"config file {p}: cannot read ({exc.strerror})") from None
+    try:
+        if p.suffix == ".json":
+            data = json.loads(text)
+        else:
+            import tomllib
+
+            data = tomllib.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"config file {p}: not valid {'JSON' if p.suffix == '.json' else 'TOML'}: {exc}") from None
+    return _flatten(data, str(p))
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``CIR_SECTION_FIELD`` variables (and the README aliases) as flat overrides."""
+    out = {}
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX) or key == "CIR_CONFIG":
+            continue
+        rest = key[len(ENV_PREFIX):]
+        if rest in _ALIASES:
+            out[_ALIASES[rest]] = value
+            continue
+        sec, _, name = rest.lower().partition("_")
+        if sec in SECTIONS and name:
+            out[f"{sec}.{name}"] = value
+        else:
+            raise ConfigError(f"{key}: not a known setting; use CIR_<SECTION>_<FIELD> with a section of {', '.join(SECTIONS)}")
+    return out
+
+
+def load_config(
+    config_file: str | os.PathLike | None = None,
+    environ: Mapping[str, str] | None = None,
+    cli_overrides: Mapping[str, Any] | None = None,
+) -> AppConfig:
+    """Defaults < config file (argument or ``CIR_CONFIG``) < environment < command line."""
+    environ = os.environ if environ is None else environ
+    cfg = AppConfig()
+    config_file = config_file or environ.get("CIR_CONFIG")
+    if config_file:
+        cfg = apply_overrides(cfg, read_config_file(config_file))
+    cfg = apply_overrides(cfg, env_overrides(environ))
+    return apply_overrides(cfg, dict(cli_overrides or {}))
+
+
+def parse_set_arguments(items: list[str]) -> dict[str, str]:
+    """``["model.name=ViT-B-32", ...]`` → overrides; a malformed item is a ConfigError."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise ConfigError(f"--set {item!r}: expected section.field=value, e.g. ui.port=8060")
+        out[key.strip()] = value
+    return out
+
+
+def as_dict(cfg: AppConfig) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)

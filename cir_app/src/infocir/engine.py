@@ -1,0 +1,240 @@
+"""RetrievalEngine: the one object the UI, the CLI and scripts use.
+
+    from infocir.config import load_config
+    from infocir.engine import RetrievalEngine
+    engine = RetrievalEngine.from_config(load_config())
+    result = engine.search("star/star_00042.png", "make it red", k=10, method="average")
+
+It resolves the dataset (generating the demo world when none is configured), loads
+the CLIP model once per process, builds or reuses the feature index, and runs the
+registered CIR methods.  It never imports Dash.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+from PIL import Image
+
+from infocir.config import AppConfig
+from infocir.errors import UserError
+from infocir.data.scan import ScanResult, scan_dataset
+from infocir.index.backends import create_backend, top_k
+from infocir.index.store import FeatureIndex, index_dir_for, load_or_build
+from infocir.methods.base import Composition, MethodContext, Query
+from infocir.methods.registry import MethodInfo, create_method, list_methods
+from infocir.models.encoders import ASSET_DIR, ClipBundle, ModelLoadError, load_clip
+from infocir.models.encoding import encode_images, encode_texts, open_rgb
+
+log = logging.getLogger(__name__)
+
+Reference = Union[str, Image.Image, bytes, None]
+DEMO_MODEL = "InfoCIR-Demo-ViT"
+
+
+class QueryError(UserError, ValueError):
+    """A query cannot be answered as given (unknown reference id, empty text for a method that needs it, ...)."""
+
+
+def resolve_dataset_root(cfg: AppConfig) -> Path:
+    """The configured dataset folder, or the demo world (generated on first use) when none is set."""
+    if cfg.dataset.root:
+        return Path(cfg.dataset.root).expanduser().resolve()
+    from infocir.data.demo_world import DemoWorldSpec, ensure_demo_dataset
+
+    return ensure_demo_dataset(cfg.cache_dir / "demo_world", DemoWorldSpec(replicates=cfg.dataset.demo_replicates))
+
+
+def resolve_pretrained(cfg: AppConfig) -> str:
+    """Map ``model.pretrained`` to what open_clip understands ("demo" → the committed weights)."""
+    if cfg.model.pretrained != "demo":
+        return cfg.model.pretrained
+    weights = ASSET_DIR / f"{cfg.model.name}.pt"
+    if weights.is_file():
+        return str(weights)
+    if cfg.model.name == DEMO_MODEL:
+        log.warning("Demo weights %s are missing: using randomly initialised placeholder weights.", weights)
+        return ""
+    raise ModelLoadError(
+        f"model.pretrained='demo' only applies to {DEMO_MODEL}; for {cfg.model.name!r} give a checkpoint path "
+        "or an open_clip tag (e.g. 'openai', needs internet)."
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_bundle(name: str, pretrained: str, preprocess: str, device: str, seed: int, config_dirs: tuple[str, ...]) -> ClipBundle:
+    # Heavy: one model per distinct configuration per process, shared (read-only) by all sessions.
+    return load_clip(name, pretrained, preprocess, device, seed, config_dirs)
+
+
+def bundle_for(cfg: AppConfig) -> ClipBundle:
+    """The (cached) CLIP model of a configuration."""
+    m = cfg.model
+    return _cached_bundle(m.name, resolve_pretrained(cfg), m.preprocess, m.device, m.seed, tuple(m.config_dirs))
+
+
+@dataclass
+class SearchResult:
+    """A ranked answer. Arrays are aligned: position i is rank i+1."""
+
+    rows: np.ndarray  # int64 [k] index rows
+    ids: list[str]
+    scores: np.ndarray  # float32 [k]
+    paths: list[str]
+    classes: list[str]
+    method: str
+    text: str
+    reference_id: str | None
+    query_vector: np.ndarray | None = None  # unit [D] when the method composes one vector
+    elapsed_ms: float = 0.0
+    all_scores: np.ndarray | None = field(default=None, repr=False)  # [N], for metrics over the whole index
+
+    def table(self) -> list[dict[str, Any]]:
+        return [
+            {"rank": i + 1, "id": self.ids[i], "score": float(self.scores[i]), "class": self.classes[i]}
+            for i in range(len(self.ids))
+        ]
+
+
+class _LRU:
+    """A small thread-safe LRU cache (text features are re-used across sessions and prompts)."""
+
+    def __init__(self, size: int = 2048):
+        self.size, self.data, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            if key in self.data:
+                self.data.move_to_end(key)
+                return self.data[key]
+        return None
+
+    def put(self, key, value) -> None:
+        with self.lock:
+            self.data[key] = value
+            self.data.move_to_end(key)
+            while len(self.data) > self.size:
+                self.data.popitem(last=False)
+
+
+class RetrievalEngine:
+    """Facade over dataset, model, index and methods."""
+
+    def __init__(self, config: AppConfig, bundle: ClipBundle, scan: ScanResult, index: FeatureIndex):
+        self.config = config
+        self.bundle = bundle
+        self.scan = scan
+        self.index = index
+        self.backend = create_backend(config.retrieval.backend, index.features)
+        self._text_cache = _LRU()
+        self._image_cache = _LRU(256)
+        self.context = MethodContext(
+            bundle=bundle, index=index, backend=self.backend, encode_text=self.encode_text, config=config
+        )
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def from_config(cls, config: AppConfig, rebuild: bool = False, progress: bool = True) -> "RetrievalEngine":
+        """Resolve the dataset, load the model, and load or build the index."""
+        root = resolve_dataset_root(config)
+        scan = scan_dataset(root, config.dataset.class_names_file, config.dataset.sample_size, config.model.seed)
+        log.info(scan.report())
+        bundle = bundle_for(config)
+        out_dir = index_dir_for(config.cache_dir, scan.root, bundle.name)
+        index = load_or_build(
+            bundle, scan, out_dir, config.index.dtype, config.index.batch_size, config.index.chunk_size, rebuild, progress
+        )
+        return cls(config, bundle, scan, index)
+
+    # ----------------------------------------------------------------- encoding
+    def encode_text(self, texts: list[str]) -> np.ndarray:
+        """Raw text features [n, D], cached per text."""
+        missing = [t for t in dict.fromkeys(texts) if self._text_cache.get(t) is None]
+        if missing:
+            for t, f in zip(missing, encode_texts(self.bundle, missing)):
+                self._text_cache.put(t, f)
+        return np.stack([self._text_cache.get(t) for t in texts]) if texts else np.zeros((0, self.index.dim), np.float32)
+
+    def encode_image(self, image: Image.Image) -> np.ndarray:
+        """Raw image feature [D] of an image that is not (necessarily) in the dataset."""
+        return encode_images(self.bundle, [image])[0]
+
+    # ----------------------------------------------------------------- queries
+    def methods(self) -> list[MethodInfo]:
+        """Registered methods with their availability for this engine."""
+        return list_methods(self.context)
+
+    def build_query(self, reference: Reference, text: str) -> tuple[Query, str | None]:
+        """Turn a reference (dataset id, PIL image, image bytes, or None) and a text into a Query."""
+        if reference is None:
+            return Query(text=text), None
+        if isinstance(reference, str):
+            row = self.index.row_of.get(reference)
+            if row is None:
+                raise QueryError(f"Unknown reference image id {reference!r}: not in the indexed dataset.")
+            return Query(text=text, reference_raw=self.index.raw_feature(row), reference_row=row,
+                         reference_key=f"id:{reference}"), reference
+        if isinstance(reference, (bytes, bytearray)):
+            key = "upload:" + hashlib.sha256(reference).hexdigest()[:16]
+            image = open_rgb(io.BytesIO(reference))
+        elif isinstance(reference, Image.Image):
+            image = reference.convert("RGB")
+            key = "image:" + hashlib.sha256(image.tobytes()).hexdigest()[:16]
+        else:
+            raise QueryError(f"A reference must be a dataset id, an image or image bytes, not {type(reference).__name__}.")
+        raw = self._image_cache.get(key)
+        if raw is None:
+            raw = self.encode_image(image)
+            self._image_cache.put(key, raw)
+        return Query(text=text, reference_raw=raw, reference_image=image, reference_key=key), None
+
+    def compose(self, reference: Reference, text: str, method: str | None = None, **params: Any) -> Composition:
+        """Scores over the whole index (and the composed vector, if any) for a query."""
+        name = method or self.config.retrieval.method
+        m = create_method(name, **params)
+        query, _ = self.build_query(reference, text)
+        m.check(self.context, query)
+        return m.score(self.context, query)
+
+    def search(
+        self,
+        reference: Reference,
+        text: str,
+        k: int | None = None,
+        method: str | None = None,
+        allowed: np.ndarray | None = None,
+        **params: Any,
+    ) -> SearchResult:
+        """Top-k images for a reference + modification text with a registered method."""
+        k = int(k or self.config.retrieval.default_k)
+        if k < 1:
+            raise QueryError("k must be at least 1.")
+        name = method or self.config.retrieval.method
+        t0 = time.perf_counter()
+        m = create_method(name, **params)
+        query, ref_id = self.build_query(reference, text)
+        m.check(self.context, query)
+        comp = m.score(self.context, query)
+        rows = top_k(comp.scores, k, allowed)
+        return SearchResult(
+            rows=rows,
+            ids=[self.index.ids[r] for r in rows],
+            scores=comp.scores[rows].astype(np.float32),
+            paths=[self.index.paths[r] for r in rows],
+            classes=[self.index.classes[r] for r in rows],
+            method=name,
+            text=text,
+            reference_id=ref_id,
+            query_vector=comp.query_vector,
+            elapsed_ms=(time.perf_counter() - t0) * 1000,
+            all_scores=comp.scores,
+        )

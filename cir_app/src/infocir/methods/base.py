@@ -1,0 +1,106 @@
+"""The shared contract of every CIR method."""
+from __future__ import annotations
+
+from abc import ABC
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
+
+import numpy as np
+
+from infocir.errors import UserError
+from infocir.models.encoding import l2_normalize
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from infocir.config import AppConfig
+    from infocir.index.backends import SearchBackend
+    from infocir.index.store import FeatureIndex
+    from infocir.models.encoders import ClipBundle
+
+
+class MethodUnavailable(UserError, RuntimeError):
+    """The method cannot run in this setting (missing checkpoint, corpus, ...); the message says why."""
+
+
+class MissingInput(UserError, ValueError):
+    """The query lacks what the method needs (a reference image or a text)."""
+
+
+@dataclass
+class Query:
+    """One composed query as methods see it."""
+
+    text: str
+    reference_raw: np.ndarray | None = None  # raw encode_image feature [D] (unnormalised)
+    reference_row: int | None = None  # row in the index when the reference is a dataset image
+    reference_image: "Image.Image | None" = None
+    reference_key: str = ""  # stable identity of the reference (dataset id or upload hash), for caches
+
+    @property
+    def reference_unit(self) -> np.ndarray | None:
+        return None if self.reference_raw is None else l2_normalize(self.reference_raw)
+
+
+@dataclass
+class Composition:
+    """What a method produced: a score for every indexed image, and the composed vector if there is one."""
+
+    scores: np.ndarray  # float32 [N]
+    query_vector: np.ndarray | None = None  # unit [D] for vector methods; None for score-level fusion
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class MethodContext:
+    """Everything a method may use; built once per engine."""
+
+    bundle: "ClipBundle"
+    index: "FeatureIndex"
+    backend: "SearchBackend"
+    encode_text: Callable[[list[str]], np.ndarray]  # raw text features [n, D], cached by the engine
+    config: "AppConfig"
+    cache: dict[str, Any] = field(default_factory=dict)  # per-engine caches (φ network, OTI tokens, ...)
+
+    def text_unit(self, text: str) -> np.ndarray:
+        return l2_normalize(self.encode_text([text])[0])
+
+
+class CIRMethod(ABC):
+    """A composed-retrieval method.  Subclasses set the class attributes and implement
+    ``compose`` (one query vector) or override ``score`` (score-level fusion)."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    description: ClassVar[str]
+    needs_reference: ClassVar[bool] = True
+    needs_text: ClassVar[bool] = True
+
+    def __init__(self, **params: Any):
+        self.params = params
+
+    def availability(self, ctx: MethodContext) -> tuple[bool, str]:
+        """(True, "") if the method can run here, else (False, reason the user can act on)."""
+        return True, ""
+
+    def compose(self, ctx: MethodContext, query: Query) -> np.ndarray | None:
+        """The composed query as a unit vector [D], or None for score-level methods."""
+        raise NotImplementedError
+
+    def score(self, ctx: MethodContext, query: Query) -> Composition:
+        """Similarity of every indexed image to the composed query."""
+        vec = self.compose(ctx, query)
+        if vec is None:
+            raise NotImplementedError(f"{self.name} must implement compose() or score()")
+        vec = l2_normalize(np.asarray(vec, np.float32))
+        return Composition(scores=ctx.backend.similarities(vec), query_vector=vec)
+
+    def check(self, ctx: MethodContext, query: Query) -> None:
+        """Raise MethodUnavailable / MissingInput before running, with a message for the user."""
+        ok, why = self.availability(ctx)
+        if not ok:
+            raise MethodUnavailable(f"{self.label} is unavailable: {why}")
+        if self.needs_reference and query.reference_raw is None:
+            raise MissingInput(f"{self.label} needs a reference image: pick one from the dataset or upload one.")
+        if self.needs_text and not query.text.strip():
+            raise MissingInput(f"{self.label} needs a modification text, e.g. \"make it red\".")

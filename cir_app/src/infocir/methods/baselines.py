@@ -1,0 +1,68 @@
+"""Training-free baselines: image-only, text-only, average, product of similarities, WeiCom."""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import ndtr as _normal_cdf
+
+from infocir.methods.base import CIRMethod, Composition, MethodContext, Query
+from infocir.methods.registry import register
+from infocir.models.encoding import l2_normalize
+
+
+@register
+class ImageOnly(CIRMethod):
+    name = "image"
+    label = "Image only"
+    description = "The reference image's feature; ignores the text."
+    needs_text = False
+
+    def compose(self, ctx: MethodContext, query: Query) -> np.ndarray:
+        return query.reference_unit
+
+
+@register
+class TextOnly(CIRMethod):
+    name = "text"
+    label = "Text only"
+    description = "The modification text's feature; ignores the image."
+    needs_reference = False
+
+    def compose(self, ctx: MethodContext, query: Query) -> np.ndarray:
+        return ctx.text_unit(query.text)
+
+
+@register
+class Average(CIRMethod):
+    name = "average"
+    label = "Average"
+    description = "normalise(image + text) of the two unit features."
+
+    def compose(self, ctx: MethodContext, query: Query) -> np.ndarray:
+        return l2_normalize(query.reference_unit + ctx.text_unit(query.text))
+
+
+@register
+class Product(CIRMethod):
+    name = "product"
+    label = "Product of similarities"
+    description = "Score = sim(image, reference) × sim(image, text), each clamped at 0."
+
+    def score(self, ctx: MethodContext, query: Query) -> Composition:
+        s_i = ctx.backend.similarities(query.reference_unit)
+        s_t = ctx.backend.similarities(ctx.text_unit(query.text))
+        return Composition(scores=(np.clip(s_i, 0, None) * np.clip(s_t, 0, None)).astype(np.float32))
+
+
+@register
+class WeiCom(CIRMethod):
+    name = "weicom"
+    label = "WeiCom"
+    description = "Text and image similarities as z-scores → normal CDF, fused as λ·text + (1−λ)·image."
+
+    def score(self, ctx: MethodContext, query: Query) -> Composition:
+        lam = float(self.params.get("lam", 0.5))
+        s_i = ctx.backend.similarities(query.reference_unit).astype(np.float64)
+        s_t = ctx.backend.similarities(ctx.text_unit(query.text)).astype(np.float64)
+        z = lambda s: (s - s.mean()) / max(s.std(), 1e-12)  # noqa: E731
+        fused = lam * _normal_cdf(z(s_t)) + (1 - lam) * _normal_cdf(z(s_i))
+        return Composition(scores=fused.astype(np.float32))

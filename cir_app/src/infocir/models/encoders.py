@@ -1,0 +1,180 @@
+"""Loading CLIP encoders through open_clip's factory.
+
+A model is named like any open_clip model ("ViT-B-32", or one of the JSON configs
+registered from ``models/configs``) and ``pretrained`` is either an open_clip tag
+(downloads; for users with internet), a local checkpoint file, or empty for random
+weights (tests).  The preprocessing transform travels with the model so that index
+build and query encoding cannot drift apart.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from PIL import Image
+
+from infocir.errors import UserError
+
+log = logging.getLogger(__name__)
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+ASSET_DIR = Path(__file__).parent / "assets"
+PREPROCESS_KINDS = ("targetpad", "clip")
+_registered: set[str] = set()
+_lock = threading.Lock()
+
+
+class ModelLoadError(UserError, RuntimeError):
+    """A model could not be created or its weights could not be loaded (message says how to fix)."""
+
+
+def register_model_configs(*dirs: str | os.PathLike) -> None:
+    """Make JSON model configs in ``dirs`` (and the project's own) loadable by name. Idempotent."""
+    import open_clip
+
+    with _lock:
+        for d in (CONFIG_DIR, *dirs):
+            key = str(Path(d).resolve())
+            if key not in _registered:
+                open_clip.add_model_config(key)
+                _registered.add(key)
+
+
+class TargetPad:
+    """Pad an image to a square with black when its aspect ratio exceeds ``target_ratio`` (SEARLE)."""
+
+    def __init__(self, target_ratio: float = 1.25):
+        self.target_ratio = target_ratio
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        w, h = image.size
+        if max(w, h) / min(w, h) < self.target_ratio:
+            return image
+        side = max(w, h)
+        canvas = Image.new(image.mode, (side, side))
+        canvas.paste(image, ((side - w) // 2, (side - h) // 2))
+        return canvas
+
+
+@dataclass(frozen=True)
+class PadGeometry:
+    """Where the original image sits inside the model input after targetpad (fractions of the side)."""
+
+    left: float
+    top: float
+    width: float
+    height: float
+
+
+def pad_geometry(size: tuple[int, int], kind: str, target_ratio: float = 1.25) -> PadGeometry:
+    """The region of the square model input that shows the original ``(w, h)`` image."""
+    w, h = size
+    if kind != "targetpad" or max(w, h) / min(w, h) < target_ratio:
+        # clip preprocessing centre-crops the short side; the crop covers the whole input
+        return PadGeometry(0.0, 0.0, 1.0, 1.0)
+    side = max(w, h)
+    return PadGeometry((side - w) / 2 / side, (side - h) / 2 / side, w / side, h / side)
+
+
+@dataclass
+class ClipBundle:
+    """An open_clip model with its preprocessing and tokenizer, plus what identifies it."""
+
+    model: "object"  # open_clip.CLIP (kept untyped so importing this module stays cheap)
+    preprocess: Callable[[Image.Image], "object"]
+    tokenizer: Callable
+    name: str
+    pretrained: str
+    weights_hash: str
+    preprocess_kind: str
+
+    @property
+    def image_size(self) -> int:
+        size = self.model.visual.image_size
+        return int(size[0] if isinstance(size, (tuple, list)) else size)
+
+    @property
+    def embed_dim(self) -> int:
+        return int(self.model.text_projection.shape[1])
+
+    @property
+    def token_dim(self) -> int:
+        return int(self.model.token_embedding.weight.shape[1])
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def state_hash(model) -> str:
+    """A hash of the model's parameters (used for random or in-memory weights)."""
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def load_clip(
+    name: str,
+    pretrained: str | None = None,
+    preprocess: str = "targetpad",
+    device: str = "cpu",
+    seed: int = 0,
+    config_dirs: tuple[str, ...] = (),
+) -> ClipBundle:
+    """Create an open_clip model by name.
+
+    ``pretrained``: an open_clip tag (e.g. "openai", needs internet), a path to a local
+    checkpoint (a state dict, optionally under "state_dict"), or None/"" for random
+    weights drawn with ``seed``.
+    """
+    import open_clip
+    import torch
+    from torchvision import transforms
+
+    if preprocess not in PREPROCESS_KINDS:
+        raise ModelLoadError(f"preprocess must be one of {PREPROCESS_KINDS}, got {preprocess!r}")
+    register_model_configs(*config_dirs)
+    if name not in open_clip.list_models():
+        raise ModelLoadError(
+            f"Unknown CLIP model {name!r}. Use an open_clip name (e.g. ViT-B-32) or register a JSON config "
+            f"directory (models.config_dirs). Local configs: {sorted(p.stem for p in CONFIG_DIR.glob('*.json'))}"
+        )
+    source = pretrained or ""
+    is_file = bool(source) and (os.path.sep in source or source.endswith((".pt", ".pth", ".bin", ".safetensors")))
+    if is_file and not Path(source).is_file():
+        raise ModelLoadError(f"Checkpoint file not found: {source}. Point model.pretrained at an existing file.")
+    torch.manual_seed(seed)
+    try:
+        model, _, val_transform = open_clip.create_model_and_transforms(name, pretrained=(source or None), device=device)
+    except Exception as exc:  # open_clip raises many types; the user needs one clear message
+        where = "local checkpoint" if is_file else ("open_clip tag (needs internet)" if source else "config")
+        raise ModelLoadError(f"Could not load CLIP model {name!r} from {where} {source!r}: {exc}") from exc
+    model.eval()
+    if preprocess == "targetpad":
+        val_transform = transforms.Compose([TargetPad(1.25), val_transform])
+    if is_file:
+        weights_hash = file_sha256(source)
+    elif source:
+        weights_hash = f"open_clip:{name}:{source}"
+    else:
+        weights_hash = "random:" + state_hash(model)[:32]
+    return ClipBundle(
+        model=model,
+        preprocess=val_transform,
+        tokenizer=open_clip.get_tokenizer(name),
+        name=name,
+        pretrained=source,
+        weights_hash=weights_hash,
+        preprocess_kind=preprocess,
+    )

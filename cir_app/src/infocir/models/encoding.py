@@ -1,0 +1,54 @@
+"""Batch encoding of images and texts with a loaded ClipBundle (no I/O beyond opening images)."""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from infocir.errors import UserError
+from infocir.models.encoders import ClipBundle
+
+
+class ImageReadError(UserError, ValueError):
+    """An image file or upload cannot be decoded."""
+
+
+def open_rgb(path_or_file) -> Image.Image:
+    """Open an image as RGB, raising ImageReadError with the reason instead of PIL's exceptions."""
+    from PIL import UnidentifiedImageError
+
+    try:
+        with Image.open(path_or_file) as im:
+            im.load()
+            return im.convert("RGB")
+    except UnidentifiedImageError:
+        raise ImageReadError("not a recognised image file (use PNG, JPEG, WebP, GIF, BMP or TIFF)") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageReadError(f"cannot decode image: {exc}") from None
+
+
+def encode_images(bundle: ClipBundle, images: list[Image.Image]) -> np.ndarray:
+    """Raw (unnormalised) ``encode_image`` features, float32 [n, embed_dim]."""
+    import torch
+
+    if not images:
+        return np.zeros((0, bundle.embed_dim), np.float32)
+    batch = torch.stack([bundle.preprocess(im) for im in images])
+    with torch.inference_mode():
+        return bundle.model.encode_image(batch).float().numpy()
+
+
+def encode_texts(bundle: ClipBundle, texts: list[str], batch_size: int = 256) -> np.ndarray:
+    """Raw ``encode_text`` features, float32 [n, embed_dim]."""
+    import torch
+
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(texts), batch_size):
+            out.append(bundle.model.encode_text(bundle.tokenizer(texts[i : i + batch_size])).float().numpy())
+    return np.concatenate(out) if out else np.zeros((0, bundle.embed_dim), np.float32)
+
+
+def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Unit-length rows (zero rows stay zero)."""
+    n = np.linalg.norm(x, axis=axis, keepdims=True)
+    return x / np.maximum(n, 1e-12)

@@ -1,0 +1,362 @@
+"""Train the embedded demo CLIP on the demo world (CPU, resumable).
+
+Recipe (see ../shared/ALGORITHMS.md, "The demo model"):
+1. A pool of generated training images (other seeds than the shipped dataset), at the
+   model's input size.
+2. A ModifiedResNet *teacher* CLIP trained contrastively with a multi-positive loss
+   (an image is a positive for every caption it satisfies), full / partial / composed
+   captions and hard batches (groups of images that differ in one attribute).
+3. The ViT *student* (``InfoCIR-Demo-ViT``): the teacher's text tower and logit scale
+   are copied in and frozen; the ViT image tower is distilled on the cosine distance
+   to the teacher's normalised image embeddings (pool + mirror images), small batches.
+4. Evaluation on held-out images; weights saved as float16 with a manifest.
+
+Each stage checkpoints into ``workdir`` and a re-run resumes where it stopped.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from infocir.data import demo_world as W
+from infocir.models.encoders import ASSET_DIR, load_clip
+
+log = logging.getLogger("infocir.train_demo")
+
+TEACHER = "InfoCIR-Demo-RN-Teacher"
+STUDENT = "InfoCIR-Demo-ViT"
+ATTR_INDEX = {a: {v: i for i, v in enumerate(W.VALUES[a])} for a in W.ATTRIBUTES}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    seed: int = 1234
+    pool_replicates: int = 16  # 1920 combinations × 16 = 30,720 training images
+    heldout_seed: int = 999
+    teacher_steps: int = 1000
+    teacher_batch: int = 256
+    teacher_lr: float = 5e-4
+    student_steps: int = 4200
+    student_batch: int = 64
+    student_lr: float = 5e-4
+    weight_decay: float = 0.1
+    hard_group: int = 8
+    p_full: float = 0.35
+    p_partial: float = 0.40  # the rest are composed captions ("a photo of X that <modification>")
+
+
+# --------------------------------------------------------------------------- data
+def _render_chunk(args: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    seed, rep, size, side = args
+    from torchvision import transforms
+
+    tf = transforms.Compose([
+        transforms.Resize(size, interpolation=transforms.InterpolationMode.BICUBIC),
+        transforms.CenterCrop(size),
+        transforms.PILToTensor(),
+    ])
+    imgs, attrs = [], []
+    for ci, a in enumerate(W.all_combinations()):
+        img, _ = W.render(a, np.random.default_rng([seed, rep, ci]), side)
+        imgs.append(tf(img).numpy())
+        attrs.append([ATTR_INDEX[k][getattr(a, k)] for k in W.ATTRIBUTES])
+    return np.stack(imgs), np.array(attrs, np.int64)
+
+
+def build_pool(seed: int, replicates: int, size: int, side: int = 128, workers: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Render ``replicates`` × every combination, resized like open_clip's transform.
+
+    Returns uint8 images [N,3,size,size] and attribute indices [N,5]; index = rep·1920 + combo.
+    """
+    jobs = [(seed, r, size, side) for r in range(replicates)]
+    with Pool(workers) as p:
+        parts = p.map(_render_chunk, jobs)
+    return torch.from_numpy(np.concatenate([p[0] for p in parts])), torch.from_numpy(np.concatenate([p[1] for p in parts]))
+
+
+def cached_pool(workdir: Path, name: str, seed: int, replicates: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    path = workdir / f"pool-{name}-{seed}-{replicates}-{size}.pt"
+    if path.exists():
+        d = torch.load(path)
+        return d["images"], d["attrs"]
+    t = time.time()
+    images, attrs = build_pool(seed, replicates, size)
+    _atomic_save({"images": images, "attrs": attrs}, path)
+    log.info("rendered pool %s: %d images in %.0fs", name, len(images), time.time() - t)
+    return images, attrs
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _attrs_of(row) -> W.Attributes:
+    return W.Attributes(*(W.VALUES[a][int(i)] for a, i in zip(W.ATTRIBUTES, row)))
+
+
+def sample_caption(row, rng: np.random.Generator, recipe: Recipe) -> tuple[str, np.ndarray]:
+    """A caption the image with attribute indices ``row`` satisfies, and its constraint.
+
+    The constraint is a length-5 vector of attribute indices, -1 where the caption says
+    nothing about that attribute.
+    """
+    attrs = _attrs_of(row)
+    u = rng.random()
+    if u < recipe.p_full:
+        subset = W.ATTRIBUTES
+        text = W.describe(attrs, rng, subset)
+    elif u < recipe.p_full + recipe.p_partial:
+        k = int(rng.choice([1, 1, 2, 2, 3, 4]))
+        subset = tuple(sorted(rng.choice(len(W.ATTRIBUTES), k, replace=False)))
+        subset = tuple(W.ATTRIBUTES[i] for i in subset)
+        text = W.describe(attrs, rng, subset)
+    else:
+        # Composed: describe a neighbour that differs in one attribute, then say how it changes.
+        changed = W.ATTRIBUTES[int(rng.integers(5))]
+        other = [v for v in W.VALUES[changed] if v != getattr(attrs, changed)]
+        source = attrs.replace(changed, other[int(rng.integers(len(other)))])
+        extra = [a for a in W.ATTRIBUTES if a != changed and rng.random() < 0.6]
+        subset = tuple(a for a in W.ATTRIBUTES if a == changed or a in extra)
+        if "shape" not in subset and changed != "shape" and rng.random() < 0.5:
+            subset = subset + ("shape",)
+        desc = W.describe(source, rng, subset)
+        mod = W.modification_text(source, changed, getattr(attrs, changed), rng)
+        text = f"a photo of {desc} that {mod}" if rng.random() < 0.7 else f"{desc}, {mod}"
+    constraint = np.array([ATTR_INDEX[a][getattr(attrs, a)] if a in subset else -1 for a in W.ATTRIBUTES])
+    return text, constraint
+
+
+def hard_batch(n: int, n_pool: int, replicates: int, group: int, rng: np.random.Generator) -> np.ndarray:
+    """Pool indices: half in groups of ``group`` images sharing all attributes but one, half random."""
+    n_combo = n_pool // replicates
+    sizes = [len(W.VALUES[a]) for a in W.ATTRIBUTES]
+    strides = np.cumprod([1] + sizes[::-1][:-1])[::-1]  # mixed-radix index of itertools.product
+    out = []
+    while len(out) < n // 2:
+        base = [int(rng.integers(s)) for s in sizes]
+        k = int(rng.integers(5))
+        for v in rng.permutation(np.resize(np.arange(sizes[k]), group)):
+            combo = list(base)
+            combo[k] = int(v)
+            out.append(int(np.dot(combo, strides)) + int(rng.integers(replicates)) * n_combo)
+    out = out[: n // 2]
+    out += list(rng.integers(n_pool, size=n - len(out)))
+    return np.array(out)
+
+
+def multi_positive_loss(img: torch.Tensor, txt: torch.Tensor, scale: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE with soft targets spread over every caption an image satisfies."""
+    logits = scale * img @ txt.T
+    t_i = targets / targets.sum(1, keepdim=True)
+    t_t = targets / targets.sum(0, keepdim=True)
+    li = -(t_i * F.log_softmax(logits, 1)).sum(1).mean()
+    lt = -(t_t * F.log_softmax(logits, 0)).sum(0).mean()
+    return (li + lt) / 2
+
+
+def _normalize(images: torch.Tensor, model) -> torch.Tensor:
+    from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+
+    mean = torch.tensor(getattr(model.visual, "image_mean", None) or OPENAI_DATASET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(getattr(model.visual, "image_std", None) or OPENAI_DATASET_STD).view(1, 3, 1, 1)
+    return (images.float() / 255.0 - mean) / std
+
+
+def _lr(step: int, total: int, base: float, warmup: int) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    return base * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+# --------------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def encode_images(model, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    out = [F.normalize(model.encode_image(_normalize(images[i : i + batch], model)), dim=-1) for i in range(0, len(images), batch)]
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def encode_texts(model, tokenizer, texts: list[str], batch: int = 512) -> torch.Tensor:
+    out = [F.normalize(model.encode_text(tokenizer(texts[i : i + batch])), dim=-1) for i in range(0, len(texts), batch)]
+    return torch.cat(out)
+
+
+ZERO_SHOT_PROMPTS = {
+    "shape": "a {}",
+    "colour": "a {} shape",
+    "size": "a {} shape",
+    "background": "a shape on a {} background",
+    "style": "a {} shape",
+}
+
+
+@torch.no_grad()
+def evaluate(model, tokenizer, images: torch.Tensor, attrs: torch.Tensor) -> dict[str, float]:
+    """Zero-shot accuracy per attribute and text→image Recall@10 for full captions (held-out set)."""
+    model.eval()
+    img = encode_images(model, images)
+    res: dict[str, float] = {}
+    for ai, a in enumerate(W.ATTRIBUTES):
+        words = [W.STYLE_WORDS[v][0] if a == "style" else W.BACKGROUND_WORDS[v][0] if a == "background" else v for v in W.VALUES[a]]
+        txt = encode_texts(model, tokenizer, [ZERO_SHOT_PROMPTS[a].format(w) for w in words])
+        pred = (img @ txt.T).argmax(1)
+        res[f"zero_shot_{a}"] = float((pred == attrs[:, ai]).float().mean())
+    captions = [W.describe(_attrs_of(r)) for r in attrs.tolist()]
+    txt = encode_texts(model, tokenizer, captions)
+    top = (txt @ img.T).topk(10, dim=1).indices  # [n_text, 10]
+    same = (attrs[top] == attrs[:, None, :]).all(-1)  # retrieved image has all the caption's attributes
+    res["text_to_image_R@10_full"] = float(same.any(1).float().mean())
+    res["text_to_image_R@1_full"] = float(same[:, 0].float().mean())
+    return res
+
+
+# --------------------------------------------------------------------------- stages
+def _checkpointed_loop(name, workdir, params_model, trainable, total, lr, wd, step_fn, eval_fn, every=100, warmup=50):
+    ckpt = workdir / f"{name}.ckpt.pt"
+    opt = torch.optim.AdamW(trainable, lr=lr, weight_decay=wd)
+    step, elapsed = 0, 0.0
+    if ckpt.exists():
+        d = torch.load(ckpt, weights_only=False)
+        params_model.load_state_dict(d["model"])
+        opt.load_state_dict(d["opt"])
+        step, elapsed = d["step"], d["elapsed"]
+        log.info("%s: resuming at step %d (%.1f min done)", name, step, elapsed / 60)
+    t0 = time.time() - elapsed
+    while step < total:
+        for g in opt.param_groups:
+            g["lr"] = _lr(step, total, lr, warmup)
+        params_model.train()
+        loss = step_fn(step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        if step % 25 == 0:
+            log.info("%s step %d/%d loss %.4f  %.1f min", name, step, total, loss.item(), (time.time() - t0) / 60)
+        if step % every == 0 or step == total:
+            _atomic_save({"model": params_model.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": time.time() - t0}, ckpt)
+            if eval_fn and (step % (every * 4) == 0 or step == total):
+                log.info("%s eval at %d: %s", name, step, json.dumps(eval_fn()))
+    return time.time() - t0
+
+
+def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR) -> dict:
+    """Run (or resume) the whole recipe; write the float16 student and its manifest to ``out_dir``."""
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    workdir.mkdir(parents=True, exist_ok=True)
+    teacher_b = load_clip(TEACHER, None, preprocess="clip", seed=recipe.seed)
+    teacher, tok = teacher_b.model, teacher_b.tokenizer
+    size = teacher_b.image_size
+    images, attrs = cached_pool(workdir, "train", recipe.seed, recipe.pool_replicates, size)
+    ho_images, ho_attrs = cached_pool(workdir, "heldout", recipe.heldout_seed, 1, size)
+    rng = np.random.default_rng(recipe.seed)
+    log.info("pool %d images, held-out %d", len(images), len(ho_images))
+
+    def teacher_step(step):
+        r = np.random.default_rng([recipe.seed, 1, step])
+        idx = hard_batch(recipe.teacher_batch, len(images), recipe.pool_replicates, recipe.hard_group, r)
+        batch = images[idx]
+        if r.random() < 0.5:
+            batch = batch.flip(-1)
+        rows = attrs[idx].numpy()
+        caps, cons = zip(*(sample_caption(row, r, recipe) for row in rows))
+        cons = torch.from_numpy(np.stack(cons))
+        targets = ((cons[None, :, :] == -1) | (cons[None, :, :] == attrs[idx][:, None, :])).all(-1).float()
+        im = F.normalize(teacher.encode_image(_normalize(batch, teacher)), dim=-1)
+        tx = F.normalize(teacher.encode_text(tok(list(caps))), dim=-1)
+        return multi_positive_loss(im, tx, teacher.logit_scale.exp().clamp(max=100), targets)
+
+    t_teacher = _checkpointed_loop(
+        "teacher", workdir, teacher, teacher.parameters(), recipe.teacher_steps, recipe.teacher_lr, recipe.weight_decay,
+        teacher_step, lambda: evaluate(teacher, tok, ho_images, ho_attrs),
+    )
+    teacher.eval()
+    teacher_eval = evaluate(teacher, tok, ho_images, ho_attrs)
+    log.info("teacher: %s", teacher_eval)
+
+    emb_path = workdir / "teacher_embeddings.pt"
+    if emb_path.exists():
+        targets_emb = torch.load(emb_path)
+    else:
+        targets_emb = torch.cat([encode_images(teacher, images), encode_images(teacher, images.flip(-1))])
+        _atomic_save(targets_emb, emb_path)
+
+    student_b = load_clip(STUDENT, None, preprocess="clip", seed=recipe.seed)
+    student = student_b.model
+    # The text side (and the temperature) is the teacher's, frozen: both towers then share one space.
+    text_state = {k: v for k, v in teacher.state_dict().items() if not k.startswith("visual.")}
+    missing = student.load_state_dict(text_state, strict=False)
+    assert not [k for k in missing.missing_keys if not k.startswith("visual.")], missing
+    for n_, p in student.named_parameters():
+        p.requires_grad_(n_.startswith("visual."))
+    n = len(images)
+
+    def student_step(step):
+        r = np.random.default_rng([recipe.seed, 2, step])
+        idx = torch.from_numpy(r.integers(2 * n, size=recipe.student_batch))
+        src = idx % n
+        batch = images[src]
+        flip = idx >= n
+        batch[flip] = batch[flip].flip(-1)
+        out = F.normalize(student.encode_image(_normalize(batch, student)), dim=-1)
+        return (1 - (out * targets_emb[idx]).sum(-1)).mean()
+
+    t_student = _checkpointed_loop(
+        "student", workdir, student, [p for p in student.parameters() if p.requires_grad], recipe.student_steps,
+        recipe.student_lr, 0.05, student_step, lambda: evaluate(student, tok, ho_images, ho_attrs), every=200, warmup=200,
+    )
+    student.eval()
+    student_eval = evaluate(student, tok, ho_images, ho_attrs)
+    log.info("student: %s", student_eval)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    weights = out_dir / f"{STUDENT}.pt"
+    tmp = weights.with_suffix(".pt.tmp")
+    torch.save({k: v.half() if v.is_floating_point() else v for k, v in student.state_dict().items()}, tmp)
+    os.replace(tmp, weights)
+    config = json.loads((Path(__file__).parent / "configs" / f"{STUDENT}.json").read_text())
+    manifest = {
+        "model": STUDENT,
+        "config": config,
+        "teacher": TEACHER,
+        "recipe": asdict(recipe),
+        "data": {"world": "infocir.data.demo_world", "format_version": W.FORMAT_VERSION, "train_seed": recipe.seed,
+                 "heldout_seed": recipe.heldout_seed, "pool_images": n},
+        "training_minutes": {"teacher": round(t_teacher / 60, 1), "student": round(t_student / 60, 1)},
+        "evaluation_heldout": {"teacher": teacher_eval, "student": student_eval, "n_images": len(ho_images)},
+        "dtype": "float16",
+    }
+    (out_dir / f"{STUDENT}.manifest.json").write_text(json.dumps(manifest, indent=1))
+    log.info("wrote %s (%.1f MB)", weights, weights.stat().st_size / 1e6)
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workdir", default=os.path.expanduser("~/.cache/infocir/train-demo"))
+    ap.add_argument("--out-dir", default=str(ASSET_DIR))
+    ap.add_argument("--teacher-steps", type=int, default=Recipe.teacher_steps)
+    ap.add_argument("--student-steps", type=int, default=Recipe.student_steps)
+    ap.add_argument("--replicates", type=int, default=Recipe.pool_replicates)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    recipe = Recipe(teacher_steps=args.teacher_steps, student_steps=args.student_steps, pool_replicates=args.replicates)
+    train(Path(args.workdir), recipe, Path(args.out_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

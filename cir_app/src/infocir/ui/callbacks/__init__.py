@@ -1,0 +1,1 @@
+"""One callbacks module per panel; each exposes ``register(app, engine, cfg)``."""

@@ -1,0 +1,56 @@
+"""Shared fixtures: a tiny open_clip-architecture model (random weights), a generated image folder."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cir_app" / "src"))
+
+from infocir.config import AppConfig, apply_overrides  # noqa: E402
+from infocir.data import demo_world as W  # noqa: E402
+
+TINY_MODEL = "InfoCIR-Tiny-ViT"
+
+
+def make_image_folder(root: Path, per_class: int = 4, shapes=("circle", "star", "square"), csv: bool = True) -> Path:
+    """Class sub-folders of rendered demo shapes (+ class_names.csv)."""
+    root.mkdir(parents=True, exist_ok=True)
+    colours = list(W.COLOURS)
+    for si, shape in enumerate(shapes):
+        (root / shape).mkdir(exist_ok=True)
+        for i in range(per_class):
+            attrs = W.Attributes(shape, colours[(i + si) % len(colours)], "large", "plain", "filled")
+            img, _ = W.render(attrs, np.random.default_rng([si, i]), side=64)
+            img.save(root / shape / f"{shape}_{i:02d}.png")
+    if csv:
+        (root / "class_names.csv").write_text("dir_name,class_name\n" + "".join(f"{s},{s.title()}\n" for s in shapes))
+    return root
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    return make_image_folder(tmp_path / "data")
+
+
+def tiny_config(dataset: Path, cache: Path, **extra) -> AppConfig:
+    overrides = {
+        "dataset.root": str(dataset),
+        "model.name": TINY_MODEL,
+        "model.pretrained": "",
+        "model.preprocess": "clip",
+        "index.cache_dir": str(cache),
+        "index.chunk_size": 4,
+        "index.batch_size": 4,
+        **extra,
+    }
+    return apply_overrides(AppConfig(), overrides)
+
+
+@pytest.fixture
+def tiny_cfg(image_folder: Path, tmp_path: Path) -> AppConfig:
+    return tiny_config(image_folder, tmp_path / "cache")

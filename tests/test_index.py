@@ -1,0 +1,103 @@
+import json
+
+import numpy as np
+import pytest
+
+import infocir.index.store as store
+from infocir.data.scan import scan_dataset
+from infocir.engine import bundle_for
+from infocir.index.manifest import CacheCorruptError
+from infocir.index.store import build_index, load_index, load_or_build
+
+from conftest import tiny_config
+
+
+@pytest.fixture
+def setup(tiny_cfg, tmp_path):
+    bundle = bundle_for(tiny_cfg)
+    scan = scan_dataset(tiny_cfg.dataset.root)
+    return bundle, scan, tmp_path / "idx"
+
+
+def test_build_writes_separate_files_and_a_manifest(setup):
+    bundle, scan, out = setup
+    m = build_index(bundle, scan, out, dtype="float16", batch_size=4, chunk_size=4, progress=False)
+    assert {p.name for p in out.iterdir()} == {"features.npy", "norms.npy", "metadata.csv", "manifest.json"}
+    assert m.count == 12 and m.dim == bundle.embed_dim
+    d = json.loads((out / "manifest.json").read_text())
+    assert d["key"]["model_name"] == bundle.name and d["key"]["preprocess"] == "clip"
+    assert d["key"]["weights_hash"] == bundle.weights_hash and d["key"]["format_version"] == 1
+    feats = np.load(out / "features.npy")
+    assert feats.dtype == np.float16
+    np.testing.assert_allclose(np.linalg.norm(feats.astype(np.float32), axis=1), 1.0, atol=2e-3)
+    idx = load_index(out)
+    assert idx.ids == [r.id for r in scan.records] and idx.classes[0] == "Circle"
+
+
+def test_reload_reuses_and_mismatch_rebuilds(setup, monkeypatch, caplog, tiny_cfg, tmp_path):
+    bundle, scan, out = setup
+    load_or_build(bundle, scan, out, progress=False)
+    calls = []
+    real = store.build_index
+    monkeypatch.setattr(store, "build_index", lambda *a, **k: calls.append(1) or real(*a, **k))
+    load_or_build(bundle, scan, out, progress=False)
+    assert calls == []  # same key: reused
+    other = bundle_for(tiny_config(tiny_cfg.dataset.root, tmp_path / "c2", **{"model.seed": 7}))
+    assert other.weights_hash != bundle.weights_hash
+    with caplog.at_level("WARNING"):
+        idx = load_or_build(other, scan, out, progress=False)
+    assert calls == [1] and "weights_hash" in caplog.text
+    assert idx.manifest.key.weights_hash == other.weights_hash
+    # A changed folder (new image) changes the fingerprint and rebuilds too.
+    src = next((tiny_cfg_root := scan.root).glob("star/*.png"))
+    (tiny_cfg_root / "star" / "star_new.png").write_bytes(src.read_bytes())
+    idx = load_or_build(other, scan_dataset(scan.root), out, progress=False)
+    assert calls == [1, 1] and len(idx) == 13
+
+
+def test_corrupt_file_gives_a_clear_error(setup):
+    bundle, scan, out = setup
+    load_or_build(bundle, scan, out, progress=False)
+    (out / "features.npy").write_bytes(b"garbage")
+    with pytest.raises(CacheCorruptError) as e:
+        load_or_build(bundle, scan, out, progress=False)
+    assert "features.npy" in str(e.value) and "build-index --rebuild" in str(e.value)
+    # --rebuild repairs it
+    assert len(load_or_build(bundle, scan, out, rebuild=True, progress=False)) == 12
+    (out / "manifest.json").write_text("{not json")
+    with pytest.raises(CacheCorruptError, match="manifest"):
+        load_index(out)
+
+
+def test_interrupted_build_resumes(setup, monkeypatch):
+    bundle, scan, out = setup
+    real = store._encode_chunk
+    seen = []
+
+    def flaky(b, records, *a, **k):
+        seen.append(records[0].id)
+        if len(seen) == 2:
+            raise KeyboardInterrupt  # the user pressed Ctrl-C during the second chunk
+        return real(b, records, *a, **k)
+
+    monkeypatch.setattr(store, "_encode_chunk", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        build_index(bundle, scan, out, batch_size=4, chunk_size=4, progress=False)
+    assert not (out / "manifest.json").exists()
+    seen.clear()
+    monkeypatch.setattr(store, "_encode_chunk", lambda b, records, *a, **k: seen.append(records[0].id) or real(b, records, *a, **k))
+    build_index(bundle, scan, out, batch_size=4, chunk_size=4, progress=False)
+    assert seen == [scan.records[4].id, scan.records[8].id]  # the first chunk was not encoded again
+    full = load_index(out)
+    ref = build_index(bundle, scan, out.parent / "fresh", batch_size=4, chunk_size=4, progress=False)
+    np.testing.assert_allclose(full.features, load_index(out.parent / "fresh").features, atol=1e-3)
+    assert ref.count == full.manifest.count
+
+
+def test_undecodable_image_is_left_out_of_the_index(setup):
+    bundle, scan, out = setup
+    bad = scan.records[0]
+    open(bad.path, "r+b").truncate(60)  # header still parses, pixel data does not
+    m = build_index(bundle, scan, out, batch_size=4, chunk_size=4, progress=False)
+    idx = load_index(out)
+    assert m.count == 11 and bad.id not in idx.ids and m.skipped == 1
