@@ -69,9 +69,11 @@ def test_allowed_mask_restricts_results(engine):
 
 
 def test_methods_are_listed_with_availability(engine):
-    names = [m.name for m in engine.methods()]
-    assert names[:3] == ["image", "text", "average"]
-    assert all(m.available for m in engine.methods())
+    infos = {m.name: m for m in engine.methods()}
+    assert list(infos)[:3] == ["image", "text", "average"]
+    assert all(infos[n].available for n in ("image", "text", "average", "product", "weicom", "oti"))
+    # the tiny test model has no φ checkpoint: SEARLE is listed, unavailable, with a reason
+    assert not infos["searle"].available and "phi_checkpoint" in infos["searle"].reason
 
 
 def test_engine_import_does_not_import_dash():

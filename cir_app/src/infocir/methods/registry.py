@@ -7,7 +7,7 @@ from typing import Any
 
 from infocir.methods.base import CIRMethod, MethodContext
 
-_BUILTIN = ("baselines",)
+_BUILTIN = ("baselines", "searle", "oti")
 _REGISTRY: dict[str, type[CIRMethod]] = {}
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks (query readers) and the evaluation harness."""

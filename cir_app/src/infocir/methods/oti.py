@@ -1,0 +1,43 @@
+"""OTI: per-query optimisation of the pseudo-word token (SEARLE's optimisation-based textual
+inversion), then the SEARLE prompt. Slow (hundreds of steps) but needs no trained φ; tokens
+are cached per (reference, model) so repeating a query is instant."""
+from __future__ import annotations
+
+import numpy as np
+
+from infocir.methods.base import MethodContext, Query
+from infocir.methods.registry import register
+from infocir.methods.searle import Searle
+from infocir.models.encoding import l2_normalize
+
+REG_SUFFIXES = ("is shown", "is in the picture", "is the main subject", "is centred in the image")
+
+
+@register
+class OTI(Searle):
+    name = "oti"
+    label = "OTI (optimised token)"
+    description = "Optimises the pseudo-word token for the reference (350 AdamW steps), then 'a photo of $ that {text}'."
+
+    def availability(self, ctx: MethodContext) -> tuple[bool, str]:
+        return True, ""
+
+    def _concept(self, ctx: MethodContext, query: Query) -> str:
+        """The class name whose text best matches the reference: the regulariser's concept word."""
+        classes = sorted(set(ctx.index.classes))
+        feats = l2_normalize(ctx.encode_text([f"a photo of a {c}" for c in classes]))
+        return classes[int(np.argmax(feats @ query.reference_unit))]
+
+    def pseudo_token(self, ctx: MethodContext, query: Query):
+        from infocir.methods.textual_inversion import as_tensor, oti, regulariser_targets
+
+        steps = int(self.params.get("steps", 350))
+        key = ("oti", query.reference_key or query.reference_raw.tobytes(), ctx.bundle.weights_hash, steps)
+        cache = ctx.cache.setdefault("oti_tokens", {})
+        if key not in cache:
+            b = ctx.bundle
+            concept = "a " + self._concept(ctx, query)
+            targets = [regulariser_targets(b.model, b.tokenizer, [concept], [s]) for s in REG_SUFFIXES]
+            cache[key] = oti(b.model, b.tokenizer, as_tensor(query.reference_raw)[None], reg_targets=targets,
+                             steps=steps, progress=self.params.get("progress")).detach()
+        return cache[key]

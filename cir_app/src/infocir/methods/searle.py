@@ -1,0 +1,76 @@
+"""SEARLE (Baldrati et al., ICCV 2023): φ maps the reference image to a pseudo-word token,
+which replaces ``$`` in "a photo of $ that {text}"; the text encoder's output is the query."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from infocir.methods.base import CIRMethod, MethodContext, Query
+from infocir.methods.registry import register
+from infocir.models.encoders import ASSET_DIR
+from infocir.models.encoding import l2_normalize
+
+log = logging.getLogger(__name__)
+HUB_HINT = ("For ViT-B/32 or ViT-L/14 with internet: torch.hub.load('miccunifi/SEARLE', 'searle', backbone='ViT-B/32') "
+            "downloads the public φ; save its state as {'Phi': state_dict} and point model.phi_checkpoint at the file.")
+
+
+def phi_path(ctx: MethodContext) -> Path | None:
+    """The configured φ checkpoint ("demo" → the committed one for the demo model), or None."""
+    setting = ctx.config.model.phi_checkpoint
+    if not setting:
+        return None
+    if setting == "demo":
+        p = ASSET_DIR / f"{ctx.bundle.name}.searle-phi.pt"
+        return p if p.is_file() else None
+    return Path(setting).expanduser()
+
+
+def get_phi(ctx: MethodContext):
+    """Load φ once per engine (cached in the method context)."""
+    from infocir.methods.textual_inversion import load_phi
+
+    if "phi" not in ctx.cache:
+        ctx.cache["phi"] = load_phi(phi_path(ctx), ctx.bundle.embed_dim, ctx.bundle.token_dim)
+    return ctx.cache["phi"]
+
+
+@register
+class Searle(CIRMethod):
+    name = "searle"
+    label = "SEARLE (φ)"
+    description = "Textual inversion with the φ network: 'a photo of $ that {text}', $ = φ(reference)."
+
+    def availability(self, ctx: MethodContext) -> tuple[bool, str]:
+        p = phi_path(ctx)
+        if p is None:
+            return False, f"no φ checkpoint for {ctx.bundle.name} (set model.phi_checkpoint). {HUB_HINT}"
+        if not p.is_file():
+            return False, f"φ checkpoint {p} does not exist."
+        try:
+            get_phi(ctx)
+        except Exception as exc:  # a bad checkpoint makes the method unavailable, with the loader's reason
+            return False, str(exc)
+        return True, ""
+
+    def pseudo_token(self, ctx: MethodContext, query: Query):
+        import torch
+
+        from infocir.methods.textual_inversion import as_tensor
+
+        with torch.inference_mode():
+            return get_phi(ctx)(as_tensor(query.reference_raw)[None])
+
+    def compose(self, ctx: MethodContext, query: Query) -> np.ndarray:
+        import torch
+
+        from infocir.methods.textual_inversion import SEARLE_PROMPT, encode_text_with_pseudo, pseudo_token_id
+
+        b = ctx.bundle
+        tokens = b.tokenizer([SEARLE_PROMPT.format(text=query.text.strip())])
+        pseudo = self.pseudo_token(ctx, query)  # outside inference mode: OTI needs gradients
+        with torch.inference_mode():
+            feat = encode_text_with_pseudo(b.model, tokens, pseudo, pseudo_token_id(b.tokenizer))
+        return l2_normalize(feat[0].float().numpy())

@@ -1,0 +1,143 @@
+"""Train SEARLE's φ for the demo CLIP, the SEARLE way (CPU, resumable).
+
+1. OTI pseudo-tokens v* for generated training images (not the shipped dataset), with the
+   phrase regulariser built on each image's attribute words: "a photo of $ that S" should
+   encode like "a photo of <its description> that S", S a modification phrase.
+2. φ distilled from them: loss = (1 − cos(φ(v), v*)) + λ·regulariser(φ(v)).
+3. Saved as ``{"Phi": state_dict}`` (float16) — the public SEARLE format — plus a manifest
+   with the demo-world CIR figures of image-only, text-only, average and SEARLE.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from infocir.data import demo_world as W
+from infocir.methods.textual_inversion import Phi, oti, pseudo_token_id, regulariser_loss, regulariser_targets, save_phi
+from infocir.models.encoders import ASSET_DIR, load_clip
+from infocir.models.train_demo import STUDENT, _attrs_of, _normalize, cached_pool
+
+log = logging.getLogger("infocir.train_phi")
+
+
+@dataclass(frozen=True)
+class PhiRecipe:
+    seed: int = 4321
+    replicates: int = 2  # 1920 × 2 = 3,840 images for OTI (a fresh pool, seed 4321)
+    oti_steps: int = 350
+    oti_batch: int = 480
+    phi_steps: int = 1500
+    phi_batch: int = 256
+    phi_lr: float = 5e-4
+    reg_weight: float = 0.5
+    phrase_sets: int = 8
+
+
+def _suffix(attrs: W.Attributes, rng: np.random.Generator) -> str:
+    """A modification phrase for the regulariser: change one random attribute of the image."""
+    a = W.ATTRIBUTES[int(rng.integers(5))]
+    new = [v for v in W.VALUES[a] if v != getattr(attrs, a)][int(rng.integers(len(W.VALUES[a]) - 1))]
+    return W.modification_text(attrs, a, new, rng)
+
+
+def train_phi(workdir: Path, recipe: PhiRecipe = PhiRecipe(), out_dir: Path = ASSET_DIR) -> Path:
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    workdir.mkdir(parents=True, exist_ok=True)
+    weights = out_dir / f"{STUDENT}.pt"
+    bundle = load_clip(STUDENT, str(weights), preprocess="clip")
+    model, tok = bundle.model, bundle.tokenizer
+    for p in model.parameters():
+        p.requires_grad_(False)
+    images, attrs = cached_pool(workdir, "phi", recipe.seed, recipe.replicates, bundle.image_size)
+    attrs_l = [_attrs_of(r) for r in attrs.tolist()]
+    concepts = [W.describe(a) for a in attrs_l]
+    with torch.no_grad():
+        feats = torch.cat([model.encode_image(_normalize(images[i : i + 256], model)) for i in range(0, len(images), 256)])
+    token_id = pseudo_token_id(tok)
+
+    # 1. OTI pseudo-tokens, batch by batch (each batch file is a checkpoint).
+    t0 = time.time()
+    tokens = []
+    for bi, start in enumerate(range(0, len(images), recipe.oti_batch)):
+        path = workdir / f"oti_{bi:03d}.pt"
+        if path.exists():
+            tokens.append(torch.load(path))
+            continue
+        sl = slice(start, start + recipe.oti_batch)
+        rng = np.random.default_rng([recipe.seed, bi])
+        # A few fixed phrase sets per batch, cycled through the steps (targets encoded once).
+        targets = [regulariser_targets(model, tok, concepts[sl], [_suffix(a, rng) for a in attrs_l[sl]])
+                   for _ in range(recipe.phrase_sets)]
+        tk = oti(model, tok, feats[sl], reg_targets=targets, steps=recipe.oti_steps,
+                 reg_weight=recipe.reg_weight, seed=recipe.seed + bi)
+        torch.save(tk, path)
+        tokens.append(tk)
+        log.info("OTI batch %d done (%d images, %.1f min)", bi, len(tk), (time.time() - t0) / 60)
+    v_star = torch.cat(tokens)
+    t_oti = time.time() - t0
+
+    # 2. φ distillation.
+    d_tok = bundle.token_dim
+    phi = Phi(bundle.embed_dim, 4 * d_tok, d_tok)
+    torch.manual_seed(recipe.seed)
+    opt = torch.optim.AdamW(phi.parameters(), lr=recipe.phi_lr, weight_decay=0.01)
+    t1 = time.time()
+    rng = np.random.default_rng(recipe.seed)
+    for step in range(recipe.phi_steps):
+        idx = rng.integers(len(feats), size=recipe.phi_batch)
+        phi.train()
+        pred = phi(feats[idx])
+        distil = (1 - F.cosine_similarity(pred, v_star[idx], dim=-1)).mean()
+        sub = idx[:64]  # the regulariser runs the text tower: a sub-batch keeps steps fast
+        targets = regulariser_targets(model, tok, [concepts[i] for i in sub], [_suffix(attrs_l[i], rng) for i in sub])
+        reg = regulariser_loss(model, pred[:64], targets, token_id)
+        loss = distil + recipe.reg_weight * reg
+        for g in opt.param_groups:
+            g["lr"] = recipe.phi_lr * 0.5 * (1 + np.cos(np.pi * step / recipe.phi_steps))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if (step + 1) % 100 == 0:
+            log.info("phi step %d/%d distil %.4f reg %.4f", step + 1, recipe.phi_steps, distil.item(), reg.item())
+    phi.eval()
+    t_phi = time.time() - t1
+    path = out_dir / f"{STUDENT}.searle-phi.pt"
+    save_phi(phi, path)
+    manifest = {
+        "model": STUDENT,
+        "clip_weights_sha256_prefix": bundle.weights_hash[:16],
+        "format": "{'Phi': state_dict} float16 (public SEARLE checkpoint format)",
+        "architecture": f"{bundle.embed_dim}→{4 * d_tok}→{4 * d_tok}→{d_tok}",
+        "recipe": asdict(recipe),
+        "training_minutes": {"oti": round(t_oti / 60, 1), "phi": round(t_phi / 60, 1)},
+    }
+    (out_dir / f"{STUDENT}.searle-phi.manifest.json").write_text(json.dumps(manifest, indent=1))
+    log.info("wrote %s (%.1f MB)", path, path.stat().st_size / 1e6)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Train SEARLE's φ for the demo CLIP.")
+    ap.add_argument("--workdir", default=os.path.expanduser("~/.cache/infocir/train-demo"))
+    ap.add_argument("--out-dir", default=str(ASSET_DIR))
+    ap.add_argument("--oti-steps", type=int, default=PhiRecipe.oti_steps)
+    ap.add_argument("--phi-steps", type=int, default=PhiRecipe.phi_steps)
+    ap.add_argument("--replicates", type=int, default=PhiRecipe.replicates)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    recipe = PhiRecipe(oti_steps=args.oti_steps, phi_steps=args.phi_steps, replicates=args.replicates)
+    train_phi(Path(args.workdir), recipe, Path(args.out_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
