@@ -18,13 +18,14 @@ log = logging.getLogger("infocir")
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, method_flag: bool = True) -> None:
     g = p.add_argument_group("configuration (defaults < --config file < CIR_* env < these flags)")
     g.add_argument("--config", help="TOML or JSON config file ([section] field = value)")
     g.add_argument("--dataset", help="dataset folder (class sub-folders + class_names.csv); default: the demo world")
     g.add_argument("--model", help="open_clip model name, e.g. ViT-B-32 or InfoCIR-Demo-ViT")
     g.add_argument("--pretrained", help="'demo', a checkpoint file, an open_clip tag, or '' for random weights")
-    g.add_argument("--method", help="CIR method name (see 'methods')")
+    if method_flag:
+        g.add_argument("--method", help="CIR method name (see 'methods')")
     g.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="any config field; repeatable")
     g.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
@@ -67,6 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("methods", help="list the CIR methods and whether they are available")
     _common(p)
     p.set_defaults(func=cmd_methods)
+
+    p = sub.add_parser("evaluate", help="score CIR methods on a benchmark (table + JSON/CSV)")
+    _common(p, method_flag=False)
+    p.add_argument("--benchmark", default="demo", help="benchmark name (see infocir.evaluation.benchmarks)")
+    p.add_argument("--benchmark-path", help="folder of a public benchmark's files (CIRCO, CIRR, FashionIQ, ...)")
+    p.add_argument("--method", dest="methods", action="append", help="method to evaluate; repeatable (default: all available)")
+    p.add_argument("--out", default="out/eval", help="folder for results.json and results.csv")
+    p.add_argument("--limit", type=int, help="evaluate only the first N queries")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("generate-demo", help="generate the demo world dataset into a folder")
     p.add_argument("out", help="output folder")
@@ -114,6 +124,32 @@ def cmd_search(cfg: AppConfig, args) -> int:
     print(f"{'rank':>4}  {'score':>7}  {'class':<14} id")
     for row in res.table():
         print(f"{row['rank']:>4}  {row['score']:>7.4f}  {row['class']:<14} {row['id']}")
+    return EXIT_OK
+
+
+def cmd_evaluate(cfg: AppConfig, args) -> int:
+    from pathlib import Path
+
+    from infocir.engine import RetrievalEngine
+    from infocir.evaluation.benchmarks import load_benchmark
+    from infocir.evaluation.harness import evaluate, format_table, write_results
+
+    engine = RetrievalEngine.from_config(cfg)
+    bench = load_benchmark(args.benchmark, engine, args.benchmark_path)
+    if args.limit:
+        bench.queries = bench.queries[: args.limit]
+    methods = args.methods or [m.name for m in engine.methods() if m.available and m.name != "oti"]
+    unavailable = {m.name: m.reason for m in engine.methods() if not m.available}
+    for m in methods:
+        if m in unavailable:
+            print(f"error: method {m!r} is unavailable: {unavailable[m]}", file=sys.stderr)
+            return EXIT_USAGE
+    results = evaluate(engine, bench, methods)
+    print(f"{bench.name}: {len(bench.queries)} queries, model {engine.bundle.name}, {len(engine.index)} images")
+    print(format_table(results, bench.columns()))
+    write_results(results, Path(args.out), {"benchmark": bench.name, "model": engine.bundle.name,
+                                            "weights": engine.bundle.weights_hash, "images": len(engine.index)})
+    print(f"wrote {args.out}/results.json and results.csv")
     return EXIT_OK
 
 

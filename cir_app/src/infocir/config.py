@@ -67,6 +67,34 @@ class RetrievalConfig:
 
 
 @dataclass(frozen=True)
+class BasicConfig:
+    """BASIC (i-CIR) parameters; corpus files hold one text per line/row (CSV, first column)."""
+
+    positive_corpus: str = "demo_subjects"  # a shipped corpus name or a CSV path (authors': generic_subjects.csv)
+    negative_corpus: str = "demo_styles"  # authors': generic_styles.csv
+    components: float = _bounded(250.0, 0.0)  # >1: number of eigenvectors, <1: energy fraction
+    negative_weight: float = _bounded(0.2, 0.0, 1.0)  # C = (1-w)·S_pos − w·S_neg
+    mean_file: str = ""  # .npy feature mean (authors: LAION-1M); empty: the dataset's mean
+    center: bool = True
+    project: bool = True
+    query_expansion: bool = True
+    qe_k: int = _bounded(25, 1)
+    qe_temperature: float = _bounded(0.1, 1e-4)
+    normalize: bool = True
+    harris_lambda: float = _bounded(0.1, 0.0)
+
+
+@dataclass(frozen=True)
+class FeedbackConfig:
+    """Rocchio relevance feedback: q' = α·q + β·mean(relevant) − γ·mean(non-relevant)."""
+
+    alpha: float = _bounded(1.0, 0.0)
+    beta: float = _bounded(0.75, 0.0)
+    gamma: float = _bounded(0.15, 0.0)
+    base_method: str = "searle"
+
+
+@dataclass(frozen=True)
 class IndexConfig:
     cache_dir: str = "~/.cache/infocir"
     dtype: str = _choices("float16", "float32", default="float16")
@@ -124,6 +152,8 @@ class AppConfig:
     dataset: DatasetConfig = DatasetConfig()
     model: ModelConfig = ModelConfig()
     retrieval: RetrievalConfig = RetrievalConfig()
+    basic: BasicConfig = BasicConfig()
+    feedback: FeedbackConfig = FeedbackConfig()
     index: IndexConfig = IndexConfig()
     ui: UIConfig = UIConfig()
     enhancement: EnhancementConfig = EnhancementConfig()

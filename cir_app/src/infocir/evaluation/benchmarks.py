@@ -30,6 +30,10 @@ class Benchmark:
     metrics: dict[str, tuple[int, ...]] = field(default_factory=lambda: {"map": (5, 10, 25, 50), "recall": (1, 5, 10, 50)})
     note: str = ""
 
+    def columns(self) -> list[str]:
+        """The headline metrics of this benchmark, in table order."""
+        return [f"mAP@{k}" for k in self.metrics.get("map", ())] + [f"R@{k}" for k in self.metrics.get("recall", ())] + ["p50_ms"]
+
 
 def demo_benchmark(dataset_root: str | Path) -> Benchmark:
     """The demo world's queries (``queries.json`` written by the generator)."""
@@ -40,3 +44,13 @@ def demo_benchmark(dataset_root: str | Path) -> Benchmark:
         raise BenchmarkError(f"{root} has no queries.json: the demo benchmark needs the generated demo world as the dataset.")
     qs = [CIRQuery(q["reference_id"], q["text"], tuple(q["target_ids"]), q["attribute"]) for q in read_queries(root)]
     return Benchmark("demo", qs, note="demo world: each query changes one attribute; targets are all images with the new attributes")
+
+
+READERS = {"demo": lambda engine, path: demo_benchmark(path or engine.scan.root)}
+
+
+def load_benchmark(name: str, engine, path: str | None = None) -> Benchmark:
+    """A benchmark by name; ``path`` is the folder of its files (default: the engine's dataset)."""
+    if name not in READERS:
+        raise BenchmarkError(f"unknown benchmark {name!r}; available: {', '.join(READERS)}")
+    return READERS[name](engine, path)

@@ -7,7 +7,7 @@ from typing import Any
 
 from infocir.methods.base import CIRMethod, MethodContext
 
-_BUILTIN = ("baselines", "searle", "oti")
+_BUILTIN = ("baselines", "searle", "oti", "basic", "feedback", "fusion")
 _REGISTRY: dict[str, type[CIRMethod]] = {}
 
 
@@ -24,9 +24,16 @@ def _load_builtin() -> None:
         importlib.import_module(f"infocir.methods.{mod}")
 
 
-def list_method_names() -> list[str]:
+def _ordered() -> list[tuple[str, type[CIRMethod]]]:
+    """Methods in the order of ``_BUILTIN`` (then others), whatever order modules were imported in."""
     _load_builtin()
-    return list(_REGISTRY)
+    rank = {f"infocir.methods.{m}": i for i, m in enumerate(_BUILTIN)}
+    items = list(_REGISTRY.items())
+    return sorted(items, key=lambda kv: rank.get(kv[1].__module__, len(rank)))
+
+
+def list_method_names() -> list[str]:
+    return [name for name, _ in _ordered()]
 
 
 @dataclass(frozen=True)
@@ -40,9 +47,8 @@ class MethodInfo:
 
 def list_methods(ctx: MethodContext | None = None) -> list[MethodInfo]:
     """Every method with its availability in ``ctx`` (all available when no context is given)."""
-    _load_builtin()
     out = []
-    for name, cls in _REGISTRY.items():
+    for name, cls in _ordered():
         ok, why = cls().availability(ctx) if ctx is not None else (True, "")
         out.append(MethodInfo(name, cls.label, cls.description, ok, why))
     return out
@@ -51,5 +57,5 @@ def list_methods(ctx: MethodContext | None = None) -> list[MethodInfo]:
 def create_method(name: str, **params: Any) -> CIRMethod:
     _load_builtin()
     if name not in _REGISTRY:
-        raise KeyError(f"unknown CIR method {name!r}; available: {', '.join(_REGISTRY)}")
+        raise KeyError(f"unknown CIR method {name!r}; available: {', '.join(list_method_names())}")
     return _REGISTRY[name](**params)

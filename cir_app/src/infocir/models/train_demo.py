@@ -44,10 +44,14 @@ class Recipe:
     seed: int = 1234
     pool_replicates: int = 16  # 1920 combinations × 16 = 30,720 training images
     heldout_seed: int = 999
-    teacher_steps: int = 1000
+    teacher_steps: int = 1400
     teacher_batch: int = 256
     teacher_lr: float = 5e-4
-    student_steps: int = 4200
+    # Phase 2: a warm restart that focuses the hard groups on shape, the attribute learnt last.
+    teacher_focus_steps: int = 900
+    teacher_focus_lr: float = 3e-4
+    shape_focus: float = 0.6
+    student_steps: int = 6000
     student_batch: int = 64
     student_lr: float = 5e-4
     weight_decay: float = 0.1
@@ -139,15 +143,19 @@ def sample_caption(row, rng: np.random.Generator, recipe: Recipe) -> tuple[str, 
     return text, constraint
 
 
-def hard_batch(n: int, n_pool: int, replicates: int, group: int, rng: np.random.Generator) -> np.ndarray:
-    """Pool indices: half in groups of ``group`` images sharing all attributes but one, half random."""
+def hard_batch(n: int, n_pool: int, replicates: int, group: int, rng: np.random.Generator, shape_focus: float = 0.0) -> np.ndarray:
+    """Pool indices: half in groups of ``group`` images sharing all attributes but one, half random.
+
+    ``shape_focus`` is the share of groups that vary the shape (the hardest attribute);
+    the other groups vary a uniformly chosen attribute.
+    """
     n_combo = n_pool // replicates
     sizes = [len(W.VALUES[a]) for a in W.ATTRIBUTES]
     strides = np.cumprod([1] + sizes[::-1][:-1])[::-1]  # mixed-radix index of itertools.product
     out = []
     while len(out) < n // 2:
         base = [int(rng.integers(s)) for s in sizes]
-        k = int(rng.integers(5))
+        k = 0 if rng.random() < shape_focus else int(rng.integers(5))
         for v in rng.permutation(np.resize(np.arange(sizes[k]), group)):
             combo = list(base)
             combo[k] = int(v)
@@ -265,9 +273,9 @@ def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR) -
     rng = np.random.default_rng(recipe.seed)
     log.info("pool %d images, held-out %d", len(images), len(ho_images))
 
-    def teacher_step(step):
-        r = np.random.default_rng([recipe.seed, 1, step])
-        idx = hard_batch(recipe.teacher_batch, len(images), recipe.pool_replicates, recipe.hard_group, r)
+    def teacher_step(step, phase=1, focus=0.0):
+        r = np.random.default_rng([recipe.seed, phase, step])
+        idx = hard_batch(recipe.teacher_batch, len(images), recipe.pool_replicates, recipe.hard_group, r, focus)
         batch = images[idx]
         if r.random() < 0.5:
             batch = batch.flip(-1)
@@ -283,6 +291,12 @@ def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR) -
         "teacher", workdir, teacher, teacher.parameters(), recipe.teacher_steps, recipe.teacher_lr, recipe.weight_decay,
         teacher_step, lambda: evaluate(teacher, tok, ho_images, ho_attrs),
     )
+    if recipe.teacher_focus_steps:
+        t_teacher += _checkpointed_loop(
+            "teacher-focus", workdir, teacher, teacher.parameters(), recipe.teacher_focus_steps, recipe.teacher_focus_lr,
+            recipe.weight_decay, lambda st: teacher_step(st, phase=3, focus=recipe.shape_focus),
+            lambda: evaluate(teacher, tok, ho_images, ho_attrs), warmup=20,
+        )
     teacher.eval()
     teacher_eval = evaluate(teacher, tok, ho_images, ho_attrs)
     log.info("teacher: %s", teacher_eval)
@@ -349,11 +363,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", default=os.path.expanduser("~/.cache/infocir/train-demo"))
     ap.add_argument("--out-dir", default=str(ASSET_DIR))
     ap.add_argument("--teacher-steps", type=int, default=Recipe.teacher_steps)
+    ap.add_argument("--teacher-focus-steps", type=int, default=Recipe.teacher_focus_steps)
     ap.add_argument("--student-steps", type=int, default=Recipe.student_steps)
     ap.add_argument("--replicates", type=int, default=Recipe.pool_replicates)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    recipe = Recipe(teacher_steps=args.teacher_steps, student_steps=args.student_steps, pool_replicates=args.replicates)
+    recipe = Recipe(teacher_steps=args.teacher_steps, teacher_focus_steps=args.teacher_focus_steps,
+                    student_steps=args.student_steps, pool_replicates=args.replicates)
     train(Path(args.workdir), recipe, Path(args.out_dir))
     return 0
 

@@ -1,0 +1,60 @@
+"""Rank fusion (seed 003): several ranked lists — other methods or other phrasings — vote.
+
+Item at 0-based rank i of a list gets log(1/(i+1)) + offset (offset 2.0: the top item gets
+2.0), clipped at 0 so deep ranks never count against an item; votes sum over lists.
+Items with equal votes are ordered by their mean normalised score across the lists.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from infocir.index.backends import top_k
+from infocir.methods.base import CIRMethod, Composition, MethodContext, Query
+from infocir.methods.registry import create_method, register
+
+
+def rank_votes(rank_lists: Sequence[Sequence[int]], n: int, offset: float = 2.0) -> np.ndarray:
+    """Summed log-rank votes [n] for lists of row numbers (best first)."""
+    votes = np.zeros(n, np.float64)
+    for ranked in rank_lists:
+        for i, row in enumerate(ranked):
+            v = math.log(1.0 / (i + 1)) + offset
+            if v <= 0:
+                break
+            votes[row] += v
+    return votes
+
+
+@register
+class Fusion(CIRMethod):
+    name = "fusion"
+    label = "Rank fusion"
+    description = "Log-rank voting over several methods (and/or phrasings) of the same query."
+
+    def _members(self, ctx: MethodContext) -> list[str]:
+        wanted = self.params.get("methods") or ("searle", "average", "weicom", "basic")
+        out = []
+        for name in wanted:
+            m = create_method(name)
+            if m.name != self.name and m.availability(ctx)[0]:
+                out.append(name)
+        return out
+
+    def score(self, ctx: MethodContext, query: Query) -> Composition:
+        texts = list(self.params.get("texts") or [query.text])
+        depth = int(self.params.get("depth", 100))
+        lists, norm_scores = [], []
+        for name in self._members(ctx):
+            m = create_method(name)
+            for text in texts:
+                q = Query(text, query.reference_raw, query.reference_row, query.reference_image, query.reference_key)
+                s = m.score(ctx, q).scores.astype(np.float64)
+                lists.append(top_k(s, depth))
+                norm_scores.append((s - s.mean()) / max(s.std(), 1e-12))
+        votes = rank_votes(lists, len(ctx.index), float(self.params.get("offset", 2.0)))
+        tie = np.mean(norm_scores, axis=0)
+        tie = (tie - tie.min()) / max(tie.max() - tie.min(), 1e-12)
+        return Composition(scores=(votes + 1e-3 * tie).astype(np.float32), extras={"lists": len(lists)})
