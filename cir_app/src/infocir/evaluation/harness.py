@@ -16,30 +16,68 @@ from infocir.index.backends import top_k
 log = logging.getLogger(__name__)
 
 
+def _reference(engine, q, cache: dict):
+    """The query's reference as the engine takes it: an index id, or an image loaded from a file."""
+    if not q.reference_path:
+        return q.reference_id
+    if q.reference_path not in cache:
+        from infocir.models.encoding import open_rgb
+
+        cache.clear()  # one decoded image at a time: queries of a reference come in a row
+        cache[q.reference_path] = open_rgb(q.reference_path)
+    return cache[q.reference_path]
+
+
 def evaluate_method(engine, bench: Benchmark, method: str, exclude_reference: bool = True, **params) -> dict[str, float]:
-    """Mean metrics of ``method`` over the benchmark's queries (the reference is removed from
-    its own ranking, as CIRR/CIRCO evaluation does), plus per-group mAP@10 and the p50 latency."""
-    map_ks, recall_ks = bench.metrics.get("map", ()), bench.metrics.get("recall", ())
+    """Mean metrics of ``method`` over the benchmark's queries (in %), the per-group figures
+    named by ``bench.group_metrics`` and the p50 latency.  The reference is removed from its
+    own ranking, as CIRR/CIRCO evaluation does; per-query galleries restrict the ranking."""
+    m = bench.metrics
+    map_ks, recall_ks, subset_ks = m.get("map", ()), m.get("recall", ()), m.get("subset_recall", ())
+    full = bool(m.get("full_map"))
     depth = max((*map_ks, *recall_ks, 10))
-    rows: dict[str, list[float]] = {}
-    groups: dict[str, list[float]] = {}
+    per_query: list[dict[str, float]] = []
     latencies = []
+    images: dict = {}
+    row_of = engine.index.row_of
     for q in bench.queries:
         t0 = time.perf_counter()
-        comp = engine.compose(q.reference_id, q.text, method, **params)
+        comp = engine.compose(_reference(engine, q, images), q.text, method, **params)
         scores = comp.scores.astype(np.float64, copy=True)
-        if exclude_reference and q.reference_id in engine.index.row_of:
-            scores[engine.index.row_of[q.reference_id]] = -np.inf
-        ranked = [engine.index.ids[r] for r in top_k(scores, depth)]
+        if q.candidates is not None:
+            allowed = np.zeros(len(scores), bool)
+            allowed[[row_of[c] for c in q.candidates]] = True
+            scores[~allowed] = -np.inf
+        if exclude_reference and q.reference_id in row_of:
+            scores[row_of[q.reference_id]] = -np.inf
+        n_valid = int(np.isfinite(scores).sum())
+        ranked = [engine.index.ids[r] for r in top_k(scores, n_valid if full else depth)]
         latencies.append(time.perf_counter() - t0)
+        r: dict[str, float] = {}
         for k in map_ks:
-            rows.setdefault(f"mAP@{k}", []).append(M.average_precision_at_k(ranked, q.target_ids, k))
+            r[f"mAP@{k}"] = M.average_precision_at_k(ranked, q.target_ids, k)
+        if full:
+            r["mAP"] = M.average_precision_at_k(ranked, q.target_ids, max(1, n_valid))
         for k in recall_ks:
-            rows.setdefault(f"R@{k}", []).append(M.recall_at_k(ranked, q.target_ids, k))
-        if q.group:
-            groups.setdefault(q.group, []).append(M.average_precision_at_k(ranked, q.target_ids, 10))
-    out = {name: 100 * float(np.mean(v)) for name, v in rows.items()}
-    out.update({f"mAP@10[{g}]": 100 * float(np.mean(v)) for g, v in sorted(groups.items())})
+            r[f"R@{k}"] = M.recall_at_k(ranked, q.target_ids, k)
+        if subset_ks and q.subset:
+            # CIRR subset recall: rank only the members of the query's image set
+            sub_ranked = sorted(q.subset, key=lambda i: -float(comp.scores[row_of[i]]))
+            for k in subset_ks:
+                r[f"Rs@{k}"] = M.recall_at_k(sub_ranked, q.target_ids, k)
+        if "mAP@10" in bench.group_metrics and "mAP@10" not in r:
+            r["mAP@10"] = M.average_precision_at_k(ranked, q.target_ids, 10)
+        per_query.append(r)
+    out: dict[str, float] = {}
+    for c in bench.columns():
+        vals = [r[c] for r in per_query if c in r]
+        if vals:
+            out[c] = 100 * float(np.mean(vals))
+    for metric in bench.group_metrics:
+        for g in sorted({q.group for q in bench.queries if q.group}):
+            vals = [r[metric] for r, q in zip(per_query, bench.queries) if q.group == g and metric in r]
+            if vals:
+                out[f"{metric}[{g}]"] = 100 * float(np.mean(vals))
     out["p50_ms"] = 1000 * float(np.median(latencies)) if latencies else float("nan")
     out["queries"] = len(bench.queries)
     return out
