@@ -54,3 +54,19 @@ def tiny_config(dataset: Path, cache: Path, **extra) -> AppConfig:
 @pytest.fixture
 def tiny_cfg(image_folder: Path, tmp_path: Path) -> AppConfig:
     return tiny_config(image_folder, tmp_path / "cache")
+
+
+def pytest_setup_options():
+    """Chrome options for dash[testing]'s browser fixtures: Debian chromium, headless, no network chatter."""
+    import tempfile
+
+    from selenium import webdriver
+
+    opts = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1440,900"):
+        opts.add_argument(flag)
+    opts.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='infocir-chrome-')}")
+    opts.binary_location = "/usr/bin/chromium"
+    return opts

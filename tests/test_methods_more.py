@@ -5,7 +5,8 @@ import pytest
 
 from infocir.config import apply_overrides
 from infocir.engine import RetrievalEngine
-from infocir.methods.basic import CorpusError, contrastive_projection, read_corpus
+from infocir.data.corpora import CorpusError, read_corpus
+from infocir.methods.basic import contrastive_projection
 from infocir.methods.feedback import rocchio
 from infocir.methods.fusion import rank_votes
 

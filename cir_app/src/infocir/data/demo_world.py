@@ -20,6 +20,7 @@ import math
 import os
 import shutil
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -297,19 +298,19 @@ def image_id(attrs: Attributes, index: int) -> str:
     return f"{attrs.shape}/{attrs.shape}_{index:05d}.png"
 
 
-def generate_images(spec: DemoWorldSpec) -> list[tuple[str, Attributes, Image.Image, np.ndarray]]:
-    """All images of the spec in memory (id, attributes, image, mask); deterministic for ``spec.seed``."""
-    out = []
-    per_class: dict[str, int] = {}
-    for rep in range(spec.replicates):
-        for ci, attrs in enumerate(all_combinations()):
-            # One generator per image makes each image independent of the order of the others.
-            rng = np.random.default_rng([spec.seed, rep, ci])
-            img, mask = render(attrs, rng, spec.side)
-            n = per_class.get(attrs.shape, 0)
-            per_class[attrs.shape] = n + 1
-            out.append((image_id(attrs, n), attrs, img, mask))
-    return out
+def _render_replicate(args: tuple[DemoWorldSpec, int, str]) -> list[tuple[str, tuple[str, ...], np.ndarray]]:
+    """Render and save one replicate of every combination; returns (id, attributes, packed mask)."""
+    spec, rep, out = args
+    combos = all_combinations()
+    per_shape = len(combos) // len(SHAPES)  # combinations are shape-major (itertools.product order)
+    rows = []
+    for ci, attrs in enumerate(combos):
+        # One generator per image makes each image independent of the order of the others.
+        img, mask = render(attrs, np.random.default_rng([spec.seed, rep, ci]), spec.side)
+        iid = image_id(attrs, rep * per_shape + ci % per_shape)
+        img.save(Path(out) / iid, compress_level=1)
+        rows.append((iid, attrs.key(), np.packbits(mask)))
+    return rows
 
 
 def make_queries(records: list[tuple[str, Attributes]], n: int, seed: int) -> list[dict]:
@@ -345,7 +346,7 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
         w.writerows(rows)
 
 
-def generate_dataset(root: str | os.PathLike, spec: DemoWorldSpec = DemoWorldSpec()) -> Path:
+def generate_dataset(root: str | os.PathLike, spec: DemoWorldSpec = DemoWorldSpec(), workers: int = 2) -> Path:
     """Write the world in the seed's layout (class folders + class_names.csv) plus
     ``attributes.csv``, ``queries.csv`` / ``queries.json`` and ``world.json``.
 
@@ -356,18 +357,16 @@ def generate_dataset(root: str | os.PathLike, spec: DemoWorldSpec = DemoWorldSpe
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=root.name + ".tmp-", dir=root.parent))
     try:
-        images = generate_images(spec)
         for shape in SHAPES:
             (tmp / shape).mkdir()
         _write_csv(tmp / "class_names.csv", ["dir_name", "class_name"], [[s, s] for s in SHAPES])
-        rows, masks = [], {}
-        for iid, attrs, img, mask in images:
-            img.save(tmp / iid, optimize=False, compress_level=1)
-            rows.append([iid, *attrs.key()])
-            masks[iid] = np.packbits(mask)
-        _write_csv(tmp / "attributes.csv", ["image_id", *ATTRIBUTES], rows)
-        np.savez_compressed(tmp / "masks.npz", ids=np.array(list(masks)), bits=np.stack(list(masks.values())), side=spec.side)
-        queries = make_queries([(iid, attrs) for iid, attrs, _, _ in images], spec.n_queries, spec.seed)
+        jobs = [(spec, rep, str(tmp)) for rep in range(spec.replicates)]
+        with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs)))) as pool:
+            rendered = [row for part in pool.map(_render_replicate, jobs) for row in part]
+        _write_csv(tmp / "attributes.csv", ["image_id", *ATTRIBUTES], [[iid, *key] for iid, key, _ in rendered])
+        np.savez_compressed(tmp / "masks.npz", ids=np.array([r[0] for r in rendered]),
+                            bits=np.stack([r[2] for r in rendered]), side=spec.side)
+        queries = make_queries([(iid, Attributes(*key)) for iid, key, _ in rendered], spec.n_queries, spec.seed)
         (tmp / "queries.json").write_text(json.dumps(queries, indent=1))
         _write_csv(
             tmp / "queries.csv",

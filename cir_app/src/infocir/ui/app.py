@@ -7,20 +7,29 @@ from dash import Dash
 
 from infocir.config import AppConfig
 from infocir.engine import RetrievalEngine
-from infocir.ui.callbacks import query
+from infocir.index.store import index_dir_for
+from infocir.projection.embedding_map import MapService, map_dir
+from infocir.ui.callbacks import distribution, embedding, gallery, query
 from infocir.ui.layout import build_layout
 from infocir.ui.media import register_media_route
+from infocir.ui.services import Services
 
 log = logging.getLogger(__name__)
+PANELS = (query, gallery, distribution, embedding)
 
 
-def create_app(engine: RetrievalEngine, cfg: AppConfig) -> Dash:
-    """A Dash app bound to ``engine``. No per-user state lives on the server: it is in dcc.Store."""
-    app = Dash(__name__, title="InfoCIR", suppress_callback_exceptions=False)
+def create_app(engine: RetrievalEngine, cfg: AppConfig, maps: MapService | None = None) -> Dash:
+    """A Dash app bound to ``engine``. Per-user state lives in the browser (dcc.Store), not here."""
+    if maps is None:
+        out = map_dir(index_dir_for(cfg.cache_dir, engine.scan.root, engine.bundle.name), cfg.umap)
+        maps = MapService(engine, cfg.umap, out)
+    maps.start()  # loads the cached map or fits it in the background; the page shows progress
+    services = Services(engine, cfg, maps)
+    app = Dash(__name__, title="InfoCIR", update_title=None)
     register_media_route(app.server, engine, cfg.cache_dir / "thumbs")
     app.layout = build_layout(engine, cfg)
-    for module in (query,):
-        module.register(app, engine, cfg)
+    for module in PANELS:
+        module.register(app, services)
     return app
 
 

@@ -7,60 +7,113 @@ from infocir.config import AppConfig
 from infocir.engine import RetrievalEngine
 from infocir.ui import ids
 
+HELP = {
+    "A": "Pick a reference image (upload one or choose from the dataset, the gallery or the map), describe how the "
+         "image you want differs from it, choose how many results (k) and a retrieval method, then Search (or press Enter).",
+    "B": "The top-k images, best first, with rank, similarity score and class. Click an image to mark it as an "
+         "'ideal' target (gold frame); ↺ makes it the reference. After a map selection the gallery shows the selected images.",
+    "C": "C1 counts the classes among the top-k; click a bar to highlight that class in the gallery and on the map "
+         "(click again to clear). C2 shows the same classes as a word cloud, sized by count or by summed score.",
+    "D": "Every dataset image as a point, placed by UMAP so that similar images sit close; colours are classes. "
+         "★ is the reference, ✕ the composed query (placed with the same fitted projection), ringed points the top-k, "
+         "gold rings the ideals. Zoom with the wheel, drag to lasso or box-select images into the gallery, click a point to use it as reference.",
+}
 
-def panel(letter: str, title: str, help_text: str, *children, class_name: str = "") -> html.Div:
-    """A titled card with a one-line 'how to read this' tooltip."""
-    return html.Div(
-        [
-            html.Div([html.Span(letter, className="panel-letter"), html.H3(title),
-                      html.Span("?", className="panel-help", title=help_text)], className="panel-head"),
-            *children,
-        ],
-        className=f"panel {class_name}",
-    )
+
+def panel(letter: str, title: str, *children, class_name: str = "", extra=None) -> html.Section:
+    """A titled card with a 'how to read this' tooltip."""
+    head = [html.Span(letter, className="panel-letter"), html.H3(title)]
+    if extra is not None:
+        head.append(extra)
+    head.append(html.Span("?", className="panel-help", title=HELP.get(letter, ""), **{"aria-label": HELP.get(letter, "")}))
+    return html.Section([html.Div(head, className="panel-head"), *children], className=f"panel {class_name}",
+                        id=f"panel-{letter.lower()}")
 
 
 def method_options(engine: RetrievalEngine) -> list[dict]:
     return [
-        {"label": m.label if m.available else f"{m.label} (unavailable: {m.reason})", "value": m.name,
-         "disabled": not m.available, "title": m.description}
+        {"label": m.label if m.available else f"{m.label} — unavailable", "value": m.name, "disabled": not m.available,
+         "title": m.description if m.available else m.reason}
         for m in engine.methods()
     ]
 
 
-def query_panel(engine: RetrievalEngine, cfg: AppConfig) -> html.Div:
-    ids_ = engine.index.ids
+def default_method(engine: RetrievalEngine, cfg: AppConfig) -> str:
+    infos = {m.name: m for m in engine.methods()}
+    if cfg.retrieval.method in infos and infos[cfg.retrieval.method].available:
+        return cfg.retrieval.method
+    return "average"
+
+
+def query_panel(engine: RetrievalEngine, cfg: AppConfig) -> html.Section:
     return panel(
         "A", "Query",
-        "Pick a reference image, describe how the target differs from it, choose k and a method, then Search.",
-        html.Label("Reference image", htmlFor=ids.REFERENCE),
-        dcc.Dropdown(id=ids.REFERENCE, options=[{"label": i, "value": i} for i in ids_], value=ids_[0],
-                     clearable=True, placeholder="dataset image id"),
-        html.Img(id=ids.REFERENCE_PREVIEW, className="reference-preview"),
+        dcc.Upload(
+            id=ids.UPLOAD,
+            children=html.Div(["Drop a reference image here or ", html.A("browse", className="link")]),
+            className="upload", multiple=False, max_size=-1,  # no `accept`: a rejected file must still get a message
+        ),
+        html.Div(id=ids.UPLOAD_MESSAGE, className="message error", role="alert"),
+        html.Label("…or pick one from the dataset", htmlFor=ids.REFERENCE),
+        dcc.Dropdown(id=ids.REFERENCE, options=engine.index.ids, value=engine.index.ids[0], clearable=False,
+                     placeholder="type to search image ids", optionHeight=30, maxHeight=260),
+        html.Figure([html.Img(id=ids.REFERENCE_PREVIEW, className="reference-preview", alt="reference image"),
+                     html.Figcaption(id=ids.REFERENCE_CAPTION)], className="reference"),
         html.Label("Modification text", htmlFor=ids.TEXT),
-        dcc.Input(id=ids.TEXT, type="text", value="", placeholder='e.g. "make it red"', debounce=False,
-                  className="text-input", n_submit=0),
+        dcc.Input(id=ids.TEXT, type="text", value="", placeholder='e.g. "make it red"', className="text-input",
+                  n_submit=0, autoComplete="off"),
         html.Div([
             html.Div([html.Label("k", htmlFor=ids.K),
-                      dcc.Input(id=ids.K, type="number", min=1, max=100, step=1, value=cfg.ui.gallery_size)],
-                     className="k-box"),
+                      dcc.Input(id=ids.K, type="number", min=1, max=100, step=1, value=cfg.ui.gallery_size)], className="k-box"),
             html.Div([html.Label("Method", htmlFor=ids.METHOD),
-                      dcc.Dropdown(id=ids.METHOD, options=method_options(engine), value=cfg.retrieval.method,
-                                   clearable=False)], className="method-box"),
+                      dcc.Dropdown(id=ids.METHOD, options=method_options(engine), value=default_method(engine, cfg),
+                                   clearable=False, searchable=False)], className="method-box"),
         ], className="row"),
         html.Button("Search", id=ids.SEARCH, n_clicks=0, className="primary"),
-        html.Div(id=ids.MESSAGE, className="message", role="status"),
+        dcc.Loading(html.Div(id=ids.MESSAGE, className="message", role="status"), type="dot"),
         class_name="panel-a",
     )
 
 
-def results_panel() -> html.Div:
+def results_panel() -> html.Section:
+    actions = html.Div([
+        html.Button("Back to results", id=ids.BACK_TO_RESULTS, className="ghost", style={"display": "none"}),
+        html.Button("Mark all as ideals", id=ids.MARK_SELECTION, className="ghost", style={"display": "none"}),
+        html.Button("Clear ideals", id=ids.CLEAR_IDEALS, className="ghost"),
+    ], className="panel-actions")
     return panel(
         "B", "Results",
-        "The top-k images, best first, with rank, similarity score and class.",
         html.Div(id=ids.GALLERY_SUMMARY, className="summary"),
-        dcc.Loading(html.Div(id=ids.GALLERY, className="gallery")),
-        class_name="panel-b",
+        html.Div(id=ids.GALLERY, className="gallery"),
+        class_name="panel-b", extra=actions,
+    )
+
+
+def distribution_panel() -> html.Section:
+    return panel(
+        "C", "Classes in the top-k",
+        html.Div("C1 · histogram", className="sub"),
+        dcc.Graph(id=ids.HISTOGRAM, config={"displayModeBar": False}, className="histogram"),
+        html.Div(id=ids.HIGHLIGHT_NOTE, className="message"),
+        html.Div([html.Span("C2 · word cloud", className="sub"),
+                  dcc.RadioItems(id=ids.WORDCLOUD_MODE, options=[{"label": "count", "value": "count"},
+                                                                 {"label": "score", "value": "score"}],
+                                 value="count", inline=True, className="radio")], className="sub-row"),
+        html.Img(id=ids.WORDCLOUD, className="wordcloud", alt="word cloud of the classes in the top-k"),
+        class_name="panel-c",
+    )
+
+
+def map_panel() -> html.Section:
+    extra = dcc.Checklist(id=ids.MAP_LINES, options=[{"label": " lines to results", "value": "lines"}], value=[],
+                          className="inline-check")
+    return panel(
+        "D", "Embedding map",
+        html.Div(id=ids.MAP_STATUS, className="message"),
+        dcc.Graph(id=ids.MAP, config={"displaylogo": False, "scrollZoom": True,
+                                      "modeBarButtonsToRemove": ["toImage", "autoScale2d"]}, className="map"),
+        dcc.Interval(id=ids.MAP_POLL, interval=1000, disabled=False),
+        class_name="panel-d", extra=extra,
     )
 
 
@@ -68,9 +121,14 @@ def build_layout(engine: RetrievalEngine, cfg: AppConfig) -> html.Div:
     return html.Div(
         [
             dcc.Store(id=ids.RESULTS_STORE, storage_type="memory"),
+            dcc.Store(id=ids.IDEALS_STORE, storage_type="memory", data=[]),
+            dcc.Store(id=ids.HIGHLIGHT_STORE, storage_type="memory"),
+            dcc.Store(id=ids.BROWSE_STORE, storage_type="memory"),
+            dcc.Store(id=ids.REF_MODE, storage_type="memory", data="dataset"),
             html.Header([html.H1("InfoCIR"), html.Span("explainable composed image retrieval", className="tagline"),
-                         html.Span(f"{len(engine.index)} images · {engine.bundle.name}", className="dataset-badge")]),
-            html.Main([query_panel(engine, cfg), results_panel()], className="grid",
+                         html.Span(f"{len(engine.index):,} images · {len(set(engine.index.classes))} classes · {engine.bundle.name}",
+                                   className="dataset-badge")]),
+            html.Main([query_panel(engine, cfg), distribution_panel(), map_panel(), results_panel()], className="grid",
                       style={"--row-size": str(cfg.ui.gallery_row_size)}),
         ],
         className="app",

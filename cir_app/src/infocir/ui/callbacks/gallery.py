@@ -1,0 +1,108 @@
+"""Panel B: the results gallery (or a map selection), ideals, and 'use as reference'."""
+from __future__ import annotations
+
+from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
+
+from infocir.ui import ids
+from infocir.ui.media import media_url
+from infocir.ui.services import Services
+
+HIDDEN, SHOWN = {"display": "none"}, {}
+
+
+def tile(rank: int | None, image_id: str, score: float | None, cls: str, ideal: bool, highlight: str | None) -> html.Div:
+    """One gallery tile (pure)."""
+    state = " ideal" if ideal else ""
+    if highlight is not None:
+        state += " hl" if cls == highlight else " dim"
+    caption = [html.Span(f"#{rank}" if rank else "·", className="rank"),
+               html.Span(f"{score:.3f}" if score is not None else "", className="score"),
+               html.Span(cls, className="cls")]
+    return html.Div([
+        html.Div([html.Img(src=media_url(image_id), alt=image_id),
+                  html.Span("★ ideal", className="badge") if ideal else None,
+                  html.Div(caption, className="caption")],
+                 id={"type": ids.TILE, "id": image_id}, n_clicks=0, className="tile-body",
+                 title=f"{image_id}\nclick to {'unmark' if ideal else 'mark'} as ideal"),
+        html.Button("↺", id={"type": ids.USE_REF, "id": image_id}, n_clicks=0, className="use-ref",
+                    title="use as reference"),
+    ], className="tile" + state, **{"data-id": image_id, "data-class": cls})
+
+
+def register(app: Dash, s: Services) -> None:
+    index = s.engine.index
+    limit = s.config.ui.max_images_on_scatterplot
+
+    @app.callback(
+        Output(ids.GALLERY, "children"),
+        Output(ids.GALLERY_SUMMARY, "children"),
+        Output(ids.BACK_TO_RESULTS, "style"),
+        Output(ids.MARK_SELECTION, "style"),
+        Input(ids.RESULTS_STORE, "data"),
+        Input(ids.BROWSE_STORE, "data"),
+        Input(ids.IDEALS_STORE, "data"),
+        Input(ids.HIGHLIGHT_STORE, "data"),
+    )
+    def _gallery(results, browse, ideals, highlight):
+        ideals = set(ideals or [])
+        if browse and browse.get("rows"):
+            rows = browse["rows"]
+            shown = rows[:limit]
+            tiles = [tile(None, index.ids[r], None, index.classes[r], index.ids[r] in ideals, highlight) for r in shown]
+            more = f" (showing the first {limit}; ui.max_images_on_scatterplot)" if len(rows) > limit else ""
+            return tiles, f"Browsing {len(rows)} images selected on the map{more}.", SHOWN, SHOWN
+        if not results:
+            return [], "Run a search to see results.", HIDDEN, HIDDEN
+        tiles = [tile(i + 1, iid, sc, cls, iid in ideals, highlight)
+                 for i, (iid, sc, cls) in enumerate(zip(results["ids"], results["scores"], results["classes"]))]
+        ref = results["reference"]
+        ref_text = ref.get("id") or ref.get("name") or "no reference"
+        summary = [html.Span(f"Top {len(tiles)} · {results['method']} · "),
+                   html.Span(ref_text, className="mono"), html.Span(" + “" + results["text"] + "”"),
+                   html.Span(f" · {len(ideals)} ideal{'s' if len(ideals) != 1 else ''} selected", className="muted")]
+        return tiles, summary, HIDDEN, HIDDEN
+
+    @app.callback(
+        Output(ids.IDEALS_STORE, "data"),
+        Input({"type": ids.TILE, "id": ALL}, "n_clicks"),
+        State(ids.IDEALS_STORE, "data"),
+        prevent_initial_call=True,
+    )
+    def _toggle_ideal(clicks, ideals):
+        if not ctx.triggered_id or not any(t["value"] for t in ctx.triggered):
+            return no_update  # tiles were re-rendered, not clicked
+        iid = ctx.triggered_id["id"]
+        ideals = list(ideals or [])
+        return [i for i in ideals if i != iid] if iid in ideals else ideals + [iid]
+
+    @app.callback(
+        Output(ids.IDEALS_STORE, "data", allow_duplicate=True),
+        Input(ids.MARK_SELECTION, "n_clicks"),
+        State(ids.BROWSE_STORE, "data"),
+        State(ids.IDEALS_STORE, "data"),
+        prevent_initial_call=True,
+    )
+    def _mark_selection(_n, browse, ideals):
+        rows = (browse or {}).get("rows", [])[:limit]
+        have = list(ideals or [])
+        return have + [index.ids[r] for r in rows if index.ids[r] not in have]
+
+    @app.callback(Output(ids.IDEALS_STORE, "data", allow_duplicate=True), Input(ids.CLEAR_IDEALS, "n_clicks"),
+                  prevent_initial_call=True)
+    def _clear(_n):
+        return []
+
+    @app.callback(Output(ids.BROWSE_STORE, "data", allow_duplicate=True), Input(ids.BACK_TO_RESULTS, "n_clicks"),
+                  prevent_initial_call=True)
+    def _back(_n):
+        return None
+
+    @app.callback(
+        Output(ids.REFERENCE, "value", allow_duplicate=True),
+        Input({"type": ids.USE_REF, "id": ALL}, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def _use_as_reference(_clicks):
+        if not ctx.triggered_id or not any(t["value"] for t in ctx.triggered):
+            return no_update
+        return ctx.triggered_id["id"]

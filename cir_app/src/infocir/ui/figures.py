@@ -1,0 +1,142 @@
+"""Pure figure builders: data in, Plotly figures (or image data URIs) out. No engine, no I/O."""
+from __future__ import annotations
+
+import base64
+import io
+from collections import Counter
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+# A qualitative palette with enough distinct, print-safe colours; classes beyond it cycle.
+PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6",
+           "#9d755d", "#bab0ac", "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#17becf")
+FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=12, color="#1f2430")
+
+
+def class_colours(classes: Sequence[str]) -> dict[str, str]:
+    """A stable colour per class (sorted order, so every panel agrees)."""
+    return {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(sorted(set(classes)))}
+
+
+def _base_layout(fig: go.Figure, **kw) -> go.Figure:
+    fig.update_layout(font=FONT, paper_bgcolor="white", plot_bgcolor="white", margin=dict(l=8, r=8, t=8, b=8), **kw)
+    return fig
+
+
+def empty_figure(message: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, font=dict(size=13, color="#6b7280"), x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _base_layout(fig, height=260)
+
+
+def class_histogram(classes: Sequence[str], highlight: str | None, colours: dict[str, str]) -> go.Figure:
+    """C1: how many of the top-k fall in each class, most frequent first; the highlighted class stands out."""
+    if not classes:
+        return empty_figure("Run a search to see the class distribution.")
+    counts = Counter(classes).most_common()
+    names = [c for c, _ in counts]
+    values = [n for _, n in counts]
+    opacity = [1.0 if highlight in (None, c) else 0.3 for c in names]
+    fig = go.Figure(go.Bar(
+        x=values, y=names, orientation="h",
+        marker=dict(color=[colours.get(c, "#888") for c in names], opacity=opacity,
+                    line=dict(color=["#1f2430" if c == highlight else "rgba(0,0,0,0)" for c in names], width=2)),
+        customdata=names, hovertemplate="%{y}: %{x} of the top-k<extra>click to highlight</extra>",
+        text=values, textposition="auto",
+    ))
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    fig.update_xaxes(title=None, dtick=max(1, max(values) // 5), gridcolor="#eef0f3")
+    return _base_layout(fig, height=max(200, 26 * len(names) + 40), bargap=0.25, clickmode="event")
+
+
+def class_weights(classes: Sequence[str], scores: Sequence[float] | None = None) -> dict[str, float]:
+    """Word-cloud weights: class frequency, or the sum of (shifted, positive) scores per class."""
+    if scores is None:
+        return {c: float(n) for c, n in Counter(classes).items()}
+    s = np.asarray(scores, float)
+    s = s - s.min() + 1e-3 * (abs(s.max()) + 1e-3)  # strictly positive, order-preserving
+    out: dict[str, float] = {}
+    for c, v in zip(classes, s):
+        out[c] = out.get(c, 0.0) + float(v)
+    return out
+
+
+def wordcloud_data_uri(weights: dict[str, float], colours: dict[str, str], width: int = 420, height: int = 220) -> str:
+    """C2: a PNG word cloud as a data URI. Works for one class and for all-equal weights."""
+    from wordcloud import WordCloud
+
+    if not weights:
+        return ""
+    weights = {k: v for k, v in weights.items() if v > 0} or {k: 1.0 for k in weights}
+    wc = WordCloud(width=width, height=height, background_color="white", prefer_horizontal=0.95, random_state=0,
+                   max_font_size=min(96, height // 2), min_font_size=10, relative_scaling=0.6, margin=6,
+                   color_func=lambda word, **_: colours.get(word, "#333"))
+    # WordCloud splits on nothing when given frequencies, so multi-word classes stay whole.
+    img = wc.generate_from_frequencies(weights).to_image()
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def embedding_figure(
+    coords: np.ndarray,
+    classes: Sequence[str],
+    colours: dict[str, str],
+    result_rows: Sequence[int] = (),
+    reference_xy: Sequence[float] | None = None,
+    query_xy: Sequence[float] | None = None,
+    highlight: str | None = None,
+    show_lines: bool = False,
+    ideal_rows: Sequence[int] = (),
+    uirevision: str = "map",
+) -> go.Figure:
+    """D: every image as a WebGL point coloured by class, with the reference (star), the composed
+    query (X), the top-k (ringed) and the ideals (gold) on top. ``customdata`` holds index rows."""
+    fig = go.Figure()
+    classes_arr = np.asarray(classes)
+    dim = highlight is not None
+    for c in sorted(colours):
+        rows = np.flatnonzero(classes_arr == c)
+        if not len(rows):
+            continue
+        fig.add_trace(go.Scattergl(
+            x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=c, customdata=rows,
+            marker=dict(size=5, color=colours[c], opacity=(0.85 if c == highlight else 0.12) if dim else 0.55),
+            hovertemplate=f"{c}<extra></extra>",
+        ))
+    res = np.asarray(result_rows, int)
+    if len(res):
+        if show_lines and query_xy is not None:
+            xs, ys = [], []
+            for r in res:
+                xs += [query_xy[0], coords[r, 0], None]
+                ys += [query_xy[1], coords[r, 1], None]
+            fig.add_trace(go.Scattergl(x=xs, y=ys, mode="lines", line=dict(color="rgba(31,36,48,0.25)", width=1),
+                                       hoverinfo="skip", showlegend=False, name="links"))
+        fig.add_trace(go.Scattergl(
+            x=coords[res, 0], y=coords[res, 1], mode="markers", name="top-k", customdata=res,
+            marker=dict(size=11, color=[colours.get(classes[r], "#888") for r in res], line=dict(color="#1f2430", width=1.5)),
+            text=[f"#{i + 1}" for i in range(len(res))], hovertemplate="%{text} · " + "%{customdata}<extra>top-k</extra>",
+        ))
+    ideals = np.asarray(ideal_rows, int)
+    if len(ideals):
+        fig.add_trace(go.Scattergl(x=coords[ideals, 0], y=coords[ideals, 1], mode="markers", name="ideals", customdata=ideals,
+                                   marker=dict(size=15, symbol="circle-open", color="#d4a017", line=dict(width=3)),
+                                   hovertemplate="ideal<extra></extra>"))
+    if reference_xy is not None:
+        fig.add_trace(go.Scatter(x=[reference_xy[0]], y=[reference_xy[1]], mode="markers", name="reference",
+                                 marker=dict(size=20, symbol="star", color="#ffd43b", line=dict(color="#1f2430", width=1.5)),
+                                 hovertemplate="reference<extra></extra>"))
+    if query_xy is not None:
+        fig.add_trace(go.Scatter(x=[query_xy[0]], y=[query_xy[1]], mode="markers", name="composed query",
+                                 marker=dict(size=16, symbol="x", color="#e03131", line=dict(color="white", width=1)),
+                                 hovertemplate="composed query<extra></extra>"))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=1)
+    return _base_layout(fig, height=620, dragmode="lasso", uirevision=uirevision, clickmode="event+select",
+                        legend=dict(orientation="h", y=-0.02, x=0, font=dict(size=11), itemsizing="constant"),
+                        hovermode="closest")

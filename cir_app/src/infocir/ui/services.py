@@ -1,0 +1,68 @@
+"""What the callbacks share: the engine and the map service (read-only after start-up)."""
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from infocir.config import AppConfig
+from infocir.engine import RetrievalEngine
+from infocir.errors import is_user_error
+from infocir.projection.embedding_map import MapService
+from infocir.ui.figures import class_colours
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    engine: RetrievalEngine
+    config: AppConfig
+    maps: MapService
+
+    def __post_init__(self) -> None:
+        self.colours = class_colours(self.engine.index.classes)
+
+    def reference_from(self, results: dict, upload_contents: str | None):
+        """The engine reference of a stored result: a dataset id, or the uploaded bytes."""
+        ref = results.get("reference") or {}
+        if ref.get("kind") == "upload":
+            if not upload_contents:
+                return None
+            return base64.b64decode(upload_contents.split(",", 1)[1])
+        return ref.get("id")
+
+    def placements(self, results: dict, upload_contents: str | None) -> tuple[list | None, list | None]:
+        """Map positions of the reference and of the composed query (None when not placeable)."""
+        m = self.maps.map
+        if m is None or not results:
+            return None, None
+        ref = self.reference_from(results, upload_contents)
+        ref_xy = query_xy = None
+        try:
+            if isinstance(ref, str) and ref in self.engine.index.row_of:
+                ref_xy = m.coords[self.engine.index.row_of[ref]].tolist()
+            elif ref is not None:
+                q, _ = self.engine.build_query(ref, "")
+                ref_xy = m.transform(q.reference_unit[None])[0].tolist()
+            comp = self.engine.compose(ref, results.get("text", ""), results.get("method"))
+            if comp.query_vector is not None:
+                query_xy = m.transform(comp.query_vector[None])[0].tolist()
+        except Exception as exc:  # placement is decoration: never break the map for it
+            if not is_user_error(exc):
+                log.exception("could not place the query on the map")
+        return ref_xy, query_xy
+
+
+def user_message(exc: Exception, what: str) -> str:
+    """A sentence for the page; internal errors are logged with their traceback, never shown."""
+    if is_user_error(exc) or isinstance(exc, KeyError):
+        return str(exc).strip("'\"")
+    log.exception("%s failed", what)
+    return f"{what} failed because of an internal error; the server log has the details."
+
+
+def row_array(rows) -> np.ndarray:
+    return np.asarray(rows or [], int)

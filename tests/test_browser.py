@@ -1,0 +1,157 @@
+"""The dashboard in a real headless Chromium (dash[testing] + Debian's chromium/chromedriver)."""
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+if not (shutil.which("chromedriver") and shutil.which("chromium")):
+    pytest.skip("Debian chromium and chromium-driver are not installed (scripts/test.sh installs them)",
+                allow_module_level=True)
+
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+
+from infocir.engine import RetrievalEngine  # noqa: E402
+from infocir.ui.app import create_app  # noqa: E402
+
+from conftest import make_image_folder, tiny_config  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def engine_cfg(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ui")
+    data = make_image_folder(tmp / "data", per_class=6, shapes=("circle", "star", "square", "heart"))
+    cfg = tiny_config(data, tmp / "cache", **{"umap.n_epochs": "20", "umap.n_neighbors": "5", "umap.pca_components": "0"})
+    engine = RetrievalEngine.from_config(cfg, progress=False)
+    return engine, cfg
+
+
+@pytest.fixture
+def app(engine_cfg):
+    engine, cfg = engine_cfg
+    app = create_app(engine, cfg)
+    return app
+
+
+def click_fresh(d, selector, i=0, attempts=20):
+    """Click the i-th match, finding it again if a re-render made it stale."""
+    for _ in range(attempts):
+        try:
+            d.find_elements(By.CSS_SELECTOR, selector)[i].click()
+            return
+        except (StaleElementReferenceException, IndexError):
+            time.sleep(0.25)
+    raise AssertionError(f"could not click {selector}[{i}]")
+
+
+def tiles(d):
+    return d.find_elements(By.CSS_SELECTOR, "#results-gallery .tile")
+
+
+def search(dash_duo, text="make it red", k=None):
+    d = dash_duo.driver
+    if k is not None:
+        box = d.find_element(By.ID, "query-k")
+        box.send_keys(Keys.CONTROL, "a")
+        box.send_keys(str(k))
+    t = d.find_element(By.ID, "query-text")
+    t.clear()
+    t.send_keys(text)
+    t.send_keys(Keys.ENTER)
+
+
+def map_points(d):
+    # number of top-k points drawn on the map, read from the figure data
+    return d.execute_script(
+        "const g=document.querySelector('#map-graph .js-plotly-plot');"
+        "if(!g||!g._fullData) return -1; const t=g._fullData.find(t=>t.name==='top-k'); return t? t._length : 0;")
+
+
+def test_search_fills_gallery_and_map_and_highlight_and_ideals(dash_duo, app, engine_cfg, tmp_path):
+    dash_duo.start_server(app)
+    d = dash_duo.driver
+    dash_duo.wait_for_element("#query-text", timeout=30)
+    dash_duo.wait_for_element("#map-graph .js-plotly-plot", timeout=60)
+    search(dash_duo, "make it red", k=7)
+    deadline = time.time() + 30
+    while len(tiles(d)) != 7 and time.time() < deadline:
+        time.sleep(0.2)
+    assert len(tiles(d)) == 7
+    deadline = time.time() + 60
+    while map_points(d) != 7 and time.time() < deadline:
+        time.sleep(0.3)
+    assert map_points(d) == 7  # the top-k are marked on the map
+    # C1: clicking a bar highlights that class in the gallery
+    bar = dash_duo.wait_for_element("#dist-histogram .bars .point path", timeout=20)
+    ActionChains(d).move_to_element(bar).click().perform()  # bars sit under plotly's drag layer
+    deadline = time.time() + 20
+    while not d.find_elements(By.CSS_SELECTOR, "#results-gallery .tile.hl") and time.time() < deadline:
+        time.sleep(0.2)
+    classes = d.execute_script("return [...document.querySelectorAll('#results-gallery .tile.hl')].map(e => e.dataset.class)")
+    assert classes and len(set(classes)) == 1  # exactly one class is highlighted
+    dimmed = d.execute_script("return document.querySelectorAll('#results-gallery .tile.dim').length")
+    assert dimmed + len(classes) == 7
+    # B: clicking a tile marks it as an ideal
+    click_fresh(d, "#results-gallery .tile-body", 0)
+    deadline = time.time() + 20
+    while not d.find_elements(By.CSS_SELECTOR, "#results-gallery .tile.ideal") and time.time() < deadline:
+        time.sleep(0.2)
+    assert len(d.find_elements(By.CSS_SELECTOR, "#results-gallery .tile.ideal")) == 1
+    assert d.find_elements(By.CSS_SELECTOR, "#results-gallery .tile.ideal .badge")
+    d.save_screenshot(str(tmp_path / "browser.png"))
+    # no callback failed on the server (a failed callback shows as a 500 in the browser console)
+    assert not [e for e in (dash_duo.get_logs() or []) if "500" in str(e.get("message", ""))]
+
+
+def test_bad_upload_shows_a_message(dash_duo, app, tmp_path):
+    dash_duo.start_server(app)
+    bad = tmp_path / "notes.pdf"
+    bad.write_bytes(b"%PDF-1.4 not an image")
+    dash_duo.wait_for_element("#query-upload input", timeout=30).send_keys(str(bad))
+    dash_duo.wait_for_contains_text("#query-upload-message", "is not an image file", timeout=20)
+    fake = tmp_path / "fake.png"
+    fake.write_bytes(b"this is text, renamed")
+    dash_duo.find_element("#query-upload input").send_keys(str(fake))
+    dash_duo.wait_for_contains_text("#query-upload-message", "not a readable image", timeout=20)
+    # the page still works: a search from the dataset reference runs
+    search(dash_duo, "a star")
+    deadline = time.time() + 30
+    while not tiles(dash_duo.driver) and time.time() < deadline:
+        time.sleep(0.2)
+    assert tiles(dash_duo.driver)
+
+
+def test_two_sessions_are_isolated(dash_duo, app):
+    dash_duo.start_server(app)
+    d = dash_duo.driver
+    dash_duo.wait_for_element("#query-text", timeout=30)
+    search(dash_duo, "a red shape", k=5)
+    deadline = time.time() + 30
+    while len(tiles(d)) != 5 and time.time() < deadline:
+        time.sleep(0.2)
+    click_fresh(d, "#results-gallery .tile-body", 0)
+    deadline = time.time() + 20
+    while not d.find_elements(By.CSS_SELECTOR, ".tile.ideal") and time.time() < deadline:
+        time.sleep(0.2)
+    assert len(d.find_elements(By.CSS_SELECTOR, ".tile.ideal")) == 1
+    # a second tab is a second session: no results, no ideals
+    first = d.current_window_handle
+    d.switch_to.new_window("tab")
+    d.get(dash_duo.server_url)
+    dash_duo.wait_for_element("#query-text", timeout=30)
+    time.sleep(1.5)
+    assert tiles(d) == [] and "Run a search" in d.find_element(By.ID, "results-summary").text
+    search(dash_duo, "a blue shape", k=3)
+    deadline = time.time() + 30
+    while len(tiles(d)) != 3 and time.time() < deadline:
+        time.sleep(0.2)
+    assert len(tiles(d)) == 3 and not d.find_elements(By.CSS_SELECTOR, ".tile.ideal")
+    d.switch_to.window(first)
+    time.sleep(0.5)
+    assert len(tiles(d)) == 5 and len(d.find_elements(By.CSS_SELECTOR, ".tile.ideal")) == 1

@@ -1,0 +1,85 @@
+"""Figure builders and gallery tiles are pure functions of data."""
+import numpy as np
+import plotly.graph_objects as go
+
+from infocir.ui.callbacks.gallery import tile
+from infocir.ui.figures import (
+    class_colours, class_histogram, class_weights, embedding_figure, wordcloud_data_uri,
+)
+from infocir.ui.uploads import UploadError, decode_upload
+
+
+def test_colours_are_stable_and_distinct():
+    c = class_colours(["star", "circle", "star", "heart"])
+    assert list(c) == ["circle", "heart", "star"] and len(set(c.values())) == 3
+    assert class_colours(["heart", "star", "circle"]) == c
+
+
+def test_histogram_counts_sorted_and_highlight():
+    fig = class_histogram(["star", "circle", "star", "star", "heart"], "circle", class_colours(["star", "circle", "heart"]))
+    bar = fig.data[0]
+    assert list(bar.y) == ["star", "circle", "heart"] and list(bar.x) == [3, 1, 1]
+    assert list(bar.marker.opacity) == [0.3, 1.0, 0.3]
+    empty = class_histogram([], None, {})
+    assert not empty.data and "Run a search" in empty.layout.annotations[0].text
+
+
+def test_wordcloud_handles_one_class_and_equal_counts():
+    one = wordcloud_data_uri({"star": 4.0}, {"star": "#e45756"})
+    equal = wordcloud_data_uri(class_weights(["a", "b", "c"]), {})
+    assert one.startswith("data:image/png;base64,") and equal.startswith("data:image/png;base64,")
+    assert wordcloud_data_uri({}, {}) == ""
+
+
+def test_class_weights_by_count_and_by_score():
+    assert class_weights(["a", "b", "a"]) == {"a": 2.0, "b": 1.0}
+    w = class_weights(["a", "b", "a"], [0.9, 0.8, -0.2])
+    assert w["a"] > 0 and w["b"] > 0 and w["a"] > w["b"]
+
+
+def test_embedding_figure_marks_reference_query_and_results():
+    coords = np.random.default_rng(0).normal(size=(30, 2)).astype(np.float32)
+    classes = ["a"] * 10 + ["b"] * 20
+    fig = embedding_figure(coords, classes, class_colours(classes), result_rows=[3, 4, 5], reference_xy=[0, 0],
+                           query_xy=[1, 1], highlight="a", show_lines=True, ideal_rows=[4])
+    names = [t.name for t in fig.data]
+    assert names[:2] == ["a", "b"] and {"top-k", "ideals", "reference", "composed query", "links"} <= set(names)
+    assert all(isinstance(t, go.Scattergl) for t in fig.data if t.name in ("a", "b", "top-k"))  # WebGL for the big traces
+    topk = next(t for t in fig.data if t.name == "top-k")
+    assert list(topk.customdata) == [3, 4, 5]
+    a, b = fig.data[0], fig.data[1]
+    assert a.marker.opacity > b.marker.opacity  # the highlighted class stands out
+    assert len(a.x) + len(b.x) == 30
+    plain = embedding_figure(coords, classes, class_colours(classes))
+    assert [t.name for t in plain.data] == ["a", "b"]
+
+
+def test_tile_states():
+    t = tile(1, "star/s1.png", 0.5, "star", ideal=True, highlight="circle")
+    assert "ideal" in t.className and "dim" in t.className
+    assert t.children[0].id == {"type": "tile", "id": "star/s1.png"}
+    t2 = tile(None, "star/s1.png", None, "star", ideal=False, highlight="star")
+    assert "hl" in t2.className and "ideal" not in t2.className
+
+
+def test_upload_validation(tmp_path):
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(buf, "PNG")
+    good = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    assert decode_upload(good, "x.png", 1.0) == buf.getvalue()
+    for contents, name, limit, msg in [
+        (good, "x.pdf", 1.0, "is not an image file"),
+        ("data:image/png;base64," + base64.b64encode(b"text").decode(), "x.png", 1.0, "not a readable image"),
+        (good, "x.png", 1e-6, "the limit is"),
+        ("", "x.png", 1.0, "empty"),
+    ]:
+        try:
+            decode_upload(contents, name, limit)
+            raise AssertionError("accepted " + name)
+        except UploadError as exc:
+            assert msg in str(exc)
