@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rest", nargs=argparse.REMAINDER, help="options of infocir.models.train_demo (see --help there)")
     p.set_defaults(func=cmd_train_demo)
 
+    p = sub.add_parser("train-demo-phi", help="train SEARLE's φ for the demo CLIP (OTI tokens, then distillation)")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="options of infocir.models.train_phi (see --help there)")
+    p.set_defaults(func=cmd_train_phi)
+
     p = sub.add_parser("evaluate-demo", help="zero-shot quality of the demo CLIP on held-out generated images")
     _common(p)
     p.add_argument("--seed", type=int, default=999, help="seed of the held-out images")
@@ -183,6 +187,12 @@ def cmd_train_demo(_cfg, args) -> int:
     return train_main(args.rest)
 
 
+def cmd_train_phi(_cfg, args) -> int:
+    from infocir.models.train_phi import main as phi_main
+
+    return phi_main(args.rest)
+
+
 def cmd_evaluate_demo(cfg: AppConfig, args) -> int:
     from infocir.models.demo_eval import evaluate_bundle
     from infocir.engine import bundle_for
@@ -194,7 +204,7 @@ def cmd_evaluate_demo(cfg: AppConfig, args) -> int:
     return EXIT_OK
 
 
-_NO_CONFIG = {cmd_generate_demo, cmd_train_demo}
+_NO_CONFIG = {cmd_generate_demo, cmd_train_demo, cmd_train_phi}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,7 +61,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class RetrievalConfig:
-    method: str = "average"
+    method: str = "searle"  # falls back to "average" in the UI while no φ checkpoint is available
     default_k: int = _bounded(24, 1, 100)
     backend: str = _choices("exact", default="exact")
 

@@ -199,11 +199,13 @@ class RetrievalEngine:
 
     def compose(self, reference: Reference, text: str, method: str | None = None, **params: Any) -> Composition:
         """Scores over the whole index (and the composed vector, if any) for a query."""
-        name = method or self.config.retrieval.method
-        m = create_method(name, **params)
-        query, _ = self.build_query(reference, text)
+        return self._compose(reference, text, method, **params)[0]
+
+    def _compose(self, reference: Reference, text: str, method: str | None, **params: Any) -> tuple[Composition, str | None]:
+        m = create_method(method or self.config.retrieval.method, **params)
+        query, ref_id = self.build_query(reference, text)
         m.check(self.context, query)
-        return m.score(self.context, query)
+        return m.score(self.context, query), ref_id
 
     def search(
         self,
@@ -220,10 +222,7 @@ class RetrievalEngine:
             raise QueryError("k must be at least 1.")
         name = method or self.config.retrieval.method
         t0 = time.perf_counter()
-        m = create_method(name, **params)
-        query, ref_id = self.build_query(reference, text)
-        m.check(self.context, query)
-        comp = m.score(self.context, query)
+        comp, ref_id = self._compose(reference, text, name, **params)
         rows = top_k(comp.scores, k, allowed)
         return SearchResult(
             rows=rows,
