@@ -52,6 +52,9 @@ class Recipe:
     teacher_focus_lr: float = 3e-4
     shape_focus: float = 0.6
     student_steps: int = 6000
+    # The cosine schedule is laid out for student_steps; training stops at student_stop_at
+    # (the shipped model: 3,000 — it had passed every quality bar by step 2,400).
+    student_stop_at: int = 3000
     student_batch: int = 64
     student_lr: float = 5e-4
     weight_decay: float = 0.1
@@ -232,7 +235,9 @@ def evaluate(model, tokenizer, images: torch.Tensor, attrs: torch.Tensor) -> dic
 
 
 # --------------------------------------------------------------------------- stages
-def _checkpointed_loop(name, workdir, params_model, trainable, total, lr, wd, step_fn, eval_fn, every=100, warmup=50):
+def _checkpointed_loop(name, workdir, params_model, trainable, total, lr, wd, step_fn, eval_fn, every=100, warmup=50,
+                       stop_at=0):
+    """Train ``total`` steps of a warm-up + cosine schedule (or stop at ``stop_at``), checkpointing and resuming."""
     ckpt = workdir / f"{name}.ckpt.pt"
     opt = torch.optim.AdamW(trainable, lr=lr, weight_decay=wd)
     step, elapsed = 0, 0.0
@@ -243,7 +248,8 @@ def _checkpointed_loop(name, workdir, params_model, trainable, total, lr, wd, st
         step, elapsed = d["step"], d["elapsed"]
         log.info("%s: resuming at step %d (%.1f min done)", name, step, elapsed / 60)
     t0 = time.time() - elapsed
-    while step < total:
+    end = min(total, stop_at) if stop_at else total
+    while step < end:
         for g in opt.param_groups:
             g["lr"] = _lr(step, total, lr, warmup)
         params_model.train()
@@ -254,9 +260,9 @@ def _checkpointed_loop(name, workdir, params_model, trainable, total, lr, wd, st
         step += 1
         if step % 25 == 0:
             log.info("%s step %d/%d loss %.4f  %.1f min", name, step, total, loss.item(), (time.time() - t0) / 60)
-        if step % every == 0 or step == total:
+        if step % every == 0 or step == end:
             _atomic_save({"model": params_model.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": time.time() - t0}, ckpt)
-            if eval_fn and (step % (every * 4) == 0 or step == total):
+            if eval_fn and (step % (every * 4) == 0 or step == end):
                 log.info("%s eval at %d: %s", name, step, json.dumps(eval_fn()))
     return time.time() - t0
 
@@ -331,6 +337,7 @@ def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR) -
     t_student = _checkpointed_loop(
         "student", workdir, student, [p for p in student.parameters() if p.requires_grad], recipe.student_steps,
         recipe.student_lr, 0.05, student_step, lambda: evaluate(student, tok, ho_images, ho_attrs), every=200, warmup=200,
+        stop_at=recipe.student_stop_at,
     )
     student.eval()
     student_eval = evaluate(student, tok, ho_images, ho_attrs)
@@ -365,11 +372,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--teacher-steps", type=int, default=Recipe.teacher_steps)
     ap.add_argument("--teacher-focus-steps", type=int, default=Recipe.teacher_focus_steps)
     ap.add_argument("--student-steps", type=int, default=Recipe.student_steps)
+    ap.add_argument("--student-stop-at", type=int, default=Recipe.student_stop_at, help="0: run the whole schedule")
     ap.add_argument("--replicates", type=int, default=Recipe.pool_replicates)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     recipe = Recipe(teacher_steps=args.teacher_steps, teacher_focus_steps=args.teacher_focus_steps,
-                    student_steps=args.student_steps, pool_replicates=args.replicates)
+                    student_steps=args.student_steps, student_stop_at=args.student_stop_at,
+                    pool_replicates=args.replicates)
     train(Path(args.workdir), recipe, Path(args.out_dir))
     return 0
 
