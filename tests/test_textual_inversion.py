@@ -102,3 +102,28 @@ def test_oti_method_caches_tokens_per_reference(tiny_cfg):
     calls.clear()
     r2 = engine.search("star/star_00.png", "make it red", k=3, method="oti", steps=5, progress=lambda i, n: calls.append(i))
     assert calls == [] and r1.ids == r2.ids
+
+
+def test_hub_phi_is_fetched_once_and_loaded_offline_afterwards(tiny_cfg, tmp_path, monkeypatch):
+    calls = []
+
+    def fake_hub_load(repo, entry, backbone):
+        calls.append((repo, entry, backbone))
+        return Phi(32, 128, 32), None  # the hub entry returns (phi, encode_with_pseudo_tokens)
+
+    monkeypatch.setattr(torch.hub, "load", fake_hub_load)
+    cfg = apply_overrides(tiny_cfg, {"model.phi_checkpoint": "hub:ViT-B/32"})
+    engine = RetrievalEngine.from_config(cfg, progress=False)
+    assert {m.name: m for m in engine.methods()}["searle"].available
+    assert calls == [("miccunifi/SEARLE", "searle", "ViT-B/32")]
+    assert "Phi" in torch.load(cfg.cache_dir / "searle" / "searle-phi-ViT-B32.pt")
+    RetrievalEngine.from_config(cfg, progress=False).methods()
+    assert len(calls) == 1  # cached: no second download
+
+    def offline(*a, **k):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(torch.hub, "load", offline)
+    cfg2 = apply_overrides(tiny_cfg, {"model.phi_checkpoint": "hub:ViT-L/14"})
+    info = {m.name: m for m in RetrievalEngine.from_config(cfg2, progress=False).methods()}["searle"]
+    assert not info.available and "needs internet" in info.reason

@@ -13,18 +13,40 @@ from infocir.models.encoders import ASSET_DIR
 from infocir.models.encoding import l2_normalize
 
 log = logging.getLogger(__name__)
-HUB_HINT = ("For ViT-B/32 or ViT-L/14 with internet: torch.hub.load('miccunifi/SEARLE', 'searle', backbone='ViT-B/32') "
-            "downloads the public φ; save its state as {'Phi': state_dict} and point model.phi_checkpoint at the file.")
+HUB_HINT = ("For ViT-B/32 or ViT-L/14 with internet, set model.phi_checkpoint=hub:ViT-B/32 (or hub:ViT-L/14) to fetch "
+            "the public φ once via torch.hub.")
+
+
+def fetch_hub_phi(backbone: str, cache_dir: Path) -> Path:
+    """Download the public φ once via torch.hub (needs internet) and keep it as ``{'Phi': ...}``
+    in the cache, so every later load goes through ``load_phi`` offline."""
+    from infocir.methods.textual_inversion import PhiCheckpointError
+
+    target = cache_dir / f"searle-phi-{backbone.replace('/', '')}.pt"
+    if not target.is_file():
+        import torch
+
+        try:
+            loaded = torch.hub.load("miccunifi/SEARLE", "searle", backbone=backbone)
+        except Exception as exc:  # network, hub or repository errors: one message for the user
+            raise PhiCheckpointError(f"Could not fetch SEARLE φ for {backbone} from torch.hub (needs internet): {exc}") from None
+        phi = loaded[0] if isinstance(loaded, tuple) else loaded
+        target.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"Phi": phi.state_dict()}, target)
+    return target
 
 
 def phi_path(ctx: MethodContext) -> Path | None:
-    """The configured φ checkpoint ("demo" → the committed one for the demo model), or None."""
+    """The configured φ checkpoint: "demo" (the committed one for the demo model), "hub:ViT-B/32"
+    or "hub:ViT-L/14" (the public weights, fetched once), a file path, or "" (none)."""
     setting = ctx.config.model.phi_checkpoint
     if not setting:
         return None
     if setting == "demo":
         p = ASSET_DIR / f"{ctx.bundle.name}.searle-phi.pt"
         return p if p.is_file() else None
+    if setting.startswith("hub:"):
+        return fetch_hub_phi(setting[4:] or "ViT-B/32", ctx.config.cache_dir / "searle")
     return Path(setting).expanduser()
 
 
@@ -44,7 +66,10 @@ class Searle(CIRMethod):
     description = "Textual inversion with the φ network: 'a photo of $ that {text}', $ = φ(reference)."
 
     def availability(self, ctx: MethodContext) -> tuple[bool, str]:
-        p = phi_path(ctx)
+        try:
+            p = phi_path(ctx)
+        except Exception as exc:  # e.g. the hub download failed offline
+            return False, str(exc)
         if p is None:
             return False, f"no φ checkpoint for {ctx.bundle.name} (set model.phi_checkpoint). {HUB_HINT}"
         if not p.is_file():
