@@ -276,7 +276,6 @@ def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR) -
     size = teacher_b.image_size
     images, attrs = cached_pool(workdir, "train", recipe.seed, recipe.pool_replicates, size)
     ho_images, ho_attrs = cached_pool(workdir, "heldout", recipe.heldout_seed, 1, size)
-    rng = np.random.default_rng(recipe.seed)
     log.info("pool %d images, held-out %d", len(images), len(ho_images))
 
     def teacher_step(step, phase=1, focus=0.0):

@@ -5,7 +5,6 @@ import base64
 import logging
 from dataclasses import dataclass
 
-import numpy as np
 
 from infocir.config import AppConfig
 from infocir.engine import RetrievalEngine
@@ -63,6 +62,3 @@ def user_message(exc: Exception, what: str) -> str:
     log.exception("%s failed", what)
     return f"{what} failed because of an internal error; the server log has the details."
 
-
-def row_array(rows) -> np.ndarray:
-    return np.asarray(rows or [], int)
