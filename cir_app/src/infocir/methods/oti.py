@@ -32,12 +32,13 @@ class OTI(Searle):
         from infocir.methods.textual_inversion import as_tensor, oti, regulariser_targets
 
         steps = int(self.params.get("steps", 350))
-        key = ("oti", query.reference_key or query.reference_raw.tobytes(), ctx.bundle.weights_hash, steps)
+        reg_weight = float(self.params.get("reg_weight", 0.5))
+        key = ("oti", query.reference_key or query.reference_raw.tobytes(), ctx.bundle.weights_hash, steps, reg_weight)
         cache = ctx.cache.setdefault("oti_tokens", {})
         if key not in cache:
             b = ctx.bundle
             concept = "a " + self._concept(ctx, query)
             targets = [regulariser_targets(b.model, b.tokenizer, [concept], [s]) for s in REG_SUFFIXES]
             cache[key] = oti(b.model, b.tokenizer, as_tensor(query.reference_raw)[None], reg_targets=targets,
-                             steps=steps, progress=self.params.get("progress")).detach()
+                             steps=steps, reg_weight=reg_weight, progress=self.params.get("progress")).detach()
         return cache[key]
