@@ -16,7 +16,7 @@ from infocir.index.backends import top_k
 log = logging.getLogger(__name__)
 
 
-def _reference(engine, q, cache: dict):
+def _reference(q, cache: dict):
     """The query's reference as the engine takes it: an index id, or an image loaded from a file."""
     if not q.reference_path:
         return q.reference_id
@@ -42,7 +42,7 @@ def evaluate_method(engine, bench: Benchmark, method: str, exclude_reference: bo
     row_of = engine.index.row_of
     for q in bench.queries:
         t0 = time.perf_counter()
-        comp = engine.compose(_reference(engine, q, images), q.text, method, **params)
+        comp = engine.compose(_reference(q, images), q.text, method, **params)
         scores = comp.scores.astype(np.float64, copy=True)
         if q.candidates is not None:
             allowed = np.zeros(len(scores), bool)

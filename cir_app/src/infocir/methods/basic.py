@@ -57,14 +57,21 @@ class Basic(CIRMethod):
     description = "Centering, contrastive-PCA projection of the image, query expansion, normalisation, Harris fusion."
 
     def availability(self, ctx: MethodContext) -> tuple[bool, str]:
-        b = ctx.config.basic
+        # Cached per engine and settings: fusion asks on every query, and the answer needs file reads.
+        key = ("basic-available", ctx.config.basic)
+        if key not in ctx.cache:
+            ctx.cache[key] = self._check_files(ctx.config.basic)
+        return ctx.cache[key]
+
+    @staticmethod
+    def _check_files(b) -> tuple[bool, str]:
         try:
             read_corpus(b.positive_corpus)
             read_corpus(b.negative_corpus)
-            if b.mean_file and not Path(b.mean_file).expanduser().is_file():
-                return False, f"basic.mean_file {b.mean_file} does not exist."
         except CorpusError as exc:
             return False, str(exc)
+        if b.mean_file and not Path(b.mean_file).expanduser().is_file():
+            return False, f"basic.mean_file {b.mean_file} does not exist."
         return True, ""
 
     def _state(self, ctx: MethodContext) -> dict:

@@ -5,7 +5,6 @@ import base64
 import logging
 from dataclasses import dataclass
 
-
 from infocir.config import AppConfig
 from infocir.engine import RetrievalEngine
 from infocir.errors import is_user_error
@@ -33,11 +32,17 @@ class Services:
             return base64.b64decode(upload_contents.split(",", 1)[1])
         return ref.get("id")
 
-    def placements(self, results: dict, upload_contents: str | None) -> tuple[list | None, list | None]:
-        """Map positions of the reference and of the composed query (None when not placeable)."""
+    def placements(self, results: dict, upload_contents: str | None, query_vector=None) -> tuple[list | None, list | None]:
+        """Map positions of the reference and of the composed query (None when not placeable).
+
+        ``query_vector`` is the search's composed vector when the caller has it; otherwise
+        the query is composed again (only needed when the map became ready after the search).
+        """
         m = self.maps.map
         if m is None or not results:
             return None, None
+        if "query_xy" in results:  # placed when the search ran
+            return results.get("ref_xy"), results["query_xy"]
         ref = self.reference_from(results, upload_contents)
         ref_xy = query_xy = None
         try:
@@ -46,9 +51,10 @@ class Services:
             elif ref is not None:
                 q, _ = self.engine.build_query(ref, "")
                 ref_xy = m.transform(q.reference_unit[None])[0].tolist()
-            comp = self.engine.compose(ref, results.get("text", ""), results.get("method"))
-            if comp.query_vector is not None:
-                query_xy = m.transform(comp.query_vector[None])[0].tolist()
+            if query_vector is None:
+                query_vector = self.engine.compose(ref, results.get("text", ""), results.get("method")).query_vector
+            if query_vector is not None:
+                query_xy = m.transform(query_vector[None])[0].tolist()
         except Exception as exc:  # placement is decoration: never break the map for it
             if not is_user_error(exc):
                 log.exception("could not place the query on the map")

@@ -80,4 +80,7 @@ def register(app: Dash, s: Services) -> None:
             "classes": res.classes, "reference": ref_info, "text": text or "", "method": method, "k": int(k),
             "elapsed_ms": round(res.elapsed_ms, 1),
         }
+        if s.maps.map is not None:
+            # two 2-D points: the map redraws for highlights and ideals without recomposing the query
+            data["ref_xy"], data["query_xy"] = s.placements(data, contents, res.query_vector)
         return data, None, f"{len(res.ids)} results in {res.elapsed_ms:.0f} ms"
