@@ -159,3 +159,47 @@ def test_two_sessions_are_isolated(dash_duo, app):
     d.switch_to.window(first)
     time.sleep(0.5)
     assert len(tiles(d)) == 5 and len(d.find_elements(By.CSS_SELECTOR, ".tile.ideal")) == 1
+
+
+def wait_until(fn, timeout=30.0, step=0.2):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(step)
+    return fn()
+
+
+def test_panel_f_shows_saliency_tokens_and_rank_delta(dash_duo, app, tmp_path):
+    dash_duo.start_server(app)
+    d = dash_duo.driver
+    dash_duo.wait_for_element("#query-text", timeout=30)
+    search(dash_duo, "make it red", k=6)
+    assert wait_until(lambda: len(tiles(d)) == 6)
+    heat = lambda i: d.find_element(By.ID, i).get_attribute("src") or ""  # noqa: E731
+    # F1: the reference and the first candidate get a saliency layer over the original
+    assert wait_until(lambda: heat("explain-ref-heat").startswith("data:image/png"), 60)
+    assert wait_until(lambda: heat("explain-cand-heat").startswith("data:image/png"), 60)
+    assert "rank 1/6" in d.find_element(By.ID, "explain-cand-caption").text
+    # F2: one bar per word of the prompt
+    assert wait_until(lambda: d.execute_script(
+        "const g=document.querySelector('#explain-tokens .js-plotly-plot');"
+        "return g && g._fullData && g._fullData[0] && g._fullData[0].type==='bar' ? g._fullData[0]._length : 0;") == 3, 60)
+    # browse to the next candidate: a new map for it
+    first = heat("explain-cand-heat")
+    click_fresh(d, "#explain-next")
+    assert wait_until(lambda: "rank 2/6" in d.find_element(By.ID, "explain-cand-caption").text)
+    assert wait_until(lambda: heat("explain-cand-heat").startswith("data:image/png") and heat("explain-cand-heat") != first, 60)
+    # the opacity slider styles the layer in the browser
+    assert d.find_element(By.ID, "explain-ref-heat").value_of_css_property("opacity") == "0.65"
+    # F3: compare with another prompt -> a prompts × images heatmap
+    box = d.find_element(By.ID, "explain-compare-text")
+    box.send_keys("make it blue")
+    box.send_keys(Keys.ENTER)
+    rows = wait_until(lambda: d.execute_script(
+        "const g=document.querySelector('#explain-heatmap .js-plotly-plot');"
+        "return g && g._fullData && g._fullData[0] && g._fullData[0].type==='heatmap' ? g._fullData[0].y.length : 0;"), 30)
+    assert rows == 2
+    d.save_screenshot(str(tmp_path / "panel-f.png"))
+    assert not [e for e in (dash_duo.get_logs() or []) if "500" in str(e.get("message", ""))]

@@ -96,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--seed", type=int, default=999, help="seed of the held-out images")
     p.set_defaults(func=cmd_evaluate_demo)
+
+    p = sub.add_parser("explain-eval", help="faithfulness of the saliency explainers on demo-world queries")
+    _common(p)
+    p.add_argument("--queries", type=int, default=40, help="number of demo queries (default 40)")
+    p.add_argument("--explainer", dest="explainers", action="append", help="explainer to evaluate; repeatable (default: all)")
+    p.add_argument("--out", default="out/explain", help="folder for results.json")
+    p.set_defaults(func=cmd_explain_eval)
     return ap
 
 
@@ -201,6 +208,40 @@ def cmd_evaluate_demo(cfg: AppConfig, args) -> int:
     print(f"Demo CLIP {cfg.model.name} on {res.pop('n_images')} held-out generated images (seed {args.seed}):")
     for k, v in res.items():
         print(f"  {k:<28} {100 * v:6.1f} %")
+    return EXIT_OK
+
+
+def cmd_explain_eval(cfg: AppConfig, args) -> int:
+    import json
+    from pathlib import Path
+
+    from infocir.data.demo_world import read_masks, read_queries
+    from infocir.engine import RetrievalEngine
+    from infocir.explain.evaluate import IMAGE_EXPLAINERS, explain_eval
+
+    engine = RetrievalEngine.from_config(cfg)
+    root = engine.scan.root
+    if not (root / "queries.json").is_file():
+        print(f"error: {root} is not a demo world (no queries.json); explain-eval needs the generator's queries and masks.",
+              file=sys.stderr)
+        return EXIT_USAGE
+    queries = read_queries(root)[: args.queries]
+    res = explain_eval(engine, queries, read_masks(root), cfg.retrieval.method, tuple(args.explainers or IMAGE_EXPLAINERS),
+                       progress=lambda i, n: print(f"\r  {i}/{n} queries", end="", file=sys.stderr, flush=True))
+    print(file=sys.stderr)
+    print(f"{len(queries)} demo queries, method {res['method']}, model {engine.bundle.name} "
+          f"(2 maps per query: the reference and the top-1 result, target = the composed query)")
+    print(f"{'explainer':<16} {'deletion AUC ↓':>15} {'insertion AUC ↑':>16} {'mass/area':>10} {'s/map':>8}")
+    for name, r in res["image"].items():
+        print(f"{name:<16} {r['deletion_auc']:>15.4f} {r['insertion_auc']:>16.4f} {r['mass_ratio_median']:>10.2f} "
+              f"{r['seconds_per_map']:>8.3f}")
+    print("token attribution vs exact word occlusion:")
+    for name, r in res["tokens"].items():
+        print(f"  {name:<16} Spearman {r['spearman_vs_occlusion']:+.3f}  top word agrees {100 * r['top_word_agreement']:.0f} %")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(res, indent=2))
+    print(f"wrote {out}/results.json")
     return EXIT_OK
 
 

@@ -21,7 +21,8 @@ def class_colours(classes: Sequence[str]) -> dict[str, str]:
 
 
 def _base_layout(fig: go.Figure, **kw) -> go.Figure:
-    fig.update_layout(font=FONT, paper_bgcolor="white", plot_bgcolor="white", margin=dict(l=8, r=8, t=8, b=8), **kw)
+    fig.update_layout(**{"font": FONT, "paper_bgcolor": "white", "plot_bgcolor": "white",
+                         "margin": dict(l=8, r=8, t=8, b=8), **kw})
     return fig
 
 
@@ -140,3 +141,38 @@ def embedding_figure(
     return _base_layout(fig, height=620, dragmode="lasso", uirevision=uirevision, clickmode="event+select",
                         legend=dict(orientation="h", y=-0.02, x=0, font=dict(size=11), itemsizing="constant"),
                         hovermode="closest")
+
+
+def token_figure(words: Sequence[str], scores: Sequence[float], is_template: Sequence[bool], title: str = "") -> go.Figure:
+    """F2: one signed bar per word of the prompt, in reading order; the method's template words
+    are drawn faint so the user's own words stand out."""
+    colours = ["#2f9e44" if s >= 0 else "#e03131" for s in scores]
+    opacity = [0.35 if t else 1.0 for t in is_template]
+    # Repeated words ("a ... a") need distinct categories: position-tagged x values, word labels.
+    x = [f"{i}:{w}" for i, w in enumerate(words)]
+    fig = go.Figure(go.Bar(x=x, y=list(scores), marker={"color": colours, "opacity": opacity},
+                           customdata=[["template" if t else "your text"] for t in is_template],
+                           hovertemplate="%{text}<br>score %{y:+.4f}<br>%{customdata[0]}<extra></extra>",
+                           text=list(words), textposition="none"))
+    fig.update_xaxes(tickvals=x, ticktext=list(words), tickangle=-30)
+    fig.update_yaxes(zeroline=True, zerolinecolor="#adb5bd", title_text="attribution")
+    return _base_layout(fig, height=230, title={"text": title, "font": {"size": 12}, "x": 0.01}, margin={"l": 50, "r": 8, "t": 26, "b": 50})
+
+
+def rank_delta_figure(images: Sequence[str], prompts: Sequence[str], ranks: np.ndarray, delta: np.ndarray, k: int) -> go.Figure:
+    """F3: prompts × images; colour = rank change against the original (blue: moved up), text =
+    the rank under that prompt ("–" when not in its top-k)."""
+    text = [[str(r) if r <= k else "–" for r in row] for row in ranks]
+    hover = [[f"{img}<br>{p}: {'rank ' + str(r) if r <= k else 'not in top-' + str(k)}<br>Δ {d:+d}"
+              for img, r, d in zip(images, rrow, drow)] for p, rrow, drow in zip(prompts, ranks, delta)]
+    lim = max(1, int(np.abs(delta).max()) if delta.size else 1)
+    short = [i.rsplit("/", 1)[-1] for i in images]
+    labels = [p if len(p) <= 34 else p[:32] + "…" for p in prompts]
+    fig = go.Figure(go.Heatmap(
+        z=delta, x=list(range(len(images))), y=labels, text=text, texttemplate="%{text}", hovertext=hover,
+        hoverinfo="text", colorscale=[[0, "#1c7ed6"], [0.5, "#f8f9fa"], [1, "#e8590c"]], zmin=-lim, zmax=lim,
+        colorbar={"title": {"text": "Δ rank", "side": "right"}, "thickness": 10}, xgap=1, ygap=1,
+    ))
+    fig.update_xaxes(tickvals=list(range(len(images))), ticktext=short, tickangle=-60, tickfont={"size": 9})
+    fig.update_yaxes(autorange="reversed")
+    return _base_layout(fig, height=120 + 34 * len(prompts), margin={"l": 8, "r": 8, "t": 8, "b": 90})

@@ -17,6 +17,11 @@ HELP = {
     "D": "Every dataset image as a point, placed by UMAP so that similar images sit close; colours are classes. "
          "★ is the reference, ✕ the composed query (placed with the same fitted projection), ringed points the top-k, "
          "gold rings the ideals. Zoom with the wheel, drag to lasso or box-select images into the gallery, click a point to use it as reference.",
+    "F": "Why these results? F1 colours the image regions that raised each image's similarity to the composed query "
+         "(Grad-ECLIP by default; switch explainer to compare), for the reference and for one candidate at a time (◀ ▶). "
+         "F2 scores each word of the prompt the method encoded (green raised the similarity to the shown candidate, red "
+         "lowered it; faint words are the method's template). F3 compares the top-k of the query with other prompts: "
+         "each cell is an image's rank under a prompt, coloured by how far it moved (blue = up).",
 }
 
 
@@ -117,6 +122,70 @@ def map_panel() -> html.Section:
     )
 
 
+def overlay(img_id: str, heat_id: str, caption_id: str, alt: str) -> html.Figure:
+    """An image with its saliency layer stacked on top (the opacity slider styles the layer)."""
+    return html.Figure([
+        html.Div([html.Img(id=img_id, className="overlay-base", alt=alt),
+                  html.Img(id=heat_id, className="overlay-heat", alt=f"saliency map of the {alt}")], className="overlay"),
+        html.Figcaption(id=caption_id),
+    ], className="overlay-card")
+
+
+def explanation_panel(cfg: AppConfig) -> html.Section:
+    from infocir.explain.base import list_explainers
+    from infocir.explain.text_attribution import TOKEN_METHODS
+
+    controls = html.Div([
+        html.Div([html.Label("Explainer", htmlFor=ids.F_EXPLAINER),
+                  dcc.Dropdown(id=ids.F_EXPLAINER, clearable=False, searchable=False, value="grad_eclip",
+                               options=[{"label": c.label, "value": c.name, "title": c.description}
+                                        for c in list_explainers(ui_only=True)])], className="ctl"),
+        html.Div([html.Label("Overlay opacity", htmlFor=ids.F_OPACITY),
+                  dcc.Slider(id=ids.F_OPACITY, min=0, max=1, step=0.05, value=0.65, marks=None,
+                             tooltip={"placement": "bottom"})], className="ctl slider"),
+        html.Div([html.Label("Word scores", htmlFor=ids.F_TOKEN_METHOD),
+                  dcc.Dropdown(id=ids.F_TOKEN_METHOD, clearable=False, searchable=False, value="grad_eclip",
+                               options=[{"label": v, "value": k} for k, v in TOKEN_METHODS.items()])], className="ctl"),
+    ], className="explain-controls")
+    f1 = html.Div([
+        html.Div("F1 · saliency", className="sub"),
+        html.Div([
+            overlay(ids.F_REF_IMG, ids.F_REF_HEAT, ids.F_REF_CAPTION, "reference"),
+            html.Div([
+                overlay(ids.F_CAND_IMG, ids.F_CAND_HEAT, ids.F_CAND_CAPTION, "candidate"),
+                html.Div([html.Button("◀ previous", id=ids.F_PREV, className="ghost", n_clicks=0),
+                          html.Button("next ▶", id=ids.F_NEXT, className="ghost", n_clicks=0)], className="pager"),
+            ]),
+        ], className="pair"),
+    ], className="f1")
+    f2 = html.Div([
+        html.Div("F2 · word attribution", className="sub"),
+        dcc.Graph(id=ids.F_TOKENS, config={"displayModeBar": False}),
+        html.Div(id=ids.F_TOKENS_NOTE, className="message"),
+    ], className="f2")
+    f3 = html.Div([
+        html.Div("F3 · rank change", className="sub"),
+        html.Div([
+            dcc.Input(id=ids.F_COMPARE_TEXT, type="text", placeholder="another modification text to compare",
+                      className="text-input", n_submit=0, autoComplete="off"),
+            html.Button("Compare", id=ids.F_COMPARE, className="ghost", n_clicks=0),
+            dcc.Dropdown(id=ids.F_SORT, value="original", clearable=False, searchable=False, className="sort",
+                         options=[{"label": "original rank", "value": "original"}]),
+        ], className="compare-row"),
+        html.Div(id=ids.F_HEATMAP_NOTE, className="message"),
+        dcc.Graph(id=ids.F_HEATMAP, config={"displayModeBar": False}),
+    ], className="f3")
+    return panel(
+        "F", "Explanations",
+        controls,
+        html.Div(id=ids.F_STATUS, className="message", role="status"),
+        html.Div([f1, f2, f3], className="explain-body"),
+        dcc.Store(id=ids.F_INDEX, data=0), dcc.Store(id=ids.F_JOB), dcc.Store(id=ids.F_COMPARE_STORE, data=[]),
+        dcc.Interval(id=ids.F_POLL, interval=400, disabled=True),
+        class_name="panel-f",
+    )
+
+
 def build_layout(engine: RetrievalEngine, cfg: AppConfig) -> html.Div:
     return html.Div(
         [
@@ -130,6 +199,7 @@ def build_layout(engine: RetrievalEngine, cfg: AppConfig) -> html.Div:
                                    className="dataset-badge")]),
             html.Main([query_panel(engine, cfg), distribution_panel(), map_panel(), results_panel()], className="grid",
                       style={"--row-size": str(cfg.ui.gallery_row_size)}),
+            html.Div([explanation_panel(cfg)], className="grid lower"),
         ],
         className="app",
     )

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import base64
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from infocir.config import AppConfig
 from infocir.engine import RetrievalEngine
 from infocir.errors import is_user_error
+from infocir.explain.service import ExplanationService
+from infocir.jobs import JobRunner
 from infocir.projection.embedding_map import MapService
 from infocir.ui.figures import class_colours
 
@@ -19,9 +21,14 @@ class Services:
     engine: RetrievalEngine
     config: AppConfig
     maps: MapService
+    jobs: JobRunner = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         self.colours = class_colours(self.engine.index.classes)
+        self.explanations = ExplanationService(self.engine)
+        if self.jobs is None:
+            # One worker: explanations and LLM calls share 2 CPU cores with the searches.
+            self.jobs = JobRunner(workers=1, describe_error=lambda exc: user_message(exc, "This step"))
 
     def reference_from(self, results: dict, upload_contents: str | None):
         """The engine reference of a stored result: a dataset id, or the uploaded bytes."""

@@ -1,0 +1,61 @@
+"""Grad-ECLIP (Zhao et al.) for open_clip ViT image towers.
+
+In the last transformer block: g = ∂S/∂O_cls, the gradient of the target score with respect to
+the class token's attention output *before* the output projection; λ_i = min-max normalised
+cos(Q_cls, K_i) over the patch tokens; per head h the map is λ_i,h · Σ_c g_c,h · V_i,c,h, and
+the heads are summed before the ReLU.  The result lives on the model's real patch grid.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from infocir.explain.base import ExplainerUnsupported, ImageExplainer, Target, batch_first, capture, minmax, patch_grid, qkv, register
+
+
+def last_attention(visual):
+    """The last block's ``nn.MultiheadAttention`` of an open_clip VisionTransformer."""
+    blocks = getattr(getattr(visual, "transformer", None), "resblocks", None)
+    if not blocks or not hasattr(blocks[-1], "attn") or not hasattr(blocks[-1].attn, "in_proj_weight"):
+        raise ExplainerUnsupported(
+            f"Grad-ECLIP needs an open_clip ViT image tower; {type(visual).__name__} has no standard attention blocks."
+        )
+    return blocks[-1].attn
+
+
+def attention_contributions(attn, x_in, out, score, anchor: int, keys: slice) -> "torch.Tensor":  # noqa: F821
+    """Σ_h λ_i,h · Σ_c g_c,h · V_i,c,h for the key positions ``keys``, with ``anchor`` (CLS or EOT)
+    as the query: the core of Grad-ECLIP, shared by the image and the text explainers. [B, n_keys]."""
+    import torch
+    import torch.nn.functional as F
+
+    x_in, out = batch_first(x_in, attn), out
+    (g_out,) = torch.autograd.grad(score, out, retain_graph=True)
+    g_out = batch_first(g_out, attn)
+    # Through the output projection: ∂S/∂O = ∂S/∂(O·Wᵀ + b) · W.
+    g = g_out[:, anchor] @ attn.out_proj.weight  # [B, W]
+    q, k, v = qkv(attn, x_in)
+    B, _, H, d = q.shape
+    g = g.reshape(B, H, d)
+    lam = minmax(F.cosine_similarity(q[:, anchor].unsqueeze(1), k[:, keys], dim=-1), dim=1)  # [B, n, H]
+    contrib = (v[:, keys] * g.unsqueeze(1)).sum(-1)  # [B, n, H]
+    return (lam * contrib).sum(-1)
+
+
+@register
+class GradECLIP(ImageExplainer):
+    name = "grad_eclip"
+    label = "Grad-ECLIP"
+    description = "Gradient-weighted value features of the last attention block, spatially weighted by query-key similarity."
+
+    def grid(self, model, pixels, target: Target) -> np.ndarray:
+        import torch
+
+        visual = model.visual
+        attn = last_attention(visual)
+        gh, gw = patch_grid(visual)
+        with torch.enable_grad(), capture([attn]) as (rec,):
+            pixels = pixels.detach().clone().requires_grad_(True)
+            score = target(model.encode_image(pixels)).sum()
+            h = attention_contributions(attn, rec.inputs[-1], rec.outputs[-1], score, anchor=0, keys=slice(1, None))
+        h = torch.relu(h[0]).detach().float().numpy()
+        return h[-gh * gw:].reshape(gh, gw)

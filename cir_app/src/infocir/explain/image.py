@@ -1,0 +1,85 @@
+"""Explaining one image: preprocess it exactly as the index did, run an explainer on the
+model's patch grid, and map the grid back onto the image as displayed (undoing the
+centre crop, or the targetpad padding)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from infocir.explain.base import ImageExplainer, Target
+
+
+@dataclass(frozen=True)
+class InputBox:
+    """The square region of the original image plane that the model input shows, in original
+    pixels; it extends past the image where targetpad added padding."""
+
+    left: float
+    top: float
+    side: float
+
+
+def input_box(size: tuple[int, int], kind: str, target_ratio: float = 1.25) -> InputBox:
+    """Where the model's square input sits on an image of ``size`` = (w, h).
+
+    ``targetpad`` pads elongated images (ratio ≥ ``target_ratio``) to a square, so the input shows
+    the whole image plus bars; otherwise the shortest side is resized and the centre cropped."""
+    w, h = size
+    if kind == "targetpad" and max(w, h) / min(w, h) >= target_ratio:
+        side = float(max(w, h))
+    else:
+        side = float(min(w, h))
+    return InputBox((w - side) / 2, (h - side) / 2, side)
+
+
+def align_to_image(grid: np.ndarray, size: tuple[int, int], kind: str, out_size: tuple[int, int] | None = None) -> np.ndarray:
+    """Upsample a patch-grid saliency [gh, gw] (bilinear) onto the image as shown: an array
+    [H, W] for ``out_size`` = (W, H) (default: the image size).  Parts of the image the model
+    never saw (cropped away) get 0; padding bars are cut off."""
+    w, h = size
+    W, H = out_size or size
+    sx, sy = W / w, H / h
+    box = input_box(size, kind)
+    bw, bh = max(1, round(box.side * sx)), max(1, round(box.side * sy))
+    up = np.asarray(Image.fromarray(np.asarray(grid, np.float32), mode="F").resize((bw, bh), Image.BILINEAR))
+    x0, y0 = round(box.left * sx), round(box.top * sy)
+    out = np.zeros((H, W), np.float32)
+    # Intersection of the box (in display pixels) with the display canvas.
+    cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(W, x0 + bw), min(H, y0 + bh)
+    if cx1 > cx0 and cy1 > cy0:
+        out[cy0:cy1, cx0:cx1] = up[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+    return out
+
+
+@dataclass
+class ImageSaliency:
+    """One explanation: the patch-grid map, the map aligned to the displayed image, and the score."""
+
+    explainer: str
+    grid: np.ndarray  # [gh, gw], non-negative
+    aligned: np.ndarray  # [H, W] on the display size
+    score: float  # the target score of the unmodified image
+    seconds: float
+
+
+def display_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    w, h = size
+    s = min(1.0, max_side / max(w, h))
+    return max(1, round(w * s)), max(1, round(h * s))
+
+
+def explain_image(bundle, image: Image.Image, target: Target, explainer: ImageExplainer, max_side: int = 256) -> ImageSaliency:
+    """Saliency of ``image`` for ``target`` with ``explainer`` (the bundle's own preprocessing)."""
+    import torch
+
+    t0 = time.perf_counter()
+    image = image.convert("RGB")
+    pixels = bundle.preprocess(image).unsqueeze(0)
+    grid = np.nan_to_num(np.asarray(explainer.grid(bundle.model, pixels, target), np.float32))
+    with torch.inference_mode():
+        score = float(target(bundle.model.encode_image(pixels))[0])
+    aligned = align_to_image(grid, image.size, bundle.preprocess_kind, display_size(image.size, max_side))
+    return ImageSaliency(explainer.name, grid, aligned, score, time.perf_counter() - t0)

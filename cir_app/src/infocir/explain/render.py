@@ -1,0 +1,38 @@
+"""Saliency maps as images: a transparent heat layer to stack over the original (the browser
+sets its opacity, so the slider never recomputes anything)."""
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+from PIL import Image
+
+# A perceptually ordered dark-purple → red → yellow ramp (stops of an inferno-like map).
+_STOPS = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
+_COLOURS = np.array([[20, 11, 52], [120, 28, 109], [212, 72, 66], [250, 153, 8], [252, 255, 164]], np.float32)
+
+
+def heat_rgba(saliency: np.ndarray) -> Image.Image:
+    """Colour-mapped RGBA image of a non-negative map; alpha grows with saliency so that the
+    unimportant regions leave the original visible."""
+    s = np.asarray(saliency, np.float32)
+    hi = float(s.max()) if s.size else 0.0
+    n = s / hi if hi > 0 else np.zeros_like(s)
+    rgb = np.stack([np.interp(n, _STOPS, _COLOURS[:, c]) for c in range(3)], -1)
+    alpha = 255 * np.clip(0.15 + 0.85 * n, 0, 1)
+    return Image.fromarray(np.dstack([rgb, alpha]).astype(np.uint8), "RGBA")
+
+
+def png_data_uri(image: Image.Image) -> str:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def blend(image: Image.Image, saliency: np.ndarray, opacity: float = 0.6) -> Image.Image:
+    """The original with the heat layer composited at ``opacity`` (for files and reports)."""
+    base = image.convert("RGBA").resize(saliency.shape[::-1])
+    heat = heat_rgba(saliency)
+    heat.putalpha(Image.fromarray((np.asarray(heat)[..., 3] * opacity).astype(np.uint8)))
+    return Image.alpha_composite(base, heat).convert("RGB")

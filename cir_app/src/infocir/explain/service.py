@@ -1,0 +1,108 @@
+"""Explanations for the dashboard and scripts: which prompt and target each method implies, and
+a cache per (model, explainer, image, target) so revisiting an image is instant."""
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from infocir.explain.base import create_explainer, similarity_target
+from infocir.explain.image import ImageSaliency, explain_image
+from infocir.explain.text_attribution import TokenAttribution, text_attribution
+from infocir.models.encoding import l2_normalize, open_rgb
+
+
+def text_prompt(engine, method: str, reference: Any, text: str) -> tuple[str, Any, int]:
+    """(prompt the method encodes, pseudo-word token or None, number of template words).
+
+    SEARLE and OTI encode "a photo of $ that {text}" with $ = the reference's pseudo-word; the
+    other methods encode the modification text as typed."""
+    from infocir.methods.registry import create_method
+    from infocir.methods.searle import Searle
+    from infocir.methods.textual_inversion import SEARLE_PROMPT
+
+    m = create_method(method)
+    if isinstance(m, Searle) and reference is not None:
+        query, _ = engine.build_query(reference, text)
+        template = SEARLE_PROMPT.split("{text}")[0]
+        return SEARLE_PROMPT.format(text=text.strip()), m.pseudo_token(engine.context, query), len(template.split())
+    return text.strip(), None, 0
+
+
+def fallback_query_vector(engine, reference: Any, text: str) -> np.ndarray:
+    """For score-level methods without one composed vector: the average of the unit reference
+    and text features (what "average" would compose), so the maps still have a target."""
+    query, _ = engine.build_query(reference, text)
+    parts = [p for p in (query.reference_unit, engine.context.text_unit(text) if text.strip() else None) if p is not None]
+    return l2_normalize(np.sum(parts, axis=0))
+
+
+def _key(*parts: Any) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.tobytes() if isinstance(p, np.ndarray) else repr(p).encode())
+    return h.hexdigest()[:24]
+
+
+class ExplanationService:
+    """Cached explanations over one engine (the model and index it already holds)."""
+
+    def __init__(self, engine, max_side: int = 256, size: int = 512):
+        self.engine = engine
+        self.max_side = max_side
+        self._cache: OrderedDict[str, Any] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+        # One explanation at a time: hooks live on the shared model during a forward.
+        self._model_lock = threading.Lock()
+
+    def _cached(self, key: str, compute):
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        with self._model_lock:
+            value = compute()
+        with self._lock:
+            self._cache[key] = value
+            while len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        return value
+
+    def image(self, image_id: str | None = None, upload: bytes | None = None) -> tuple[Image.Image, str]:
+        """The image to explain and its cache identity (dataset id or upload hash)."""
+        if image_id is not None:
+            row = self.engine.index.row_of.get(image_id)
+            if row is None:
+                raise KeyError(f"{image_id!r} is not in the index")
+            return open_rgb(self.engine.index.paths[row]), f"id:{image_id}"
+        if upload is None:
+            raise ValueError("an image id or uploaded image bytes are needed")
+        import io
+
+        return open_rgb(io.BytesIO(upload)), "upload:" + hashlib.sha256(upload).hexdigest()[:16]
+
+    def saliency(self, vector: np.ndarray, explainer: str, image_id: str | None = None, upload: bytes | None = None) -> ImageSaliency:
+        """Saliency of an image for its similarity to ``vector`` (e.g. the composed query)."""
+        b = self.engine.bundle
+        image, ident = self.image(image_id, upload)
+        key = _key("img", b.weights_hash, explainer, ident, np.asarray(vector, np.float32).round(5), self.max_side)
+        return self._cached(key, lambda: explain_image(b, image, similarity_target(vector), create_explainer(explainer), self.max_side))
+
+    def tokens(self, method: str, reference: Any, text: str, target_id: str, token_method: str = "grad_eclip") -> TokenAttribution:
+        """Per-word attribution of the method's prompt for its similarity to the image ``target_id``."""
+        b = self.engine.bundle
+        ref_key = reference if isinstance(reference, str) else hashlib.sha256(reference or b"").hexdigest()[:16]
+        key = _key("txt", b.weights_hash, method, ref_key, text, target_id, token_method)
+
+        def compute() -> TokenAttribution:
+            prompt, pseudo, n_template = text_prompt(self.engine, method, reference, text)
+            row = self.engine.index.row_of[target_id]
+            target = similarity_target(self.engine.index.features[row])
+            return text_attribution(b, prompt, target, pseudo, n_template=n_template, method=token_method)
+
+        return self._cached(key, compute)

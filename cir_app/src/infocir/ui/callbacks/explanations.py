@@ -1,0 +1,168 @@
+"""Panel F: saliency maps of the reference and of the top-k candidates (F1), token attribution
+of the prompt (F2) and the rank-Δ heatmap against other prompts (F3).
+
+Maps are computed in a background job for what is on screen (the reference and the shown
+candidate) and cached per (model, explainer, image, query); the page polls the job."""
+from __future__ import annotations
+
+from dash import Dash, Input, Output, State, ctx, no_update
+
+from infocir.explain.rank_delta import rank_delta_table
+from infocir.explain.render import heat_rgba, png_data_uri
+from infocir.explain.service import fallback_query_vector
+from infocir.ui import ids
+from infocir.ui.figures import empty_figure, rank_delta_figure, token_figure
+from infocir.ui.media import media_url
+from infocir.ui.services import Services, user_message
+
+NO_HEAT = ""
+
+
+def _steps(s: Services, results: dict, reference, index: int, explainer: str, token_method: str) -> list:
+    """The job for one view of panel F: compose the query once, then only what is shown."""
+    sal = s.config.saliency
+    text, method = results.get("text", ""), results.get("method")
+    cand = results["ids"][index]
+    state: dict = {}
+
+    def query_vector():
+        comp = s.engine.compose(reference, text, method)
+        state["vector"] = comp.query_vector if comp.query_vector is not None else fallback_query_vector(s.engine, reference, text)
+        return "composed" if comp.query_vector is not None else "fallback"
+
+    steps = [("query", query_vector)]
+    if sal.generate_reference and reference is not None:
+        ref_id = reference if isinstance(reference, str) else None
+        upload = None if isinstance(reference, str) else reference
+        steps.append(("ref", lambda: s.explanations.saliency(state["vector"], explainer, image_id=ref_id, upload=upload)))
+    limit = sal.max_candidates if sal.max_candidates is not None else len(results["ids"])
+    if sal.generate_candidates and index < limit:
+        steps.append(("cand", lambda: s.explanations.saliency(state["vector"], explainer, image_id=cand)))
+    if sal.generate_text_attribution and text.strip():
+        steps.append(("tokens", lambda: s.explanations.tokens(method, reference, text, cand, token_method)))
+    return steps
+
+
+def register(app: Dash, s: Services) -> None:
+    sal = s.config.saliency
+
+    @app.callback(Output(ids.F_INDEX, "data"), Input(ids.RESULTS_STORE, "data"), Input(ids.F_PREV, "n_clicks"),
+                  Input(ids.F_NEXT, "n_clicks"), State(ids.F_INDEX, "data"), prevent_initial_call=True)
+    def _browse(results, _prev, _next, index):
+        if ctx.triggered_id == ids.RESULTS_STORE or not results:
+            return 0
+        n = len(results["ids"])
+        step = -1 if ctx.triggered_id == ids.F_PREV else 1
+        return ((index or 0) + step) % n
+
+    @app.callback(
+        Output(ids.F_JOB, "data"),
+        Output(ids.F_POLL, "disabled"),
+        Output(ids.F_STATUS, "children"),
+        Output(ids.F_REF_IMG, "src"),
+        Output(ids.F_CAND_IMG, "src"),
+        Output(ids.F_CAND_CAPTION, "children"),
+        Input(ids.F_INDEX, "data"),
+        Input(ids.F_EXPLAINER, "value"),
+        Input(ids.F_TOKEN_METHOD, "value"),
+        State(ids.RESULTS_STORE, "data"),
+        State(ids.UPLOAD, "contents"),
+        State(ids.F_JOB, "data"),
+        prevent_initial_call=True,
+    )
+    def _start(index, explainer, token_method, results, contents, old_job):
+        if not results or not results.get("ids"):
+            return None, True, "Run a search to explain its results.", "", "", ""
+        index = min(index or 0, len(results["ids"]) - 1)
+        cand = results["ids"][index]
+        ref = s.reference_from(results, contents)
+        ref_src = contents if (results.get("reference") or {}).get("kind") == "upload" else (media_url(ref) if ref else "")
+        caption = f"rank {index + 1}/{len(results['ids'])} · {cand} · {results['classes'][index]}"
+        if not sal.enabled:
+            return None, True, "Explanations are switched off (saliency.enabled = false).", ref_src, media_url(cand), caption
+        s.jobs.cancel(old_job)
+        job = s.jobs.submit(_steps(s, results, ref, index, explainer, token_method))
+        return job, False, "Computing explanations…", ref_src, media_url(cand), caption
+
+    @app.callback(
+        Output(ids.F_REF_HEAT, "src"),
+        Output(ids.F_REF_CAPTION, "children"),
+        Output(ids.F_CAND_HEAT, "src"),
+        Output(ids.F_TOKENS, "figure"),
+        Output(ids.F_TOKENS_NOTE, "children"),
+        Output(ids.F_STATUS, "children", allow_duplicate=True),
+        Output(ids.F_POLL, "disabled", allow_duplicate=True),
+        Input(ids.F_POLL, "n_intervals"),
+        Input(ids.F_JOB, "data"),
+        prevent_initial_call=True,
+    )
+    def _poll(_n, job_id):
+        job = s.jobs.get(job_id)
+        if job is None:
+            return NO_HEAT, "", NO_HEAT, empty_figure("No explanation yet."), "", no_update, True
+        r, errors = job.results, job.errors
+        ref = r.get("ref")
+        cand = r.get("cand")
+        tok = r.get("tokens")
+        ref_caption = (f"{ref.explainer} · similarity to the query {ref.score:.3f} · {ref.seconds:.2f} s" if ref else
+                       ("reference maps are off (saliency.generate_reference)" if not sal.generate_reference else ""))
+        if tok is not None:
+            fig = token_figure(tok.words, tok.scores, tok.is_template)
+            note = f"“{tok.prompt}” vs the shown candidate · {tok.seconds * 1000:.0f} ms"
+        else:
+            fig = empty_figure(errors.get("tokens") or ("Computing…" if not job.finished else "No text to attribute."))
+            note = ""
+        status = [f"{v}" for v in errors.values()]
+        if not job.finished:
+            status.insert(0, f"Computing explanations… {job.done}/{len(job.steps)}")
+        elif not errors:
+            status = [f"Done: {r.get('query') == 'fallback' and 'this method has no single query vector, maps use the average of reference and text; ' or ''}"
+                      f"{len(job.steps) - 1} explanation(s) ready."]
+        heat = lambda x: png_data_uri(heat_rgba(x.aligned)) if x is not None else NO_HEAT  # noqa: E731
+        return heat(ref), ref_caption, heat(cand), fig, note, " ".join(status), job.finished
+
+    app.clientside_callback(
+        "function(v) { return [{opacity: v}, {opacity: v}]; }",
+        Output(ids.F_REF_HEAT, "style"), Output(ids.F_CAND_HEAT, "style"), Input(ids.F_OPACITY, "value"),
+    )
+
+    @app.callback(
+        Output(ids.F_COMPARE_STORE, "data"),
+        Output(ids.F_HEATMAP_NOTE, "children"),
+        Input(ids.F_COMPARE, "n_clicks"),
+        Input(ids.F_COMPARE_TEXT, "n_submit"),
+        Input(ids.RESULTS_STORE, "data"),
+        State(ids.F_COMPARE_TEXT, "value"),
+        State(ids.UPLOAD, "contents"),
+        State(ids.F_COMPARE_STORE, "data"),
+        prevent_initial_call=True,
+    )
+    def _compare(_clicks, _submit, results, text, contents, current):
+        if ctx.triggered_id == ids.RESULTS_STORE:
+            return [], ""
+        if not results:
+            return no_update, "Run a search first."
+        if not (text or "").strip():
+            return no_update, "Type another modification text to compare with."
+        try:
+            res = s.engine.search(s.reference_from(results, contents), text, k=results["k"], method=results["method"])
+        except Exception as exc:
+            return no_update, user_message(exc, "Comparison")
+        entries = [e for e in (current or []) if e["label"] != text][-4:]  # keep the last few prompts
+        return entries + [{"label": text, "ids": res.ids}], ""
+
+    @app.callback(
+        Output(ids.F_HEATMAP, "figure"),
+        Output(ids.F_SORT, "options"),
+        Input(ids.RESULTS_STORE, "data"),
+        Input(ids.F_COMPARE_STORE, "data"),
+        Input(ids.F_SORT, "value"),
+    )
+    def _heatmap(results, compare, sort_by):
+        options = [{"label": "original rank", "value": "original"}] + [
+            {"label": f"Δ of “{e['label']}”", "value": e["label"]} for e in (compare or [])]
+        if not results or not compare:
+            return empty_figure("Compare the query with another prompt (or an enhancement candidate) to see rank changes."), options
+        t = rank_delta_table(results["ids"], [(e["label"], e["ids"]) for e in compare], results["k"],
+                             original_label=f"original: {results.get('text', '')}", sort_by=sort_by)
+        return rank_delta_figure(t.images, t.prompts, t.ranks, t.delta, results["k"]), options

@@ -1,0 +1,206 @@
+"""Explainers: shapes on the real patch grid, hook hygiene, token alignment, a synthetic image
+whose answer is known, rank-Δ against hand-worked rankings, faithfulness against random."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from infocir.config import AppConfig
+from infocir.data import demo_world as W
+from infocir.engine import bundle_for
+from infocir.explain.base import create_explainer, list_explainers, similarity_target
+from infocir.explain.faithfulness import auc, deletion_insertion, mask_mass
+from infocir.explain.image import align_to_image, explain_image, input_box
+from infocir.explain.rank_delta import rank_delta_table
+from infocir.explain.text_attribution import IMAGE_WORD, text_attribution, word_pieces
+from infocir.jobs import JobRunner
+from infocir.models.encoding import encode_texts
+
+from conftest import TINY_MODEL
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return bundle_for(AppConfig())
+
+
+def _hooks(model) -> int:
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+
+
+@pytest.mark.parametrize("size,grid", [(32, 4), (48, 6)])
+@pytest.mark.parametrize("name", ["grad_eclip", "gradient_input", "rollout"])
+def test_saliency_lives_on_the_models_patch_grid(name, size, grid):
+    import open_clip
+
+    from infocir.models.encoders import register_model_configs
+
+    register_model_configs()
+    torch.manual_seed(0)
+    model = open_clip.create_model(TINY_MODEL, pretrained=None, force_image_size=size).eval()
+    pixels = torch.randn(1, 3, size, size)
+    target = similarity_target(np.random.default_rng(0).normal(size=32).astype(np.float32))
+    g = create_explainer(name).grid(model, pixels, target)
+    assert g.shape == (grid, grid)
+    assert np.isfinite(g).all() and (g >= 0).all() and g.sum() > 0
+    assert _hooks(model) == 0
+
+
+def test_hooks_are_removed_when_the_target_raises(demo):
+    def bad_target(emb):
+        raise RuntimeError("boom")
+
+    for ex in list_explainers():
+        if not ex.needs_target:
+            continue
+        with pytest.raises(RuntimeError, match="boom"):
+            ex().grid(demo.model, torch.zeros(1, 3, 64, 64), bad_target)
+        assert _hooks(demo.model) == 0
+    with pytest.raises(RuntimeError, match="boom"):
+        text_attribution(demo, "make it red", bad_target)
+    assert _hooks(demo.model) == 0
+
+
+def test_token_scores_align_with_words(demo):
+    prompt = "a photo of $ that turns it into an unbelievably turquoise-ish hexagon"
+    pieces = word_pieces(demo.tokenizer, prompt)
+    assert [w for w, _ in pieces] == prompt.split()
+    assert sum(n for _, n in pieces) > len(pieces)  # some words really are several BPE pieces
+    target = similarity_target(encode_texts(demo, ["a turquoise hexagon"])[0])
+    pseudo = torch.randn(1, demo.token_dim)
+    for method in ("grad_eclip", "gradient_input", "occlusion"):
+        t = text_attribution(demo, prompt, target, pseudo, n_template=5, method=method)
+        assert len(t.words) == len(t.scores) == len(prompt.split())
+        assert t.words[3] == IMAGE_WORD and t.words[-1] == "hexagon"
+        assert t.is_template == [True] * 5 + [False] * (len(t.words) - 5)
+        assert np.isfinite(t.scores).all()
+
+
+def test_occlusion_scores_are_the_exact_drop(demo):
+    target = similarity_target(encode_texts(demo, ["a red star"])[0])
+    t = text_attribution(demo, "make it a red star", target, method="occlusion")
+    full, without_red = (float(target(torch.from_numpy(encode_texts(demo, [p])))[0]) for p in ("make it a red star", "make it a star"))
+    assert t.scores[3] == pytest.approx(full - without_red, abs=1e-4)
+
+
+def _left_half_image(shape: str, colour: str) -> Image.Image:
+    """128×128, plain background; the object (rendered at 64 px) fills the middle of the left half."""
+    obj, _ = W.render(W.Attributes(shape, colour, "large", "plain", "filled"), np.random.default_rng(1), side=64)
+    canvas, mask = W.render(W.Attributes(shape, colour, "small", "plain", "filled"), np.random.default_rng(1), side=128)
+    arr = np.asarray(canvas).copy()
+    arr[mask] = arr[1, 1]  # erase the generator's own object: background only
+    arr[32:96, 0:64] = np.asarray(obj)
+    return Image.fromarray(arr)
+
+
+def test_saliency_mass_concentrates_on_the_object_half(demo):
+    left = np.zeros((128, 128), bool)
+    left[:, :64] = True
+    fractions = []
+    for shape in ("heart", "star", "square", "circle"):
+        for colour in ("red", "blue"):
+            target = similarity_target(encode_texts(demo, [f"a {colour} shape"])[0])
+            s = explain_image(demo, _left_half_image(shape, colour), target, create_explainer("grad_eclip"), max_side=128)
+            fractions.append(mask_mass(s.aligned, left)[0])
+    # Measured: median 0.98, min 0.71.  A map blind to the object would give about 0.5.
+    assert np.median(fractions) > 0.8 and min(fractions) > 0.6
+
+
+def test_alignment_undoes_crop_and_padding():
+    grid = np.ones((8, 8), np.float32)
+    wide = (200, 100)
+    cropped = align_to_image(grid, wide, "clip")  # centre crop: the side bands were never seen
+    assert cropped[:, :45].max() == 0 and cropped[:, 55:145].min() > 0 and cropped[:, 155:].max() == 0
+    padded = align_to_image(grid, wide, "targetpad")  # padded: the whole image was seen
+    assert padded.shape == (100, 200) and padded.min() > 0
+    box = input_box(wide, "targetpad")
+    assert (box.left, box.top, box.side) == (0, -50, 200)
+
+
+def test_rank_delta_against_hand_worked_rankings():
+    t = rank_delta_table(["a", "b", "c"], [("other", ["c", "a", "d"])], k=3)
+    assert t.images == ["a", "b", "c", "d"]
+    assert t.ranks.tolist() == [[1, 2, 3, 4], [2, 4, 1, 3]]
+    assert t.delta.tolist() == [[0, 0, 0, 0], [1, 2, -2, -1]]
+    s = rank_delta_table(["a", "b", "c"], [("other", ["c", "a", "d"])], k=3, sort_by="other")
+    assert s.images == ["c", "d", "a", "b"] and s.delta[1].tolist() == [-2, -1, 1, 2]
+
+
+def test_auc_and_mask_mass_by_hand():
+    assert auc(np.array([1.0, 0.0])) == pytest.approx(0.5)
+    assert auc(np.array([1.0, 1.0, 0.0])) == pytest.approx(0.75)
+    sal = np.zeros((4, 4))
+    sal[0, 0] = 3
+    sal[3, 3] = 1
+    mask = np.zeros((4, 4), bool)
+    mask[0, 0] = True
+    assert mask_mass(sal, mask) == (pytest.approx(0.75), pytest.approx(1 / 16))
+
+
+@pytest.fixture(scope="module")
+def world_engine(tmp_path_factory):
+    from infocir.config import apply_overrides
+    from infocir.engine import RetrievalEngine
+
+    tmp = tmp_path_factory.mktemp("explain")
+    root = W.generate_dataset(tmp / "world", W.DemoWorldSpec(seed=2, replicates=1, n_queries=16))
+    cfg = apply_overrides(AppConfig(), {"dataset.root": str(root), "index.cache_dir": str(tmp / "cache")})
+    return RetrievalEngine.from_config(cfg, progress=False), root
+
+
+def test_grad_eclip_is_more_faithful_than_random(world_engine):
+    """explain-eval's protocol on a few queries: reference and top-1, target = the composed query."""
+    from infocir.models.encoding import open_rgb
+
+    engine, root = world_engine
+    b = engine.bundle
+    stats = {"grad_eclip": [], "random": []}
+    for i, q in enumerate(W.read_queries(root)[:6]):
+        res = engine.search(q["reference_id"], q["text"], k=1, method="searle")
+        target = similarity_target(res.query_vector)
+        for image_id in (q["reference_id"], res.ids[0]):
+            pixels = b.preprocess(open_rgb(root / image_id)).unsqueeze(0)
+            for name in stats:
+                ex = create_explainer(name, seed=i) if name == "random" else create_explainer(name)
+                c = deletion_insertion(b.model, pixels, target, ex.grid(b.model, pixels, target))
+                stats[name].append((c.deletion_auc, c.insertion_auc))
+    ge, rnd = np.mean(stats["grad_eclip"], 0), np.mean(stats["random"], 0)
+    assert ge[0] < rnd[0] and ge[1] > rnd[1]
+
+
+def test_job_runner_reports_progress_results_and_errors():
+    jobs = JobRunner(workers=1)
+
+    def fail():
+        raise ValueError("bad step")
+
+    job_id = jobs.submit([("a", lambda: 1), ("b", fail), ("c", lambda: 3)])
+    for _ in range(200):
+        job = jobs.get(job_id)
+        if job.finished:
+            break
+        import time
+
+        time.sleep(0.01)
+    assert job.finished and job.done == 3
+    assert job.results == {"a": 1, "c": 3} and "bad step" in job.errors["b"]
+    assert jobs.get("unknown") is None
+
+
+def test_explanation_service_caches_and_follows_the_method(world_engine):
+    from infocir.explain.service import ExplanationService, text_prompt
+
+    engine, root = world_engine
+    q = W.read_queries(root)[0]
+    res = engine.search(q["reference_id"], q["text"], k=3, method="searle")
+    svc = ExplanationService(engine)
+    a = svc.saliency(res.query_vector, "grad_eclip", image_id=res.ids[0])
+    assert svc.saliency(res.query_vector, "grad_eclip", image_id=res.ids[0]) is a
+    assert a.aligned.shape == (128, 128)
+    prompt, pseudo, n = text_prompt(engine, "searle", q["reference_id"], q["text"])
+    assert prompt.startswith("a photo of $ that") and pseudo is not None and n == 5
+    assert text_prompt(engine, "average", q["reference_id"], q["text"])[1:] == (None, 0)
+    tok = svc.tokens("searle", q["reference_id"], q["text"], res.ids[0])
+    assert IMAGE_WORD in tok.words
