@@ -1,0 +1,136 @@
+"""OpenAI-compatible chat completions over plain HTTP (stdlib urllib, no client package).
+
+Works with hosted APIs and with local servers that speak the same protocol (llama.cpp's
+``llama-server``, Ollama's ``/v1``, vLLM).  Settings: ``enhancement.openai_base_url`` (or the
+``OPENAI_BASE_URL`` environment variable), ``enhancement.openai_model`` (or ``OPENAI_MODEL``),
+the key from ``OPENAI_API_KEY`` (optional for local servers), ``enhancement.timeout_s``.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import TYPE_CHECKING
+
+from infocir.enhance.base import KEPT, EnhancementError, Provider, VisualContext, redact
+from infocir.enhance.prompting import SYSTEM, build_prompt, parse_candidates
+from infocir.enhance.registry import register
+
+if TYPE_CHECKING:
+    from infocir.config import AppConfig
+
+log = logging.getLogger(__name__)
+HOSTED_URL = "https://api.openai.com/v1"
+DEFAULT_MODEL = "gpt-4o-mini"
+_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
+
+def settings(cfg: "AppConfig") -> tuple[str, str, str | None]:
+    """(base URL, model, key) from the config and the environment; the URL is "" when nothing is set."""
+    key = os.environ.get("OPENAI_API_KEY") or None
+    url = cfg.enhancement.openai_base_url or os.environ.get("OPENAI_BASE_URL", "") or (HOSTED_URL if key else "")
+    model = cfg.enhancement.openai_model or os.environ.get("OPENAI_MODEL", "") or DEFAULT_MODEL
+    return url.rstrip("/"), model, key
+
+
+def endpoint(base_url: str) -> str:
+    """``{base}/chat/completions`` (a base URL that already names the endpoint is used as is)."""
+    return base_url if base_url.endswith("/chat/completions") else f"{base_url}/chat/completions"
+
+
+def post_json(url: str, body: dict, headers: dict[str, str], timeout: float) -> bytes:
+    """POST ``body`` as JSON and return the raw answer.  The one network call of this provider."""
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json", **headers})
+    host = urllib.parse.urlsplit(url).hostname or ""
+    # A local server must not be sent through an http_proxy from the environment.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({})) if host in _LOOPBACK else urllib.request.build_opener()
+    with opener.open(req, timeout=timeout) as resp:
+        return resp.read()
+
+
+def _http_hint(code: int) -> str:
+    if code in (401, 403):
+        return "the API key was rejected: check OPENAI_API_KEY"
+    if code == 404:
+        return "check enhancement.openai_base_url (usually ends in /v1) and enhancement.openai_model"
+    if code == 429:
+        return "rate limit or quota reached: wait and try again"
+    if code >= 500:
+        return "the server failed: check its log or try again"
+    return "check enhancement.openai_model and the server's documentation"
+
+
+def _content(raw: bytes, where: str) -> str:
+    try:
+        data = json.loads(raw.decode("utf-8", "replace"))
+    except ValueError:
+        raise EnhancementError(f"The OpenAI-compatible server at {where} answered with something that is not JSON; "
+                               f"{KEPT}. Check that enhancement.openai_base_url points at its API (…/v1).") from None
+    try:
+        return data["choices"][0]["message"]["content"] or ""
+    except (KeyError, IndexError, TypeError):
+        err = data.get("error") if isinstance(data, dict) else None
+        detail = f" ({str(err.get('message', err) if isinstance(err, dict) else err)[:200]})" if err else ""
+        raise EnhancementError(f"The OpenAI-compatible server at {where} gave no chat completion{detail}; "
+                               f"{KEPT}.") from None
+
+
+@register
+class OpenAICompatProvider(Provider):
+    name = "openai"
+    label = "OpenAI-compatible server"
+    description = "Chat completions from OpenAI or a local llama.cpp / Ollama / vLLM server (enhancement.openai_base_url)."
+
+    def available(self, cfg: "AppConfig") -> tuple[bool, str]:
+        url, _, _ = settings(cfg)
+        if not url:
+            return False, "set enhancement.openai_base_url (e.g. http://127.0.0.1:8080/v1 for llama.cpp) or OPENAI_API_KEY"
+        return True, ""
+
+    def generate(self, context: VisualContext, n: int, cfg: "AppConfig") -> list[str]:
+        url, model, key = settings(cfg)
+        if not url:
+            raise EnhancementError(f"No OpenAI-compatible server is configured; {KEPT}. "
+                                   "Set enhancement.openai_base_url or OPENAI_API_KEY.")
+        timeout = cfg.enhancement.timeout_s
+        where = redact(url, key)
+        body = {
+            "model": model,
+            "messages": [{"role": "system", "content": SYSTEM},
+                         {"role": "user", "content": build_prompt(context, n, cfg.enhancement.use_context)}],
+            "temperature": 0.7,
+        }
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        try:
+            raw = post_json(endpoint(url), body, headers, timeout)
+        except urllib.error.HTTPError as exc:
+            try:
+                detail = exc.read(300).decode("utf-8", "replace").strip()
+            except Exception:  # the error body is a courtesy; its absence must not hide the status
+                detail = ""
+            msg = f"The OpenAI-compatible server at {where} answered HTTP {exc.code}" + (f" ({detail[:200]})" if detail else "")
+            hint = _http_hint(exc.code)
+            raise EnhancementError(redact(f"{msg}; {KEPT}. {hint[0].upper()}{hint[1:]}.", key)) from None
+        except (TimeoutError, socket.timeout):
+            raise EnhancementError(self._timeout_message(where, timeout)) from None
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, (TimeoutError, socket.timeout)):
+                raise EnhancementError(self._timeout_message(where, timeout)) from None
+            why = "connection refused" if isinstance(exc.reason, ConnectionRefusedError) else str(exc.reason)
+            raise EnhancementError(redact(f"Could not reach the OpenAI-compatible server at {where} ({why}); {KEPT}. "
+                                          "Start the server or fix enhancement.openai_base_url.", key)) from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise EnhancementError(redact(f"The connection to the OpenAI-compatible server at {where} failed "
+                                          f"({type(exc).__name__}); {KEPT}. Check the server.", key)) from None
+        log.info("OpenAI-compatible answer from %s (%d bytes)", where, len(raw))
+        return parse_candidates(_content(raw, where), n, context.original_text)
+
+    @staticmethod
+    def _timeout_message(where: str, timeout: float) -> str:
+        return (f"The OpenAI-compatible server at {where} did not answer within {timeout:g} s; {KEPT}. "
+                "Raise enhancement.timeout_s or check the server.")
