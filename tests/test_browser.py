@@ -203,3 +203,35 @@ def test_panel_f_shows_saliency_tokens_and_rank_delta(dash_duo, app, tmp_path):
     assert rows == 2
     d.save_screenshot(str(tmp_path / "panel-f.png"))
     assert not [e for e in (dash_duo.get_logs() or []) if "500" in str(e.get("message", ""))]
+
+
+def test_panel_e_scores_candidates_and_adopts_one(dash_duo, app, tmp_path):
+    dash_duo.start_server(app)
+    d = dash_duo.driver
+    dash_duo.wait_for_element("#query-text", timeout=30)
+    search(dash_duo, "change it", k=8)
+    assert wait_until(lambda: len(tiles(d)) == 8)
+    # without ideals the panel says what to do
+    click_fresh(d, "#enhance-run")
+    assert wait_until(lambda: "Mark at least one ideal" in d.find_element(By.ID, "enhance-status").text)
+    for i in (2, 4):
+        click_fresh(d, "#results-gallery .tile-body", i)
+    assert wait_until(lambda: len(d.find_elements(By.CSS_SELECTOR, ".tile.ideal")) == 2)
+    click_fresh(d, "#enhance-run")
+    rows = wait_until(lambda: d.find_elements(By.CSS_SELECTOR, ".enhance-table tbody tr"), 90)
+    assert len(rows) >= 3  # the original and candidates (offline generator: no key on this machine)
+    texts = [r.text for r in d.find_elements(By.CSS_SELECTOR, ".enhance-table tbody tr")]
+    assert sum("baseline" in t for t in texts) == 1
+    assert d.find_elements(By.CSS_SELECTOR, ".enhance-table td.best")  # best per column marked
+    # the best candidate is preselected: its results are previewed and it is compared in F3
+    assert wait_until(lambda: d.find_elements(By.CSS_SELECTOR, ".enhance-table tr.selected"))
+    chosen = d.find_element(By.CSS_SELECTOR, ".enhance-table tr.selected td.prompt").text
+    assert wait_until(lambda: len(d.find_elements(By.CSS_SELECTOR, "#enhance-preview img.mini")) == 8)
+    assert wait_until(lambda: d.execute_script(
+        "const g=document.querySelector('#explain-heatmap .js-plotly-plot');"
+        "return g && g._fullData && g._fullData[0] && g._fullData[0].type==='heatmap' ? g._fullData[0].y.length : 0;") == 2, 30)
+    # adopt: the candidate becomes the query text and the search runs again
+    click_fresh(d, "#enhance-adopt")
+    assert wait_until(lambda: d.find_element(By.ID, "query-text").get_attribute("value") == chosen, 20)
+    assert wait_until(lambda: chosen in d.find_element(By.ID, "results-summary").text, 30)
+    assert not [e for e in (dash_duo.get_logs() or []) if "500" in str(e.get("message", ""))]

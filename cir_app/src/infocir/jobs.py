@@ -25,6 +25,7 @@ class Job:
     errors: dict[str, str] = field(default_factory=dict)
     finished: bool = False
     cancelled: bool = False
+    progress: dict[str, Any] = field(default_factory=dict)  # steps may report finer progress here
 
 
 class JobRunner:
@@ -40,10 +41,11 @@ class JobRunner:
         self._keep = keep
         self._describe = describe_error
 
-    def submit(self, steps: list[tuple[str, Callable[[], Any]]]) -> str:
-        """Start a job; returns its id at once."""
+    def submit(self, steps: list[tuple[str, Callable[[], Any]]], progress: dict[str, Any] | None = None) -> str:
+        """Start a job; returns its id at once.  ``progress`` is a dict the steps update while they
+        run (e.g. {"done": 3, "total": 11}); pollers read it as ``job.progress``."""
         job_id = secrets.token_hex(8)
-        job = Job(list(steps))
+        job = Job(list(steps), progress=progress if progress is not None else {})
         with self._lock:
             self._jobs[job_id] = job
             while len(self._jobs) > self._keep:

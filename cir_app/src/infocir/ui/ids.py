@@ -58,3 +58,16 @@ F_COMPARE_STORE = "explain-compare-store"  # dcc.Store: [{"label", "ids"}] promp
 F_SORT = "explain-sort"
 F_HEATMAP = "explain-heatmap"
 F_HEATMAP_NOTE = "explain-heatmap-note"
+# panel E
+E_PROVIDER = "enhance-provider"
+E_RUN = "enhance-run"
+E_STATUS = "enhance-status"
+E_IDEALS_NOTE = "enhance-ideals-note"
+E_JOB = "enhance-job"
+E_POLL = "enhance-poll"
+E_RESULT = "enhance-result"  # dcc.Store: EnhancementResult.to_dict()
+E_SELECTED = "enhance-selected"  # dcc.Store: selected row index
+E_TABLE = "enhance-table"
+E_ROW = "enhance-row"  # pattern-matching type: {"type": E_ROW, "index": row}
+E_ADOPT = "enhance-adopt"
+E_PREVIEW = "enhance-preview"

@@ -17,6 +17,10 @@ HELP = {
     "D": "Every dataset image as a point, placed by UMAP so that similar images sit close; colours are classes. "
          "★ is the reference, ✕ the composed query (placed with the same fitted projection), ringed points the top-k, "
          "gold rings the ideals. Zoom with the wheel, drag to lasso or box-select images into the gallery, click a point to use it as reference.",
+    "E": "How should the text have been phrased? Mark the images you meant as ideals (B or D), then Enhance: a "
+         "generator (an LLM when a key is configured, otherwise the built-in offline one) proposes rewrites, and each one "
+         "and the original are searched again and scored against the ideals. Click a row to see its results and its rank "
+         "changes in F3; Adopt makes it the query text.",
     "F": "Why these results? F1 colours the image regions that raised each image's similarity to the composed query "
          "(Grad-ECLIP by default; switch explainer to compare), for the reference and for one candidate at a time (◀ ▶). "
          "F2 scores each word of the prompt the method encoded (green raised the similarity to the shown candidate, red "
@@ -186,6 +190,40 @@ def explanation_panel(cfg: AppConfig) -> html.Section:
     )
 
 
+def provider_options(cfg: AppConfig) -> tuple[list[dict], str]:
+    """The enhancement providers with their availability, and the one ``enhancement.provider`` picks."""
+    from infocir.enhance import list_providers, resolve_provider
+
+    infos = list_providers(cfg)
+    try:
+        default = resolve_provider(cfg).name
+    except Exception:  # an explicitly configured provider that cannot run: start on the offline one
+        default = "offline"
+    return [{"label": i.label if i.available else f"{i.label} — {i.reason}", "value": i.name, "disabled": not i.available,
+             "title": i.description if i.available else i.reason} for i in infos], default
+
+
+def enhancement_panel(cfg: AppConfig) -> html.Section:
+    options, default = provider_options(cfg)
+    return panel(
+        "E", "Prompt enhancement",
+        html.Div([
+            html.Div([html.Label("Generator", htmlFor=ids.E_PROVIDER),
+                      dcc.Dropdown(id=ids.E_PROVIDER, options=options, value=default, clearable=False, searchable=False,
+                                   optionHeight=44)], className="ctl"),
+            html.Button("Enhance prompt", id=ids.E_RUN, n_clicks=0, className="primary inline"),
+            html.Button("Adopt selected as query text", id=ids.E_ADOPT, n_clicks=0, className="ghost", disabled=True),
+        ], className="enhance-controls"),
+        html.Div(id=ids.E_IDEALS_NOTE, className="message"),
+        html.Div(id=ids.E_STATUS, className="message", role="status"),
+        html.Div(id=ids.E_TABLE),
+        html.Div(id=ids.E_PREVIEW, className="enhance-preview"),
+        dcc.Store(id=ids.E_JOB), dcc.Store(id=ids.E_RESULT), dcc.Store(id=ids.E_SELECTED),
+        dcc.Interval(id=ids.E_POLL, interval=400, disabled=True),
+        class_name="panel-e",
+    )
+
+
 def build_layout(engine: RetrievalEngine, cfg: AppConfig) -> html.Div:
     return html.Div(
         [
@@ -199,7 +237,7 @@ def build_layout(engine: RetrievalEngine, cfg: AppConfig) -> html.Div:
                                    className="dataset-badge")]),
             html.Main([query_panel(engine, cfg), distribution_panel(), map_panel(), results_panel()], className="grid",
                       style={"--row-size": str(cfg.ui.gallery_row_size)}),
-            html.Div([explanation_panel(cfg)], className="grid lower"),
+            html.Div([enhancement_panel(cfg), explanation_panel(cfg)], className="grid lower"),
         ],
         className="app",
     )

@@ -1,0 +1,147 @@
+"""Panel E: rewrites of the modification text (LLM or offline), each re-run and scored against the
+ideals; a selected row shows its results and goes to F3; "Adopt" makes it the query text."""
+from __future__ import annotations
+
+import math
+
+from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
+
+from infocir.enhance import RANKING_RULE, enhance
+from infocir.ui import ids
+from infocir.ui.media import media_url
+from infocir.ui.services import Services
+
+COLUMNS = (("ndcg", "nDCG@k", "{:.3f}"), ("map", "mAP@k", "{:.3f}"), ("mrr", "MRR", "{:.3f}"),
+           ("coverage", "coverage", "{:.0%}"), ("mean_rank", "mean rank", "{:.1f}"), ("mean_similarity", "mean sim.", "{:.3f}"))
+
+
+def _fmt(value, pattern: str) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else pattern.format(value)
+
+
+def results_table(result: dict, selected: int | None) -> html.Table:
+    """Rows best first (the ranking rule), the original marked as baseline, the best value of each
+    column starred, every row clickable."""
+    best = result.get("best", {})
+    head = html.Tr([html.Th("#"), html.Th("prompt")] + [html.Th(label) for _, label, _ in COLUMNS])
+    body = []
+    for place, i in enumerate(result["order"]):
+        row = result["rows"][i]
+        cells = [html.Td(str(place + 1)),
+                 html.Td([row["text"], html.Span(" baseline", className="tag") if row["is_baseline"] else None],
+                         className="prompt")]
+        for key, _, pattern in COLUMNS:
+            is_best = i in best.get(key, []) and len(best.get(key, [])) < len(result["rows"])
+            cells.append(html.Td(_fmt(row["metrics"].get(key), pattern) + (" ★" if is_best else ""),
+                                 className="num best" if is_best else "num"))
+        cls = " ".join(c for c in ("baseline" if row["is_baseline"] else "", "selected" if i == selected else "") if c)
+        body.append(html.Tr(cells, id={"type": ids.E_ROW, "index": i}, className=cls, n_clicks=0,
+                            title="click to show this prompt's results and compare it in F3"))
+    return html.Table([html.Thead(head), html.Tbody(body)], className="enhance-table")
+
+
+def register(app: Dash, s: Services) -> None:
+    @app.callback(Output(ids.E_IDEALS_NOTE, "children"), Input(ids.IDEALS_STORE, "data"), Input(ids.RESULTS_STORE, "data"))
+    def _ideals_note(ideals, results):
+        if not results:
+            return "Run a search, then mark the images you meant as ideals (click them in B or select them on the map)."
+        n = len(ideals or [])
+        return f"{n} ideal image{'s' if n != 1 else ''} marked." + ("" if n else " Mark at least one in B or D.")
+
+    @app.callback(
+        Output(ids.E_JOB, "data"),
+        Output(ids.E_POLL, "disabled"),
+        Output(ids.E_STATUS, "children"),
+        Input(ids.E_RUN, "n_clicks"),
+        State(ids.RESULTS_STORE, "data"),
+        State(ids.IDEALS_STORE, "data"),
+        State(ids.UPLOAD, "contents"),
+        State(ids.E_PROVIDER, "value"),
+        State(ids.E_JOB, "data"),
+        prevent_initial_call=True,
+    )
+    def _start(_clicks, results, ideals, contents, provider, old_job):
+        if not results:
+            return no_update, True, "Run a search first."
+        if not ideals:
+            return no_update, True, "Mark at least one ideal image (click it in B) so the candidates can be scored."
+        s.jobs.cancel(old_job)
+        progress: dict = {}
+        reference = s.reference_from(results, contents)
+
+        def run():
+            result = enhance(s.engine, reference, results.get("text", ""), ideals, k=results["k"], method=results["method"],
+                             provider=provider, progress=lambda done, total: progress.update(done=done, total=total))
+            return result.to_dict() | {"query_text": results.get("text", "")}
+
+        job = s.jobs.submit([("enhance", run)], progress=progress)
+        return job, False, "Generating candidates…"
+
+    @app.callback(
+        Output(ids.E_RESULT, "data"),
+        Output(ids.E_SELECTED, "data"),
+        Output(ids.E_STATUS, "children", allow_duplicate=True),
+        Output(ids.E_POLL, "disabled", allow_duplicate=True),
+        Input(ids.E_POLL, "n_intervals"),
+        State(ids.E_JOB, "data"),
+        prevent_initial_call=True,
+    )
+    def _poll(_n, job_id):
+        job = s.jobs.get(job_id)
+        if job is None:
+            return no_update, no_update, "", True
+        if not job.finished:
+            p = job.progress
+            text = f"Scoring prompts… {p['done']}/{p['total']}" if p.get("total") else "Generating candidates…"
+            return no_update, no_update, text, False
+        if "enhance" in job.errors:
+            return no_update, no_update, job.errors["enhance"], True
+        result = job.results["enhance"]
+        best = next((i for i in result["order"] if not result["rows"][i]["is_baseline"]), None)
+        return result, best, f"{result['message']} ({result['elapsed_s']:.1f} s)", True
+
+    @app.callback(Output(ids.E_TABLE, "children"), Output(ids.E_PREVIEW, "children"), Output(ids.E_ADOPT, "disabled"),
+                  Input(ids.E_RESULT, "data"), Input(ids.E_SELECTED, "data"), State(ids.IDEALS_STORE, "data"))
+    def _table(result, selected, ideals):
+        if not result:
+            return html.P(RANKING_RULE, className="muted"), None, True
+        row = result["rows"][selected] if selected is not None and selected < len(result["rows"]) else None
+        preview = None
+        if row is not None:
+            ideal = set(ideals or result.get("ideals", []))
+            preview = [html.Div(f"top-{result['k']} for “{row['text']}”", className="sub")] + [
+                html.Img(src=media_url(i, 128), title=f"rank {r + 1}: {i}", className="mini ideal" if i in ideal else "mini")
+                for r, i in enumerate(row["ids"])]
+        caption = html.Div(f"for the query “{result.get('query_text', '')}” · method {result['method']} · "
+                           f"k {result['k']} · {len(result['ideals'])} ideals · provider {result['provider']}", className="muted")
+        return [caption, results_table(result, selected), html.P(RANKING_RULE, className="muted")], preview, row is None or row["is_baseline"]
+
+    @app.callback(Output(ids.E_SELECTED, "data", allow_duplicate=True), Input({"type": ids.E_ROW, "index": ALL}, "n_clicks"),
+                  prevent_initial_call=True)
+    def _select(clicks):
+        if not ctx.triggered_id or not any(clicks or []):
+            return no_update
+        return ctx.triggered_id["index"]
+
+    @app.callback(Output(ids.F_COMPARE_STORE, "data", allow_duplicate=True), Input(ids.E_SELECTED, "data"),
+                  State(ids.E_RESULT, "data"), State(ids.F_COMPARE_STORE, "data"), State(ids.RESULTS_STORE, "data"),
+                  prevent_initial_call=True)
+    def _to_f3(selected, result, current, results):
+        if result is None or selected is None or selected >= len(result["rows"]):
+            return no_update
+        row = result["rows"][selected]
+        if row["is_baseline"] or not results or result.get("query_text") != results.get("text"):
+            return no_update  # the table belongs to an older query: its ranks are not comparable
+        kept = [e for e in (current or []) if not e.get("enhanced") and e["label"] != row["text"]][-3:]
+        return kept + [{"label": row["text"], "ids": row["ids"], "enhanced": True}]
+
+    @app.callback(Output(ids.TEXT, "value"), Output(ids.SEARCH, "n_clicks"), Input(ids.E_ADOPT, "n_clicks"),
+                  State(ids.E_RESULT, "data"), State(ids.E_SELECTED, "data"), State(ids.SEARCH, "n_clicks"),
+                  prevent_initial_call=True)
+    def _adopt(_clicks, result, selected, search_clicks):
+        try:
+            text = result["rows"][selected]["text"]
+        except (TypeError, IndexError, KeyError):
+            return no_update, no_update
+        return text, (search_clicks or 0) + 1  # adopting runs the search with the new text
+
