@@ -31,10 +31,15 @@ def chrome_options(width: int = 1440, height: int = 900) -> webdriver.ChromeOpti
 
 
 def full_page(driver, path: Path, width: int) -> None:
-    h = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(width, max(900, h + 40))
+    """The whole page, below the fold too (DevTools capture beyond the viewport: resizing the window
+    would not settle, since the gallery's height follows the viewport)."""
+    import base64
+
     time.sleep(0.8)
-    driver.save_screenshot(str(path))
+    w, h = driver.execute_script("return [document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+        "format": "png", "captureBeyondViewport": True, "clip": {"x": 0, "y": 0, "width": w, "height": h, "scale": 1}})
+    path.write_bytes(base64.b64decode(shot["data"]))
 
 
 def main() -> int:
@@ -46,7 +51,7 @@ def main() -> int:
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    d = webdriver.Chrome(options=chrome_options(args.width))
+    d = webdriver.Chrome(options=chrome_options(args.width, 1000))
     try:
         d.get(args.url)
         wait = WebDriverWait(d, 120)
@@ -68,6 +73,17 @@ def main() -> int:
             ActionChains(d).move_to_element(bars[0]).click().perform()
             time.sleep(1.5)
         full_page(d, out / f"ideals-highlight-{args.width}.png", args.width)
+        if bars:  # clear the highlight again
+            ActionChains(d).move_to_element(d.find_elements(By.CSS_SELECTOR, "#dist-histogram .bars .point path")[0]).click().perform()
+            time.sleep(1.0)
+        # E: enhance the prompt against the marked ideals, then F explains the (preselected) best candidate
+        d.find_element(By.ID, "enhance-run").click()
+        wait.until(lambda drv: drv.find_elements(By.CSS_SELECTOR, ".enhance-table tr.selected"))
+        wait.until(lambda drv: (drv.find_element(By.ID, "explain-cand-heat").get_attribute("src") or "").startswith("data:"))
+        wait.until(lambda drv: drv.execute_script(
+            "const g=document.querySelector('#explain-heatmap .js-plotly-plot'); return !!(g && g.data && g.data.length);"))
+        time.sleep(1.5)
+        full_page(d, out / f"enhance-explain-{args.width}.png", args.width)
         print("saved", sorted(p.name for p in out.glob("*.png")))
     except Exception:
         full_page(d, out / "failure.png", args.width)

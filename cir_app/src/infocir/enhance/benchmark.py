@@ -46,19 +46,35 @@ def vague_query_benchmark(root: str | os.PathLike, n: int = 30) -> list[VagueQue
 
 
 def evaluate_offline(engine: "RetrievalEngine", queries: Sequence[VagueQuery], k: int = 10,
-                     method: str | None = None) -> dict[str, float]:
-    """Mean mAP@k of the vague original and of the best-ranked offline candidate, and seconds per run."""
-    from infocir.enhance import enhance
+                     method: str | None = None, hide_attributes: bool = False) -> dict[str, float]:
+    """Mean mAP@k of the vague original, of the generator's first candidate (no selection), of the
+    mean candidate, and of the best-ranked candidate (the row the panel puts on top when scored
+    against the ideals), plus seconds per run.  ``hide_attributes`` withholds the demo world's
+    attribute table, so only class names and vocabulary words matched to image features remain."""
+    import dataclasses
 
-    original, best, times = [], [], []
+    from infocir.enhance.context import build_context
+    from infocir.enhance.offline import generate_offline
+    from infocir.enhance.scoring import score_prompts
+
+    n = engine.config.enhancement.candidate_prompts
+    original, first, mean, best, times = [], [], [], [], []
     for q in queries:
         t0 = time.perf_counter()
-        res = enhance(engine, q.reference_id, q.text, q.ideals, k=k, method=method, provider="offline")
+        c = build_context(engine, q.reference_id, q.text, q.ideals)
+        if hide_attributes:
+            c = dataclasses.replace(c, attributes_known=False, shared_attributes={}, changed_attributes={},
+                                    reference_attributes={})
+        res = score_prompts(engine, q.reference_id, q.text, generate_offline(c, n), q.ideals, k=k, method=method)
         times.append(time.perf_counter() - t0)
         original.append(res.baseline.metrics["map"])
+        cands = [r.metrics["map"] for r in res.rows[1:]] or [res.baseline.metrics["map"]]
+        first.append(cands[0])
+        mean.append(float(np.mean(cands)))
         cand = res.best_candidate
         best.append(cand.metrics["map"] if cand is not None else res.baseline.metrics["map"])
     o, b = float(np.mean(original)), float(np.mean(best))
-    return {"queries": len(queries), "k": k, "map_original": o, "map_best": b, "gain": b - o,
+    return {"queries": len(queries), "k": k, "map_original": o, "map_first": float(np.mean(first)),
+            "map_mean_candidate": float(np.mean(mean)), "map_best": b, "gain": b - o,
             "improved_fraction": float(np.mean(np.array(best) > np.array(original))),
             "seconds_per_run": float(np.mean(times))}

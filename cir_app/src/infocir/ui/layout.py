@@ -141,14 +141,14 @@ def explanation_panel(cfg: AppConfig) -> html.Section:
 
     controls = html.Div([
         html.Div([html.Label("Explainer", htmlFor=ids.F_EXPLAINER),
-                  dcc.Dropdown(id=ids.F_EXPLAINER, clearable=False, searchable=False, value="grad_eclip",
+                  dcc.Dropdown(id=ids.F_EXPLAINER, clearable=False, searchable=False, value=cfg.saliency.explainer,
                                options=[{"label": c.label, "value": c.name, "title": c.description}
                                         for c in list_explainers(ui_only=True)])], className="ctl"),
         html.Div([html.Label("Overlay opacity", htmlFor=ids.F_OPACITY),
                   dcc.Slider(id=ids.F_OPACITY, min=0, max=1, step=0.05, value=0.65, marks=None,
                              tooltip={"placement": "bottom"})], className="ctl slider"),
         html.Div([html.Label("Word scores", htmlFor=ids.F_TOKEN_METHOD),
-                  dcc.Dropdown(id=ids.F_TOKEN_METHOD, clearable=False, searchable=False, value="grad_eclip",
+                  dcc.Dropdown(id=ids.F_TOKEN_METHOD, clearable=False, searchable=False, value=cfg.saliency.token_method,
                                options=[{"label": v, "value": k} for k, v in TOKEN_METHODS.items()])], className="ctl"),
     ], className="explain-controls")
     f1 = html.Div([

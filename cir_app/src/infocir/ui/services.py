@@ -25,7 +25,7 @@ class Services:
 
     def __post_init__(self) -> None:
         self.colours = class_colours(self.engine.index.classes)
-        self.explanations = ExplanationService(self.engine)
+        self.explanations = ExplanationService(self.engine, max_side=self.config.saliency.max_side)
         if self.jobs is None:
             # One worker: explanations and LLM calls share 2 CPU cores with the searches.
             self.jobs = JobRunner(workers=1, describe_error=lambda exc: user_message(exc, "This step"))
