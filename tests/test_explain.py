@@ -204,3 +204,25 @@ def test_explanation_service_caches_and_follows_the_method(world_engine):
     assert text_prompt(engine, "average", q["reference_id"], q["text"])[1:] == (None, 0)
     tok = svc.tokens("searle", q["reference_id"], q["text"], res.ids[0])
     assert IMAGE_WORD in tok.words
+
+
+def test_panel_f_jobs_honour_the_saliency_options(tiny_cfg):
+    from infocir.config import apply_overrides
+    from infocir.engine import RetrievalEngine
+    from infocir.ui.callbacks.explanations import _steps
+    from infocir.ui.services import Services
+
+    engine = RetrievalEngine.from_config(tiny_cfg, progress=False)
+    results = {"ids": engine.index.ids[:4], "text": "make it red", "method": "average", "k": 4}
+    ref = engine.index.ids[5]
+
+    def names(**overrides) -> list[str]:
+        cfg = apply_overrides(tiny_cfg, {f"saliency.{k}": str(v) for k, v in overrides.items()})
+        return [n for n, _ in _steps(Services(engine, cfg, maps=None), results, ref, 2, "grad_eclip", "occlusion")]
+
+    assert names() == ["query", "ref", "cand", "tokens"]
+    assert names(generate_reference=False) == ["query", "cand", "tokens"]
+    assert names(max_candidates=2) == ["query", "ref", "tokens"]  # the third candidate is past the limit
+    assert names(generate_candidates=False, generate_text_attribution=False) == ["query", "ref"]
+    assert "tokens" not in [n for n, _ in _steps(Services(engine, tiny_cfg, maps=None), {**results, "method": "image"},
+                                                   ref, 0, "grad_eclip", "occlusion")]

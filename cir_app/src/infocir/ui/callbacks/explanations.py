@@ -38,7 +38,10 @@ def _steps(s: Services, results: dict, reference, index: int, explainer: str, to
     limit = sal.max_candidates if sal.max_candidates is not None else len(results["ids"])
     if sal.generate_candidates and index < limit:
         steps.append(("cand", lambda: s.explanations.saliency(state["vector"], explainer, image_id=cand)))
-    if sal.generate_text_attribution and text.strip():
+    from infocir.methods.registry import create_method
+
+    # Word scores only where the method reads the text ("image" ignores it).
+    if sal.generate_text_attribution and text.strip() and create_method(method or s.config.retrieval.method).needs_text:
         steps.append(("tokens", lambda: s.explanations.tokens(method, reference, text, cand, token_method)))
     return steps
 
