@@ -218,11 +218,53 @@ def test_panel_f_jobs_honour_the_saliency_options(tiny_cfg):
 
     def names(**overrides) -> list[str]:
         cfg = apply_overrides(tiny_cfg, {f"saliency.{k}": str(v) for k, v in overrides.items()})
-        return [n for n, _ in _steps(Services(engine, cfg, maps=None), results, ref, 2, "grad_eclip", "occlusion")]
+        steps = _steps(Services(engine, cfg, maps=None), results, ref, 2, "grad_eclip", "occlusion")
+        return [n for n, _ in steps if not n.startswith("prefetch")]
 
     assert names() == ["query", "ref", "cand", "tokens"]
     assert names(generate_reference=False) == ["query", "cand", "tokens"]
     assert names(max_candidates=2) == ["query", "ref", "tokens"]  # the third candidate is past the limit
     assert names(generate_candidates=False, generate_text_attribution=False) == ["query", "ref"]
+    # the maps of the next candidates (up to the end of the list) are computed ahead
+    assert [n for n, _ in _steps(Services(engine, tiny_cfg, maps=None), results, ref, 1, "grad_eclip", "occlusion")][-2:] == [
+        "prefetch:2", "prefetch:3"]
     assert "tokens" not in [n for n, _ in _steps(Services(engine, tiny_cfg, maps=None), {**results, "method": "image"},
                                                    ref, 0, "grad_eclip", "occlusion")]
+
+
+def test_uploaded_reference_is_explained_from_its_bytes(world_engine):
+    import io
+
+    from infocir.explain.service import ExplanationService
+
+    engine, root = world_engine
+    img, _ = W.render(W.Attributes("heart", "green", "large", "plain", "filled"), np.random.default_rng(7), side=96)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    res = engine.search(buf.getvalue(), "make it red", k=2, method="searle")
+    s = ExplanationService(engine).saliency(res.query_vector, "grad_eclip", upload=buf.getvalue())
+    assert s.aligned.shape == (96, 96) and s.aligned.max() > 0
+
+
+def test_explain_eval_cli_prints_the_table(world_engine, tmp_path, capsys):
+    import json
+
+    from infocir.cli import main
+
+    engine, root = world_engine
+    out = tmp_path / "out"
+    rc = main(["explain-eval", "--dataset", str(root), "--queries", "2", "--explainer", "grad_eclip", "--explainer", "random",
+               "--out", str(out), "--set", f"index.cache_dir={engine.config.index.cache_dir}"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "grad_eclip" in text and "random" in text and "deletion AUC" in text
+    res = json.loads((out / "results.json").read_text())
+    assert res["image"]["grad_eclip"]["maps"] == 4 and set(res["tokens"]) == {"grad_eclip", "gradient_input"}
+
+
+def test_explain_eval_refuses_a_folder_without_demo_queries(image_folder, tmp_path, capsys):
+    from infocir.cli import main
+
+    rc = main(["explain-eval", "--dataset", str(image_folder), "--model", TINY_MODEL, "--pretrained", "",
+               "--set", f"index.cache_dir={tmp_path}", "--set", "model.preprocess=clip"])
+    assert rc == 2 and "not a demo world" in capsys.readouterr().err

@@ -16,6 +16,8 @@ from infocir.ui.media import media_url
 from infocir.ui.services import Services, user_message
 
 NO_HEAT = ""
+PREFETCH = 2  # candidates after the shown one whose maps are computed ahead
+PREFETCH_STEP = "prefetch:"
 
 
 def _steps(s: Services, results: dict, reference, index: int, explainer: str, token_method: str) -> list:
@@ -43,7 +45,18 @@ def _steps(s: Services, results: dict, reference, index: int, explainer: str, to
     # Word scores only where the method reads the text ("image" ignores it).
     if sal.generate_text_attribution and text.strip() and create_method(method or s.config.retrieval.method).needs_text:
         steps.append(("tokens", lambda: s.explanations.tokens(method, reference, text, cand, token_method)))
+    if sal.generate_candidates:
+        # Warm the cache for the next candidates, so "next ▶" shows its map at once.
+        for j in range(index + 1, min(index + 1 + PREFETCH, limit, len(results["ids"]))):
+            nxt = results["ids"][j]
+            steps.append((f"{PREFETCH_STEP}{j}", lambda nxt=nxt: s.explanations.saliency(state["vector"], explainer, image_id=nxt) and None))
     return steps
+
+
+def _visible(job) -> tuple[list[str], dict[str, str]]:
+    """The job's on-screen steps (not prefetching) and their errors."""
+    names = [n for n, _ in job.steps if not n.startswith(PREFETCH_STEP)]
+    return names, {n: e for n, e in job.errors.items() if n in names}
 
 
 def register(app: Dash, s: Services) -> None:
@@ -103,7 +116,9 @@ def register(app: Dash, s: Services) -> None:
         job = s.jobs.get(job_id)
         if job is None:
             return NO_HEAT, "", NO_HEAT, empty_figure("No explanation yet."), "", no_update, True
-        r, errors = job.results, job.errors
+        r = job.results
+        visible, errors = _visible(job)
+        shown_done = all(n in r or n in errors for n in visible)
         ref = r.get("ref")
         cand = r.get("cand")
         tok = r.get("tokens")
@@ -113,14 +128,14 @@ def register(app: Dash, s: Services) -> None:
             fig = token_figure(tok.words, tok.scores, tok.is_template)
             note = f"“{tok.prompt}” vs the shown candidate · {tok.seconds * 1000:.0f} ms"
         else:
-            fig = empty_figure(errors.get("tokens") or ("Computing…" if not job.finished else "No text to attribute."))
+            fig = empty_figure(errors.get("tokens") or ("Computing…" if not shown_done else "No words to attribute for this query."))
             note = ""
         status = [f"{v}" for v in errors.values()]
-        if not job.finished:
-            status.insert(0, f"Computing explanations… {job.done}/{len(job.steps)}")
+        if not shown_done:
+            status.insert(0, f"Computing explanations… {sum(n in r or n in errors for n in visible)}/{len(visible)}")
         elif not errors:
             status = [f"Done: {r.get('query') == 'fallback' and 'this method has no single query vector, maps use the average of reference and text; ' or ''}"
-                      f"{len(job.steps) - 1} explanation(s) ready."]
+                      f"{len(visible) - 1} explanation(s) ready."]
         heat = lambda x: png_data_uri(heat_rgba(x.aligned)) if x is not None else NO_HEAT  # noqa: E731
         return heat(ref), ref_caption, heat(cand), fig, note, " ".join(status), job.finished
 
