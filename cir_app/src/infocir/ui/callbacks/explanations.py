@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dash import Dash, Input, Output, State, ctx, no_update
 
+from infocir.explain.base import list_explainers
 from infocir.explain.rank_delta import rank_delta_table
 from infocir.explain.render import heat_rgba, png_data_uri
 from infocir.explain.service import fallback_query_vector
@@ -16,6 +17,7 @@ from infocir.ui.media import media_url
 from infocir.ui.services import Services, user_message
 
 NO_HEAT = ""
+LABELS = {c.name: c.label for c in list_explainers()}
 PREFETCH = 2  # candidates after the shown one whose maps are computed ahead
 PREFETCH_STEP = "prefetch:"
 
@@ -51,6 +53,12 @@ def _steps(s: Services, results: dict, reference, index: int, explainer: str, to
             nxt = results["ids"][j]
             steps.append((f"{PREFETCH_STEP}{j}", lambda nxt=nxt: s.explanations.saliency(state["vector"], explainer, image_id=nxt) and None))
     return steps
+
+
+def _cand_caption(results: dict, index: int, score: float | None = None) -> str:
+    name = results["ids"][index].rsplit("/", 1)[-1]
+    sim = f" · sim {score:.3f}" if score is not None else ""
+    return f"rank {index + 1}/{len(results['ids'])} · {name} · {results['classes'][index]}{sim}"
 
 
 def _visible(job) -> tuple[list[str], dict[str, str]]:
@@ -93,7 +101,7 @@ def register(app: Dash, s: Services) -> None:
         cand = results["ids"][index]
         ref = s.reference_from(results, contents)
         ref_src = contents if (results.get("reference") or {}).get("kind") == "upload" else (media_url(ref) if ref else "")
-        caption = f"rank {index + 1}/{len(results['ids'])} · {cand} · {results['classes'][index]}"
+        caption = _cand_caption(results, index)
         if not sal.enabled:
             return None, True, "Explanations are switched off (saliency.enabled = false).", ref_src, media_url(cand), caption
         s.jobs.cancel(old_job)
@@ -104,25 +112,28 @@ def register(app: Dash, s: Services) -> None:
         Output(ids.F_REF_HEAT, "src"),
         Output(ids.F_REF_CAPTION, "children"),
         Output(ids.F_CAND_HEAT, "src"),
+        Output(ids.F_CAND_CAPTION, "children", allow_duplicate=True),
         Output(ids.F_TOKENS, "figure"),
         Output(ids.F_TOKENS_NOTE, "children"),
         Output(ids.F_STATUS, "children", allow_duplicate=True),
         Output(ids.F_POLL, "disabled", allow_duplicate=True),
         Input(ids.F_POLL, "n_intervals"),
         Input(ids.F_JOB, "data"),
+        State(ids.RESULTS_STORE, "data"),
+        State(ids.F_INDEX, "data"),
         prevent_initial_call=True,
     )
-    def _poll(_n, job_id):
+    def _poll(_n, job_id, results, index):
         job = s.jobs.get(job_id)
         if job is None:
-            return NO_HEAT, "", NO_HEAT, empty_figure("No explanation yet."), "", no_update, True
+            return NO_HEAT, "", NO_HEAT, no_update, empty_figure("No explanation yet."), "", no_update, True
         r = job.results
         visible, errors = _visible(job)
         shown_done = all(n in r or n in errors for n in visible)
         ref = r.get("ref")
         cand = r.get("cand")
         tok = r.get("tokens")
-        ref_caption = (f"{ref.explainer} · similarity to the query {ref.score:.3f} · {ref.seconds:.2f} s" if ref else
+        ref_caption = (f"reference · {LABELS.get(ref.explainer, ref.explainer)} · sim {ref.score:.3f} · {ref.seconds:.2f} s" if ref else
                        ("reference maps are off (saliency.generate_reference)" if not sal.generate_reference else ""))
         if tok is not None:
             fig = token_figure(tok.words, tok.scores, tok.is_template)
@@ -137,7 +148,10 @@ def register(app: Dash, s: Services) -> None:
             status = [f"Done: {r.get('query') == 'fallback' and 'this method has no single query vector, maps use the average of reference and text; ' or ''}"
                       f"{len(visible) - 1} explanation(s) ready."]
         heat = lambda x: png_data_uri(heat_rgba(x.aligned)) if x is not None else NO_HEAT  # noqa: E731
-        return heat(ref), ref_caption, heat(cand), fig, note, " ".join(status), job.finished
+        cand_caption = no_update
+        if cand is not None and results and results.get("ids"):
+            cand_caption = _cand_caption(results, min(index or 0, len(results["ids"]) - 1), cand.score)
+        return heat(ref), ref_caption, heat(cand), cand_caption, fig, note, " ".join(status), job.finished
 
     app.clientside_callback(
         "function(v) { return [{opacity: v}, {opacity: v}]; }",
