@@ -1,32 +1,18 @@
-"""Provider registry: names → classes, as for the CIR methods.  Adding a provider = one module in ``_BUILTIN``."""
+"""Provider registry: names → classes, as for the CIR methods.  Adding a provider = one module in ``PROVIDERS``' built-ins."""
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from infocir.enhance.base import KEPT, EnhancementError, Provider
+from infocir.registry import Registry
 
 if TYPE_CHECKING:
     from infocir.config import AppConfig
 
-_BUILTIN = ("gemini", "openai_compat", "offline")  # also the "auto" preference order
-_REGISTRY: dict[str, type[Provider]] = {}
-
-
-def register(cls: type[Provider]) -> type[Provider]:
-    """Class decorator: make a provider available by its ``name``."""
-    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
-        raise ValueError(f"two enhancement providers are named {cls.name!r}")
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def _ordered() -> list[tuple[str, type[Provider]]]:
-    for mod in _BUILTIN:
-        importlib.import_module(f"infocir.enhance.{mod}")
-    rank = {f"infocir.enhance.{m}": i for i, m in enumerate(_BUILTIN)}
-    return sorted(_REGISTRY.items(), key=lambda kv: rank.get(kv[1].__module__, len(rank)))
+# The built-ins' order is also the "auto" preference order.
+PROVIDERS: Registry[type[Provider]] = Registry("enhancement provider", "infocir.enhance", ("gemini", "openai_compat", "offline"))
+register = PROVIDERS.register
 
 
 @dataclass(frozen=True)
@@ -39,13 +25,13 @@ class ProviderInfo:
 
 
 def list_provider_names() -> list[str]:
-    return [name for name, _ in _ordered()]
+    return PROVIDERS.names()
 
 
 def list_providers(cfg: "AppConfig") -> list[ProviderInfo]:
     """Every provider with its availability under ``cfg`` and the current environment."""
     out = []
-    for name, cls in _ordered():
+    for name, cls in PROVIDERS.ordered():
         ok, why = cls().available(cfg)
         out.append(ProviderInfo(name, cls.label, cls.description, ok, why))
     return out
@@ -53,10 +39,10 @@ def list_providers(cfg: "AppConfig") -> list[ProviderInfo]:
 
 def create_provider(name: str) -> Provider:
     """A provider by name; unknown names are an EnhancementError listing the known ones."""
-    names = list_provider_names()
-    if name not in _REGISTRY:
-        raise EnhancementError(f"Unknown enhancement provider {name!r}; available: {', '.join(names)}; {KEPT}.")
-    return _REGISTRY[name]()
+    cls = PROVIDERS.get(name)
+    if cls is None:
+        raise EnhancementError(f"Unknown enhancement provider {name!r}; available: {', '.join(list_provider_names())}; {KEPT}.")
+    return cls()
 
 
 def resolve_provider(cfg: "AppConfig", name: str | None = None) -> Provider:
@@ -70,7 +56,7 @@ def resolve_provider(cfg: "AppConfig", name: str | None = None) -> Provider:
         if not ok:
             raise EnhancementError(f"{provider.label} is unavailable: {why}; {KEPT}.")
         return provider
-    for _, cls in _ordered():
+    for _, cls in PROVIDERS.ordered():
         provider = cls()
         if provider.available(cfg)[0]:
             return provider

@@ -6,13 +6,14 @@ target, so one explainer serves the reference, the candidates and the text alike
 """
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, ClassVar, Iterator
 
 import numpy as np
+
+from infocir.registry import Registry
 
 Target = Callable[["torch.Tensor"], "torch.Tensor"]  # embedding [B, D] -> score [B]  # noqa: F821
 
@@ -147,31 +148,18 @@ class ImageExplainer(ABC):
         """Non-negative saliency [gh, gw] on the model's patch grid."""
 
 
-_BUILTIN = ("grad_eclip", "gradient_input", "rollout", "random_map")
-_REGISTRY: dict[str, type[ImageExplainer]] = {}
-
-
-def register(cls: type[ImageExplainer]) -> type[ImageExplainer]:
-    """Class decorator: make an explainer available by its ``name``."""
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def _load() -> None:
-    for mod in _BUILTIN:
-        importlib.import_module(f"infocir.explain.{mod}")
+EXPLAINERS: Registry[type[ImageExplainer]] = Registry(
+    "explainer", "infocir.explain", ("grad_eclip", "gradient_input", "rollout", "random_map"))
+register = EXPLAINERS.register
 
 
 def list_explainers(ui_only: bool = False) -> list[type[ImageExplainer]]:
     """Registered explainers in a stable order (Grad-ECLIP first)."""
-    _load()
-    order = {f"infocir.explain.{m}": i for i, m in enumerate(_BUILTIN)}
-    items = sorted(_REGISTRY.values(), key=lambda c: order.get(c.__module__, len(order)))
-    return [c for c in items if c.in_ui or not ui_only]
+    return [c for _, c in EXPLAINERS.ordered() if c.in_ui or not ui_only]
 
 
 def create_explainer(name: str, **params) -> ImageExplainer:
-    _load()
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown explainer {name!r}; available: {', '.join(c.name for c in list_explainers())}")
-    return _REGISTRY[name](**params)
+    cls = EXPLAINERS.get(name)
+    if cls is None:
+        raise KeyError(f"unknown explainer {name!r}; available: {', '.join(EXPLAINERS.names())}")
+    return cls(**params)
