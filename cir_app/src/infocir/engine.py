@@ -182,20 +182,39 @@ class RetrievalEngine:
             if row is None:
                 raise QueryError(f"Unknown reference image id {reference!r}: not in the indexed dataset.")
             return Query(text=text, reference_raw=self.index.raw_feature(row), reference_row=row,
-                         reference_key=f"id:{reference}"), reference
-        if isinstance(reference, (bytes, bytearray)):
-            key = "upload:" + hashlib.sha256(reference).hexdigest()[:16]
-            image = open_rgb(io.BytesIO(reference))
-        elif isinstance(reference, Image.Image):
-            image = reference.convert("RGB")
-            key = "image:" + hashlib.sha256(image.tobytes()).hexdigest()[:16]
-        else:
-            raise QueryError(f"A reference must be a dataset id, an image or image bytes, not {type(reference).__name__}.")
+                         reference_key=self.reference_key(reference)), reference
+        key = self.reference_key(reference)
+        image = self.reference_image(reference)
         raw = self._image_cache.get(key)
         if raw is None:
             raw = self.encode_image(image)
             self._image_cache.put(key, raw)
         return Query(text=text, reference_raw=raw, reference_image=image, reference_key=key), None
+
+    @staticmethod
+    def reference_key(reference: Reference) -> str:
+        """The stable identity of a reference, the key of every per-reference cache: "id:<dataset id>",
+        or "upload:"/"image:" plus a content hash for image bytes and PIL images.  No decoding, no I/O."""
+        if isinstance(reference, str):
+            return f"id:{reference}"
+        if isinstance(reference, (bytes, bytearray)):
+            return "upload:" + hashlib.sha256(reference).hexdigest()[:16]
+        if isinstance(reference, Image.Image):
+            return "image:" + hashlib.sha256(reference.convert("RGB").tobytes()).hexdigest()[:16]
+        raise QueryError(f"A reference must be a dataset id, an image or image bytes, not {type(reference).__name__}.")
+
+    def reference_image(self, reference: Reference) -> Image.Image:
+        """The RGB image of a reference (dataset id, PIL image or image bytes)."""
+        if isinstance(reference, str):
+            row = self.index.row_of.get(reference)
+            if row is None:
+                raise QueryError(f"Unknown reference image id {reference!r}: not in the indexed dataset.")
+            return open_rgb(self.index.paths[row])
+        if isinstance(reference, (bytes, bytearray)):
+            return open_rgb(io.BytesIO(reference))
+        if isinstance(reference, Image.Image):
+            return reference.convert("RGB")
+        raise QueryError(f"A reference must be a dataset id, an image or image bytes, not {type(reference).__name__}.")
 
     def compose(self, reference: Reference, text: str, method: str | None = None, **params: Any) -> Composition:
         """Scores over the whole index (and the composed vector, if any) for a query."""

@@ -8,12 +8,11 @@ from collections import OrderedDict
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from infocir.explain.base import create_explainer, similarity_target
 from infocir.explain.image import ImageSaliency, explain_image
 from infocir.explain.text_attribution import TokenAttribution, text_attribution
-from infocir.models.encoding import l2_normalize, open_rgb
+from infocir.models.encoding import l2_normalize
 
 
 def text_prompt(engine, method: str, reference: Any, text: str) -> tuple[str, Any, int]:
@@ -73,30 +72,21 @@ class ExplanationService:
                 self._cache.popitem(last=False)
         return value
 
-    def image(self, image_id: str | None = None, upload: bytes | None = None) -> tuple[Image.Image, str]:
-        """The image to explain and its cache identity (dataset id or upload hash)."""
-        if image_id is not None:
-            row = self.engine.index.row_of.get(image_id)
-            if row is None:
-                raise KeyError(f"{image_id!r} is not in the index")
-            return open_rgb(self.engine.index.paths[row]), f"id:{image_id}"
-        if upload is None:
-            raise ValueError("an image id or uploaded image bytes are needed")
-        import io
-
-        return open_rgb(io.BytesIO(upload)), "upload:" + hashlib.sha256(upload).hexdigest()[:16]
-
     def saliency(self, vector: np.ndarray, explainer: str, image_id: str | None = None, upload: bytes | None = None) -> ImageSaliency:
         """Saliency of an image for its similarity to ``vector`` (e.g. the composed query)."""
         b = self.engine.bundle
-        image, ident = self.image(image_id, upload)
-        key = _key("img", b.weights_hash, explainer, ident, np.asarray(vector, np.float32).round(5), self.max_side)
-        return self._cached(key, lambda: explain_image(b, image, similarity_target(vector), create_explainer(explainer), self.max_side))
+        if image_id is None and upload is None:
+            raise ValueError("an image id or uploaded image bytes are needed")
+        reference = image_id if image_id is not None else upload
+        key = _key("img", b.weights_hash, explainer, self.engine.reference_key(reference),
+                   np.asarray(vector, np.float32).round(5), self.max_side)
+        return self._cached(key, lambda: explain_image(b, self.engine.reference_image(reference), similarity_target(vector),
+                                                       create_explainer(explainer), self.max_side))
 
     def tokens(self, method: str, reference: Any, text: str, target_id: str, token_method: str = "grad_eclip") -> TokenAttribution:
         """Per-word attribution of the method's prompt for its similarity to the image ``target_id``."""
         b = self.engine.bundle
-        ref_key = reference if isinstance(reference, str) else hashlib.sha256(reference or b"").hexdigest()[:16]
+        ref_key = self.engine.reference_key(reference) if reference is not None else None
         key = _key("txt", b.weights_hash, method, ref_key, text, target_id, token_method)
 
         def compute() -> TokenAttribution:
