@@ -73,6 +73,18 @@ def map_points(d):
         "if(!g||!g._fullData) return -1; const t=g._fullData.find(t=>t.name==='top-k'); return t? t._length : 0;")
 
 
+def server_errors(dash_duo) -> list:
+    """Browser console entries of failed callbacks (a failed callback shows as a 500)."""
+    return [e for e in (dash_duo.get_logs() or []) if "500" in str(e.get("message", ""))]
+
+
+def heatmap_rows(d) -> int:
+    """Number of prompts (rows) drawn in F3's rank-Δ heatmap, read from the figure data."""
+    return d.execute_script(
+        "const g=document.querySelector('#explain-heatmap .js-plotly-plot');"
+        "return g && g._fullData && g._fullData[0] && g._fullData[0].type==='heatmap' ? g._fullData[0].y.length : 0;")
+
+
 def test_search_fills_gallery_and_map_and_highlight_and_ideals(dash_duo, app, engine_cfg, tmp_path):
     dash_duo.start_server(app)
     d = dash_duo.driver
@@ -110,7 +122,7 @@ def test_search_fills_gallery_and_map_and_highlight_and_ideals(dash_duo, app, en
     assert d.find_elements(By.CSS_SELECTOR, "#results-gallery .tile.ideal .badge")
     d.save_screenshot(str(tmp_path / "browser.png"))
     # no callback failed on the server (a failed callback shows as a 500 in the browser console)
-    assert not [e for e in (dash_duo.get_logs() or []) if "500" in str(e.get("message", ""))]
+    assert not server_errors(dash_duo)
 
 
 def test_bad_upload_shows_a_message(dash_duo, app, tmp_path):
@@ -197,12 +209,9 @@ def test_panel_f_shows_saliency_tokens_and_rank_delta(dash_duo, app, tmp_path):
     box = d.find_element(By.ID, "explain-compare-text")
     box.send_keys("make it blue")
     box.send_keys(Keys.ENTER)
-    rows = wait_until(lambda: d.execute_script(
-        "const g=document.querySelector('#explain-heatmap .js-plotly-plot');"
-        "return g && g._fullData && g._fullData[0] && g._fullData[0].type==='heatmap' ? g._fullData[0].y.length : 0;"), 30)
-    assert rows == 2
+    assert wait_until(lambda: heatmap_rows(d), 30) == 2
     d.save_screenshot(str(tmp_path / "panel-f.png"))
-    assert not [e for e in (dash_duo.get_logs() or []) if "500" in str(e.get("message", ""))]
+    assert not server_errors(dash_duo)
 
 
 def test_panel_e_scores_candidates_and_adopts_one(dash_duo, app, tmp_path):
@@ -227,11 +236,9 @@ def test_panel_e_scores_candidates_and_adopts_one(dash_duo, app, tmp_path):
     assert wait_until(lambda: d.find_elements(By.CSS_SELECTOR, ".enhance-table tr.selected"))
     chosen = d.find_element(By.CSS_SELECTOR, ".enhance-table tr.selected td.prompt").text
     assert wait_until(lambda: len(d.find_elements(By.CSS_SELECTOR, "#enhance-preview img.mini")) == 8)
-    assert wait_until(lambda: d.execute_script(
-        "const g=document.querySelector('#explain-heatmap .js-plotly-plot');"
-        "return g && g._fullData && g._fullData[0] && g._fullData[0].type==='heatmap' ? g._fullData[0].y.length : 0;") == 2, 30)
+    assert wait_until(lambda: heatmap_rows(d) == 2, 30)
     # adopt: the candidate becomes the query text and the search runs again
     click_fresh(d, "#enhance-adopt")
     assert wait_until(lambda: d.find_element(By.ID, "query-text").get_attribute("value") == chosen, 20)
     assert wait_until(lambda: chosen in d.find_element(By.ID, "results-summary").text, 30)
-    assert not [e for e in (dash_duo.get_logs() or []) if "500" in str(e.get("message", ""))]
+    assert not server_errors(dash_duo)

@@ -268,3 +268,13 @@ def test_explain_eval_refuses_a_folder_without_demo_queries(image_folder, tmp_pa
     rc = main(["explain-eval", "--dataset", str(image_folder), "--model", TINY_MODEL, "--pretrained", "",
                "--set", f"index.cache_dir={tmp_path}", "--set", "model.preprocess=clip"])
     assert rc == 2 and "not a demo world" in capsys.readouterr().err
+
+
+def test_patch_masks_keep_the_first_j_patches_in_order():
+    from infocir.explain.faithfulness import patch_masks
+
+    m = patch_masks(np.array([2, 0, 3, 1]), (2, 2), side=4)  # 2×2 grid of 2×2-pixel patches
+    assert m.shape == (5, 1, 4, 4)
+    kept = m[:, 0, ::2, ::2].reshape(5, 4).numpy()
+    assert kept.tolist() == [[0, 0, 0, 0], [0, 0, 1, 0], [1, 0, 1, 0], [1, 0, 1, 1], [1, 1, 1, 1]]
+    assert m[2, 0, :2, :2].sum() == 4  # a kept patch covers all its pixels

@@ -42,10 +42,9 @@ def patch_masks(order: np.ndarray, grid: tuple[int, int], side: int) -> "torch.T
 
     gh, gw = grid
     n = gh * gw
-    keep = np.zeros((n + 1, n), np.float32)
-    for j in range(1, n + 1):
-        keep[j] = keep[j - 1]
-        keep[j, order[j - 1]] = 1
+    position = np.empty(n, np.int64)
+    position[order] = np.arange(n)  # where each patch comes in the order
+    keep = (position[None, :] < np.arange(n + 1)[:, None]).astype(np.float32)
     m = torch.from_numpy(keep).reshape(n + 1, 1, gh, gw)
     return torch.nn.functional.interpolate(m, size=(side, side), mode="nearest")
 

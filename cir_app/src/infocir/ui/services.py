@@ -21,14 +21,12 @@ class Services:
     engine: RetrievalEngine
     config: AppConfig
     maps: MapService
-    jobs: JobRunner = field(default=None)  # type: ignore[assignment]
+    # One worker: explanations and LLM calls share the CPU with the searches.
+    jobs: JobRunner = field(default_factory=lambda: JobRunner(workers=1, describe_error=lambda exc: user_message(exc, "This step")))
 
     def __post_init__(self) -> None:
         self.colours = class_colours(self.engine.index.classes)
         self.explanations = ExplanationService(self.engine, max_side=self.config.saliency.max_side)
-        if self.jobs is None:
-            # One worker: explanations and LLM calls share 2 CPU cores with the searches.
-            self.jobs = JobRunner(workers=1, describe_error=lambda exc: user_message(exc, "This step"))
 
     def reference_from(self, results: dict, upload_contents: str | None):
         """The engine reference of a stored result: a dataset id, or the uploaded bytes."""

@@ -11,6 +11,7 @@ from infocir.explain.base import list_explainers
 from infocir.explain.rank_delta import rank_delta_table
 from infocir.explain.render import heat_rgba, png_data_uri
 from infocir.explain.service import fallback_query_vector
+from infocir.methods.registry import create_method
 from infocir.ui import ids
 from infocir.ui.figures import empty_figure, rank_delta_figure, token_figure
 from infocir.ui.media import media_url
@@ -42,8 +43,6 @@ def _steps(s: Services, results: dict, reference, index: int, explainer: str, to
     limit = sal.max_candidates if sal.max_candidates is not None else len(results["ids"])
     if sal.generate_candidates and index < limit:
         steps.append(("cand", lambda: s.explanations.saliency(state["vector"], explainer, image_id=cand)))
-    from infocir.methods.registry import create_method
-
     # Word scores only where the method reads the text ("image" ignores it).
     if sal.generate_text_attribution and text.strip() and create_method(method or s.config.retrieval.method).needs_text:
         steps.append(("tokens", lambda: s.explanations.tokens(method, reference, text, cand, token_method)))
