@@ -17,10 +17,16 @@ IMAGE_EXPLAINERS = ("grad_eclip", "gradient_input", "rollout", "random")
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
-    if ra.std() == 0 or rb.std() == 0:
+    """Rank correlation with tied values ranked together (nan for a constant or one-word input)."""
+    import warnings
+
+    from scipy.stats import spearmanr
+
+    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
-    return float(np.corrcoef(ra, rb)[0, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(spearmanr(a, b).statistic)
 
 
 def explain_eval(engine, queries: list[dict], masks: dict[str, np.ndarray] | None = None, method: str = "searle",
