@@ -22,15 +22,13 @@ def last_attention(visual):
     return blocks[-1].attn
 
 
-def attention_contributions(attn, x_in, out, score, anchor: int, keys: slice) -> "torch.Tensor":  # noqa: F821
+def attention_contributions(attn, x_in, g_out, anchor: int, keys: slice) -> "torch.Tensor":  # noqa: F821
     """Σ_h λ_i,h · Σ_c g_c,h · V_i,c,h for the key positions ``keys``, with ``anchor`` (CLS or EOT)
-    as the query: the core of Grad-ECLIP, shared by the image and the text explainers. [B, n_keys]."""
-    import torch
+    as the query: the core of Grad-ECLIP, shared by the image and the text explainers. ``x_in`` is
+    the block's attention input, ``g_out`` the score's gradient at the attention output. [B, n_keys]."""
     import torch.nn.functional as F
 
-    x_in, out = batch_first(x_in, attn), out
-    (g_out,) = torch.autograd.grad(score, out, retain_graph=True)
-    g_out = batch_first(g_out, attn)
+    x_in, g_out = batch_first(x_in, attn), batch_first(g_out, attn)
     # Through the output projection: ∂S/∂O = ∂S/∂(O·Wᵀ + b) · W.
     g = g_out[:, anchor] @ attn.out_proj.weight  # [B, W]
     q, k, v = qkv(attn, x_in)
@@ -56,6 +54,7 @@ class GradECLIP(ImageExplainer):
         with torch.enable_grad(), capture([attn]) as (rec,):
             pixels = pixels.detach().clone().requires_grad_(True)
             score = target(model.encode_image(pixels)).sum()
-            h = attention_contributions(attn, rec.inputs[-1], rec.outputs[-1], score, anchor=0, keys=slice(1, None))
+            (g_out,) = torch.autograd.grad(score, rec.outputs[-1])
+            h = attention_contributions(attn, rec.inputs[-1], g_out, anchor=0, keys=slice(1, None))
         h = torch.relu(h[0]).detach().float().numpy()
         return h[-gh * gw:].reshape(gh, gw)

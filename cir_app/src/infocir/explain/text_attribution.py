@@ -54,9 +54,10 @@ def _grad_eclip_tokens(bundle, tokens, pseudo, target: Target, layers: int) -> n
     with torch.enable_grad(), grad_leaf(tower.token_embedding), capture([b.attn for b in blocks]) as recs:
         feat = encode_text_with_pseudo(bundle.model, tokens, pseudo, pseudo_token_id(bundle.tokenizer))
         score = target(feat).sum()
+        grads = torch.autograd.grad(score, [r.outputs[-1] for r in recs])  # one backward pass for every layer
         total = sum(
-            attention_contributions(b.attn, r.inputs[-1], r.outputs[-1], score, anchor=eot, keys=slice(0, eot + 1))[0]
-            for b, r in zip(blocks, recs)
+            attention_contributions(b.attn, r.inputs[-1], g, anchor=eot, keys=slice(0, eot + 1))[0]
+            for b, r, g in zip(blocks, recs, grads)
         )
     return total.detach().float().numpy()
 
