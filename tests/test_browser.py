@@ -183,12 +183,18 @@ def wait_until(fn, timeout=30.0, step=0.2):
     return fn()
 
 
-def test_panel_f_shows_saliency_tokens_and_rank_delta(dash_duo, app, tmp_path):
+def start_and_search(dash_duo, app, text: str, k: int):
+    """Serve the app, search from the default reference, wait for the k tiles; returns the driver."""
     dash_duo.start_server(app)
     d = dash_duo.driver
     dash_duo.wait_for_element("#query-text", timeout=30)
-    search(dash_duo, "make it red", k=6)
-    assert wait_until(lambda: len(tiles(d)) == 6)
+    search(dash_duo, text, k=k)
+    assert wait_until(lambda: len(tiles(d)) == k)
+    return d
+
+
+def test_panel_f_shows_saliency_tokens_and_rank_delta(dash_duo, app, tmp_path):
+    d = start_and_search(dash_duo, app, "make it red", 6)
     heat = lambda i: d.find_element(By.ID, i).get_attribute("src") or ""  # noqa: E731
     # F1: the reference and the first candidate get a saliency layer over the original
     assert wait_until(lambda: heat("explain-ref-heat").startswith("data:image/png"), 60)
@@ -215,11 +221,7 @@ def test_panel_f_shows_saliency_tokens_and_rank_delta(dash_duo, app, tmp_path):
 
 
 def test_panel_e_scores_candidates_and_adopts_one(dash_duo, app, tmp_path):
-    dash_duo.start_server(app)
-    d = dash_duo.driver
-    dash_duo.wait_for_element("#query-text", timeout=30)
-    search(dash_duo, "change it", k=8)
-    assert wait_until(lambda: len(tiles(d)) == 8)
+    d = start_and_search(dash_duo, app, "change it", 8)
     # without ideals the panel says what to do
     click_fresh(d, "#enhance-run")
     assert wait_until(lambda: "Mark at least one ideal" in d.find_element(By.ID, "enhance-status").text)
