@@ -58,6 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rebuild", action="store_true", help="discard an existing index and build it again")
     p.set_defaults(func=cmd_build_index)
 
+    p = sub.add_parser("import-features", help="import precomputed features (clip-retrieval output or features.npy + ids.csv) as the index")
+    p.add_argument("folder", help="clip-retrieval output (img_emb/, metadata/) or a folder with features.npy + ids.csv")
+    _common(p, method_flag=False)
+    p.add_argument("--path-prefix", help="prefix to strip from absolute image paths written on another machine "
+                                         "(default: inferred from the first paths that match the dataset)")
+    p.add_argument("--sample", type=int, default=16, help="images to encode here to check the features belong to the "
+                                                          "model and to estimate raw norms of normalised features (0: none)")
+    p.add_argument("--report", help="CSV of the rows left out (default: import-report.csv in the index folder)")
+    p.set_defaults(func=cmd_import_features)
+
     p = sub.add_parser("search", help="print the ranked top-k for a reference image and a text")
     _common(p)
     p.add_argument("--reference", "-r", help="a dataset image id (e.g. star/star_00042.png) or an image file path")
@@ -114,6 +124,14 @@ def cmd_build_index(cfg: AppConfig, args) -> int:
     m = engine.index.manifest
     print(f"Index ready: {m.count} images, dim {m.dim}, model {m.key.model_name}, {m.skipped} files skipped.")
     print(engine.scan.report())
+    return EXIT_OK
+
+
+def cmd_import_features(cfg: AppConfig, args) -> int:
+    from infocir.index.importer import import_features
+
+    summary = import_features(cfg, args.folder, path_prefix=args.path_prefix, sample=args.sample, report=args.report)
+    print("\n".join(summary.lines()))
     return EXIT_OK
 
 

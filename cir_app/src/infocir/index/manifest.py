@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from infocir.errors import UserError
 
@@ -56,6 +57,9 @@ class IndexManifest:
     dim: int
     skipped: int
     created: str
+    # Where the features came from when they were not encoded here (``import-features``): the
+    # source folder and format, counts, and how ``norms.npy`` was obtained.  Empty for a build.
+    source: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
