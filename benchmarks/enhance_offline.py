@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cir_app" / "src"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 

@@ -11,11 +11,8 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cir_app" / "src"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 

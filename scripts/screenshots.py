@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 
@@ -16,18 +15,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync")
-
-
-def chrome_options(width: int = 1440, height: int = 900) -> webdriver.ChromeOptions:
-    opts = webdriver.ChromeOptions()
-    for f in CHROMIUM_FLAGS:
-        opts.add_argument(f)
-    opts.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='infocir-chrome-')}")
-    opts.add_argument(f"--window-size={width},{height}")
-    opts.binary_location = "/usr/bin/chromium"
-    return opts
+from infocir.ui.chrome import chrome_options
 
 
 def full_page(driver, path: Path, width: int) -> None:

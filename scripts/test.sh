@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Quick start, command 2: install what the tests need and run the whole test suite.
+# Quick start, command 2: install the package with its test extra and run the whole test suite
+# (pytest.ini's testpaths); arguments go to pytest, e.g. `bash scripts/test.sh tests/test_cli.py -x`.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-install_requirements requirements.txt requirements-dev.txt
+install_package test requirements.txt requirements-dev.txt
 # Browser tests drive Debian's Chromium through its matching chromedriver.
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then
@@ -12,4 +13,4 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
     fi
 fi
 export HF_HUB_OFFLINE=1
-exec .venv/bin/python -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning tests "$@"
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning "$@"

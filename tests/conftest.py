@@ -2,17 +2,24 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cir_app" / "src"))
+
+try:
+    import infocir  # noqa: F401
+except ModuleNotFoundError as exc:  # the package is imported as installed, not from a path edit
+    if exc.name != "infocir":
+        raise
+    raise pytest.UsageError("the infocir package is not installed: run `pip install -e '.[test]'` "
+                            "(or `bash scripts/test.sh`, which sets up .venv)") from None
 
 from infocir.config import AppConfig, apply_overrides  # noqa: E402
 from infocir.data import demo_world as W  # noqa: E402
+from infocir.ui.chrome import chrome_options  # noqa: E402
 
 TINY_MODEL = "InfoCIR-Tiny-ViT"
 
@@ -58,15 +65,4 @@ def tiny_cfg(image_folder: Path, tmp_path: Path) -> AppConfig:
 
 def pytest_setup_options():
     """Chrome options for dash[testing]'s browser fixtures: Debian chromium, headless, no network chatter."""
-    import tempfile
-
-    from selenium import webdriver
-
-    opts = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1440,900"):
-        opts.add_argument(flag)
-    opts.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='infocir-chrome-')}")
-    opts.binary_location = "/usr/bin/chromium"
-    return opts
+    return chrome_options(1440, 900)

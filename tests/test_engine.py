@@ -77,7 +77,7 @@ def test_methods_are_listed_with_availability(engine):
 
 def test_engine_import_does_not_import_dash():
     code = (
-        "import sys; sys.path.insert(0, 'cir_app/src');"
+        "import sys;"
         "import infocir.engine, infocir.cli, infocir.methods;"
         "assert 'dash' not in sys.modules, 'engine imported dash'; print('ok')"
     )
