@@ -38,7 +38,7 @@ def main() -> int:
         name, _, pretrained = spec.partition(":")
         cfg = apply_overrides(AppConfig(), {"model.name": name, "model.pretrained": pretrained})
         b = bundle_for(cfg)
-        target = similarity_target(np.random.default_rng(1).normal(size=b.embed_dim).astype(np.float32))
+        target = similarity_target(np.random.default_rng(1).normal(size=b.embed_dim).astype(np.float32), b)
         print(f"\n{name} ({'random weights' if not pretrained else pretrained}), input {b.image_size} px, "
               f"patch grid {'×'.join(map(str, patch_grid(b.model.visual)))}")
         for ex in list_explainers():

@@ -33,7 +33,7 @@ def test_zero_shot_attributes_far_above_chance(bundle):
 
     images, attrs = build_pool(seed=2024, replicates=1, size=bundle.image_size)
     pick = np.random.default_rng(0).choice(len(images), 320, replace=False)
-    res = evaluate(bundle.model, bundle.tokenizer, images[pick], attrs[pick])
+    res = evaluate(bundle, images[pick], attrs[pick])
     # chance: shape/colour 1/8, background 1/5, style 1/3; the trained model measured ≥ 0.95 on all of them
     assert res["zero_shot_shape"] >= 0.80
     assert res["zero_shot_colour"] >= 0.90

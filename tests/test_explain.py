@@ -16,6 +16,7 @@ from infocir.explain.image import align_to_image, explain_image, input_box
 from infocir.explain.rank_delta import rank_delta_table
 from infocir.explain.text_attribution import IMAGE_WORD, text_attribution, word_pieces
 from infocir.jobs import JobRunner
+from infocir.models.encoders import ClipBundle
 from infocir.models.encoding import encode_texts
 
 from conftest import TINY_MODEL
@@ -41,7 +42,8 @@ def test_saliency_lives_on_the_models_patch_grid(name, size, grid):
     torch.manual_seed(0)
     model = open_clip.create_model(TINY_MODEL, pretrained=None, force_image_size=size).eval()
     pixels = torch.randn(1, 3, size, size)
-    target = similarity_target(np.random.default_rng(0).normal(size=32).astype(np.float32))
+    host = ClipBundle(model, None, None, TINY_MODEL, "", "", "clip", device=torch.device("cpu"), precision="fp32")
+    target = similarity_target(np.random.default_rng(0).normal(size=32).astype(np.float32), host)
     g = create_explainer(name).grid(model, pixels, target)
     assert g.shape == (grid, grid)
     assert np.isfinite(g).all() and (g >= 0).all() and g.sum() > 0
@@ -68,7 +70,7 @@ def test_token_scores_align_with_words(demo):
     pieces = word_pieces(demo.tokenizer, prompt)
     assert [w for w, _ in pieces] == prompt.split()
     assert sum(n for _, n in pieces) > len(pieces)  # some words really are several BPE pieces
-    target = similarity_target(encode_texts(demo, ["a turquoise hexagon"])[0])
+    target = similarity_target(encode_texts(demo, ["a turquoise hexagon"])[0], demo)
     pseudo = torch.randn(1, demo.token_dim)
     for method in ("grad_eclip", "gradient_input", "occlusion"):
         t = text_attribution(demo, prompt, target, pseudo, n_template=5, method=method)
@@ -79,7 +81,7 @@ def test_token_scores_align_with_words(demo):
 
 
 def test_occlusion_scores_are_the_exact_drop(demo):
-    target = similarity_target(encode_texts(demo, ["a red star"])[0])
+    target = similarity_target(encode_texts(demo, ["a red star"])[0], demo)
     t = text_attribution(demo, "make it a red star", target, method="occlusion")
     full, without_red = (float(target(torch.from_numpy(encode_texts(demo, [p])))[0]) for p in ("make it a red star", "make it a star"))
     assert t.scores[3] == pytest.approx(full - without_red, abs=1e-4)
@@ -101,7 +103,7 @@ def test_saliency_mass_concentrates_on_the_object_half(demo):
     fractions = []
     for shape in ("heart", "star", "square", "circle"):
         for colour in ("red", "blue"):
-            target = similarity_target(encode_texts(demo, [f"a {colour} shape"])[0])
+            target = similarity_target(encode_texts(demo, [f"a {colour} shape"])[0], demo)
             s = explain_image(demo, _left_half_image(shape, colour), target, create_explainer("grad_eclip"), max_side=128)
             fractions.append(mask_mass(s.aligned, left)[0])
     # Measured: median 0.98, min 0.71.  A map blind to the object would give about 0.5.
@@ -159,12 +161,12 @@ def test_grad_eclip_is_more_faithful_than_random(world_engine):
     stats = {"grad_eclip": [], "random": []}
     for i, q in enumerate(W.read_queries(root)[:6]):
         res = engine.search(q["reference_id"], q["text"], k=1, method="searle")
-        target = similarity_target(res.query_vector)
+        target = similarity_target(res.query_vector, b)
         for image_id in (q["reference_id"], res.ids[0]):
-            pixels = b.preprocess(open_rgb(root / image_id)).unsqueeze(0)
+            pixels = b.pixels([open_rgb(root / image_id)])
             for name in stats:
                 ex = create_explainer(name, seed=i) if name == "random" else create_explainer(name)
-                c = deletion_insertion(b.model, pixels, target, ex.grid(b.model, pixels, target))
+                c = deletion_insertion(b, pixels, target, ex.grid(b.model, pixels, target))
                 stats[name].append((c.deletion_auc, c.insertion_auc))
     ge, rnd = np.mean(stats["grad_eclip"], 0), np.mean(stats["random"], 0)
     assert ge[0] < rnd[0] and ge[1] > rnd[1]

@@ -71,23 +71,24 @@ def test_corrupt_file_gives_a_clear_error(setup):
 
 def test_interrupted_build_resumes(setup, monkeypatch):
     bundle, scan, out = setup
-    real = store._encode_chunk
-    seen = []
+    real = store.encode_pixels
+    calls = []
 
-    def flaky(b, records, *a, **k):
-        seen.append(records[0].id)
-        if len(seen) == 2:
+    def flaky(b, pixels):
+        calls.append(len(pixels))
+        if len(calls) == 2:
             raise KeyboardInterrupt  # the user pressed Ctrl-C during the second chunk
-        return real(b, records, *a, **k)
+        return real(b, pixels)
 
-    monkeypatch.setattr(store, "_encode_chunk", flaky)
+    monkeypatch.setattr(store, "encode_pixels", flaky)
     with pytest.raises(KeyboardInterrupt):
         build_index(bundle, scan, out, batch_size=4, chunk_size=4, progress=False)
     assert not (out / "manifest.json").exists()
-    seen.clear()
-    monkeypatch.setattr(store, "_encode_chunk", lambda b, records, *a, **k: seen.append(records[0].id) or real(b, records, *a, **k))
+    assert sorted(p.name for p in (out / ".partial").glob("chunk_*")) == ["chunk_00000.npz"]
+    calls.clear()
+    monkeypatch.setattr(store, "encode_pixels", lambda b, pixels: calls.append(len(pixels)) or real(b, pixels))
     build_index(bundle, scan, out, batch_size=4, chunk_size=4, progress=False)
-    assert seen == [scan.records[4].id, scan.records[8].id]  # the first chunk was not encoded again
+    assert calls == [4, 4]  # 12 images in chunks of 4: the first chunk was not encoded again
     full = load_index(out)
     ref = build_index(bundle, scan, out.parent / "fresh", batch_size=4, chunk_size=4, progress=False)
     np.testing.assert_allclose(full.features, load_index(out.parent / "fresh").features, atol=1e-3)

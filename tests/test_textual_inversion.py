@@ -69,7 +69,7 @@ def test_oti_brings_the_prompt_closer_to_the_image(bundle):
 
     start = torch.zeros(2, bundle.token_dim)
     before = [p.requires_grad for p in bundle.model.parameters()]
-    token = oti(bundle.model, tok, feats, steps=60, ema=0.0)
+    token = oti(bundle, feats, steps=60, ema=0.0)
     assert cos(token) > cos(start) + 0.2
     assert [p.requires_grad for p in bundle.model.parameters()] == before  # model left as it was
 

@@ -24,6 +24,7 @@ def _common(p: argparse.ArgumentParser, method_flag: bool = True) -> None:
     g.add_argument("--dataset", help="dataset folder (class sub-folders + class_names.csv); default: the demo world")
     g.add_argument("--model", help="open_clip model name, e.g. ViT-B-32 or InfoCIR-Demo-ViT")
     g.add_argument("--pretrained", help="'demo', a checkpoint file, an open_clip tag, or '' for random weights")
+    g.add_argument("--device", help="auto (CUDA when available; the default), cpu, cuda, cuda:N")
     if method_flag:
         g.add_argument("--method", help="CIR method name (see 'methods')")
     g.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="any config field; repeatable")
@@ -33,6 +34,7 @@ def _common(p: argparse.ArgumentParser, method_flag: bool = True) -> None:
 def _overrides(args: argparse.Namespace) -> dict[str, str]:
     out = parse_set_arguments(args.set)
     for flag, key in (("dataset", "dataset.root"), ("model", "model.name"), ("pretrained", "model.pretrained"),
+                      ("device", "model.device"),
                       ("method", "retrieval.method"), ("port", "ui.port"), ("host", "ui.host")):
         value = getattr(args, flag, None)
         if value is not None:
@@ -94,11 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_generate_demo)
 
-    p = sub.add_parser("train-demo-clip", help="train the embedded demo CLIP (CPU, resumable)")
+    p = sub.add_parser("train-demo-clip", help="train the embedded demo CLIP (resumable; --device auto|cpu|cuda)")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="options of infocir.models.train_demo (see --help there)")
     p.set_defaults(func=cmd_train_demo)
 
-    p = sub.add_parser("train-demo-phi", help="train SEARLE's φ for the demo CLIP (OTI tokens, then distillation)")
+    p = sub.add_parser("train-demo-phi", help="train SEARLE's φ for the demo CLIP (OTI tokens, then distillation; --device auto|cpu|cuda)")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="options of infocir.models.train_phi (see --help there)")
     p.set_defaults(func=cmd_train_phi)
 

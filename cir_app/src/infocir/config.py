@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field, fields, replace
@@ -39,6 +40,11 @@ def _bounded(default: Any, lo: float | None = None, hi: float | None = None) -> 
     return field(default=default, metadata={"min": lo, "max": hi})
 
 
+def _matching(default: str, pattern: str, allowed: str) -> Any:
+    """A string field that must fully match ``pattern`` (``allowed`` describes it in errors)."""
+    return field(default=default, metadata={"pattern": pattern, "allowed": allowed})
+
+
 @dataclass(frozen=True)
 class DatasetConfig:
     root: str = ""  # empty: the generated demo world in <index.cache_dir>/demo_world
@@ -54,7 +60,10 @@ class ModelConfig:
     pretrained: str = "demo"
     preprocess: str = _choices("targetpad", "clip", default="targetpad")
     config_dirs: tuple[str, ...] = ()
-    device: str = "cpu"
+    # "auto": CUDA when torch sees a GPU, else the CPU; the startup log names the device chosen.
+    device: str = _matching("auto", r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, cuda, cuda:N, mps")
+    # "auto": fp16 autocast for encoding on CUDA, fp32 on the CPU; fp64 is a numerics check.
+    precision: str = _choices("auto", "fp32", "fp16", "bf16", "fp64", default="auto")
     phi_checkpoint: str = "demo"  # SEARLE φ: "demo", a .pt path with key "Phi", or "" (unavailable)
     seed: int = 0
 
@@ -63,7 +72,9 @@ class ModelConfig:
 class RetrievalConfig:
     method: str = "searle"  # falls back to "average" in the UI while no φ checkpoint is available
     default_k: int = _bounded(24, 1, 100)
-    backend: str = _choices("exact", default="exact")
+    # "auto": the torch backend (features on the GPU, topk there) when the model runs on CUDA and
+    # the features fit in its free memory, else exact numpy on the CPU.
+    backend: str = _choices("auto", "exact", "torch", default="auto")
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,9 @@ class IndexConfig:
     dtype: str = _choices("float16", "float32", default="float16")
     batch_size: int = _bounded(64, 1, 4096)
     chunk_size: int = _bounded(1024, 1)
+    # Image-decoding worker processes of the build's DataLoader; -1: auto (0 on a CPU-only
+    # machine with up to 2 cores, where decoding in the main process measured fastest).
+    num_workers: int = _bounded(-1, -1, 64)
 
 
 @dataclass(frozen=True)
@@ -230,6 +244,8 @@ def _validate_field(path: str, f: dataclasses.Field, value: Any) -> None:
     meta = f.metadata
     if "choices" in meta and value not in meta["choices"]:
         raise ConfigError(f"{path}: {value!r} is not allowed; allowed values: {', '.join(meta['choices'])}")
+    if "pattern" in meta and not (isinstance(value, str) and re.fullmatch(meta["pattern"], value)):
+        raise ConfigError(f"{path}: {value!r} is not allowed; allowed values: {meta['allowed']}")
     lo, hi = meta.get("min"), meta.get("max")
     if value is not None and lo is not None and value < lo:
         raise ConfigError(f"{path}: {value!r} is below the minimum {lo}" + (f" (allowed range {lo}..{hi})" if hi is not None else ""))

@@ -71,15 +71,16 @@ def resolve_pretrained(cfg: AppConfig) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_bundle(name: str, pretrained: str, preprocess: str, device: str, seed: int, config_dirs: tuple[str, ...]) -> ClipBundle:
+def _cached_bundle(name: str, pretrained: str, preprocess: str, device: str, seed: int, config_dirs: tuple[str, ...],
+                   precision: str) -> ClipBundle:
     # Heavy: one model per distinct configuration per process, shared (read-only) by all sessions.
-    return load_clip(name, pretrained, preprocess, device, seed, config_dirs)
+    return load_clip(name, pretrained, preprocess, device, seed, config_dirs, precision)
 
 
 def bundle_for(cfg: AppConfig) -> ClipBundle:
     """The (cached) CLIP model of a configuration."""
     m = cfg.model
-    return _cached_bundle(m.name, resolve_pretrained(cfg), m.preprocess, m.device, m.seed, tuple(m.config_dirs))
+    return _cached_bundle(m.name, resolve_pretrained(cfg), m.preprocess, m.device, m.seed, tuple(m.config_dirs), m.precision)
 
 
 @dataclass
@@ -134,7 +135,7 @@ class RetrievalEngine:
         self.bundle = bundle
         self.scan = scan
         self.index = index
-        self.backend = create_backend(config.retrieval.backend, index.features)
+        self.backend = create_backend(config.retrieval.backend, index.features, bundle)
         self._text_cache = _LRU()
         self._image_cache = _LRU(256)
         self.context = MethodContext(
@@ -145,13 +146,14 @@ class RetrievalEngine:
     @classmethod
     def from_config(cls, config: AppConfig, rebuild: bool = False, progress: bool = True) -> "RetrievalEngine":
         """Resolve the dataset, load the model, and load or build the index."""
+        bundle = bundle_for(config)  # first: a model or device that cannot load fails before any scan
         root = resolve_dataset_root(config)
         scan = scan_dataset(root, config.dataset.class_names_file, config.dataset.sample_size, config.model.seed)
         log.info(scan.report())
-        bundle = bundle_for(config)
         out_dir = index_dir_for(config.cache_dir, scan.root, bundle.name)
         index = load_or_build(
-            bundle, scan, out_dir, config.index.dtype, config.index.batch_size, config.index.chunk_size, rebuild, progress
+            bundle, scan, out_dir, config.index.dtype, config.index.batch_size, config.index.chunk_size, rebuild, progress,
+            config.index.num_workers,
         )
         return cls(config, bundle, scan, index)
 

@@ -18,16 +18,16 @@ from infocir.registry import Registry
 Target = Callable[["torch.Tensor"], "torch.Tensor"]  # embedding [B, D] -> score [B]  # noqa: F821
 
 
-def similarity_target(vector: np.ndarray) -> Target:
-    """Cosine similarity of the embedding to a fixed vector (the composed query, a text, an image)."""
-    import torch
+def similarity_target(vector: np.ndarray, bundle) -> Target:
+    """Cosine similarity of the embedding to a fixed vector (the composed query, a text, an image),
+    computed on the bundle's device in float32 (float64 for an fp64 bundle)."""
     import torch.nn.functional as F
 
-    v = torch.as_tensor(np.asarray(vector, np.float32))
+    v = bundle.tensor(np.asarray(vector, np.float32))
     v = v / v.norm().clamp_min(1e-12)
 
-    def target(emb: torch.Tensor) -> torch.Tensor:
-        return F.normalize(emb.float(), dim=-1) @ v
+    def target(emb: "torch.Tensor") -> "torch.Tensor":  # noqa: F821
+        return F.normalize(emb.to(v.dtype), dim=-1) @ v
 
     return target
 

@@ -47,16 +47,16 @@ def explain_eval(engine, queries: list[dict], masks: dict[str, np.ndarray] | Non
         res = engine.search(q["reference_id"], q["text"], k=1, method=method)
         if res.query_vector is None:
             continue
-        target = similarity_target(res.query_vector)
+        target = similarity_target(res.query_vector, b)
         for image_id in (q["reference_id"], res.ids[0]):
             image = open_rgb(engine.scan.root / image_id)
-            pixels = b.preprocess(image).unsqueeze(0)
+            pixels = b.pixels([image])
             for name in explainers:
                 ex = create_explainer(name, seed=qi) if name == "random" else create_explainer(name)
                 t0 = time.perf_counter()
                 grid = ex.grid(b.model, pixels, target)
                 rows[name]["seconds"].append(time.perf_counter() - t0)
-                curves = deletion_insertion(b.model, pixels, target, grid)
+                curves = deletion_insertion(b, pixels, target, grid)
                 rows[name]["deletion"].append(curves.deletion_auc)
                 rows[name]["insertion"].append(curves.insertion_auc)
                 if masks is not None and image_id in masks and q.get("attribute") in ("shape", "colour"):
@@ -64,7 +64,7 @@ def explain_eval(engine, queries: list[dict], masks: dict[str, np.ndarray] | Non
                     frac, area = mask_mass(aligned, masks[image_id])
                     rows[name]["mass_ratio"].append(frac / area if area > 0 else float("nan"))
         prompt, pseudo, n_template = text_prompt(engine, method, q["reference_id"], q["text"])
-        text_target = similarity_target(engine.index.features[res.rows[0]])
+        text_target = similarity_target(engine.index.features[res.rows[0]], b)
         exact = np.array(text_attribution(b, prompt, text_target, pseudo, n_template=n_template, method="occlusion").scores)
         for m in tokens:
             s = np.array(text_attribution(b, prompt, text_target, pseudo, n_template=n_template, method=m).scores)

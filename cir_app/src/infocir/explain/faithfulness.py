@@ -37,7 +37,7 @@ def auc(curve: np.ndarray) -> float:
 
 
 def patch_masks(order: np.ndarray, grid: tuple[int, int], side: int) -> "torch.Tensor":  # noqa: F821
-    """Pixel masks [n+1, 1, side, side]: row j keeps exactly the first j patches of ``order``."""
+    """Pixel masks [n+1, 1, side, side] (host, float32): row j keeps exactly the first j patches of ``order``."""
     import torch
 
     gh, gw = grid
@@ -45,24 +45,26 @@ def patch_masks(order: np.ndarray, grid: tuple[int, int], side: int) -> "torch.T
     position = np.empty(n, np.int64)
     position[order] = np.arange(n)  # where each patch comes in the order
     keep = (position[None, :] < np.arange(n + 1)[:, None]).astype(np.float32)
-    m = torch.from_numpy(keep).reshape(n + 1, 1, gh, gw)
+    m = torch.from_numpy(keep).reshape(n + 1, 1, gh, gw)  # host: the caller moves the masks with bundle.tensor
     return torch.nn.functional.interpolate(m, size=(side, side), mode="nearest")
 
 
-def deletion_insertion(model, pixels: "torch.Tensor", target: Target, saliency: np.ndarray, batch: int = 64) -> Curves:  # noqa: F821
-    """Deletion and insertion curves of ``saliency`` (on the patch grid) for one preprocessed image."""
+def deletion_insertion(bundle, pixels: "torch.Tensor", target: Target, saliency: np.ndarray, batch: int = 64) -> Curves:  # noqa: F821
+    """Deletion and insertion curves of ``saliency`` (on the patch grid) for one preprocessed image
+    [1, 3, S, S] on the bundle's device."""
     import torch
 
+    model = bundle.model
     grid = patch_grid(model.visual)
     order = np.argsort(-np.asarray(saliency, np.float64).ravel(), kind="stable")
-    masks = patch_masks(order, grid, pixels.shape[-1])
+    masks = bundle.tensor(patch_masks(order, grid, pixels.shape[-1]))
     baseline = torch.zeros_like(pixels)
 
     def scores(images: torch.Tensor) -> np.ndarray:
         out = []
-        with torch.inference_mode():
+        with bundle.encoding():
             for i in range(0, len(images), batch):
-                out.append(target(model.encode_image(images[i : i + batch])).float().numpy())
+                out.append(bundle.numpy(target(model.encode_image(images[i : i + batch]))))
         return np.concatenate(out)
 
     deleted = pixels * (1 - masks) + baseline * masks

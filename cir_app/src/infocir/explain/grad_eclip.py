@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from infocir.models.encoders import host_numpy
 from infocir.explain.base import ExplainerUnsupported, ImageExplainer, Target, batch_first, capture, minmax, patch_grid, qkv, register
 
 
@@ -56,5 +57,5 @@ class GradECLIP(ImageExplainer):
             score = target(model.encode_image(pixels)).sum()
             (g_out,) = torch.autograd.grad(score, rec.outputs[-1])
             h = attention_contributions(attn, rec.inputs[-1], g_out, anchor=0, keys=slice(1, None))
-        h = torch.relu(h[0]).detach().float().numpy()
+        h = host_numpy(torch.relu(h[0]))
         return h[-gh * gw:].reshape(gh, gw)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from infocir.models.encoders import host_numpy
 from infocir.explain.base import ImageExplainer, Target, patch_grid, register
 
 
@@ -24,4 +25,4 @@ class GradientInput(ImageExplainer):
             (grad,) = torch.autograd.grad(score, x)
         # Pixels are normalised around the dataset mean, so "input" is the deviation from it.
         rel = (grad * x).sum(1, keepdim=True).abs()
-        return F.adaptive_avg_pool2d(rel, (gh, gw))[0, 0].detach().float().numpy()
+        return host_numpy(F.adaptive_avg_pool2d(rel, (gh, gw))[0, 0])

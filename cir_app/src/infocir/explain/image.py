@@ -73,13 +73,12 @@ def display_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
 
 def explain_image(bundle, image: Image.Image, target: Target, explainer: ImageExplainer, max_side: int = 256) -> ImageSaliency:
     """Saliency of ``image`` for ``target`` with ``explainer`` (the bundle's own preprocessing)."""
-    import torch
 
     t0 = time.perf_counter()
     image = image.convert("RGB")
-    pixels = bundle.preprocess(image).unsqueeze(0)
+    pixels = bundle.pixels([image])
     grid = np.nan_to_num(np.asarray(explainer.grid(bundle.model, pixels, target), np.float32))
-    with torch.inference_mode():
+    with bundle.encoding():
         score = float(target(bundle.model.encode_image(pixels))[0])
     aligned = align_to_image(grid, image.size, bundle.preprocess_kind, display_size(image.size, max_side))
     return ImageSaliency(explainer.name, grid, aligned, score, time.perf_counter() - t0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from infocir.models.encoders import host_numpy
 from infocir.explain.base import ImageExplainer, Target, batch_first, capture, patch_grid, qkv, register
 
 
@@ -28,7 +29,7 @@ class AttentionRollout(ImageExplainer):
                 q, k, _ = qkv(b.attn, batch_first(rec.inputs[-1], b.attn))
                 d = q.shape[-1]
                 a = torch.softmax(torch.einsum("blhd,bmhd->bhlm", q, k) / d ** 0.5, dim=-1).mean(1)[0]  # [L, L]
-                a = 0.5 * a + 0.5 * torch.eye(a.shape[0])
+                a = 0.5 * a + 0.5 * torch.eye(a.shape[0], device=a.device, dtype=a.dtype)
                 a = a / a.sum(-1, keepdim=True)
                 joint = a if joint is None else a @ joint
-        return joint[0, -gh * gw:].float().numpy().reshape(gh, gw)
+        return host_numpy(joint[0, -gh * gw:]).reshape(gh, gw)

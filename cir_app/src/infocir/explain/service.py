@@ -80,7 +80,7 @@ class ExplanationService:
         reference = image_id if image_id is not None else upload
         key = _key("img", b.weights_hash, explainer, self.engine.reference_key(reference),
                    np.asarray(vector, np.float32).round(5), self.max_side)
-        return self._cached(key, lambda: explain_image(b, self.engine.reference_image(reference), similarity_target(vector),
+        return self._cached(key, lambda: explain_image(b, self.engine.reference_image(reference), similarity_target(vector, b),
                                                        create_explainer(explainer), self.max_side))
 
     def tokens(self, method: str, reference: Any, text: str, target_id: str, token_method: str = "grad_eclip") -> TokenAttribution:
@@ -92,7 +92,7 @@ class ExplanationService:
         def compute() -> TokenAttribution:
             prompt, pseudo, n_template = text_prompt(self.engine, method, reference, text)
             row = self.engine.index.row_of[target_id]
-            target = similarity_target(self.engine.index.features[row])
+            target = similarity_target(self.engine.index.features[row], b)
             return text_attribution(b, prompt, target, pseudo, n_template=n_template, method=token_method)
 
         return self._cached(key, compute)

@@ -35,7 +35,7 @@ def word_pieces(tokenizer, prompt: str) -> list[tuple[str, int]]:
     if not hasattr(tokenizer, "encode"):
         raise ValueError("token attribution needs a BPE tokenizer with encode() (open_clip's SimpleTokenizer)")
     pieces = [len(tokenizer.encode(w)) for w in words]
-    full = tokenizer([prompt])[0].tolist()
+    full = tokenizer([prompt])[0].tolist()  # host: only counted, never fed to the model
     eot = int(np.argmax(full))
     if sum(pieces) != eot - 1:
         raise ValueError(f"word pieces ({sum(pieces)}) do not match the tokenised prompt ({eot - 1}); prompt too long?")
@@ -59,7 +59,7 @@ def _grad_eclip_tokens(bundle, tokens, pseudo, target: Target, layers: int) -> n
             attention_contributions(b.attn, r.inputs[-1], g, anchor=eot, keys=slice(0, eot + 1))[0]
             for b, r, g in zip(blocks, recs, grads)
         )
-    return total.detach().float().numpy()
+    return bundle.numpy(total)
 
 
 def _gradient_input_tokens(bundle, tokens, pseudo, target: Target, layers: int) -> np.ndarray:
@@ -78,7 +78,7 @@ def _gradient_input_tokens(bundle, tokens, pseudo, target: Target, layers: int) 
     out = (grads[0][0] * seen["leaf"][0]).sum(-1)[: eot + 1].detach().clone()
     if pz is not None and grads[1] is not None:
         out[tokens[0, : eot + 1] == pseudo_token_id(bundle.tokenizer)] = float((grads[1][0] * pz[0]).sum().detach())
-    return out.float().numpy()
+    return bundle.numpy(out)
 
 
 TOKEN_METHODS = {"grad_eclip": "Grad-ECLIP", "gradient_input": "Gradient × input", "occlusion": "Word occlusion (exact)"}
@@ -91,7 +91,6 @@ def text_attribution(bundle, prompt: str, target: Target, pseudo=None, layers: i
     ``pseudo`` [1, d_tok] replaces the ``$`` token (SEARLE/OTI); ``n_template`` leading words
     are marked as the method's template.  ``method``: ``grad_eclip``; ``gradient_input``; or
     ``occlusion``, the exact drop in the score when the word is left out."""
-    import torch
 
     from infocir.methods.textual_inversion import PSEUDO_TOKEN, encode_text_with_pseudo, pseudo_token_id
 
@@ -103,13 +102,13 @@ def text_attribution(bundle, prompt: str, target: Target, pseudo=None, layers: i
         words = [w for w, _ in pieces]
         variants = [prompt] + [" ".join(words[:i] + words[i + 1 :]) for i in range(len(words))]
         tid = pseudo_token_id(bundle.tokenizer)
-        with torch.inference_mode():
-            toks = bundle.tokenizer(variants)
+        with bundle.encoding():
+            toks = bundle.tokens(variants)
             ps = None if pseudo is None else pseudo.expand(len(variants), -1)
-            s = target(encode_text_with_pseudo(bundle.model, toks, ps, tid)).float().numpy()
+            s = bundle.numpy(target(encode_text_with_pseudo(bundle.model, toks, ps, tid)))
         scores = [float(s[0] - s[i + 1]) for i in range(len(words))]
     else:
-        tokens = bundle.tokenizer([prompt])
+        tokens = bundle.tokens([prompt])
         fn = _grad_eclip_tokens if method == "grad_eclip" else _gradient_input_tokens
         per_token = fn(bundle, tokens, pseudo, target, layers)[1 : int(tokens[0].argmax())]  # drop start/end of text
         scores, pos = [], 0

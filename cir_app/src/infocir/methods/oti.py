@@ -29,7 +29,7 @@ class OTI(Searle):
         return classes[int(np.argmax(feats @ query.reference_unit))]
 
     def pseudo_token(self, ctx: MethodContext, query: Query):
-        from infocir.methods.textual_inversion import as_tensor, oti, regulariser_targets
+        from infocir.methods.textual_inversion import oti, regulariser_targets
 
         steps = int(self.params.get("steps", 350))
         reg_weight = float(self.params.get("reg_weight", 0.5))
@@ -38,7 +38,7 @@ class OTI(Searle):
         if key not in cache:
             b = ctx.bundle
             concept = "a " + self._concept(ctx, query)
-            targets = [regulariser_targets(b.model, b.tokenizer, [concept], [s]) for s in REG_SUFFIXES]
-            cache[key] = oti(b.model, b.tokenizer, as_tensor(query.reference_raw)[None], reg_targets=targets,
+            targets = [regulariser_targets(b, [concept], [s]) for s in REG_SUFFIXES]
+            cache[key] = oti(b, query.reference_raw[None], reg_targets=targets,
                              steps=steps, reg_weight=reg_weight, progress=self.params.get("progress")).detach()
         return cache[key]

@@ -55,7 +55,7 @@ def get_phi(ctx: MethodContext):
     from infocir.methods.textual_inversion import load_phi
 
     if "phi" not in ctx.cache:
-        ctx.cache["phi"] = load_phi(phi_path(ctx), ctx.bundle.embed_dim, ctx.bundle.token_dim)
+        ctx.cache["phi"] = ctx.bundle.adopt(load_phi(phi_path(ctx), ctx.bundle.embed_dim, ctx.bundle.token_dim))
     return ctx.cache["phi"]
 
 
@@ -81,21 +81,16 @@ class Searle(CIRMethod):
         return True, ""
 
     def pseudo_token(self, ctx: MethodContext, query: Query):
-        import torch
-
-        from infocir.methods.textual_inversion import as_tensor
-
-        with torch.inference_mode():
-            return get_phi(ctx)(as_tensor(query.reference_raw)[None])
+        """φ(reference) [1, d_tok] on the model's device."""
+        with ctx.bundle.encoding():
+            return get_phi(ctx)(ctx.bundle.tensor(query.reference_raw[None])).to(ctx.bundle.float_dtype)
 
     def compose(self, ctx: MethodContext, query: Query) -> np.ndarray:
-        import torch
-
         from infocir.methods.textual_inversion import SEARLE_PROMPT, encode_text_with_pseudo, pseudo_token_id
 
         b = ctx.bundle
-        tokens = b.tokenizer([SEARLE_PROMPT.format(text=query.text.strip())])
+        tokens = b.tokens([SEARLE_PROMPT.format(text=query.text.strip())])
         pseudo = self.pseudo_token(ctx, query)  # outside inference mode: OTI needs gradients
-        with torch.inference_mode():
+        with b.encoding():
             feat = encode_text_with_pseudo(b.model, tokens, pseudo, pseudo_token_id(b.tokenizer))
-        return l2_normalize(feat[0].float().numpy())
+        return l2_normalize(b.numpy(feat[0]))

@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -75,7 +74,7 @@ def load_phi(path: str | os.PathLike, embed_dim: int, token_dim: int) -> Phi:
 
 def save_phi(phi: Phi, path: str | os.PathLike, half: bool = True, extra: dict | None = None) -> None:
     """Write ``{"Phi": state_dict}`` (the public SEARLE format), atomically."""
-    state = {k: (v.half() if half else v) for k, v in phi.state_dict().items()}
+    state = {k: (v.half() if half else v).cpu() for k, v in phi.state_dict().items()}
     tmp = Path(str(path) + ".tmp")
     torch.save({"Phi": state, **(extra or {})}, tmp)
     os.replace(tmp, path)
@@ -83,7 +82,7 @@ def save_phi(phi: Phi, path: str | os.PathLike, half: bool = True, extra: dict |
 
 def pseudo_token_id(tokenizer) -> int:
     """The id of ``$`` as a word (259 for the CLIP BPE vocabulary)."""
-    ids = tokenizer([PSEUDO_TOKEN])[0].tolist()
+    ids = tokenizer([PSEUDO_TOKEN])[0].tolist()  # host: only the id is read
     return int(ids[1])
 
 
@@ -113,18 +112,19 @@ def encode_text_with_pseudo(model, tokens: torch.Tensor, pseudo: torch.Tensor | 
     attn_mask = t.attn_mask[:length, :length] if t.attn_mask is not None else None
     x = t.transformer(x, attn_mask=attn_mask)
     x = t.ln_final(x)
-    x = x[torch.arange(x.shape[0]), eot]
+    x = x[torch.arange(x.shape[0], device=x.device), eot]
     proj = t.text_projection
     if proj is not None:
         x = proj(x) if isinstance(proj, nn.Linear) else x @ proj
     return x
 
 
-def regulariser_targets(model, tokenizer, concepts: list[str], suffixes: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token ids of "a photo of $ that S" and unit features of "a photo of <concept> that S"."""
+def regulariser_targets(bundle, concepts: list[str], suffixes: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids of "a photo of $ that S" and unit features of "a photo of <concept> that S" (on the device)."""
     with torch.no_grad():
-        target = F.normalize(encode_text_with_pseudo(model, tokenizer([f"a photo of {c} that {s}" for c, s in zip(concepts, suffixes)]), None), dim=-1)
-    return tokenizer([f"a photo of {PSEUDO_TOKEN} that {s}" for s in suffixes]), target
+        plain = bundle.tokens([f"a photo of {c} that {s}" for c, s in zip(concepts, suffixes)])
+        target = F.normalize(encode_text_with_pseudo(bundle.model, plain, None), dim=-1)
+    return bundle.tokens([f"a photo of {PSEUDO_TOKEN} that {s}" for s in suffixes]), target
 
 
 def regulariser_loss(model, pseudo: torch.Tensor, targets: tuple[torch.Tensor, torch.Tensor], token_id: int) -> torch.Tensor:
@@ -149,8 +149,7 @@ def frozen(model):
 
 
 def oti(
-    model,
-    tokenizer,
+    bundle,
     image_features: torch.Tensor,
     reg_targets: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
     steps: int = 350,
@@ -166,18 +165,21 @@ def oti(
     Loss = (L_cos(text("a photo of $"), image) + reg_weight·L_reg) / (1 + reg_weight), with
     AdamW and an exponential moving average of the token (returned) [B, d_tok].
     ``reg_targets`` (from ``regulariser_targets``, one entry per phrase set) are cycled
-    through the steps; without them the regulariser is off.
+    through the steps; without them the regulariser is off.  Runs on the bundle's device in its
+    weight dtype (no autocast: the token is optimised in full precision).
     """
-    token_id = pseudo_token_id(tokenizer)
+    model = bundle.model
+    token_id = pseudo_token_id(bundle.tokenizer)
     emb = _tower(model).token_embedding.weight.detach()
     b, d_tok = image_features.shape[0], emb.shape[1]
+    # Drawn on the CPU generator so a seed gives the same start on every device.
     g = torch.Generator().manual_seed(seed)
     # Start at the scale of real word embeddings so the first steps see realistic inputs.
-    token = (torch.randn(b, d_tok, generator=g) * emb.std()).requires_grad_(True)
+    token = (bundle.tensor(torch.randn(b, d_tok, generator=g)) * emb.std()).requires_grad_(True)
     avg = token.detach().clone()
     opt = torch.optim.AdamW([token], lr=lr, weight_decay=weight_decay)
-    target = F.normalize(image_features.float(), dim=-1)
-    prompt = tokenizer([OTI_PROMPT] * b)
+    target = F.normalize(bundle.tensor(image_features), dim=-1)
+    prompt = bundle.tokens([OTI_PROMPT] * b)
     with frozen(model), torch.enable_grad():
         for step in range(steps):
             txt = F.normalize(encode_text_with_pseudo(model, prompt, token, token_id), dim=-1)
@@ -193,7 +195,3 @@ def oti(
             if progress:
                 progress(step + 1, steps)
     return avg
-
-
-def as_tensor(x: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))

@@ -13,6 +13,6 @@ def evaluate_bundle(bundle: ClipBundle, seed: int = 999, replicates: int = 1) ->
     from infocir.models.train_demo import build_pool, evaluate
 
     images, attrs = build_pool(seed, replicates, bundle.image_size)
-    res = evaluate(bundle.model, bundle.tokenizer, images, attrs)
+    res = evaluate(bundle, images, attrs)
     res["n_images"] = len(images)
     return res

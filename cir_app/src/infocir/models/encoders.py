@@ -12,9 +12,10 @@ import hashlib
 import logging
 import os
 import threading
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 from PIL import Image
 
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 CONFIG_DIR = Path(__file__).parent / "configs"
 ASSET_DIR = Path(__file__).parent / "assets"
 PREPROCESS_KINDS = ("targetpad", "clip")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16", "fp64")
 _registered: set[str] = set()
 _lock = threading.Lock()
 
@@ -81,9 +83,52 @@ def pad_geometry(size: tuple[int, int], kind: str, target_ratio: float = 1.25) -
     return PadGeometry((side - w) / 2 / side, (side - h) / 2 / side, w / side, h / side)
 
 
+def resolve_device(setting: str = "auto") -> "torch.device":  # noqa: F821
+    """The torch device for ``model.device``: "auto" (CUDA when torch sees a GPU, else the CPU),
+    "cpu", "cuda", "cuda:N" or "mps".  A GPU request on a machine without one is a ModelLoadError."""
+    import torch
+
+    setting = (setting or "auto").strip().lower()
+    if setting == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(setting)
+    except (RuntimeError, ValueError):
+        raise ModelLoadError(f"model.device={setting!r} is not a device; use auto, cpu, cuda, cuda:N or mps.") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ModelLoadError(
+                f"model.device={setting!r} was requested but torch sees no CUDA GPU (torch {torch.__version__}, "
+                f"built for CUDA {torch.version.cuda or 'none'}). Use model.device=auto or cpu."
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ModelLoadError(f"model.device={setting!r}: only {torch.cuda.device_count()} CUDA device(s) are visible.")
+    elif dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ModelLoadError("model.device='mps' was requested but the MPS backend is not available here.")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise ModelLoadError(f"model.device={setting!r}: only cpu, cuda and mps are supported.")
+    return dev
+
+
+def resolve_precision(setting: str, device: "torch.device") -> str:  # noqa: F821
+    """``model.precision`` for a device: "auto" is fp16 autocast on CUDA and fp32 elsewhere."""
+    if setting not in PRECISIONS:
+        raise ModelLoadError(f"model.precision must be one of {PRECISIONS}, got {setting!r}")
+    if setting == "auto":
+        return "fp16" if device.type == "cuda" else "fp32"
+    return setting
+
+
 @dataclass
 class ClipBundle:
-    """An open_clip model with its preprocessing and tokenizer, plus what identifies it."""
+    """An open_clip model with its preprocessing and tokenizer, plus what identifies it.
+
+    The bundle owns the device and the precision: every tensor the engine hands to the model
+    goes through :meth:`tensor`, :meth:`pixels` or :meth:`tokens`, every extra module through
+    :meth:`adopt`, and encoding runs under :meth:`autocast`.  Weights are float32 on the device
+    (float64 for ``fp64``, a numerics check); ``fp16``/``bf16`` are autocast, so gradients for
+    explanations, which run outside autocast, stay in float32.
+    """
 
     model: "object"  # open_clip.CLIP (kept untyped so importing this module stays cheap)
     preprocess: Callable[[Image.Image], "object"]
@@ -92,6 +137,8 @@ class ClipBundle:
     pretrained: str
     weights_hash: str
     preprocess_kind: str
+    device: Any = "cpu"  # torch.device
+    precision: str = "fp32"  # resolved: fp32 | fp16 | bf16 | fp64
 
     @property
     def image_size(self) -> int:
@@ -105,6 +152,66 @@ class ClipBundle:
     @property
     def token_dim(self) -> int:
         return int(self.model.token_embedding.weight.shape[1])
+
+    @property
+    def float_dtype(self) -> "torch.dtype":  # noqa: F821
+        """The dtype of the model's weights and of every floating tensor handed to it."""
+        import torch
+
+        return torch.float64 if self.precision == "fp64" else torch.float32
+
+    def tensor(self, x: Any, dtype: "torch.dtype | None" = None) -> "torch.Tensor":  # noqa: F821
+        """An array or tensor on the model's device; floating values in the model's dtype
+        (or ``dtype``), integers unchanged."""
+        import numpy as np
+        import torch
+
+        if not isinstance(x, torch.Tensor):
+            x = torch.from_numpy(np.ascontiguousarray(x))
+        if dtype is None and x.is_floating_point():
+            dtype = self.float_dtype
+        return x.to(device=self.device, dtype=dtype, non_blocking=True)
+
+    def adopt(self, module: "torch.nn.Module") -> "torch.nn.Module":  # noqa: F821
+        """Put an extra module (φ, a probe) on the model's device and dtype."""
+        return module.to(device=self.device, dtype=self.float_dtype)
+
+    def pixels(self, images: list[Image.Image]) -> "torch.Tensor":  # noqa: F821
+        """Preprocess PIL images exactly as the index does: [B, 3, S, S] on the device."""
+        import torch
+
+        return self.tensor(torch.stack([self.preprocess(im) for im in images]))
+
+    def tokens(self, texts: list[str]) -> "torch.Tensor":  # noqa: F821
+        """Token ids [B, context] of ``texts`` on the device."""
+        return self.tensor(self.tokenizer(list(texts)))
+
+    def autocast(self):
+        """The precision context for encoding (a no-op for fp32/fp64)."""
+        import torch
+
+        if self.precision in ("fp16", "bf16"):
+            dtype = torch.float16 if self.precision == "fp16" else torch.bfloat16
+            return torch.autocast(device_type=torch.device(self.device).type, dtype=dtype)
+        return nullcontext()
+
+    @contextmanager
+    def encoding(self) -> Iterator[None]:
+        """No gradients, and the configured precision: the context for every plain forward."""
+        import torch
+
+        with torch.inference_mode(), self.autocast():
+            yield
+
+    @staticmethod
+    def numpy(t: "torch.Tensor") -> "np.ndarray":  # noqa: F821
+        """A tensor back on the host as float32 numpy (from any device or dtype)."""
+        return host_numpy(t)
+
+
+def host_numpy(t: "torch.Tensor") -> "np.ndarray":  # noqa: F821
+    """A tensor back on the host as float32 numpy (from any device or dtype)."""
+    return t.detach().float().cpu().numpy()
 
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -131,12 +238,14 @@ def load_clip(
     device: str = "cpu",
     seed: int = 0,
     config_dirs: tuple[str, ...] = (),
+    precision: str = "auto",
 ) -> ClipBundle:
     """Create an open_clip model by name.
 
     ``pretrained``: an open_clip tag (e.g. "openai", needs internet), a path to a local
     checkpoint (a state dict, optionally under "state_dict"), or None/"" for random
-    weights drawn with ``seed``.
+    weights drawn with ``seed``.  ``device`` and ``precision`` as in ``model.device`` /
+    ``model.precision`` (see :func:`resolve_device`, :func:`resolve_precision`).
     """
     import open_clip
     import torch
@@ -154,9 +263,13 @@ def load_clip(
     is_file = bool(source) and (os.path.sep in source or source.endswith((".pt", ".pth", ".bin", ".safetensors")))
     if is_file and not Path(source).is_file():
         raise ModelLoadError(f"Checkpoint file not found: {source}. Point model.pretrained at an existing file.")
+    dev = resolve_device(device)
+    prec = resolve_precision(precision, dev)
     torch.manual_seed(seed)
     try:
-        model, _, val_transform = open_clip.create_model_and_transforms(name, pretrained=(source or None), device=device)
+        # Built on the CPU (random init draws from the CPU generator, so a seed gives the same
+        # weights on every device), then moved once.
+        model, _, val_transform = open_clip.create_model_and_transforms(name, pretrained=(source or None))
     except Exception as exc:  # open_clip raises many types; the user needs one clear message
         where = "local checkpoint" if is_file else ("open_clip tag (needs internet)" if source else "config")
         raise ModelLoadError(f"Could not load CLIP model {name!r} from {where} {source!r}: {exc}") from exc
@@ -169,6 +282,8 @@ def load_clip(
         weights_hash = f"open_clip:{name}:{source}"
     else:
         weights_hash = "random:" + state_hash(model)[:32]
+    model.to(device=dev, dtype=torch.float64 if prec == "fp64" else torch.float32)
+    log.info("CLIP model %s on %s (%s)", name, dev, prec)
     return ClipBundle(
         model=model,
         preprocess=val_transform,
@@ -177,4 +292,6 @@ def load_clip(
         pretrained=source,
         weights_hash=weights_hash,
         preprocess_kind=preprocess,
+        device=dev,
+        precision=prec,
     )

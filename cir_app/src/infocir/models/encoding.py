@@ -32,19 +32,21 @@ def encode_images(bundle: ClipBundle, images: list[Image.Image]) -> np.ndarray:
 
     if not images:
         return np.zeros((0, bundle.embed_dim), np.float32)
-    batch = torch.stack([bundle.preprocess(im) for im in images])
-    with torch.inference_mode():
-        return bundle.model.encode_image(batch).float().numpy()
+    return encode_pixels(bundle, torch.stack([bundle.preprocess(im) for im in images]))  # host: moved in encode_pixels
+
+
+def encode_pixels(bundle: ClipBundle, pixels) -> np.ndarray:
+    """Raw features of already preprocessed images [B, 3, S, S] (host or device), float32 [B, D]."""
+    with bundle.encoding():
+        return bundle.numpy(bundle.model.encode_image(bundle.tensor(pixels)))
 
 
 def encode_texts(bundle: ClipBundle, texts: list[str], batch_size: int = 256) -> np.ndarray:
     """Raw ``encode_text`` features, float32 [n, embed_dim]."""
-    import torch
-
     out = []
-    with torch.inference_mode():
+    with bundle.encoding():
         for i in range(0, len(texts), batch_size):
-            out.append(bundle.model.encode_text(bundle.tokenizer(texts[i : i + batch_size])).float().numpy())
+            out.append(bundle.numpy(bundle.model.encode_text(bundle.tokens(texts[i : i + batch_size]))))
     return np.concatenate(out) if out else np.zeros((0, bundle.embed_dim), np.float32)
 
 

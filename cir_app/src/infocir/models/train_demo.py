@@ -89,7 +89,8 @@ def build_pool(seed: int, replicates: int, size: int, side: int = 128, workers: 
     jobs = [(seed, r, size, side) for r in range(replicates)]
     with Pool(workers) as p:
         parts = p.map(_render_chunk, jobs)
-    return torch.from_numpy(np.concatenate([p[0] for p in parts])), torch.from_numpy(np.concatenate([p[1] for p in parts]))
+    images, attrs = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    return torch.from_numpy(images), torch.from_numpy(attrs)  # host: uint8 pools; batches move in _normalize
 
 
 def cached_pool(workdir: Path, name: str, seed: int, replicates: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -178,12 +179,14 @@ def multi_positive_loss(img: torch.Tensor, txt: torch.Tensor, scale: torch.Tenso
     return (li + lt) / 2
 
 
-def _normalize(images: torch.Tensor, model) -> torch.Tensor:
+def _normalize(bundle, images: torch.Tensor) -> torch.Tensor:
+    """uint8 images [B, 3, S, S] (host) → the model's normalised input on its device."""
     from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 
-    mean = torch.tensor(getattr(model.visual, "image_mean", None) or OPENAI_DATASET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(getattr(model.visual, "image_std", None) or OPENAI_DATASET_STD).view(1, 3, 1, 1)
-    return (images.float() / 255.0 - mean) / std
+    visual = bundle.model.visual
+    mean = bundle.tensor(torch.tensor(getattr(visual, "image_mean", None) or OPENAI_DATASET_MEAN).view(1, 3, 1, 1))
+    std = bundle.tensor(torch.tensor(getattr(visual, "image_std", None) or OPENAI_DATASET_STD).view(1, 3, 1, 1))
+    return (bundle.tensor(images, dtype=bundle.float_dtype) / 255.0 - mean) / std
 
 
 def _lr(step: int, total: int, base: float, warmup: int) -> float:
@@ -194,14 +197,17 @@ def _lr(step: int, total: int, base: float, warmup: int) -> float:
 
 # --------------------------------------------------------------------------- evaluation
 @torch.no_grad()
-def encode_images(model, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
-    out = [F.normalize(model.encode_image(_normalize(images[i : i + batch], model)), dim=-1) for i in range(0, len(images), batch)]
+def encode_images(bundle, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    """Unit image features [n, D] on the device of uint8 host images [n, 3, S, S]."""
+    out = [F.normalize(bundle.model.encode_image(_normalize(bundle, images[i : i + batch])), dim=-1)
+           for i in range(0, len(images), batch)]
     return torch.cat(out)
 
 
 @torch.no_grad()
-def encode_texts(model, tokenizer, texts: list[str], batch: int = 512) -> torch.Tensor:
-    out = [F.normalize(model.encode_text(tokenizer(texts[i : i + batch])), dim=-1) for i in range(0, len(texts), batch)]
+def encode_texts(bundle, texts: list[str], batch: int = 512) -> torch.Tensor:
+    """Unit text features [n, D] on the device."""
+    out = [F.normalize(bundle.model.encode_text(bundle.tokens(texts[i : i + batch])), dim=-1) for i in range(0, len(texts), batch)]
     return torch.cat(out)
 
 
@@ -215,19 +221,19 @@ ZERO_SHOT_PROMPTS = {
 
 
 @torch.no_grad()
-def evaluate(model, tokenizer, images: torch.Tensor, attrs: torch.Tensor) -> dict[str, float]:
+def evaluate(bundle, images: torch.Tensor, attrs: torch.Tensor) -> dict[str, float]:
     """Zero-shot accuracy per attribute and text→image Recall@10 for full captions (held-out set)."""
-    model.eval()
-    img = encode_images(model, images)
+    bundle.model.eval()
+    img = encode_images(bundle, images)
     res: dict[str, float] = {}
     for ai, a in enumerate(W.ATTRIBUTES):
         words = [W.STYLE_WORDS[v][0] if a == "style" else W.BACKGROUND_WORDS[v][0] if a == "background" else v for v in W.VALUES[a]]
-        txt = encode_texts(model, tokenizer, [ZERO_SHOT_PROMPTS[a].format(w) for w in words])
-        pred = (img @ txt.T).argmax(1)
+        txt = encode_texts(bundle, [ZERO_SHOT_PROMPTS[a].format(w) for w in words])
+        pred = (img @ txt.T).argmax(1).cpu()
         res[f"zero_shot_{a}"] = float((pred == attrs[:, ai]).float().mean())
     captions = [W.describe(_attrs_of(r)) for r in attrs.tolist()]
-    txt = encode_texts(model, tokenizer, captions)
-    top = (txt @ img.T).topk(10, dim=1).indices  # [n_text, 10]
+    txt = encode_texts(bundle, captions)
+    top = (txt @ img.T).topk(10, dim=1).indices.cpu()  # [n_text, 10]
     same = (attrs[top] == attrs[:, None, :]).all(-1)  # retrieved image has all the caption's attributes
     res["text_to_image_R@10_full"] = float(same.any(1).float().mean())
     res["text_to_image_R@1_full"] = float(same[:, 0].float().mean())
@@ -236,13 +242,13 @@ def evaluate(model, tokenizer, images: torch.Tensor, attrs: torch.Tensor) -> dic
 
 # --------------------------------------------------------------------------- stages
 def _checkpointed_loop(name, workdir, params_model, trainable, total, lr, wd, step_fn, eval_fn, every=100, warmup=50,
-                       stop_at=0):
+                       stop_at=0, device="cpu"):
     """Train ``total`` steps of a warm-up + cosine schedule (or stop at ``stop_at``), checkpointing and resuming."""
     ckpt = workdir / f"{name}.ckpt.pt"
     opt = torch.optim.AdamW(trainable, lr=lr, weight_decay=wd)
     step, elapsed = 0, 0.0
     if ckpt.exists():
-        d = torch.load(ckpt, weights_only=False)
+        d = torch.load(ckpt, weights_only=False, map_location=device)
         params_model.load_state_dict(d["model"])
         opt.load_state_dict(d["opt"])
         step, elapsed = d["step"], d["elapsed"]
@@ -267,12 +273,15 @@ def _checkpointed_loop(name, workdir, params_model, trainable, total, lr, wd, st
     return time.time() - t0
 
 
-def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR) -> dict:
-    """Run (or resume) the whole recipe; write the float16 student and its manifest to ``out_dir``."""
+def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR, device: str = "auto") -> dict:
+    """Run (or resume) the whole recipe on ``device`` (``model.device`` values); write the float16
+    student and its manifest to ``out_dir``.  The image pools stay on the host as uint8; each
+    batch reaches the device through the model bundle.  Training runs in float32."""
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     workdir.mkdir(parents=True, exist_ok=True)
-    teacher_b = load_clip(TEACHER, None, preprocess="clip", seed=recipe.seed)
-    teacher, tok = teacher_b.model, teacher_b.tokenizer
+    teacher_b = load_clip(TEACHER, None, preprocess="clip", seed=recipe.seed, device=device, precision="fp32")
+    teacher = teacher_b.model
+    dev = teacher_b.device
     size = teacher_b.image_size
     images, attrs = cached_pool(workdir, "train", recipe.seed, recipe.pool_replicates, size)
     ho_images, ho_attrs = cached_pool(workdir, "heldout", recipe.heldout_seed, 1, size)
@@ -286,34 +295,34 @@ def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR) -
             batch = batch.flip(-1)
         rows = attrs[idx].numpy()
         caps, cons = zip(*(sample_caption(row, r, recipe) for row in rows))
-        cons = torch.from_numpy(np.stack(cons))
+        cons = torch.from_numpy(np.stack(cons))  # host: compared with the host attributes, moved as targets
         targets = ((cons[None, :, :] == -1) | (cons[None, :, :] == attrs[idx][:, None, :])).all(-1).float()
-        im = F.normalize(teacher.encode_image(_normalize(batch, teacher)), dim=-1)
-        tx = F.normalize(teacher.encode_text(tok(list(caps))), dim=-1)
-        return multi_positive_loss(im, tx, teacher.logit_scale.exp().clamp(max=100), targets)
+        im = F.normalize(teacher.encode_image(_normalize(teacher_b, batch)), dim=-1)
+        tx = F.normalize(teacher.encode_text(teacher_b.tokens(list(caps))), dim=-1)
+        return multi_positive_loss(im, tx, teacher.logit_scale.exp().clamp(max=100), teacher_b.tensor(targets))
 
     t_teacher = _checkpointed_loop(
         "teacher", workdir, teacher, teacher.parameters(), recipe.teacher_steps, recipe.teacher_lr, recipe.weight_decay,
-        teacher_step, lambda: evaluate(teacher, tok, ho_images, ho_attrs),
+        teacher_step, lambda: evaluate(teacher_b, ho_images, ho_attrs), device=dev,
     )
     if recipe.teacher_focus_steps:
         t_teacher += _checkpointed_loop(
             "teacher-focus", workdir, teacher, teacher.parameters(), recipe.teacher_focus_steps, recipe.teacher_focus_lr,
             recipe.weight_decay, lambda st: teacher_step(st, phase=3, focus=recipe.shape_focus),
-            lambda: evaluate(teacher, tok, ho_images, ho_attrs), warmup=20,
+            lambda: evaluate(teacher_b, ho_images, ho_attrs), warmup=20, device=dev,
         )
     teacher.eval()
-    teacher_eval = evaluate(teacher, tok, ho_images, ho_attrs)
+    teacher_eval = evaluate(teacher_b, ho_images, ho_attrs)
     log.info("teacher: %s", teacher_eval)
 
     emb_path = workdir / "teacher_embeddings.pt"
     if emb_path.exists():
-        targets_emb = torch.load(emb_path)
+        targets_emb = torch.load(emb_path, map_location=dev)
     else:
-        targets_emb = torch.cat([encode_images(teacher, images), encode_images(teacher, images.flip(-1))])
+        targets_emb = torch.cat([encode_images(teacher_b, images), encode_images(teacher_b, images.flip(-1))])
         _atomic_save(targets_emb, emb_path)
 
-    student_b = load_clip(STUDENT, None, preprocess="clip", seed=recipe.seed)
+    student_b = load_clip(STUDENT, None, preprocess="clip", seed=recipe.seed, device=device, precision="fp32")
     student = student_b.model
     # The text side (and the temperature) is the teacher's, frozen: both towers then share one space.
     text_state = {k: v for k, v in teacher.state_dict().items() if not k.startswith("visual.")}
@@ -325,27 +334,27 @@ def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR) -
 
     def student_step(step):
         r = np.random.default_rng([recipe.seed, 2, step])
-        idx = torch.from_numpy(r.integers(2 * n, size=recipe.student_batch))
+        idx = torch.from_numpy(r.integers(2 * n, size=recipe.student_batch))  # host: indexes the host pool
         src = idx % n
         batch = images[src]
         flip = idx >= n
         batch[flip] = batch[flip].flip(-1)
-        out = F.normalize(student.encode_image(_normalize(batch, student)), dim=-1)
-        return (1 - (out * targets_emb[idx]).sum(-1)).mean()
+        out = F.normalize(student.encode_image(_normalize(student_b, batch)), dim=-1)
+        return (1 - (out * targets_emb[student_b.tensor(idx)]).sum(-1)).mean()
 
     t_student = _checkpointed_loop(
         "student", workdir, student, [p for p in student.parameters() if p.requires_grad], recipe.student_steps,
-        recipe.student_lr, 0.05, student_step, lambda: evaluate(student, tok, ho_images, ho_attrs), every=200, warmup=200,
-        stop_at=recipe.student_stop_at,
+        recipe.student_lr, 0.05, student_step, lambda: evaluate(student_b, ho_images, ho_attrs), every=200, warmup=200,
+        stop_at=recipe.student_stop_at, device=dev,
     )
     student.eval()
-    student_eval = evaluate(student, tok, ho_images, ho_attrs)
+    student_eval = evaluate(student_b, ho_images, ho_attrs)
     log.info("student: %s", student_eval)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / f"{STUDENT}.pt"
     tmp = weights.with_suffix(".pt.tmp")
-    torch.save({k: v.half() if v.is_floating_point() else v for k, v in student.state_dict().items()}, tmp)
+    torch.save({k: (v.half() if v.is_floating_point() else v).cpu() for k, v in student.state_dict().items()}, tmp)
     os.replace(tmp, weights)
     config = json.loads((Path(__file__).parent / "configs" / f"{STUDENT}.json").read_text())
     manifest = {
@@ -356,6 +365,7 @@ def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR) -
         "data": {"world": "infocir.data.demo_world", "format_version": W.FORMAT_VERSION, "train_seed": recipe.seed,
                  "heldout_seed": recipe.heldout_seed, "pool_images": n},
         "training_minutes": {"teacher": round(t_teacher / 60, 1), "student": round(t_student / 60, 1)},
+        "device": str(dev),
         "evaluation_heldout": {"teacher": teacher_eval, "student": student_eval, "n_images": len(ho_images)},
         "dtype": "float16",
     }
@@ -373,12 +383,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--student-steps", type=int, default=Recipe.student_steps)
     ap.add_argument("--student-stop-at", type=int, default=Recipe.student_stop_at, help="0: run the whole schedule")
     ap.add_argument("--replicates", type=int, default=Recipe.pool_replicates)
+    ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     recipe = Recipe(teacher_steps=args.teacher_steps, teacher_focus_steps=args.teacher_focus_steps,
                     student_steps=args.student_steps, student_stop_at=args.student_stop_at,
                     pool_replicates=args.replicates)
-    train(Path(args.workdir), recipe, Path(args.out_dir))
+    train(Path(args.workdir), recipe, Path(args.out_dir), device=args.device)
     return 0
 
 

@@ -52,11 +52,12 @@ def _suffix(attrs: W.Attributes, rng: np.random.Generator) -> str:
     return W.modification_text(attrs, a, new, rng)
 
 
-def train_phi(workdir: Path, recipe: PhiRecipe = PhiRecipe(), out_dir: Path = ASSET_DIR) -> Path:
+def train_phi(workdir: Path, recipe: PhiRecipe = PhiRecipe(), out_dir: Path = ASSET_DIR, device: str = "auto") -> Path:
+    """Run (or resume) the φ recipe on ``device`` in float32; write ``{"Phi": ...}`` and its manifest."""
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     workdir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / f"{STUDENT}.pt"
-    bundle = load_clip(STUDENT, str(weights), preprocess="clip")
+    bundle = load_clip(STUDENT, str(weights), preprocess="clip", device=device, precision="fp32")
     model, tok = bundle.model, bundle.tokenizer
     for p in model.parameters():
         p.requires_grad_(False)
@@ -64,7 +65,7 @@ def train_phi(workdir: Path, recipe: PhiRecipe = PhiRecipe(), out_dir: Path = AS
     attrs_l = [_attrs_of(r) for r in attrs.tolist()]
     concepts = [W.describe(a) for a in attrs_l]
     with torch.no_grad():
-        feats = torch.cat([model.encode_image(_normalize(images[i : i + 256], model)) for i in range(0, len(images), 256)])
+        feats = torch.cat([model.encode_image(_normalize(bundle, images[i : i + 256])) for i in range(0, len(images), 256)])
     token_id = pseudo_token_id(tok)
 
     # 1. OTI pseudo-tokens, batch by batch (each batch file is a checkpoint).
@@ -74,7 +75,7 @@ def train_phi(workdir: Path, recipe: PhiRecipe = PhiRecipe(), out_dir: Path = AS
     for bi, start in enumerate(range(0, len(images), recipe.oti_batch)):
         path = workdir / f"oti_{bi:03d}.pt"
         if path.exists():
-            saved = torch.load(path)
+            saved = torch.load(path, map_location=bundle.device)
             tokens.append(saved["tokens"])
             oti_seconds += saved["seconds"]
             continue
@@ -82,9 +83,9 @@ def train_phi(workdir: Path, recipe: PhiRecipe = PhiRecipe(), out_dir: Path = AS
         sl = slice(start, start + recipe.oti_batch)
         rng = np.random.default_rng([recipe.seed, bi])
         # A few fixed phrase sets per batch, cycled through the steps (targets encoded once).
-        targets = [regulariser_targets(model, tok, concepts[sl], [_suffix(a, rng) for a in attrs_l[sl]])
+        targets = [regulariser_targets(bundle, concepts[sl], [_suffix(a, rng) for a in attrs_l[sl]])
                    for _ in range(recipe.phrase_sets)]
-        tk = oti(model, tok, feats[sl], reg_targets=targets, steps=recipe.oti_steps,
+        tk = oti(bundle, feats[sl], reg_targets=targets, steps=recipe.oti_steps,
                  reg_weight=recipe.reg_weight, seed=recipe.seed + bi)
         oti_seconds += time.time() - t_batch
         torch.save({"tokens": tk, "seconds": time.time() - t_batch}, path)
@@ -94,18 +95,18 @@ def train_phi(workdir: Path, recipe: PhiRecipe = PhiRecipe(), out_dir: Path = AS
 
     # 2. φ distillation.
     d_tok = bundle.token_dim
-    phi = Phi(bundle.embed_dim, 4 * d_tok, d_tok)
     torch.manual_seed(recipe.seed)
+    phi = bundle.adopt(Phi(bundle.embed_dim, 4 * d_tok, d_tok))
     opt = torch.optim.AdamW(phi.parameters(), lr=recipe.phi_lr, weight_decay=0.01)
     t1 = time.time()
     rng = np.random.default_rng(recipe.seed)
     for step in range(recipe.phi_steps):
-        idx = rng.integers(len(feats), size=recipe.phi_batch)
+        idx = bundle.tensor(rng.integers(len(feats), size=recipe.phi_batch))
         phi.train()
         pred = phi(feats[idx])
         distil = (1 - F.cosine_similarity(pred, v_star[idx], dim=-1)).mean()
-        sub = idx[:64]  # the regulariser runs the text tower: a sub-batch keeps steps fast
-        targets = regulariser_targets(model, tok, [concepts[i] for i in sub], [_suffix(attrs_l[i], rng) for i in sub])
+        sub = idx[:64].tolist()  # the regulariser runs the text tower: a sub-batch keeps steps fast
+        targets = regulariser_targets(bundle, [concepts[i] for i in sub], [_suffix(attrs_l[i], rng) for i in sub])
         reg = regulariser_loss(model, pred[:64], targets, token_id)
         loss = distil + recipe.phi_reg_weight * reg
         for g in opt.param_groups:
@@ -140,11 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--phi-steps", type=int, default=PhiRecipe.phi_steps)
     ap.add_argument("--replicates", type=int, default=PhiRecipe.replicates)
     ap.add_argument("--phi-reg-weight", type=float, default=PhiRecipe.phi_reg_weight)
+    ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     recipe = PhiRecipe(oti_steps=args.oti_steps, phi_steps=args.phi_steps, replicates=args.replicates,
                        phi_reg_weight=args.phi_reg_weight)
-    train_phi(Path(args.workdir), recipe, Path(args.out_dir))
+    train_phi(Path(args.workdir), recipe, Path(args.out_dir), device=args.device)
     return 0
 
 
