@@ -115,10 +115,13 @@ def test_alignment_undoes_crop_and_padding():
     wide = (200, 100)
     cropped = align_to_image(grid, wide, "clip")  # centre crop: the side bands were never seen
     assert cropped[:, :45].max() == 0 and cropped[:, 55:145].min() > 0 and cropped[:, 155:].max() == 0
-    padded = align_to_image(grid, wide, "targetpad")  # padded: the whole image was seen
-    assert padded.shape == (100, 200) and padded.min() > 0
+    # SEARLE's TargetPad at 1.25: 200×100 is padded to 200×160 (30 px bars), then the centre 160×160
+    # is cropped: x 20..180 seen, the bars above and below cut off.
+    padded = align_to_image(grid, wide, "targetpad")
+    assert padded.shape == (100, 200) and padded[:, :20].max() == 0 and padded[:, 180:].max() == 0
+    assert padded[:, 25:175].min() > 0
     box = input_box(wide, "targetpad")
-    assert (box.left, box.top, box.side) == (0, -50, 200)
+    assert (box.left, box.top, box.side) == (20, -30, 160)
 
 
 def test_rank_delta_against_hand_worked_rankings():

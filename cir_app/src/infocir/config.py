@@ -59,6 +59,10 @@ class ModelConfig:
     # "demo": the committed demo weights; a file path; an open_clip tag (needs internet); "" random
     pretrained: str = "demo"
     preprocess: str = _choices("targetpad", "clip", default="targetpad")
+    # SEARLE's TargetPad: pad until max/min side reaches this ratio, then resize + centre crop.
+    targetpad_ratio: float = _bounded(1.25, 1.0, 10.0)
+    # QuickGELU activations: "auto" for OpenAI's weights (the "openai" tag), "true"/"false" to decide.
+    quick_gelu: str = _choices("auto", "true", "false", default="auto")
     config_dirs: tuple[str, ...] = ()
     # "auto": CUDA when torch sees a GPU, else the CPU; the startup log names the device chosen.
     device: str = _matching("auto", r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, cuda, cuda:N, mps")

@@ -72,15 +72,16 @@ def resolve_pretrained(cfg: AppConfig) -> str:
 
 @functools.lru_cache(maxsize=4)
 def _cached_bundle(name: str, pretrained: str, preprocess: str, device: str, seed: int, config_dirs: tuple[str, ...],
-                   precision: str) -> ClipBundle:
+                   precision: str, targetpad_ratio: float, quick_gelu: str) -> ClipBundle:
     # Heavy: one model per distinct configuration per process, shared (read-only) by all sessions.
-    return load_clip(name, pretrained, preprocess, device, seed, config_dirs, precision)
+    return load_clip(name, pretrained, preprocess, device, seed, config_dirs, precision, targetpad_ratio, quick_gelu)
 
 
 def bundle_for(cfg: AppConfig) -> ClipBundle:
     """The (cached) CLIP model of a configuration."""
     m = cfg.model
-    return _cached_bundle(m.name, resolve_pretrained(cfg), m.preprocess, m.device, m.seed, tuple(m.config_dirs), m.precision)
+    return _cached_bundle(m.name, resolve_pretrained(cfg), m.preprocess, m.device, m.seed, tuple(m.config_dirs), m.precision,
+                          m.targetpad_ratio, m.quick_gelu)
 
 
 @dataclass

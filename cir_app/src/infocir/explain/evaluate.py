@@ -60,7 +60,7 @@ def explain_eval(engine, queries: list[dict], masks: dict[str, np.ndarray] | Non
                 rows[name]["deletion"].append(curves.deletion_auc)
                 rows[name]["insertion"].append(curves.insertion_auc)
                 if masks is not None and image_id in masks and q.get("attribute") in ("shape", "colour"):
-                    aligned = align_to_image(grid, image.size, b.preprocess_kind)
+                    aligned = align_to_image(grid, image.size, b.preprocess_kind, target_ratio=b.targetpad_ratio)
                     frac, area = mask_mass(aligned, masks[image_id])
                     rows[name]["mass_ratio"].append(frac / area if area > 0 else float("nan"))
         prompt, pseudo, n_template = text_prompt(engine, method, q["reference_id"], q["text"])

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from infocir.explain.base import ImageExplainer, Target
+from infocir.models.encoders import targetpad_padding
 
 
 @dataclass(frozen=True)
@@ -25,24 +26,25 @@ class InputBox:
 def input_box(size: tuple[int, int], kind: str, target_ratio: float = 1.25) -> InputBox:
     """Where the model's square input sits on an image of ``size`` = (w, h).
 
-    ``targetpad`` pads elongated images (ratio ≥ ``target_ratio``) to a square, so the input shows
-    the whole image plus bars; otherwise the shortest side is resized and the centre cropped."""
+    The shortest side of the (padded) image is resized and the centre cropped.  ``targetpad``
+    first pads an elongated image (ratio ≥ ``target_ratio``) until its ratio is ``target_ratio``
+    (SEARLE), so the square input shows a wider part of the image and, where the padding shows,
+    bars beyond its edges (negative ``left``/``top``)."""
     w, h = size
-    if kind == "targetpad" and max(w, h) / min(w, h) >= target_ratio:
-        side = float(max(w, h))
-    else:
-        side = float(min(w, h))
+    hp, vp = targetpad_padding(size, target_ratio) if kind == "targetpad" else (0, 0)
+    side = float(min(w + 2 * hp, h + 2 * vp))
     return InputBox((w - side) / 2, (h - side) / 2, side)
 
 
-def align_to_image(grid: np.ndarray, size: tuple[int, int], kind: str, out_size: tuple[int, int] | None = None) -> np.ndarray:
+def align_to_image(grid: np.ndarray, size: tuple[int, int], kind: str, out_size: tuple[int, int] | None = None,
+                   target_ratio: float = 1.25) -> np.ndarray:
     """Upsample a patch-grid saliency [gh, gw] (bilinear) onto the image as shown: an array
     [H, W] for ``out_size`` = (W, H) (default: the image size).  Parts of the image the model
     never saw (cropped away) get 0; padding bars are cut off."""
     w, h = size
     W, H = out_size or size
     sx, sy = W / w, H / h
-    box = input_box(size, kind)
+    box = input_box(size, kind, target_ratio)
     bw, bh = max(1, round(box.side * sx)), max(1, round(box.side * sy))
     up = np.asarray(Image.fromarray(np.asarray(grid, np.float32), mode="F").resize((bw, bh), Image.BILINEAR))
     x0, y0 = round(box.left * sx), round(box.top * sy)
@@ -80,5 +82,6 @@ def explain_image(bundle, image: Image.Image, target: Target, explainer: ImageEx
     grid = np.nan_to_num(np.asarray(explainer.grid(bundle.model, pixels, target), np.float32))
     with bundle.encoding():
         score = float(target(bundle.model.encode_image(pixels))[0])
-    aligned = align_to_image(grid, image.size, bundle.preprocess_kind, display_size(image.size, max_side))
+    aligned = align_to_image(grid, image.size, bundle.preprocess_kind, display_size(image.size, max_side),
+                             bundle.targetpad_ratio)
     return ImageSaliency(explainer.name, grid, aligned, score, time.perf_counter() - t0)

@@ -66,7 +66,7 @@ def _gradient_input_tokens(bundle, tokens, pseudo, target: Target, layers: int) 
     """∂S/∂e_i · e_i per token embedding e_i (the pseudo-word's own embedding at ``$``)."""
     import torch
 
-    from infocir.methods.textual_inversion import _tower, encode_text_with_pseudo, pseudo_token_id
+    from infocir.methods.textual_inversion import _tower, encode_text_with_pseudo, first_pseudo_positions, pseudo_token_id
 
     tower = _tower(bundle.model)
     with torch.enable_grad(), grad_leaf(tower.token_embedding) as seen:
@@ -77,7 +77,8 @@ def _gradient_input_tokens(bundle, tokens, pseudo, target: Target, layers: int) 
     eot = int(tokens[0].argmax())
     out = (grads[0][0] * seen["leaf"][0]).sum(-1)[: eot + 1].detach().clone()
     if pz is not None and grads[1] is not None:
-        out[tokens[0, : eot + 1] == pseudo_token_id(bundle.tokenizer)] = float((grads[1][0] * pz[0]).sum().detach())
+        first = first_pseudo_positions(tokens[:1, : eot + 1], pseudo_token_id(bundle.tokenizer))[0]
+        out[first] = float((grads[1][0] * pz[0]).sum().detach())
     return bundle.numpy(out)
 
 
@@ -115,6 +116,8 @@ def text_attribution(bundle, prompt: str, target: Target, pseudo=None, layers: i
         for _, n in pieces:
             scores.append(float(per_token[pos : pos + n].sum()))
             pos += n
-    shown = [IMAGE_WORD if w == PSEUDO_TOKEN else w for w, _ in pieces]
+    # Only the template's pseudo-word stands for the image; a "$" the user typed is a word.
+    first = next((i for i, (w, _) in enumerate(pieces) if w == PSEUDO_TOKEN), None) if pseudo is not None else None
+    shown = [IMAGE_WORD if i == first else w for i, (w, _) in enumerate(pieces)]
     template = [i < n_template for i in range(len(shown))]
     return TokenAttribution(prompt, shown, scores, template, time.perf_counter() - t0)

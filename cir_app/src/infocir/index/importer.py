@@ -447,7 +447,7 @@ def import_features(cfg: AppConfig, folder: str | os.PathLike, path_prefix: str 
     report_path = Path(report) if report else out_dir / "import-report.csv"
     dtype = cfg.index.dtype
     manifest = IndexManifest(
-        key=IndexKey(model_name=bundle.name, weights_hash=bundle.weights_hash, preprocess=bundle.preprocess_kind,
+        key=IndexKey(model_name=bundle.name, weights_hash=bundle.weights_hash, preprocess=bundle.preprocess_id,
                      dataset_fingerprint=scan.fingerprint(), dtype=dtype),
         dataset_root=str(scan.root),
         count=len(plan.ids),

@@ -69,7 +69,7 @@ def index_key(bundle: ClipBundle, scan: ScanResult, dtype: str) -> IndexKey:
     return IndexKey(
         model_name=bundle.name,
         weights_hash=bundle.weights_hash,
-        preprocess=bundle.preprocess_kind,
+        preprocess=bundle.preprocess_id,
         dataset_fingerprint=scan.fingerprint(),
         dtype=dtype,
     )

@@ -91,8 +91,16 @@ def _tower(model):
     return getattr(model, "text", model)
 
 
+def first_pseudo_positions(tokens: torch.Tensor, token_id: int) -> torch.Tensor:
+    """Bool [B, L]: True at the first ``token_id`` of each row (none for rows without it)."""
+    hit = tokens == token_id
+    return hit & (hit.cumsum(-1) == 1)
+
+
 def encode_text_with_pseudo(model, tokens: torch.Tensor, pseudo: torch.Tensor | None, token_id: int = 259) -> torch.Tensor:
-    """``encode_text`` where every ``token_id`` position uses the embedding ``pseudo`` [B, d_tok].
+    """``encode_text`` where the first ``token_id`` position of each row uses the embedding
+    ``pseudo`` [B, d_tok] (SEARLE replaces the template's pseudo-word only: a ``$`` the user typed
+    later in the prompt stays the word "$").
 
     Rows of ``tokens`` without the token (or ``pseudo=None``) are encoded as usual.  Returns
     raw features [B, D].  Sequences are cropped after the last end-of-text token: with the
@@ -106,7 +114,7 @@ def encode_text_with_pseudo(model, tokens: torch.Tensor, pseudo: torch.Tensor | 
     tokens = tokens[:, :length]
     x = t.token_embedding(tokens).to(cast)
     if pseudo is not None:
-        mask = (tokens == token_id).unsqueeze(-1)
+        mask = first_pseudo_positions(tokens, token_id).unsqueeze(-1)
         x = torch.where(mask, pseudo.to(cast).unsqueeze(1).expand_as(x), x)
     x = x + t.positional_embedding[:length].to(cast)
     attn_mask = t.attn_mask[:length, :length] if t.attn_mask is not None else None

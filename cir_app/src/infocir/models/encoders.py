@@ -47,40 +47,46 @@ def register_model_configs(*dirs: str | os.PathLike) -> None:
                 _registered.add(key)
 
 
+def targetpad_padding(size: tuple[int, int], target_ratio: float) -> tuple[int, int]:
+    """SEARLE's TargetPad: the (horizontal, vertical) padding on each side of a ``(w, h)`` image.
+
+    An image whose aspect ratio max/min is below ``target_ratio`` is left alone; otherwise it is
+    padded (black, both sides equally) only until the short side reaches max/``target_ratio``, so
+    a 640×480 image becomes 640×512 at 1.25, not a square.  Offsets are truncated to whole pixels
+    as in the public code."""
+    w, h = size
+    if max(w, h) / min(w, h) < target_ratio:
+        return 0, 0
+    scaled = max(w, h) / target_ratio
+    return max(int((scaled - w) / 2), 0), max(int((scaled - h) / 2), 0)
+
+
 class TargetPad:
-    """Pad an image to a square with black when its aspect ratio exceeds ``target_ratio`` (SEARLE)."""
+    """SEARLE's preprocessing step before resize + centre crop (see :func:`targetpad_padding`)."""
 
     def __init__(self, target_ratio: float = 1.25):
         self.target_ratio = target_ratio
 
     def __call__(self, image: Image.Image) -> Image.Image:
-        w, h = image.size
-        if max(w, h) / min(w, h) < self.target_ratio:
+        hp, vp = targetpad_padding(image.size, self.target_ratio)
+        if not (hp or vp):
             return image
-        side = max(w, h)
-        canvas = Image.new(image.mode, (side, side))
-        canvas.paste(image, ((side - w) // 2, (side - h) // 2))
+        w, h = image.size
+        canvas = Image.new(image.mode, (w + 2 * hp, h + 2 * vp))
+        canvas.paste(image, (hp, vp))
         return canvas
 
 
-@dataclass(frozen=True)
-class PadGeometry:
-    """Where the original image sits inside the model input after targetpad (fractions of the side)."""
+def uses_quick_gelu(name: str, pretrained: str, setting: str = "auto") -> bool:
+    """Whether to build ``name`` with QuickGELU activations.
 
-    left: float
-    top: float
-    width: float
-    height: float
-
-
-def pad_geometry(size: tuple[int, int], kind: str, target_ratio: float = 1.25) -> PadGeometry:
-    """The region of the square model input that shows the original ``(w, h)`` image."""
-    w, h = size
-    if kind != "targetpad" or max(w, h) / min(w, h) < target_ratio:
-        # clip preprocessing centre-crops the short side; the crop covers the whole input
-        return PadGeometry(0.0, 0.0, 1.0, 1.0)
-    side = max(w, h)
-    return PadGeometry((side - w) / 2 / side, (side - h) / 2 / side, w / side, h / side)
+    OpenAI's CLIP weights were trained with QuickGELU (x·σ(1.702x)); open_clip's plain "ViT-B-32"
+    config uses nn.GELU and only warns when given the "openai" weights, so φ would see features of a
+    different network.  "auto" forces QuickGELU for the "openai" tag (the "-quickgelu" configs
+    already have it); "true"/"false" decide for local checkpoints of known origin."""
+    if setting in ("true", "false"):
+        return setting == "true"
+    return pretrained == "openai" and not name.endswith("-quickgelu")
 
 
 def resolve_device(setting: str = "auto") -> "torch.device":  # noqa: F821
@@ -139,6 +145,12 @@ class ClipBundle:
     preprocess_kind: str
     device: Any = "cpu"  # torch.device
     precision: str = "fp32"  # resolved: fp32 | fp16 | bf16 | fp64
+    targetpad_ratio: float = 1.25  # SEARLE's TargetPad ratio (targetpad preprocessing only)
+
+    @property
+    def preprocess_id(self) -> str:
+        """The preprocessing as recorded in index manifests ("clip", "targetpad@1.25")."""
+        return f"targetpad@{self.targetpad_ratio:g}" if self.preprocess_kind == "targetpad" else self.preprocess_kind
 
     @property
     def image_size(self) -> int:
@@ -239,13 +251,16 @@ def load_clip(
     seed: int = 0,
     config_dirs: tuple[str, ...] = (),
     precision: str = "auto",
+    targetpad_ratio: float = 1.25,
+    quick_gelu: str = "auto",
 ) -> ClipBundle:
     """Create an open_clip model by name.
 
     ``pretrained``: an open_clip tag (e.g. "openai", needs internet), a path to a local
     checkpoint (a state dict, optionally under "state_dict"), or None/"" for random
     weights drawn with ``seed``.  ``device`` and ``precision`` as in ``model.device`` /
-    ``model.precision`` (see :func:`resolve_device`, :func:`resolve_precision`).
+    ``model.precision`` (see :func:`resolve_device`, :func:`resolve_precision`);
+    ``targetpad_ratio`` is SEARLE's TargetPad ratio; ``quick_gelu`` see :func:`uses_quick_gelu`.
     """
     import open_clip
     import torch
@@ -269,21 +284,22 @@ def load_clip(
     try:
         # Built on the CPU (random init draws from the CPU generator, so a seed gives the same
         # weights on every device), then moved once.
-        model, _, val_transform = open_clip.create_model_and_transforms(name, pretrained=(source or None))
+        qg = uses_quick_gelu(name, source, quick_gelu)
+        model, _, val_transform = open_clip.create_model_and_transforms(name, pretrained=(source or None), force_quick_gelu=qg)
     except Exception as exc:  # open_clip raises many types; the user needs one clear message
         where = "local checkpoint" if is_file else ("open_clip tag (needs internet)" if source else "config")
         raise ModelLoadError(f"Could not load CLIP model {name!r} from {where} {source!r}: {exc}") from exc
     model.eval()
     if preprocess == "targetpad":
-        val_transform = transforms.Compose([TargetPad(1.25), val_transform])
+        val_transform = transforms.Compose([TargetPad(targetpad_ratio), val_transform])
     if is_file:
         weights_hash = file_sha256(source)
     elif source:
-        weights_hash = f"open_clip:{name}:{source}"
+        weights_hash = f"open_clip:{name}:{source}" + (":quickgelu" if qg and not name.endswith("-quickgelu") else "")
     else:
         weights_hash = "random:" + state_hash(model)[:32]
     model.to(device=dev, dtype=torch.float64 if prec == "fp64" else torch.float32)
-    log.info("CLIP model %s on %s (%s)", name, dev, prec)
+    log.info("CLIP model %s on %s (%s)%s", name, dev, prec, ", QuickGELU activations" if qg else "")
     return ClipBundle(
         model=model,
         preprocess=val_transform,
@@ -294,4 +310,5 @@ def load_clip(
         preprocess_kind=preprocess,
         device=dev,
         precision=prec,
+        targetpad_ratio=float(targetpad_ratio),
     )
