@@ -220,6 +220,29 @@ def test_panel_f_shows_saliency_tokens_and_rank_delta(dash_duo, app, tmp_path):
     assert not server_errors(dash_duo)
 
 
+def test_reference_map_follows_the_shown_candidate_and_saves(dash_duo, engine_cfg, tmp_path):
+    """F1's reference map explains the shown candidate's score through the method's composition:
+    stepping to the next candidate changes it; "Save maps" writes both maps to saliency.output_dir."""
+    from infocir.config import apply_overrides
+
+    engine, cfg = engine_cfg
+    out = tmp_path / "maps"
+    d = start_and_search(dash_duo, create_app(engine, apply_overrides(cfg, {"saliency.output_dir": str(out)})), "make it red", 6)
+    heat = lambda i: d.find_element(By.ID, i).get_attribute("src") or ""  # noqa: E731
+    caption = lambda: d.find_element(By.ID, "explain-ref-caption").text  # noqa: E731
+    assert wait_until(lambda: heat("explain-ref-heat").startswith("data:image/png"), 60)
+    assert wait_until(lambda: "query composed from it" in caption(), 30)
+    first, first_caption = heat("explain-ref-heat"), caption()
+    click_fresh(d, "#explain-next")
+    assert wait_until(lambda: "rank 2/6" in d.find_element(By.ID, "explain-cand-caption").text)
+    assert wait_until(lambda: caption() != first_caption and heat("explain-ref-heat").startswith("data:image/png"), 60)
+    assert heat("explain-ref-heat") != first  # a new reference map for the new candidate
+    click_fresh(d, "#explain-save")
+    assert wait_until(lambda: "Saved 4 files" in d.find_element(By.ID, "explain-save-note").text, 60)
+    assert len(list(out.glob("*.png"))) == 2 and len(list(out.glob("*.npy"))) == 2
+    assert not server_errors(dash_duo)
+
+
 def test_panel_e_scores_candidates_and_adopts_one(dash_duo, app, tmp_path):
     d = start_and_search(dash_duo, app, "change it", 8)
     # without ideals the panel says what to do

@@ -283,3 +283,49 @@ def test_patch_masks_keep_the_first_j_patches_in_order():
     kept = m[:, 0, ::2, ::2].reshape(5, 4).numpy()
     assert kept.tolist() == [[0, 0, 0, 0], [0, 0, 1, 0], [1, 0, 1, 0], [1, 0, 1, 1], [1, 1, 1, 1]]
     assert m[2, 0, :2, :2].sum() == 4  # a kept patch covers all its pixels
+
+
+def test_reference_map_follows_each_candidate_through_phi(world_engine):
+    """The original InfoCIR's per-candidate reference saliency: the target is the candidate's
+    similarity to the query composed from the reference (through φ), so its value on the
+    unmodified reference is that candidate's retrieval score, and the map changes per candidate."""
+    from infocir.explain.service import ExplanationService
+
+    engine, root = world_engine
+    q = W.read_queries(root)[0]
+    res = engine.search(q["reference_id"], q["text"], k=3, method="searle")
+    maps = ExplanationService(engine, max_side=128)
+    a = maps.reference_saliency("searle", q["reference_id"], q["text"], res.ids[0], "grad_eclip", "candidate")
+    b = maps.reference_saliency("searle", q["reference_id"], q["text"], res.ids[2], "grad_eclip", "candidate")
+    assert a.score == pytest.approx(float(res.scores[0]), abs=0.01) and b.score == pytest.approx(float(res.scores[2]), abs=0.01)
+    assert not np.allclose(a.grid, b.grid) and res.ids[0].rsplit("/", 1)[-1] in a.target
+    # For "image only" the composed query is the reference itself: the same map as the reference's
+    # similarity to the candidate's feature, computed by the other route.
+    row = engine.index.row_of[res.ids[1]]
+    via_method = maps.reference_saliency("image", q["reference_id"], q["text"], res.ids[1], "grad_eclip", "candidate")
+    direct = maps.saliency(engine.index.features[row], "grad_eclip", image_id=q["reference_id"])
+    np.testing.assert_allclose(via_method.grid, direct.grid, rtol=1e-4, atol=1e-6)
+    # OTI's token is optimised, not a function of the image: it falls back to the composed query
+    oti = maps.reference_saliency("oti", q["reference_id"], q["text"], res.ids[0], "grad_eclip", "candidate",
+                                  vector=res.query_vector)
+    assert oti.target == "similarity to the composed query"
+
+
+def test_phi_norm_view_and_saved_maps(world_engine, tmp_path):
+    from infocir.explain.render import save_saliency
+    from infocir.explain.service import ExplanationService
+    from infocir.methods.searle import get_phi
+
+    engine, root = world_engine
+    ref = W.read_queries(root)[1]["reference_id"]
+    maps = ExplanationService(engine, max_side=128)
+    sal = maps.reference_saliency("searle", ref, "make it red", ref, "gradient_input", "phi_norm")
+    b = engine.bundle
+    with torch.no_grad():  # ‖φ(f(I))‖ by hand (the index holds f(I) in float16, hence the tolerance)
+        want = float(get_phi(engine.context)(b.tensor(engine.index.raw_feature(engine.index.row_of[ref])[None])).norm())
+    assert sal.score == pytest.approx(want, rel=0.02) and "φ" in sal.target
+    written = save_saliency(sal, engine.reference_image(ref), tmp_path / "maps", f"searle-{ref}")
+    png, npy = written
+    assert png.suffix == ".png" and Image.open(png).size == sal.aligned.shape[::-1]
+    np.testing.assert_array_equal(np.load(npy), sal.grid.astype(np.float32))
+    assert "/" not in png.name  # the id's folder separator does not escape the output folder

@@ -154,6 +154,10 @@ class SaliencyConfig:
     # words do (Spearman -0.01 against occlusion over 40 prompts; README "Explanations"); both stay selectable.
     token_method: str = _choices("grad_eclip", "gradient_input", "occlusion", default="occlusion")
     max_side: int = _bounded(256, 32, 2048)  # saliency maps are computed at most this many pixels per side for display
+    # Panel F1's reference map: "candidate" (the shown candidate's similarity followed through the method's
+    # composition, e.g. φ, back into the reference), "query" (similarity to the composed query), "phi_norm".
+    reference_view: str = _choices("candidate", "query", "phi_norm", default="candidate")
+    output_dir: str = "out/saliency"  # where "Save maps" writes PNG overlays and .npy patch grids
 
 
 @dataclass(frozen=True)

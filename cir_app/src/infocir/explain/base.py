@@ -32,6 +32,33 @@ def similarity_target(vector: np.ndarray, bundle) -> Target:
     return target
 
 
+def composed_target(compose: Callable[["torch.Tensor"], "torch.Tensor"], candidate: np.ndarray, bundle) -> Target:  # noqa: F821
+    """Cosine similarity of a candidate image to the query composed *from* the explained image:
+    ``compose`` maps the reference's raw embedding [B, D] to the composed query [B, D] (e.g. through
+    SEARLE's φ and the text encoder), so the map shows what in the reference made this candidate
+    score as it did."""
+    import torch.nn.functional as F
+
+    c = bundle.tensor(np.asarray(candidate, np.float32))
+    c = c / c.norm().clamp_min(1e-12)
+
+    def target(emb: "torch.Tensor") -> "torch.Tensor":  # noqa: F821
+        return F.normalize(compose(emb).to(c.dtype), dim=-1) @ c
+
+    return target
+
+
+def norm_target(module) -> Target:
+    """The norm of ``module``'s output for the image embedding, e.g. ‖φ(image)‖: which regions make
+    the pseudo-word strong."""
+
+    def target(emb: "torch.Tensor") -> "torch.Tensor":  # noqa: F821
+        p = next(module.parameters())
+        return module(emb.to(p.dtype)).float().norm(dim=-1)
+
+    return target
+
+
 @dataclass
 class Captured:
     """What a forward hook saw: the module's first input and first output, per call."""

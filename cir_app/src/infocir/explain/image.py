@@ -65,6 +65,7 @@ class ImageSaliency:
     aligned: np.ndarray  # [H, W] on the display size
     score: float  # the target score of the unmodified image
     seconds: float
+    target: str = "similarity to the composed query"  # what the score is, for captions and saved files
 
 
 def display_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:

@@ -30,6 +30,20 @@ def png_data_uri(image: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def save_saliency(sal, image: Image.Image, out_dir, stem: str) -> list:
+    """Write ``stem.png`` (the map over the image, at display size) and ``stem.npy`` (the patch
+    grid, float32) into ``out_dir``, as the original InfoCIR's output folder holds them."""
+    from pathlib import Path
+
+    out = Path(out_dir).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem)[:120]
+    png, npy = out / f"{safe}.png", out / f"{safe}.npy"
+    blend(image, sal.aligned).save(png)
+    np.save(npy, np.asarray(sal.grid, np.float32))
+    return [png, npy]
+
+
 def blend(image: Image.Image, saliency: np.ndarray, opacity: float = 0.6) -> Image.Image:
     """The original with the heat layer composited at ``opacity`` (for files and reports)."""
     base = image.convert("RGBA").resize(saliency.shape[::-1])

@@ -40,6 +40,14 @@ def fallback_query_vector(engine, reference: Any, text: str) -> np.ndarray:
     return l2_normalize(np.sum(parts, axis=0))
 
 
+# What the reference map explains (panel F1's "reference map" choice).
+REFERENCE_VIEWS = {
+    "candidate": "the shown candidate's similarity, through the method's composition",
+    "query": "its similarity to the composed query",
+    "phi_norm": "the strength of its pseudo-word ‖φ(image)‖",
+}
+
+
 def _key(*parts: Any) -> str:
     h = hashlib.sha256()
     for p in parts:
@@ -82,6 +90,48 @@ class ExplanationService:
                    np.asarray(vector, np.float32).round(5), self.max_side)
         return self._cached(key, lambda: explain_image(b, self.engine.reference_image(reference), similarity_target(vector, b),
                                                        create_explainer(explainer), self.max_side))
+
+    def reference_saliency(self, method: str, reference: Any, text: str, candidate_id: str, explainer: str,
+                           view: str = "candidate", vector: np.ndarray | None = None) -> ImageSaliency:
+        """Saliency of the *reference* image, by ``view`` (REFERENCE_VIEWS):
+
+        ``candidate``: the candidate's similarity to the query composed from the reference, followed
+        through the method's composition (SEARLE: φ and the text encoder) back to the reference's
+        pixels, so the map changes with the candidate; ``query``: the reference's similarity to the
+        composed ``vector``; ``phi_norm``: ‖φ(reference)‖ (methods with φ).  A view the method cannot
+        give falls back to ``query``; the result's ``target`` says which view was used."""
+        from infocir.explain.base import composed_target, norm_target
+        from infocir.methods.registry import create_method
+        from infocir.methods.searle import get_phi
+
+        if view not in REFERENCE_VIEWS:
+            raise KeyError(f"unknown reference view {view!r}; choose from {', '.join(REFERENCE_VIEWS)}")
+        e, b = self.engine, self.engine.bundle
+        m = create_method(method or e.config.retrieval.method)
+        query, _ = e.build_query(reference, text)
+        if view == "candidate" and m.reference_differentiable and candidate_id in e.index.row_of:
+            key = _key("ref-cand", b.weights_hash, explainer, query.reference_key, m.name, text, candidate_id, self.max_side)
+            target = composed_target(lambda emb: m.compose_from_image(e.context, query, emb),
+                                     e.index.features[e.index.row_of[candidate_id]], b)
+            what = f"{candidate_id.rsplit('/', 1)[-1]}'s similarity to the query composed from it"
+            return self._cached(key, lambda: self._explain(reference, target, explainer, what))
+        if view == "phi_norm" and m.uses_phi:
+            key = _key("ref-phi", b.weights_hash, explainer, query.reference_key, self.max_side)
+            return self._cached(key, lambda: self._explain(reference, norm_target(get_phi(e.context)), explainer,
+                                                           REFERENCE_VIEWS["phi_norm"]))
+        if vector is None:
+            vector = e.compose(reference, text, method).query_vector
+            if vector is None:
+                vector = fallback_query_vector(e, reference, text)
+        ref_id = reference if isinstance(reference, str) else None
+        upload = None if isinstance(reference, str) else reference
+        return self.saliency(vector, explainer, image_id=ref_id, upload=upload)
+
+    def _explain(self, reference: Any, target, explainer: str, what: str) -> ImageSaliency:
+        sal = explain_image(self.engine.bundle, self.engine.reference_image(reference), target, create_explainer(explainer),
+                            self.max_side)
+        sal.target = what
+        return sal
 
     def tokens(self, method: str, reference: Any, text: str, target_id: str, token_method: str = "grad_eclip") -> TokenAttribution:
         """Per-word attribution of the method's prompt for its similarity to the image ``target_id``."""

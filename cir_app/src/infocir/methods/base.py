@@ -75,6 +75,10 @@ class CIRMethod(ABC):
     description: ClassVar[str]
     needs_reference: ClassVar[bool] = True
     needs_text: ClassVar[bool] = True
+    # compose_from_image is implemented: the query is a differentiable function of the reference image
+    reference_differentiable: ClassVar[bool] = False
+    # a SEARLE φ maps the reference to its pseudo-word (panel F's φ-norm view)
+    uses_phi: ClassVar[bool] = False
 
     def __init__(self, **params: Any):
         self.params = params
@@ -86,6 +90,14 @@ class CIRMethod(ABC):
     def compose(self, ctx: MethodContext, query: Query) -> np.ndarray | None:
         """The composed query as a unit vector [D], or None for score-level methods."""
         raise NotImplementedError
+
+    def compose_from_image(self, ctx: MethodContext, query: Query, image_emb: "torch.Tensor") -> "torch.Tensor":  # noqa: F821
+        """The composed query [B, D] as a differentiable function of the reference image's raw
+        ``encode_image`` output ``image_emb`` [B, D] (on the model's device), so an explainer can
+        follow a candidate's similarity back into the reference's pixels.  Only for methods with
+        ``reference_differentiable``; for the others (text only, optimised tokens, score fusion): the reference map then explains its
+        similarity to the composed query instead."""
+        raise NotImplementedError(f"{self.name} does not compose from the reference image differentiably")
 
     def score(self, ctx: MethodContext, query: Query) -> Composition:
         """Similarity of every indexed image to the composed query."""

@@ -15,9 +15,13 @@ class ImageOnly(CIRMethod):
     label = "Image only"
     description = "The reference image's feature; ignores the text."
     needs_text = False
+    reference_differentiable = True
 
     def compose(self, ctx: MethodContext, query: Query) -> np.ndarray:
         return query.reference_unit
+
+    def compose_from_image(self, ctx: MethodContext, query: Query, image_emb):
+        return image_emb
 
 
 @register
@@ -36,9 +40,16 @@ class Average(CIRMethod):
     name = "average"
     label = "Average"
     description = "normalise(image + text) of the two unit features."
+    reference_differentiable = True
 
     def compose(self, ctx: MethodContext, query: Query) -> np.ndarray:
         return l2_normalize(query.reference_unit + ctx.text_unit(query.text))
+
+    def compose_from_image(self, ctx: MethodContext, query: Query, image_emb):
+        import torch.nn.functional as F
+
+        text = ctx.bundle.tensor(ctx.text_unit(query.text)).to(image_emb.dtype)
+        return F.normalize(image_emb, dim=-1) + text  # the target normalises; direction as in compose
 
 
 @register

@@ -17,6 +17,8 @@ REG_SUFFIXES = ("is shown", "is in the picture", "is the main subject", "is cent
 class OTI(Searle):
     name = "oti"
     label = "OTI (optimised token)"
+    reference_differentiable = False  # the token is optimised per reference, not a function of it
+    uses_phi = False
     description = "Optimises the pseudo-word token for the reference (350 AdamW steps), then 'a photo of $ that {text}'."
 
     def availability(self, ctx: MethodContext) -> tuple[bool, str]:

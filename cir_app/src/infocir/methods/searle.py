@@ -64,6 +64,8 @@ class Searle(CIRMethod):
     name = "searle"
     label = "SEARLE (φ)"
     description = "Textual inversion with the φ network: 'a photo of $ that {text}', $ = φ(reference)."
+    reference_differentiable = True
+    uses_phi = True
 
     def availability(self, ctx: MethodContext) -> tuple[bool, str]:
         try:
@@ -85,11 +87,26 @@ class Searle(CIRMethod):
         with ctx.bundle.encoding():
             return get_phi(ctx)(ctx.bundle.tensor(query.reference_raw[None])).to(ctx.bundle.float_dtype)
 
-    def compose(self, ctx: MethodContext, query: Query) -> np.ndarray:
-        from infocir.methods.textual_inversion import SEARLE_PROMPT, encode_text_with_pseudo, pseudo_token_id
+    def prompt(self, query: Query) -> str:
+        """The text the method encodes, with ``$`` standing for the reference's pseudo-word."""
+        from infocir.methods.textual_inversion import SEARLE_PROMPT
+
+        return SEARLE_PROMPT.format(text=query.text.strip())
+
+    def compose_from_image(self, ctx: MethodContext, query: Query, image_emb):
+        """φ(image) as the pseudo-word, through the text encoder: differentiable in the image."""
+        from infocir.methods.textual_inversion import encode_text_with_pseudo, pseudo_token_id
 
         b = ctx.bundle
-        tokens = b.tokens([SEARLE_PROMPT.format(text=query.text.strip())])
+        pseudo = get_phi(ctx)(image_emb.to(b.float_dtype))
+        tokens = b.tokens([self.prompt(query)] * image_emb.shape[0])
+        return encode_text_with_pseudo(b.model, tokens, pseudo, pseudo_token_id(b.tokenizer))
+
+    def compose(self, ctx: MethodContext, query: Query) -> np.ndarray:
+        from infocir.methods.textual_inversion import encode_text_with_pseudo, pseudo_token_id
+
+        b = ctx.bundle
+        tokens = b.tokens([self.prompt(query)])
         pseudo = self.pseudo_token(ctx, query)  # outside inference mode: OTI needs gradients
         with b.encoding():
             feat = encode_text_with_pseudo(b.model, tokens, pseudo, pseudo_token_id(b.tokenizer))

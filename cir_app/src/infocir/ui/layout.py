@@ -137,6 +137,7 @@ def overlay(img_id: str, heat_id: str, caption_id: str, alt: str) -> html.Figure
 
 def explanation_panel(cfg: AppConfig) -> html.Section:
     from infocir.explain.base import list_explainers
+    from infocir.explain.service import REFERENCE_VIEWS
     from infocir.explain.text_attribution import TOKEN_METHODS
 
     controls = html.Div([
@@ -147,6 +148,13 @@ def explanation_panel(cfg: AppConfig) -> html.Section:
         html.Div([html.Label("Overlay opacity", htmlFor=ids.F_OPACITY),
                   dcc.Slider(id=ids.F_OPACITY, min=0, max=1, step=0.05, value=0.65, marks=None,
                              tooltip={"placement": "bottom"})], className="ctl slider"),
+        html.Div([html.Label("Reference map", htmlFor=ids.F_REF_VIEW),
+                  dcc.Dropdown(id=ids.F_REF_VIEW, clearable=False, searchable=False, value=cfg.saliency.reference_view,
+                               options=[{"label": "for the shown candidate", "value": "candidate",
+                                         "title": REFERENCE_VIEWS["candidate"]},
+                                        {"label": "for the composed query", "value": "query", "title": REFERENCE_VIEWS["query"]},
+                                        {"label": "φ-norm (pseudo-word)", "value": "phi_norm",
+                                         "title": REFERENCE_VIEWS["phi_norm"]}])], className="ctl"),
         html.Div([html.Label("Word scores", htmlFor=ids.F_TOKEN_METHOD),
                   dcc.Dropdown(id=ids.F_TOKEN_METHOD, clearable=False, searchable=False, value=cfg.saliency.token_method,
                                options=[{"label": v, "value": k} for k, v in TOKEN_METHODS.items()])], className="ctl"),
@@ -158,7 +166,11 @@ def explanation_panel(cfg: AppConfig) -> html.Section:
             html.Div([
                 overlay(ids.F_CAND_IMG, ids.F_CAND_HEAT, ids.F_CAND_CAPTION, "candidate"),
                 html.Div([html.Button("◀ previous", id=ids.F_PREV, className="ghost", n_clicks=0),
-                          html.Button("next ▶", id=ids.F_NEXT, className="ghost", n_clicks=0)], className="pager"),
+                          html.Button("next ▶", id=ids.F_NEXT, className="ghost", n_clicks=0),
+                          html.Button("Save maps", id=ids.F_SAVE, className="ghost", n_clicks=0,
+                                      title=f"write both maps as PNG and their patch grids as .npy to {cfg.saliency.output_dir}")],
+                         className="pager"),
+                html.Div(id=ids.F_SAVE_NOTE, className="message", role="status"),
             ]),
         ], className="pair"),
     ], className="f1")

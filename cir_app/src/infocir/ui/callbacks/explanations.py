@@ -23,7 +23,8 @@ PREFETCH = 2  # candidates after the shown one whose maps are computed ahead
 PREFETCH_STEP = "prefetch:"
 
 
-def _steps(s: Services, results: dict, reference, index: int, explainer: str, token_method: str) -> list:
+def _steps(s: Services, results: dict, reference, index: int, explainer: str, token_method: str,
+           ref_view: str = "candidate") -> list:
     """The job for one view of panel F: compose the query once, then only what is shown."""
     sal = s.config.saliency
     text, method = results.get("text", ""), results.get("method")
@@ -37,9 +38,8 @@ def _steps(s: Services, results: dict, reference, index: int, explainer: str, to
 
     steps = [("query", query_vector)]
     if sal.generate_reference and reference is not None:
-        ref_id = reference if isinstance(reference, str) else None
-        upload = None if isinstance(reference, str) else reference
-        steps.append(("ref", lambda: s.explanations.saliency(state["vector"], explainer, image_id=ref_id, upload=upload)))
+        steps.append(("ref", lambda: s.explanations.reference_saliency(method, reference, text, cand, explainer, ref_view,
+                                                                       vector=state["vector"])))
     limit = sal.max_candidates if sal.max_candidates is not None else len(results["ids"])
     if sal.generate_candidates and index < limit:
         steps.append(("cand", lambda: s.explanations.saliency(state["vector"], explainer, image_id=cand)))
@@ -51,7 +51,32 @@ def _steps(s: Services, results: dict, reference, index: int, explainer: str, to
         for j in range(index + 1, min(index + 1 + PREFETCH, limit, len(results["ids"]))):
             nxt = results["ids"][j]
             steps.append((f"{PREFETCH_STEP}{j}", lambda nxt=nxt: s.explanations.saliency(state["vector"], explainer, image_id=nxt) and None))
+            if sal.generate_reference and reference is not None and ref_view == "candidate":
+                steps.append((f"{PREFETCH_STEP}ref{j}", lambda nxt=nxt: s.explanations.reference_saliency(
+                    method, reference, text, nxt, explainer, ref_view, vector=state["vector"]) and None))
     return steps
+
+
+def save_maps(s: Services, results: dict, reference, index: int, explainer: str, ref_view: str) -> list:
+    """Write the shown reference and candidate maps (PNG over the image + the .npy patch grid) to
+    ``saliency.output_dir``; maps come from the explanation cache when panel F already made them."""
+    from pathlib import Path
+
+    from infocir.explain.render import save_saliency
+
+    text, method = results.get("text", ""), results.get("method")
+    cand = results["ids"][index]
+    comp = s.engine.compose(reference, text, method)
+    vector = comp.query_vector if comp.query_vector is not None else fallback_query_vector(s.engine, reference, text)
+    out = Path(s.config.saliency.output_dir)
+    tag = f"{method}-{explainer}-rank{index + 1:03d}"
+    written = save_saliency(s.explanations.saliency(vector, explainer, image_id=cand), s.engine.reference_image(cand),
+                            out, f"{tag}-candidate-{cand}")
+    if reference is not None:
+        ref_sal = s.explanations.reference_saliency(method, reference, text, cand, explainer, ref_view, vector=vector)
+        name = reference if isinstance(reference, str) else "upload"
+        written += save_saliency(ref_sal, s.engine.reference_image(reference), out, f"{tag}-reference-{ref_view}-{name}")
+    return written
 
 
 def _cand_caption(results: dict, index: int, score: float | None = None) -> str:
@@ -88,12 +113,13 @@ def register(app: Dash, s: Services) -> None:
         Input(ids.F_INDEX, "data"),
         Input(ids.F_EXPLAINER, "value"),
         Input(ids.F_TOKEN_METHOD, "value"),
+        Input(ids.F_REF_VIEW, "value"),
         State(ids.RESULTS_STORE, "data"),
         State(ids.UPLOAD, "contents"),
         State(ids.F_JOB, "data"),
         prevent_initial_call=True,
     )
-    def _start(index, explainer, token_method, results, contents, old_job):
+    def _start(index, explainer, token_method, ref_view, results, contents, old_job):
         if not results or not results.get("ids"):
             return None, True, "Run a search to explain its results.", "", "", ""
         index = min(index or 0, len(results["ids"]) - 1)
@@ -104,7 +130,7 @@ def register(app: Dash, s: Services) -> None:
         if not sal.enabled:
             return None, True, "Explanations are switched off (saliency.enabled = false).", ref_src, media_url(cand), caption
         s.jobs.cancel(old_job)
-        job = s.jobs.submit(_steps(s, results, ref, index, explainer, token_method))
+        job = s.jobs.submit(_steps(s, results, ref, index, explainer, token_method, ref_view or "candidate"))
         return job, False, "Computing explanations…", ref_src, media_url(cand), caption
 
     @app.callback(
@@ -132,7 +158,8 @@ def register(app: Dash, s: Services) -> None:
         ref = r.get("ref")
         cand = r.get("cand")
         tok = r.get("tokens")
-        ref_caption = (f"reference · {LABELS.get(ref.explainer, ref.explainer)} · sim {ref.score:.3f} · {ref.seconds:.2f} s" if ref else
+        ref_caption = (f"reference · {LABELS.get(ref.explainer, ref.explainer)} of {ref.target} ({ref.score:.3f}) · "
+                       f"{ref.seconds:.2f} s" if ref else
                        ("reference maps are off (saliency.generate_reference)" if not sal.generate_reference else ""))
         if tok is not None:
             fig = token_figure(tok.words, tok.scores, tok.is_template)
@@ -151,6 +178,26 @@ def register(app: Dash, s: Services) -> None:
         if cand is not None and results and results.get("ids"):
             cand_caption = _cand_caption(results, min(index or 0, len(results["ids"]) - 1), cand.score)
         return heat(ref), ref_caption, heat(cand), cand_caption, fig, note, " ".join(status), job.finished
+
+    @app.callback(
+        Output(ids.F_SAVE_NOTE, "children"),
+        Input(ids.F_SAVE, "n_clicks"),
+        State(ids.RESULTS_STORE, "data"),
+        State(ids.F_INDEX, "data"),
+        State(ids.F_EXPLAINER, "value"),
+        State(ids.F_REF_VIEW, "value"),
+        State(ids.UPLOAD, "contents"),
+        prevent_initial_call=True,
+    )
+    def _save(_n, results, index, explainer, ref_view, contents):
+        if not results or not results.get("ids"):
+            return "Run a search first: there are no maps to save."
+        try:
+            written = save_maps(s, results, s.reference_from(results, contents), min(index or 0, len(results["ids"]) - 1),
+                                explainer, ref_view or "candidate")
+        except Exception as exc:
+            return user_message(exc, "Saving the maps")
+        return f"Saved {len(written)} files to {written[0].parent}: " + ", ".join(p.name for p in written)
 
     app.clientside_callback(
         "function(v) { return [{opacity: v}, {opacity: v}]; }",
