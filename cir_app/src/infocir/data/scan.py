@@ -5,8 +5,10 @@ Accepted layouts:
 * class sub-folders without the CSV (the folder name is the class; a warning says so);
 * a flat folder of images without the CSV (class "unlabelled").
 
-Files that are not images or cannot be opened are skipped and reported; they never
-stop a scan.  Image ids are the POSIX path relative to the root, so they are stable
+Files that are not images, cannot be opened or have more pixels than ``max_pixels`` are skipped
+and reported; they never stop a scan.  Symlinks that lead outside the root follow one rule
+(``dataset.symlinks``: skip, the default, or follow), shared with the image route through
+``symlink_refusal``.  Image ids are the POSIX path relative to the root, so they are stable
 across machines and runs.
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from infocir.data.images import probe
 from infocir.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -45,27 +48,63 @@ class ScanResult:
     records: list[ImageRecord]
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (relative path, reason)
     warnings: list[str] = field(default_factory=list)
+    fingerprint_mode: str = "stat"  # dataset.fingerprint: "stat" or "content"
+    _content_hash: str | None = field(default=None, repr=False)
 
     @property
     def classes(self) -> list[str]:
         return sorted({r.class_name for r in self.records})
 
-    def report(self, show: int = 5) -> str:
-        """One readable paragraph: counts, skipped files (first few), warnings."""
+    def report(self, show: int | None = None) -> str:
+        """One readable paragraph: counts, the skipped files (all of them unless ``show``), warnings."""
         lines = [f"{len(self.records)} images in {len(self.classes)} classes under {self.root}"]
         if self.skipped:
-            lines.append(f"skipped {len(self.skipped)} unreadable or non-image files, e.g.:")
+            lines.append(f"{len(self.skipped)} files skipped:")
             lines += [f"  {p} ({why})" for p, why in self.skipped[:show]]
+            if show is not None and len(self.skipped) > show:
+                lines.append(f"  ... and {len(self.skipped) - show} more")
         lines += self.warnings
         return "\n".join(lines)
 
     def fingerprint(self) -> str:
-        """A hash of ids, sizes and modification times: changes when the folder changes."""
-        h = hashlib.sha256()
+        """Changes when the folder's images change.
+
+        "stat": ids, classes, sizes, modification times in nanoseconds, inode numbers and ctimes: an
+        edit that keeps the size and the whole-second mtime (``cp -p``, ``rsync -t``) still changes the
+        inode or the ctime.  "content": a SHA-256 of every file (computed once per scan), for file
+        systems whose inodes or ctimes are not stable."""
+        h = hashlib.sha256(f"fingerprint:{self.fingerprint_mode}\n".encode())
+        if self.fingerprint_mode == "content":
+            if self._content_hash is None:
+                for r in self.records:
+                    with open(r.path, "rb") as f:
+                        digest = hashlib.file_digest(f, "sha256").hexdigest()
+                    h.update(f"{r.id}\0{r.class_name}\0{digest}\n".encode())
+                self._content_hash = h.hexdigest()
+            return self._content_hash
         for r in self.records:
             st = os.stat(r.path)
-            h.update(f"{r.id}\0{r.class_name}\0{st.st_size}\0{int(st.st_mtime)}\n".encode())
+            h.update(f"{r.id}\0{r.class_name}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\0{st.st_ctime_ns}\n".encode())
         return h.hexdigest()
+
+
+def is_within(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def symlink_refusal(path: Path, root: Path, symlinks: str) -> str | None:
+    """The one symlink rule (``dataset.symlinks``), applied by the scan and by the image route alike.
+
+    ``path`` lies under the resolved ``root``; None when it may be indexed and served, else why not.
+    Its lexical path never leaves the root (no ``..``), whatever the rule; its real location may lie
+    outside only with ``symlinks = "follow"``."""
+    if not is_within(Path(os.path.normpath(path)), root):
+        return "outside the dataset folder"
+    if symlinks == "follow" or is_within(path.resolve(), root):
+        return None
+    kind = "folder" if path.is_dir() else "file"
+    return (f"symlink to a {kind} outside the dataset folder (dataset.symlinks = skip; set it to follow "
+            "to index what it points to)")
 
 
 def read_class_names(path: Path) -> dict[str, str]:
@@ -89,18 +128,42 @@ def read_class_names(path: Path) -> dict[str, str]:
         raise DatasetError(f"{path}: not a UTF-8 text file; expected CSV with columns dir_name,class_name") from None
 
 
-def _check_image(path: Path) -> str | None:
-    """None if PIL can identify the file as an image, else a short reason."""
-    from PIL import Image, UnidentifiedImageError
-
+def _walk(d: Path, root: Path, symlinks: str, ancestors: frozenset[Path], skipped: list[tuple[str, str]]):
+    """Files under ``d`` (sorted, hidden names left out), symlinked folders by the rule: inside the root
+    they are not entered (their images are found under their real path); outside it they are entered
+    only with ``follow``, and never when the link leads back to a folder being walked (a loop)."""
     try:
-        with Image.open(path) as im:
-            im.size  # header parsed
-        return None
-    except UnidentifiedImageError:
-        return "not a recognised image"
+        entries = sorted(os.scandir(d), key=lambda e: e.name)
     except OSError as exc:
-        return f"cannot open: {exc.strerror or exc}"
+        skipped.append((d.relative_to(root).as_posix(), f"cannot list the folder: {exc.strerror or exc}"))
+        return
+    for e in entries:
+        if e.name.startswith("."):
+            continue
+        p = Path(e.path)
+        rel = p.relative_to(root).as_posix()
+        try:
+            is_dir, is_link = e.is_dir(), e.is_symlink()
+        except OSError:
+            is_dir, is_link = False, e.is_symlink()
+        if is_dir:
+            if is_link:
+                real = p.resolve()
+                if is_within(real, root):
+                    skipped.append((rel, "symlinked folder inside the dataset: its images are indexed under their real path"))
+                    continue
+                refusal = symlink_refusal(p, root, symlinks)
+                if refusal:
+                    skipped.append((rel, refusal))
+                    continue
+                if real in ancestors:
+                    skipped.append((rel, "symlinked folder that leads back to itself (a loop)"))
+                    continue
+            yield from _walk(p, root, symlinks, ancestors | {p.resolve()}, skipped)
+        elif is_link and not p.exists():
+            skipped.append((rel, "broken symlink"))
+        else:
+            yield p
 
 
 def scan_dataset(
@@ -108,10 +171,15 @@ def scan_dataset(
     class_names_file: str = "class_names.csv",
     sample_size: int | None = None,
     seed: int = 0,
+    max_pixels: int | None = None,
+    symlinks: str = "skip",
+    fingerprint: str = "stat",
 ) -> ScanResult:
     """Walk ``root`` and return its image records (sorted by id).
 
-    ``sample_size`` keeps a deterministic random subset when the folder holds more images.
+    ``sample_size`` keeps a deterministic random subset when the folder holds more images;
+    ``max_pixels`` (dataset.max_image_pixels), ``symlinks`` (dataset.symlinks) and ``fingerprint``
+    (dataset.fingerprint) are the dataset settings of the same names.
     """
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
@@ -122,27 +190,43 @@ def scan_dataset(
 
     candidates: list[tuple[Path, str]] = []
     skipped: list[tuple[str, str]] = []
-    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    for p in sorted(root.iterdir()):
-        if p.is_file() and p.name != class_names_file and not p.name.startswith("."):
-            if p.suffix.lower() in IMAGE_EXTENSIONS:
+    top = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    subdirs = []
+    for p in top:
+        rel = p.relative_to(root).as_posix()
+        if p.is_symlink() and not p.exists():
+            skipped.append((rel, "broken symlink"))
+        elif p.is_dir():
+            subdirs.append(p)
+        elif p.is_file() and p.name != class_names_file and p.suffix.lower() in IMAGE_EXTENSIONS:
+            refusal = symlink_refusal(p, root, symlinks)
+            if refusal:
+                skipped.append((rel, refusal))
+            else:
                 candidates.append((p, UNLABELLED))
     if class_map is None and subdirs:
         warnings.append(f"{class_names_file} not found in {root}: using folder names as class names.")
     for d in subdirs:
+        if d.is_symlink():
+            real = d.resolve()
+            refusal = ("symlinked folder inside the dataset: its images are indexed under their real path"
+                       if is_within(real, root) else symlink_refusal(d, root, symlinks))
+            if refusal:
+                skipped.append((d.name, refusal))
+                continue
         if class_map is not None and d.name not in class_map:
             warnings.append(f"folder {d.name!r} is not listed in {class_names_file}; using its name as the class.")
         cls = (class_map or {}).get(d.name, d.name)
-        for dirpath, dirnames, filenames in os.walk(d):
-            dirnames[:] = sorted(n for n in dirnames if not n.startswith("."))
-            for name in sorted(filenames):
-                if name.startswith("."):
-                    continue
-                p = Path(dirpath) / name
-                if p.suffix.lower() in IMAGE_EXTENSIONS:
-                    candidates.append((p, cls))
-                else:
-                    skipped.append((p.relative_to(root).as_posix(), f"not an image type ({p.suffix or 'no extension'})"))
+        for p in _walk(d, root, symlinks, frozenset({root, d.resolve()}), skipped):
+            rel = p.relative_to(root).as_posix()
+            if p.suffix.lower() not in IMAGE_EXTENSIONS:
+                skipped.append((rel, f"not an image type ({p.suffix or 'no extension'})"))
+                continue
+            refusal = symlink_refusal(p, root, symlinks) if p.is_symlink() else None  # (folders were checked)
+            if refusal:
+                skipped.append((rel, refusal))
+            else:
+                candidates.append((p, cls))
     if class_map:
         missing = sorted(set(class_map) - {d.name for d in subdirs})
         if missing:
@@ -157,7 +241,7 @@ def scan_dataset(
     records = []
     for p, cls in candidates:
         rel = p.relative_to(root).as_posix()
-        reason = _check_image(p)
+        reason = probe(p, max_pixels)
         if reason:
             skipped.append((rel, reason))
         else:
@@ -167,9 +251,8 @@ def scan_dataset(
             f"No readable images found in {root} ({len(skipped)} files skipped). "
             f"Expected class sub-folders with images plus {class_names_file}, or a flat folder of images."
         )
-    result = ScanResult(root=root, records=records, skipped=skipped, warnings=warnings)
+    skipped.sort()
+    result = ScanResult(root=root, records=records, skipped=skipped, warnings=warnings, fingerprint_mode=fingerprint)
     for w in warnings:
-        log.warning(w)
-    if skipped:
-        log.warning("skipped %d files, e.g. %s", len(skipped), ", ".join(p for p, _ in skipped[:3]))
+        log.warning(w)  # the skipped files are listed once, in the build report (store.index_report)
     return result

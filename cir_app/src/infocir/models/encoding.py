@@ -4,26 +4,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from infocir.errors import UserError
+# Images are opened in one place (pixel cap, EXIF orientation, transparency): data/images.py.
+from infocir.data.images import ImageReadError, open_rgb  # noqa: F401 - re-exported for the callers
 from infocir.models.encoders import ClipBundle
-
-
-class ImageReadError(UserError, ValueError):
-    """An image file or upload cannot be decoded."""
-
-
-def open_rgb(path_or_file) -> Image.Image:
-    """Open an image as RGB, raising ImageReadError with the reason instead of PIL's exceptions."""
-    from PIL import UnidentifiedImageError
-
-    try:
-        with Image.open(path_or_file) as im:
-            im.load()
-            return im.convert("RGB")
-    except UnidentifiedImageError:
-        raise ImageReadError("not a recognised image file (use PNG, JPEG, WebP, GIF, BMP or TIFF)") from None
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageReadError(f"cannot decode image: {exc}") from None
 
 
 def encode_images(bundle: ClipBundle, images: list[Image.Image]) -> np.ndarray:

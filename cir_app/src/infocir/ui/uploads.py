@@ -6,6 +6,7 @@ import binascii
 import io
 from pathlib import PurePath
 
+from infocir.data.images import ImageReadError, ImageTooLargeError, open_rgb
 from infocir.data.scan import IMAGE_EXTENSIONS
 from infocir.errors import UserError
 
@@ -14,8 +15,10 @@ class UploadError(UserError, ValueError):
     """An upload that cannot be used as a reference image; the message says why."""
 
 
-def decode_upload(contents: str, filename: str, max_mb: float) -> bytes:
-    """The uploaded file's bytes, after checking type (extension and content) and size."""
+def decode_upload(contents: str, filename: str, max_mb: float, max_pixels: int | None = None) -> bytes:
+    """The uploaded file's bytes, after checking type (extension and content), size in MB and in
+    pixels (``ui.max_upload_pixels``, read from the header before anything is decoded), and that it
+    decodes: the engine can use whatever this returns."""
     if not contents or "," not in contents:
         raise UploadError("The upload arrived empty; please try again.")
     ext = PurePath(filename or "").suffix.lower()
@@ -30,11 +33,10 @@ def decode_upload(contents: str, filename: str, max_mb: float) -> bytes:
     size_mb = len(data) / 1e6
     if size_mb > max_mb:
         raise UploadError(f"“{filename}” is {size_mb:.1f} MB; the limit is {max_mb:g} MB (ui.max_upload_mb).")
-    from PIL import Image, UnidentifiedImageError
-
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        open_rgb(io.BytesIO(data), max_pixels, "ui.max_upload_pixels")  # the pixel cap is checked before decoding
+    except ImageTooLargeError as exc:
+        raise UploadError(f"“{filename}” was refused: the {exc}.") from None
+    except ImageReadError:
         raise UploadError(f"“{filename}” is not a readable image (corrupt or another format renamed).") from None
     return data

@@ -21,7 +21,7 @@ def register(app: Dash, s: Services) -> None:
     )
     def _on_upload(contents, filename):
         try:
-            decode_upload(contents, filename, cfg.ui.max_upload_mb)
+            decode_upload(contents, filename, cfg.ui.max_upload_mb, cfg.ui.max_upload_pixels)
         except UploadError as exc:
             return "dataset", str(exc)
         return "upload", ""
@@ -67,7 +67,7 @@ def register(app: Dash, s: Services) -> None:
             return no_update, no_update, "k must be a whole number from 1 to 100."
         try:
             if mode == "upload" and contents:
-                reference = decode_upload(contents, filename, cfg.ui.max_upload_mb)
+                reference = decode_upload(contents, filename, cfg.ui.max_upload_mb, cfg.ui.max_upload_pixels)
                 ref_info = {"kind": "upload", "name": filename}
             else:
                 reference = ref or None
