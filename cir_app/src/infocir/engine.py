@@ -27,9 +27,10 @@ from PIL import Image
 
 from infocir.config import AppConfig
 from infocir.errors import UserError
+from infocir.data.images import to_rgb
 from infocir.data.scan import ScanResult, scan_dataset
 from infocir.index.backends import create_backend, top_k
-from infocir.index.store import FeatureIndex, index_dir_for, load_or_build
+from infocir.index.store import FeatureIndex, index_dir_for, index_report, load_or_build
 from infocir.methods.base import Composition, MethodContext, Query
 from infocir.methods.registry import MethodInfo, create_method, list_methods
 from infocir.models.encoders import ASSET_DIR, ClipBundle, ModelLoadError, load_clip
@@ -149,14 +150,21 @@ class RetrievalEngine:
         """Resolve the dataset, load the model, and load or build the index."""
         bundle = bundle_for(config)  # first: a model or device that cannot load fails before any scan
         root = resolve_dataset_root(config)
-        scan = scan_dataset(root, config.dataset.class_names_file, config.dataset.sample_size, config.model.seed)
-        log.info(scan.report())
+        ds = config.dataset
+        scan = scan_dataset(root, ds.class_names_file, ds.sample_size, config.model.seed, ds.max_image_pixels,
+                            ds.symlinks, ds.fingerprint)
         out_dir = index_dir_for(config.cache_dir, scan.root, bundle.name)
         index = load_or_build(
             bundle, scan, out_dir, config.index.dtype, config.index.batch_size, config.index.chunk_size, rebuild, progress,
-            config.index.num_workers,
+            config.index.num_workers, ds.max_image_pixels,
         )
-        return cls(config, bundle, scan, index)
+        engine = cls(config, bundle, scan, index)
+        (log.warning if len(scan.records) > len(index) or scan.skipped else log.info)(engine.report())
+        return engine
+
+    def report(self) -> str:
+        """The build report: images indexed and every skipped file, listed once (``store.index_report``)."""
+        return index_report(self.scan, self.index)
 
     # ----------------------------------------------------------------- encoding
     def encode_text(self, texts: list[str]) -> np.ndarray:
@@ -212,11 +220,11 @@ class RetrievalEngine:
             row = self.index.row_of.get(reference)
             if row is None:
                 raise QueryError(f"Unknown reference image id {reference!r}: not in the indexed dataset.")
-            return open_rgb(self.index.paths[row])
+            return open_rgb(self.index.paths[row], self.config.dataset.max_image_pixels)
         if isinstance(reference, (bytes, bytearray)):
-            return open_rgb(io.BytesIO(reference))
+            return open_rgb(io.BytesIO(reference), self.config.ui.max_upload_pixels, "ui.max_upload_pixels")
         if isinstance(reference, Image.Image):
-            return reference.convert("RGB")
+            return to_rgb(reference)  # upright and flattened, as open_rgb does for files
         raise QueryError(f"A reference must be a dataset id, an image or image bytes, not {type(reference).__name__}.")
 
     def compose(self, reference: Reference, text: str, method: str | None = None, **params: Any) -> Composition:
@@ -229,6 +237,20 @@ class RetrievalEngine:
         m.check(self.context, query)
         return m.score(self.context, query), ref_id
 
+    def check_k(self, k: Any) -> int:
+        """``k`` as an int: None means retrieval.default_k; anything but a whole number ≥ 1 is a QueryError
+        (0 is not "the default", 1.5 is not 1).  More than the index holds returns every image."""
+        if k is None:
+            return self.config.retrieval.default_k
+        whole = isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))
+        if not whole and isinstance(k, (float, np.floating)) and np.isfinite(k) and float(k).is_integer():
+            whole, k = True, int(k)
+        if not whole or k < 1:
+            raise QueryError(f"k must be a whole number of at least 1 (got {k!r}); larger than the index "
+                             f"({len(self.index)} images) returns them all, empty uses retrieval.default_k "
+                             f"({self.config.retrieval.default_k}).")
+        return int(k)
+
     def search(
         self,
         reference: Reference,
@@ -239,9 +261,7 @@ class RetrievalEngine:
         **params: Any,
     ) -> SearchResult:
         """Top-k images for a reference + modification text with a registered method."""
-        k = int(k or self.config.retrieval.default_k)
-        if k < 1:
-            raise QueryError("k must be at least 1.")
+        k = self.check_k(k)
         name = method or self.config.retrieval.method
         t0 = time.perf_counter()
         comp, ref_id = self._compose(reference, text, name, **params)

@@ -29,7 +29,7 @@ import os
 import posixpath
 import re
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -365,6 +365,9 @@ def write_index(out_dir: Path, unit: np.ndarray, norms: np.ndarray, ids: list[st
     for i, (rid, cls) in enumerate(zip(ids, classes)):
         w.writerow([i, rid, cls, rid])
     atomic_write_text(out_dir / "metadata.csv", meta.getvalue())
+    from infocir.index.store import file_checksums  # the engine verifies them on load
+
+    manifest = replace(manifest, checksums=file_checksums(out_dir))
     atomic_write_text(out_dir / "manifest.json", manifest.to_json())
 
 

@@ -4,17 +4,22 @@ Files in an index folder:
     features.npy   [N, D] L2-normalised image features (float16 or float32)
     norms.npy      [N]    norms of the raw ``encode_image`` features (SEARLE's φ needs raw features)
     metadata.csv   row, id, class, path (path relative to the dataset root)
-    manifest.json  IndexManifest; written last, so its presence marks a complete build
-A build in progress keeps finished chunks in ``.partial/``; a rerun with the same key resumes.
+    manifest.json  IndexManifest; written last, so its presence marks a complete build; it holds
+                   the SHA-256 of the three files above, verified on every load
+A build in progress keeps finished chunks in ``.partial/``; a rerun with the same key resumes, after
+checking each chunk (a damaged one is encoded again).  ``.build.lock`` keeps a second build of the
+same index out while one runs.
 """
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
 import os
 import shutil
+import socket
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -24,6 +29,7 @@ from typing import Any, Callable
 import numpy as np
 
 from infocir.data.scan import ImageRecord, ScanResult
+from infocir.errors import UserError
 from infocir.index.manifest import (
     CacheCorruptError,
     IndexKey,
@@ -88,6 +94,114 @@ def _load_npy(path: Path) -> np.ndarray:
         raise CacheCorruptError(f"Index file {path} is corrupt or unreadable ({exc}). {REBUILD_HINT}") from None
 
 
+CHECKED_FILES = ("features.npy", "norms.npy", "metadata.csv")
+
+
+def file_checksums(out_dir: Path) -> dict[str, str]:
+    """SHA-256 of the index files the manifest vouches for (written into it, verified by ``load_index``)."""
+    out = {}
+    for name in CHECKED_FILES:
+        with open(out_dir / name, "rb") as f:
+            out[name] = hashlib.file_digest(f, "sha256").hexdigest()
+    return out
+
+
+def verify_checksums(out_dir: Path, manifest: IndexManifest) -> None:
+    """CacheCorruptError naming the first index file whose bytes are not the ones the build wrote
+    (damaged, reordered, NaN written in, another build's file copied over)."""
+    if set(manifest.checksums) != set(CHECKED_FILES):
+        raise CacheCorruptError(f"Index manifest {out_dir / 'manifest.json'} has no checksums of its files "
+                                f"(written before they were recorded, or edited). {REBUILD_HINT}")
+    try:
+        actual = file_checksums(out_dir)
+    except OSError as exc:
+        raise CacheCorruptError(f"Index file {exc.filename} is unreadable ({exc.strerror}). {REBUILD_HINT}") from None
+    for name in CHECKED_FILES:
+        if actual[name] != manifest.checksums[name]:
+            raise CacheCorruptError(f"Index file {out_dir / name} does not match the checksum in its manifest: it was "
+                                    f"changed after the build (damaged, reordered or edited). {REBUILD_HINT}")
+
+
+class BuildLockedError(UserError, RuntimeError):
+    """Another build of the same index is running."""
+
+
+class BuildLock:
+    """``.build.lock`` in the index folder, held for the whole build (``flock``; ``msvcrt.locking`` on Windows).
+
+    A second build of the same index gets BuildLockedError naming the holder instead of racing it for
+    the chunk files.  The operating system drops the lock when its process ends however it ends, so a
+    lock file left by a crash or a kill is stale by construction: the next build takes it over and says so."""
+
+    NAME = ".build.lock"
+
+    def __init__(self, out_dir: Path):
+        self.path = Path(out_dir) / self.NAME
+        self._fd: int | None = None
+
+    @staticmethod
+    def _try_lock(fd: int) -> None:
+        try:
+            import fcntl
+        except ImportError:  # Windows
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            return
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    @staticmethod
+    def _holder(fd: int) -> str:
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            return os.read(fd, 300).decode("utf-8", "replace").strip()
+        except OSError:
+            return ""
+
+    def __enter__(self) -> "BuildLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            existed = self.path.exists()
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                self._try_lock(fd)
+            except OSError:
+                holder = self._holder(fd)
+                os.close(fd)
+                raise BuildLockedError(
+                    f"The index in {self.path.parent} cannot be built now: another build is running "
+                    f"({holder or 'its process is starting'}). Wait for it to finish (or stop it) and run again; "
+                    "a lock left by a build that crashed is taken over automatically."
+                ) from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)  # the previous holder removed the file between our open and our lock: again
+        previous = self._holder(fd)
+        if existed or previous:
+            log.warning("Took over a stale build lock in %s (%s): that build stopped without finishing.",
+                        self.path.parent, previous or "no holder recorded")
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {stamp}".encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        try:
+            self.path.unlink(missing_ok=True)  # while still holding it: nobody can take a lock on the old file
+        except OSError:
+            pass
+        finally:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+
 def auto_num_workers(device: Any) -> int:
     """Decoding workers for ``index.num_workers = -1``.
 
@@ -103,17 +217,20 @@ def auto_num_workers(device: Any) -> int:
 
 
 class DecodedImages:
-    """Map-style dataset for the build's DataLoader: record i → (pixels [3,S,S] or None, i, error)."""
+    """Map-style dataset for the build's DataLoader: record i → (pixels [3,S,S] or None, i, error).
 
-    def __init__(self, records: list[ImageRecord], preprocess: Callable):
-        self.records, self.preprocess = records, preprocess
+    Images open through ``open_rgb``: over ``max_pixels`` refused before decoding, EXIF orientation
+    applied, transparency on a neutral background (what the browser shows is what is encoded)."""
+
+    def __init__(self, records: list[ImageRecord], preprocess: Callable, max_pixels: int | None = None):
+        self.records, self.preprocess, self.max_pixels = records, preprocess, max_pixels
 
     def __len__(self) -> int:
         return len(self.records)
 
     def __getitem__(self, i: int):
         try:
-            return self.preprocess(open_rgb(self.records[i].path)), i, ""  # host: a decoding worker; moved in encode_pixels
+            return self.preprocess(open_rgb(self.records[i].path, self.max_pixels)), i, ""  # host: a decoding worker; moved in encode_pixels
         except ImageReadError as exc:
             return None, i, str(exc)
 
@@ -139,14 +256,15 @@ def build_batches(n_records: int, chunk_size: int, batch_size: int, skip_chunks:
     return out
 
 
-def decoded_batches(bundle: ClipBundle, records: list[ImageRecord], batches: list[list[int]], num_workers: int):
+def decoded_batches(bundle: ClipBundle, records: list[ImageRecord], batches: list[list[int]], num_workers: int,
+                    max_pixels: int | None = None):
     """A DataLoader that decodes and preprocesses ``batches`` (in order) in ``num_workers``
     processes while the main process encodes; pinned memory when the model is on CUDA."""
     import torch
     from torch.utils.data import DataLoader
 
     cuda = torch.device(bundle.device).type == "cuda"
-    return DataLoader(DecodedImages(records, bundle.preprocess), batch_sampler=batches, num_workers=num_workers,
+    return DataLoader(DecodedImages(records, bundle.preprocess, max_pixels), batch_sampler=batches, num_workers=num_workers,
                       collate_fn=collate_decoded, pin_memory=cuda, prefetch_factor=4 if num_workers else None,
                       persistent_workers=False)
 
@@ -159,6 +277,23 @@ def _save_chunk(path: Path, feats: list[np.ndarray], keep: list[int], failed: li
     atomic_write_bytes(path, buf.getvalue())
 
 
+def _read_chunk(path: Path, c: int, chunk_size: int, n_records: int, dim: int):
+    """A finished chunk's (feats, keep, failed), or None when the file is damaged or does not belong to this
+    build (truncated by a crash or a full disk, bytes that fail the zip CRC, another build's file, rows
+    outside the chunk)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            feats, keep, failed = z["feats"], z["keep"], z["failed"]
+    except Exception:  # noqa: BLE001 - any unreadable chunk (BadZipFile, EOFError, KeyError, ...) is encoded again
+        return None
+    lo, hi = c * chunk_size, min(n_records, (c + 1) * chunk_size)
+    if (feats.ndim != 2 or feats.shape[1] != dim or keep.ndim != 1 or len(keep) != len(feats)
+            or failed.ndim != 2 or failed.shape[1] != 2 or len(keep) + len(failed) != hi - lo
+            or (len(keep) and (keep.min() < lo or keep.max() >= hi))):
+        return None
+    return feats, keep, failed
+
+
 def build_index(
     bundle: ClipBundle,
     scan: ScanResult,
@@ -168,15 +303,30 @@ def build_index(
     chunk_size: int = 1024,
     progress: bool = True,
     num_workers: int = -1,
+    max_pixels: int | None = None,
+    fresh: bool = False,
 ) -> IndexManifest:
-    """Encode every record of ``scan`` into ``out_dir``; resumes a build interrupted with the same key.
+    """Encode every record of ``scan`` into ``out_dir``; resumes a build interrupted with the same key
+    unless ``fresh`` (``--rebuild``), which discards it.
 
-    Decoding overlaps encoding (``num_workers`` DataLoader processes; -1 picks by device and cores)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    Decoding overlaps encoding (``num_workers`` DataLoader processes; -1 picks by device and cores).
+    Images over ``max_pixels`` (dataset.max_image_pixels) are left out and reported.  One build per
+    index folder at a time: a second one gets BuildLockedError."""
+    with BuildLock(out_dir):
+        return _build_locked(bundle, scan, out_dir, dtype, batch_size, chunk_size, progress, num_workers, max_pixels,
+                             fresh)
+
+
+def _build_locked(bundle: ClipBundle, scan: ScanResult, out_dir: Path, dtype: str, batch_size: int, chunk_size: int,
+                  progress: bool, num_workers: int, max_pixels: int | None, fresh: bool) -> IndexManifest:
     key = index_key(bundle, scan, dtype)
+    (out_dir / "manifest.json").unlink(missing_ok=True)  # the old files are no longer an index until the new manifest lands
     partial = out_dir / ".partial"
     plan = {"key": asdict(key), "ids": [r.id for r in scan.records], "chunk_size": chunk_size}
     plan_path = partial / "plan.json"
+    if partial.exists() and fresh:
+        log.info("Discarding the unfinished build in %s (--rebuild).", partial)
+        shutil.rmtree(partial)
     if partial.exists():
         try:
             same = json.loads(plan_path.read_text()) == plan
@@ -190,7 +340,16 @@ def build_index(
 
     records = scan.records
     n_chunks = (len(records) + chunk_size - 1) // chunk_size
-    done = [c for c in range(n_chunks) if (partial / f"chunk_{c:05d}.npz").exists()]
+    done = []
+    for c in range(n_chunks):
+        chunk = partial / f"chunk_{c:05d}.npz"
+        if not chunk.exists():
+            continue
+        if _read_chunk(chunk, c, chunk_size, len(records), bundle.embed_dim) is None:
+            log.warning("Discarding the damaged chunk %s of the unfinished build; it is encoded again.", chunk)
+            chunk.unlink()
+        else:
+            done.append(c)
     if done:
         log.info("Resuming index build: %d of %d chunks already encoded.", len(done), n_chunks)
     from tqdm import tqdm
@@ -205,7 +364,7 @@ def build_index(
     remaining = {c: 0 for c in range(n_chunks)}
     for b in batches:
         remaining[b[0] // chunk_size] += 1
-    for pixels, kept, bad in decoded_batches(bundle, records, batches, workers):
+    for pixels, kept, bad in decoded_batches(bundle, records, batches, workers, max_pixels):
         c = (kept or [i for i, _ in bad])[0] // chunk_size
         feats, keep, failed = pending.setdefault(c, ([], [], []))
         if pixels is not None:
@@ -222,12 +381,14 @@ def build_index(
 
     feats, keep, failed = [], [], []
     for c in range(n_chunks):
-        with np.load(partial / f"chunk_{c:05d}.npz") as z:
-            feats.append(z["feats"])
-            keep.append(z["keep"])
-            failed += [tuple(x) for x in z["failed"]]
-    raw = np.concatenate(feats).astype(np.float32)
-    rows = np.concatenate(keep)
+        chunk = _read_chunk(partial / f"chunk_{c:05d}.npz", c, chunk_size, len(records), bundle.embed_dim)
+        if chunk is None:  # only if something outside this build changed .partial while it held the lock
+            raise CacheCorruptError(f"Chunk {partial / f'chunk_{c:05d}.npz'} changed during the build. {REBUILD_HINT}")
+        feats.append(chunk[0])
+        keep.append(chunk[1])
+        failed += [(str(a), str(b)) for a, b in chunk[2]]
+    raw = np.concatenate(feats).astype(np.float32) if feats else np.zeros((0, bundle.embed_dim), np.float32)
+    rows = np.concatenate(keep) if keep else np.zeros(0, np.int64)
     if len(rows) == 0:
         raise ImageReadError(f"None of the {len(records)} images could be decoded; nothing to index.")
     norms = np.linalg.norm(raw, axis=1).astype(np.float32)
@@ -248,11 +409,11 @@ def build_index(
         dim=int(unit.shape[1]),
         skipped=len(scan.skipped) + len(failed),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        failed=[list(f) for f in failed],
+        checksums=file_checksums(out_dir),
     )
     atomic_write_text(out_dir / "manifest.json", manifest.to_json())
     shutil.rmtree(partial, ignore_errors=True)
-    if failed:
-        log.warning("%d images failed to decode and were left out, e.g. %s", len(failed), ", ".join(f for f, _ in failed[:3]))
     if elapsed > 0 and len(records):
         log.info("Encoded %d images in %.1fs (%.1f img/s)", len(records), elapsed, len(records) / elapsed)
     return manifest
@@ -261,6 +422,7 @@ def build_index(
 def load_index(out_dir: Path, dataset_root: Path | None = None) -> FeatureIndex:
     """Load a complete index; CacheCorruptError (naming the file) if any file is unreadable or inconsistent."""
     manifest = IndexManifest.read(out_dir / "manifest.json")
+    verify_checksums(out_dir, manifest)
     features = _load_npy(out_dir / "features.npy")
     norms = _load_npy(out_dir / "norms.npy")
     meta_path = out_dir / "metadata.csv"
@@ -279,6 +441,9 @@ def load_index(out_dir: Path, dataset_root: Path | None = None) -> FeatureIndex:
             )
     if features.ndim != 2 or features.shape[1] != manifest.dim:
         raise CacheCorruptError(f"Index file {out_dir / 'features.npy'} has shape {features.shape}, expected [*, {manifest.dim}]. {REBUILD_HINT}")
+    for name, arr in (("features.npy", features), ("norms.npy", norms)):
+        if not np.isfinite(arr).all():  # the checksum vouches for the bytes; a build that wrote NaN is still unusable
+            raise CacheCorruptError(f"Index file {out_dir / name} holds NaN or infinite values. {REBUILD_HINT}")
     root = Path(dataset_root or manifest.dataset_root)
     return FeatureIndex(
         features=features.astype(np.float32),
@@ -309,8 +474,10 @@ def load_or_build(
     rebuild: bool = False,
     progress: bool = True,
     num_workers: int = -1,
+    max_pixels: int | None = None,
 ) -> FeatureIndex:
-    """Reuse the index in ``out_dir`` when its manifest matches; otherwise (re)build it, saying why."""
+    """Reuse the index in ``out_dir`` when its manifest matches; otherwise (re)build it, saying why.
+    ``rebuild`` also discards an unfinished build (``.partial``) instead of resuming it."""
     manifest_path = out_dir / "manifest.json"
     if manifest_path.exists() and not rebuild:
         manifest = IndexManifest.read(manifest_path)
@@ -322,7 +489,19 @@ def load_or_build(
         log.info("Rebuilding the index in %s as requested.", out_dir)
     else:
         log.info("No index yet in %s; building it (first run).", out_dir)
-    if manifest_path.exists():
-        manifest_path.unlink()  # the old files are no longer a valid index until the new manifest lands
-    build_index(bundle, scan, out_dir, dtype, batch_size, chunk_size, progress, num_workers)
+    build_index(bundle, scan, out_dir, dtype, batch_size, chunk_size, progress, num_workers, max_pixels, fresh=rebuild)
     return load_index(out_dir, scan.root)
+
+
+def index_report(scan: ScanResult, index: FeatureIndex) -> str:
+    """The one report of a build (or of a reused index): the images indexed and every file left out,
+    those the scan skipped and those the build could not decode, each listed once."""
+    m = index.manifest
+    skipped = sorted(dict([*scan.skipped, *((i, why) for i, why in m.failed)]).items())
+    lines = [f"Index ready: {len(index)} images in {len(set(index.classes))} classes under {scan.root} "
+             f"(model {m.key.model_name}, dim {m.dim})."]
+    if skipped:
+        lines.append(f"{len(skipped)} files skipped:")
+        lines += [f"  {p} ({why})" for p, why in skipped]
+    lines += scan.warnings
+    return "\n".join(lines)
