@@ -112,8 +112,10 @@ def save_map(m: EmbeddingMap, out: Path, key: dict) -> None:
     atomic_write_text(out / "manifest.json", json.dumps(key, indent=1))  # last: marks a complete map
 
 
-def load_map(out: Path, key: dict) -> EmbeddingMap | None:
-    """The cached map if its manifest matches ``key``; None if absent or stale; error if corrupt."""
+def load_map(out: Path, key: dict, n_rows: int | None = None) -> EmbeddingMap | None:
+    """The cached map if its manifest matches ``key``; None if absent or stale; CacheCorruptError if
+    unreadable or if its coordinates do not fit the index (``n_rows`` finite rows of two, default the
+    key's count)."""
     manifest = out / "manifest.json"
     if not manifest.exists():
         return None
@@ -123,9 +125,16 @@ def load_map(out: Path, key: dict) -> EmbeddingMap | None:
             return None
         coords = np.load(out / "coords.npy", allow_pickle=False)
         state = pickle.loads((out / "reducer.pkl").read_bytes())
-    except (OSError, ValueError, EOFError, pickle.UnpicklingError, AttributeError, ImportError) as exc:
+        style, pca, reducer = state["style"], state["pca"], state["reducer"]
+    except (OSError, ValueError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, KeyError,
+            TypeError) as exc:
         raise CacheCorruptError(f"Map cache in {out} is unreadable ({exc}). Delete that folder to refit the map.") from None
-    return EmbeddingMap(coords, state["style"], state["pca"], state["reducer"])
+    n = key.get("count") if n_rows is None else n_rows
+    finite = coords.dtype.kind in "fiu" and bool(np.isfinite(coords).all())
+    if coords.shape != (n, 2) or not finite:
+        raise CacheCorruptError(f"Map cache in {out} does not fit the index of {n} images (coordinates of shape "
+                                f"{coords.shape}{'' if finite else ', not all finite'}).")
+    return EmbeddingMap(np.asarray(coords, np.float32), style, pca, reducer)
 
 
 class MapService:
@@ -159,9 +168,9 @@ class MapService:
         try:
             m = None
             try:
-                m = load_map(self.out, self.key)
-            except CacheCorruptError as exc:
-                log.warning("%s Refitting.", exc)
+                m = load_map(self.out, self.key, len(self.engine.index))
+            except CacheCorruptError as exc:  # damaged, or fewer rows than the index: a map that cannot be drawn
+                log.warning("%s Refitting the map.", exc)
             if m is None:
                 style = None
                 if self.cfg.style_debiasing:

@@ -1,7 +1,9 @@
 """Panel B: the results gallery (or a map selection), ideals, and 'use as reference'."""
 from __future__ import annotations
 
-from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
+import os
+
+from dash import ALL, Dash, Input, Output, State, ctx, get_asset_url, html, no_update
 
 from infocir.ui import ids
 from infocir.ui.media import media_url
@@ -10,16 +12,29 @@ from infocir.ui.services import Services
 HIDDEN, SHOWN = {"display": "none"}, {}
 
 
-def tile(rank: int | None, image_id: str, score: float | None, cls: str, ideal: bool, highlight: str | None) -> html.Div:
-    """One gallery tile (pure)."""
+def placeholder_src() -> str:
+    """The picture of a tile whose image file is gone (the media route answers 404 for it)."""
+    try:
+        return get_asset_url("missing.svg")
+    except Exception:  # noqa: BLE001 - outside a running app (a pure call in a test): the default prefix
+        return "/assets/missing.svg"
+
+
+def tile(rank: int | None, image_id: str, score: float | None, cls: str, ideal: bool, highlight: str | None,
+         missing: bool = False) -> html.Div:
+    """One gallery tile (pure); ``missing``: the file was deleted since the index was built."""
     state = " ideal" if ideal else ""
     if highlight is not None:
         state += " hl" if cls == highlight else " dim"
+    if missing:
+        state += " missing"
     caption = [html.Span(f"#{rank}" if rank else "·", className="rank"),
                html.Span(f"{score:.3f}" if score is not None else "", className="score"),
                html.Span(cls, className="cls")]
+    if missing:
+        caption.append(html.Span("image missing", className="gone"))
     return html.Div([
-        html.Div([html.Img(src=media_url(image_id), alt=image_id),
+        html.Div([html.Img(src=placeholder_src() if missing else media_url(image_id), alt=image_id),
                   html.Span("★ ideal", className="badge") if ideal else None,
                   html.Div(caption, className="caption")],
                  id={"type": ids.TILE, "id": image_id}, n_clicks=0, className="tile-body",
@@ -32,6 +47,10 @@ def tile(rank: int | None, image_id: str, score: float | None, cls: str, ideal: 
 def register(app: Dash, s: Services) -> None:
     index = s.engine.index
     limit = s.config.ui.max_images_on_scatterplot
+
+    def gone(image_id: str) -> bool:
+        row = index.row_of.get(image_id)
+        return row is not None and not os.path.isfile(index.paths[row])
 
     @app.callback(
         Output(ids.GALLERY, "children"),
@@ -48,12 +67,13 @@ def register(app: Dash, s: Services) -> None:
         if browse and browse.get("rows"):
             rows = browse["rows"]
             shown = rows[:limit]
-            tiles = [tile(None, index.ids[r], None, index.classes[r], index.ids[r] in ideals, highlight) for r in shown]
+            tiles = [tile(None, index.ids[r], None, index.classes[r], index.ids[r] in ideals, highlight, gone(index.ids[r]))
+                     for r in shown]
             more = f" (showing the first {limit}; ui.max_images_on_scatterplot)" if len(rows) > limit else ""
             return tiles, f"Browsing {len(rows)} images selected on the map{more}.", SHOWN, SHOWN
         if not results:
             return [], "Run a search to see results.", HIDDEN, HIDDEN
-        tiles = [tile(i + 1, iid, sc, cls, iid in ideals, highlight)
+        tiles = [tile(i + 1, iid, sc, cls, iid in ideals, highlight, gone(iid))
                  for i, (iid, sc, cls) in enumerate(zip(results["ids"], results["scores"], results["classes"]))]
         ref = results["reference"]
         ref_text = ref.get("id") or ref.get("name") or "no reference"
