@@ -40,6 +40,23 @@ def average_precision_at_k(ranked: Sequence[Id], relevant: Iterable[Id], k: int)
     return float((precision * rel).sum() / min(m, k))
 
 
+def average_precision_interpolated(ranked: Sequence[Id], relevant: Iterable[Id]) -> float:
+    """i-CIR's AP, as the authors' evaluation computes it (``compute_ap`` in billpsomas/icir, the
+    Oxford/Paris-buildings rule): the precision–recall curve integrated with the trapezoidal rule.
+    The j-th relevant item (0-based) at 0-based rank r adds (1/m)·(P₀ + P₁)/2 with P₀ = j/r (1 when
+    r = 0) and P₁ = (j+1)/(r+1); m = the number of relevant items.  Use the full ranking (they rank
+    the whole per-instance database).  Their code divides by m + 1e-5; this divides by m."""
+    rel, m = _rel(ranked, relevant, None)
+    if m == 0:
+        return 0.0
+    ap = 0.0
+    for j, r in enumerate(np.flatnonzero(rel)):
+        p0 = 1.0 if r == 0 else j / r
+        p1 = (j + 1) / (r + 1)
+        ap += (p0 + p1) / 2.0 / m
+    return float(ap)
+
+
 def ndcg_at_k(ranked: Sequence[Id], relevant: Iterable[Id], k: int) -> float:
     """Binary nDCG@K: Σ rel_i / log2(i+1) over the ideal DCG with min(m, K) relevant items on top."""
     rel, m = _rel(ranked, relevant, k)
