@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="build what is missing and serve the dashboard (default)")
     _common(p)
     p.add_argument("--port", type=int, help="port (default 8051)")
-    p.add_argument("--host", help="interface to bind (default 127.0.0.1)")
+    p.add_argument("--host", help="interface to bind (default 127.0.0.1, this machine only; 0.0.0.0 exposes the "
+                                  "dashboard to the network: set CIR_UI_TOKEN)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("build-index", help="encode the dataset into the feature index (resumable)")
@@ -123,9 +124,7 @@ def cmd_build_index(cfg: AppConfig, args) -> int:
     from infocir.engine import RetrievalEngine
 
     engine = RetrievalEngine.from_config(cfg, rebuild=args.rebuild)
-    m = engine.index.manifest
-    print(f"Index ready: {m.count} images, dim {m.dim}, model {m.key.model_name}, {m.skipped} files skipped.")
-    print(engine.scan.report())
+    print(engine.report())  # one report: the images indexed and every file left out, by the scan or the build
     return EXIT_OK
 
 

@@ -51,6 +51,15 @@ class DatasetConfig:
     sample_size: int = _bounded(30000, 1)
     class_names_file: str = "class_names.csv"
     demo_replicates: int = _bounded(3, 1, 20)  # demo world: images per attribute combination
+    # Images with more pixels are skipped and listed in the build report (decompression bombs; a 144 MP
+    # scan costs seconds and GBs per decode).  At most 178956970, where Pillow refuses files itself.
+    max_image_pixels: int = _bounded(50_000_000, 1, 178_956_970)
+    # Symlinks whose target is outside the dataset folder: "skip" (listed in the build report) or "follow"
+    # (indexed and served).  The scan and the image route apply the same rule.
+    symlinks: str = _choices("skip", "follow", default="skip")
+    # How a changed folder is noticed: "stat" (size, mtime in ns, inode and ctime of every image) or
+    # "content" (a hash of every file's bytes; reads the whole dataset at each start).
+    fingerprint: str = _choices("stat", "content", default="stat")
 
 
 @dataclass(frozen=True)
@@ -83,20 +92,47 @@ class RetrievalConfig:
 
 @dataclass(frozen=True)
 class BasicConfig:
-    """BASIC (i-CIR) parameters; corpus files hold one text per line/row (CSV, first column)."""
+    """BASIC (i-CIR, billpsomas/icir).  Each field names the flag of the authors' run_retrieval.py it
+    stands for; corpus files hold one text per line/row (CSV, first column)."""
 
-    positive_corpus: str = "demo_subjects"  # a shipped corpus name or a CSV path (authors': generic_subjects.csv)
-    negative_corpus: str = "demo_styles"  # authors': generic_styles.csv
-    components: float = _bounded(250.0, 0.0)  # >1: number of eigenvectors, <1: energy fraction
-    negative_weight: float = _bounded(0.2, 0.0, 1.0)  # C = (1-w)·S_pos − w·S_neg
-    mean_file: str = ""  # .npy feature mean (authors: LAION-1M); empty: the dataset's mean
-    center: bool = True
-    project: bool = True
-    query_expansion: bool = True
-    qe_k: int = _bounded(25, 1)
-    qe_temperature: float = _bounded(0.1, 1e-4)
-    normalize: bool = True
-    harris_lambda: float = _bounded(0.1, 0.0)
+    # A named configuration (BASIC_PRESETS below) applied before the fields given with it; "custom": the fields as set.
+    preset: str = _choices("custom", "basic", "basic-no-qe", default="custom")
+    positive_corpus: str = "demo_subjects"  # --specified_corpus: a shipped corpus name (also generic_subjects) or a CSV path
+    negative_corpus: str = "demo_styles"  # --specified_ncorpus (authors': generic_styles.csv, not shipped: give its path)
+    components: float = _bounded(250.0, 0.0)  # --num_principal_components_for_projection: >=1 count, <1 energy fraction
+    negative_weight: float = _bounded(0.2, 0.0, 1.0)  # --aa: C = (1-aa)·S_pos − aa·S_neg (+1e-5)
+    center: bool = True  # --standardize_features: images − image mean, texts and corpora − positive-corpus mean
+    # --use_laion_mean: their data/laion_mean/laion_1m_mean_*.pkl ({'laion_1m_mean': tensor}) or a .npy [D];
+    # empty: the mean of the query's database (what their code does without the flag)
+    mean_file: str = ""
+    project: bool = True  # --project_features: contrastive-PCA projection of the query image
+    contextualize: bool = False  # --contextualize: text = mean of "{word} {text}" and "{text} {word}" features
+    context_words: int = _bounded(100, 1)  # first rows of the positive corpus used to contextualize (theirs: 100)
+    query_expansion: bool = True  # --do_query_expansion
+    qe_k: int = _bounded(25, 1)  # neighbours (fixed at 25 in their code)
+    qe_temperature: float = _bounded(10.0, 1e-4)  # weights ∝ exp(s / T); theirs exp(0.1·s), i.e. T = 10
+    qe_include_query: bool = True  # the query joins its neighbours with similarity 1 (as theirs)
+    normalize: bool = True  # --normalize_similarities
+    # --path_to_synthetic_data: their folder (dataset_1_sd_clip.pkl.npy / _siglip) or that file; empty: the
+    # 0.5th-percentile fallback (not the authors' rule); a path that does not exist is an error
+    synthetic_data: str = ""
+    harris_lambda: float = _bounded(0.1, 0.0)  # --harris_lambda
+
+
+# The README's recommended configurations (the authors' METHOD_PRESETS["basic"]; BASIC† of their results
+# table is it without query expansion).  Paths (corpora, mean, synthetic data) are left as configured.
+_BASIC_FULL = {
+    "center": True, "project": True, "contextualize": True, "context_words": 100, "query_expansion": True,
+    "qe_k": 25, "qe_temperature": 10.0, "qe_include_query": True, "normalize": True,
+    "negative_weight": 0.2, "components": 250.0, "harris_lambda": 0.1,
+}
+BASIC_PRESETS: dict[str, dict[str, Any]] = {
+    "custom": {},
+    "basic": _BASIC_FULL,
+    "basic-no-qe": {**_BASIC_FULL, "query_expansion": False},
+}
+# section → {preset name → field values}; a section's "preset" field selects one.
+SECTION_PRESETS: dict[str, dict[str, dict[str, Any]]] = {"basic": BASIC_PRESETS}
 
 
 @dataclass(frozen=True)
@@ -128,7 +164,17 @@ class UIConfig:
     gallery_row_size: int = _bounded(4, 1, 12)
     max_images_on_scatterplot: int = _bounded(100, 1)
     max_upload_mb: float = _bounded(10.0, 0.1)
+    # Uploads with more pixels are refused with a message in panel A (checked before decoding).
+    max_upload_pixels: int = _bounded(50_000_000, 1, 178_956_970)
+    # true: Dash's dev tools on the development server; refused on a host other than loopback
+    # (Werkzeug's interactive debugger runs any code a visitor types).
     debug: bool = False
+    # "waitress": the production WSGI server; "dev": Werkzeug's development server (single machine only).
+    server: str = _choices("waitress", "dev", default="waitress")
+    threads: int = _bounded(8, 1, 64)  # waitress worker threads (requests served at once)
+    # Access token for shared demos (best from CIR_UI_TOKEN): every request then needs it; "?token=…"
+    # on the first visit sets a cookie.  Empty: no token.  Never logged or shown.
+    token: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -289,6 +335,10 @@ def apply_overrides(cfg: AppConfig, overrides: Mapping[str, Any]) -> AppConfig:
         by_section.setdefault(sec, {})[name] = _coerce(key, value, types_[name])
     new = cfg
     for sec, values in by_section.items():
+        if "preset" in values and sec in SECTION_PRESETS:
+            # the preset first, then the fields given beside it (a later layer overrides both)
+            _validate_field(f"{sec}.preset", {f.name: f for f in fields(type(getattr(cfg, sec)))}["preset"], values["preset"])
+            values = {**SECTION_PRESETS[sec][values["preset"]], **values}
         new = replace(new, **{sec: replace(getattr(new, sec), **values)})
     return validate(new)
 
