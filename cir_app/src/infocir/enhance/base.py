@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from infocir.errors import UserError
+from infocir.redaction import redact  # noqa: F401  (every provider's one redaction helper)
 
 if TYPE_CHECKING:
     from infocir.config import AppConfig
@@ -64,11 +65,3 @@ class Provider(ABC):
     @abstractmethod
     def generate(self, context: VisualContext, n: int, cfg: "AppConfig") -> list[str]:
         """Up to ``n`` distinct candidate texts (never the original); EnhancementError on failure."""
-
-
-def redact(message: str, *secrets: str | None) -> str:
-    """``message`` with every secret replaced, so that keys never reach the panel or the log."""
-    for s in secrets:
-        if s:
-            message = message.replace(s, "***")
-    return message

@@ -11,9 +11,10 @@ import os
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from infocir.enhance.base import KEPT, EnhancementError, Provider, VisualContext, redact
+from infocir.enhance.base import KEPT, EnhancementError, Provider, VisualContext
 from infocir.enhance.prompting import SYSTEM, build_prompt, parse_candidates
 from infocir.enhance.registry import register
+from infocir.redaction import redact, redact_cut
 
 if TYPE_CHECKING:
     from infocir.config import AppConfig
@@ -116,7 +117,8 @@ class GeminiProvider(Provider):
             elif _is_auth(exc):
                 msg = f"Gemini rejected the API key; {KEPT}. Check GOOGLE_API_KEY / GEMINI_API_KEY."
             else:
-                msg = (f"The Gemini request failed ({type(exc).__name__}: {str(exc)[:200]}); {KEPT}. "
+                # redact before cutting: a key cut in half by [:200] would no longer match it
+                msg = (f"The Gemini request failed ({type(exc).__name__}: {redact_cut(exc, 200, key)}); {KEPT}. "
                        f"Check enhancement.gemini_model ({cfg.enhancement.gemini_model!r}) and the network.")
             log.warning("Gemini request failed: %s", redact(repr(exc), key))
             raise EnhancementError(redact(msg, key)) from None

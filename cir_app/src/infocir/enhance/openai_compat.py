@@ -4,9 +4,16 @@ Works with hosted APIs and with local servers that speak the same protocol (llam
 ``llama-server``, Ollama's ``/v1``, vLLM).  Settings: ``enhancement.openai_base_url`` (or the
 ``OPENAI_BASE_URL`` environment variable), ``enhancement.openai_model`` (or ``OPENAI_MODEL``),
 the key from ``OPENAI_API_KEY`` (optional for local servers), ``enhancement.timeout_s``.
+
+Credentials in the URL (``https://user:password@host/v1``, percent-encoded where needed) are taken
+out of it and sent as HTTP Basic auth, for a server behind a reverse proxy with a password.  Together
+with ``OPENAI_API_KEY`` they are refused (one request carries one ``Authorization`` header; which one
+was meant cannot be guessed).  No message or log line shows the key, the password or the header: all
+of them pass through :func:`infocir.redaction.redact` with the secrets of the request.
 """
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import logging
@@ -17,9 +24,10 @@ import urllib.parse
 import urllib.request
 from typing import TYPE_CHECKING
 
-from infocir.enhance.base import KEPT, EnhancementError, Provider, VisualContext, redact
+from infocir.enhance.base import KEPT, EnhancementError, Provider, VisualContext
 from infocir.enhance.prompting import SYSTEM, build_prompt, parse_candidates
 from infocir.enhance.registry import register
+from infocir.redaction import display_url, redact, redact_cut, split_credentials
 
 if TYPE_CHECKING:
     from infocir.config import AppConfig
@@ -38,9 +46,46 @@ def settings(cfg: "AppConfig") -> tuple[str, str, str | None]:
     return url.rstrip("/"), model, key
 
 
+BOTH_CREDENTIALS = ("enhancement.openai_base_url holds a user name and password and OPENAI_API_KEY is set as well; "
+                    "a request carries one Authorization header (Basic from the URL or Bearer from the key), so remove "
+                    "the credentials from the URL or unset OPENAI_API_KEY")
+
+
+def connection(cfg: "AppConfig") -> tuple[str, dict[str, str], tuple[str, ...]]:
+    """(the base URL without credentials, the auth headers, the secrets every message is redacted with).
+
+    ``https://user:password@host/v1`` becomes Basic auth; ``OPENAI_API_KEY`` a Bearer token; both at
+    once is an EnhancementError.  A URL that is not http(s) is an EnhancementError naming the setting.
+    """
+    url, _, key = settings(cfg)
+    clean, creds = split_credentials(url)
+    scheme = urllib.parse.urlsplit(clean).scheme.lower()
+    if scheme not in ("http", "https") or not urllib.parse.urlsplit(clean).hostname:
+        raise EnhancementError(f"enhancement.openai_base_url ({display_url(url)}) is not an http:// or https:// URL "
+                               f"with a host; {KEPT}. Use e.g. http://127.0.0.1:8080/v1 or https://api.openai.com/v1.")
+    if creds is None:
+        return clean, ({"Authorization": f"Bearer {key}"} if key else {}), tuple(s for s in (key,) if s)
+    if key:
+        raise EnhancementError(f"{BOTH_CREDENTIALS}; {KEPT}.")
+    user, password = creds
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    host = urllib.parse.urlsplit(clean).hostname or ""
+    if scheme == "http" and host not in _LOOPBACK:
+        log.warning("enhancement.openai_base_url sends a password over plain http to %s: use https", display_url(clean))
+    # The user part goes too: "https://TOKEN@host" is a common way to pass a token alone.
+    return clean, {"Authorization": f"Basic {token}"}, tuple(s for s in (password, user, token) if s)
+
+
 def endpoint(base_url: str) -> str:
     """``{base}/chat/completions`` (a base URL that already names the endpoint is used as is)."""
     return base_url if base_url.endswith("/chat/completions") else f"{base_url}/chat/completions"
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """urllib follows a redirect with the same headers, Authorization included, to any host: refuse."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # urllib then raises HTTPError with the 3xx code
 
 
 def post_json(url: str, body: dict, headers: dict[str, str], timeout: float) -> bytes:
@@ -48,12 +93,16 @@ def post_json(url: str, body: dict, headers: dict[str, str], timeout: float) -> 
     req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json", **headers})
     host = urllib.parse.urlsplit(url).hostname or ""
     # A local server must not be sent through an http_proxy from the environment.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({})) if host in _LOOPBACK else urllib.request.build_opener()
+    handlers = [_NoRedirect()] + ([urllib.request.ProxyHandler({})] if host in _LOOPBACK else [])
+    opener = urllib.request.build_opener(*handlers)
     with opener.open(req, timeout=timeout) as resp:
         return resp.read()
 
 
 def _http_hint(code: int) -> str:
+    if 300 <= code < 400:
+        return ("the server redirects elsewhere, and the key is not sent after a redirect: "
+                "set enhancement.openai_base_url to the final address")
     if code in (401, 403):
         return "the API key was rejected: check OPENAI_API_KEY"
     if code == 404:
@@ -65,7 +114,7 @@ def _http_hint(code: int) -> str:
     return "check enhancement.openai_model and the server's documentation"
 
 
-def _content(raw: bytes, where: str) -> str:
+def _content(raw: bytes, where: str, secrets: tuple[str, ...] = ()) -> str:
     try:
         data = json.loads(raw.decode("utf-8", "replace"))
     except ValueError:
@@ -75,7 +124,8 @@ def _content(raw: bytes, where: str) -> str:
         return data["choices"][0]["message"]["content"] or ""
     except (KeyError, IndexError, TypeError):
         err = data.get("error") if isinstance(data, dict) else None
-        detail = f" ({str(err.get('message', err) if isinstance(err, dict) else err)[:200]})" if err else ""
+        # a server's error text may echo the request's Authorization header: redact, then cut
+        detail = f" ({redact_cut(err.get('message', err) if isinstance(err, dict) else err, 200, *secrets)})" if err else ""
         raise EnhancementError(f"The OpenAI-compatible server at {where} gave no chat completion{detail}; "
                                f"{KEPT}.") from None
 
@@ -87,35 +137,39 @@ class OpenAICompatProvider(Provider):
     description = "Chat completions from OpenAI or a local llama.cpp / Ollama / vLLM server (enhancement.openai_base_url)."
 
     def available(self, cfg: "AppConfig") -> tuple[bool, str]:
-        url, _, _ = settings(cfg)
+        url, _, key = settings(cfg)
         if not url:
             return False, "set enhancement.openai_base_url (e.g. http://127.0.0.1:8080/v1 for llama.cpp) or OPENAI_API_KEY"
+        if key and split_credentials(url)[1] is not None:
+            return False, BOTH_CREDENTIALS
         return True, ""
 
     def generate(self, context: VisualContext, n: int, cfg: "AppConfig") -> list[str]:
-        url, model, key = settings(cfg)
+        url, model, _ = settings(cfg)
         if not url:
             raise EnhancementError(f"No OpenAI-compatible server is configured; {KEPT}. "
                                    "Set enhancement.openai_base_url or OPENAI_API_KEY.")
+        url, headers, secrets = connection(cfg)
         timeout = cfg.enhancement.timeout_s
-        where = redact(url, key)
+        where = redact(display_url(url), *secrets)
         body = {
             "model": model,
             "messages": [{"role": "system", "content": SYSTEM},
                          {"role": "user", "content": build_prompt(context, n, cfg.enhancement.use_context)}],
             "temperature": 0.7,
         }
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
         try:
             raw = post_json(endpoint(url), body, headers, timeout)
         except urllib.error.HTTPError as exc:
             try:
-                detail = exc.read(300).decode("utf-8", "replace").strip()
+                detail = exc.read(4000).decode("utf-8", "replace").strip()
             except Exception:  # the error body is a courtesy; its absence must not hide the status
                 detail = ""
-            msg = f"The OpenAI-compatible server at {where} answered HTTP {exc.code}" + (f" ({detail[:200]})" if detail else "")
+            # redact the whole body first: cut first, a secret across the cut would survive in part
+            detail = redact_cut(detail, 200, *secrets) if detail else ""
+            msg = f"The OpenAI-compatible server at {where} answered HTTP {exc.code}" + (f" ({detail})" if detail else "")
             hint = _http_hint(exc.code)
-            raise EnhancementError(redact(f"{msg}; {KEPT}. {hint[0].upper()}{hint[1:]}.", key)) from None
+            raise EnhancementError(redact(f"{msg}; {KEPT}. {hint[0].upper()}{hint[1:]}.", *secrets)) from None
         except (TimeoutError, socket.timeout):
             raise EnhancementError(self._timeout_message(where, timeout)) from None
         except urllib.error.URLError as exc:
@@ -123,12 +177,12 @@ class OpenAICompatProvider(Provider):
                 raise EnhancementError(self._timeout_message(where, timeout)) from None
             why = "connection refused" if isinstance(exc.reason, ConnectionRefusedError) else str(exc.reason)
             raise EnhancementError(redact(f"Could not reach the OpenAI-compatible server at {where} ({why}); {KEPT}. "
-                                          "Start the server or fix enhancement.openai_base_url.", key)) from None
-        except (OSError, http.client.HTTPException) as exc:
+                                          "Start the server or fix enhancement.openai_base_url.", *secrets)) from None
+        except (OSError, http.client.HTTPException, ValueError) as exc:
             raise EnhancementError(redact(f"The connection to the OpenAI-compatible server at {where} failed "
-                                          f"({type(exc).__name__}); {KEPT}. Check the server.", key)) from None
+                                          f"({type(exc).__name__}); {KEPT}. Check the server.", *secrets)) from None
         log.info("OpenAI-compatible answer from %s (%d bytes)", where, len(raw))
-        return parse_candidates(_content(raw, where), n, context.original_text)
+        return parse_candidates(_content(raw, where, secrets), n, context.original_text)
 
     @staticmethod
     def _timeout_message(where: str, timeout: float) -> str:
