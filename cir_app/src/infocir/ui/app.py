@@ -1,4 +1,8 @@
-"""App factory and ``serve``: the engine is built first, then the Dash app wires panels to it."""
+"""App factory and ``serve``: the engine is built first, then the Dash app wires panels to it.
+
+``serve`` checks the exposure rules before anything loads (``infocir.ui.server.plan_server``), then
+serves with waitress by default (``ui.server``), behind the access token when ``ui.token`` is set.
+"""
 from __future__ import annotations
 
 import logging
@@ -12,6 +16,7 @@ from infocir.projection.embedding_map import MapService, map_dir
 from infocir.ui.callbacks import distribution, embedding, enhancement, explanations, gallery, query
 from infocir.ui.layout import build_layout
 from infocir.ui.media import register_media_route
+from infocir.ui.server import banner, check_bindable, exposure_warning, install_token, make_runner, plan_server
 from infocir.ui.services import Services
 
 log = logging.getLogger(__name__)
@@ -19,10 +24,15 @@ PANELS = (query, gallery, distribution, embedding, enhancement, explanations)
 
 
 def create_app(engine: RetrievalEngine, cfg: AppConfig, maps: MapService | None = None) -> Dash:
-    """A Dash app bound to ``engine``. Per-user state lives in the browser (dcc.Store), not here."""
+    """A Dash app bound to ``engine``. Per-user state lives in the browser (dcc.Store), not here.
+    With ``ui.token`` set, every request to it needs the token (``infocir.ui.server.TokenGate``)."""
     if maps is None:
         out = map_dir(index_dir_for(cfg.cache_dir, engine.scan.root, engine.bundle.name), cfg.umap)
         maps = MapService(engine, cfg.umap, out)
+    # plotly imports pandas lazily, on the first figure: before the map thread and the request threads race
+    # for it (the load test caught a 500, "partially initialized module 'pandas'", on a fresh start).
+    import pandas  # noqa: F401
+
     maps.start()  # loads the cached map or fits it in the background; the page shows progress
     services = Services(engine, cfg, maps)
     app = Dash(__name__, title="InfoCIR", update_title=None)
@@ -30,14 +40,22 @@ def create_app(engine: RetrievalEngine, cfg: AppConfig, maps: MapService | None 
     app.layout = build_layout(engine, cfg)
     for module in PANELS:
         module.register(app, services)
+    install_token(app, cfg.ui.token)
     return app
 
 
 def serve(cfg: AppConfig) -> int:
+    plan = plan_server(cfg)  # refuses debug on a public host (exit 2) before the engine loads
+    check_bindable(plan.host, plan.port)
+    for note in plan.notes:
+        log.log(logging.WARNING if plan.exposed else logging.INFO, note)
     engine = RetrievalEngine.from_config(cfg)
     app = create_app(engine, cfg)
-    url = f"http://{'localhost' if cfg.ui.host in ('127.0.0.1', '0.0.0.0') else cfg.ui.host}:{cfg.ui.port}"
-    log.info("InfoCIR is ready at %s", url)
-    print(f"\n  InfoCIR dashboard: {url}\n", flush=True)
-    app.run(host=cfg.ui.host, port=cfg.ui.port, debug=cfg.ui.debug, threaded=True)
+    run, host, port, _ = make_runner(app, plan)
+    warning = exposure_warning(plan, host, port)
+    if warning:
+        log.warning(warning)
+    log.info("InfoCIR is ready on %s:%d (%s)", host, port, plan.server)
+    print(banner(plan, host, port), flush=True)
+    run()
     return 0
