@@ -267,3 +267,148 @@ def test_panel_e_scores_candidates_and_adopts_one(dash_duo, app, tmp_path):
     assert wait_until(lambda: d.find_element(By.ID, "query-text").get_attribute("value") == chosen, 20)
     assert wait_until(lambda: chosen in d.find_element(By.ID, "results-summary").text, 30)
     assert not server_errors(dash_duo)
+
+
+# --------------------------------------------------------------------------- panel D gestures
+MAP_POINT_JS = """
+const g = document.querySelector('#map-graph .js-plotly-plot');
+if (!g || !g._fullLayout || !g._fullData) return null;
+const t = g._fullData.find(t => t.name === arguments[0]);
+if (!t) return null;
+const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis, r = g.getBoundingClientRect();
+const pts = [];
+for (let i = 0; i < t._length; i++) pts.push([xa._offset + xa.l2p(t.x[i]), ya._offset + ya.l2p(t.y[i]), t.customdata[i]]);
+return {w: r.width, h: r.height, pts: pts};
+"""
+
+
+def wait_for_map(dash_duo, name="Circle"):
+    d = dash_duo.driver
+    dash_duo.wait_for_element("#map-graph .js-plotly-plot", timeout=60)
+    assert wait_until(lambda: d.execute_script(MAP_POINT_JS, name) is not None, 150)  # fitted in the background
+    d.execute_script("document.querySelector('#map-graph').scrollIntoView({block: 'center'})")
+    time.sleep(0.5)
+    return d.execute_script(MAP_POINT_JS, name)
+
+
+def drag(d, element, path):
+    """A real mouse drag along ``path`` (pixel positions in the element, from its top-left corner)."""
+    chain = ActionChains(d).move_to_element_with_offset(element, int(path[0][0]), int(path[0][1])).click_and_hold()
+    for (x0, y0), (x1, y1) in zip(path, path[1:]):
+        chain = chain.move_by_offset(int(x1 - x0), int(y1 - y0))
+    chain.release().perform()
+
+
+def gallery_ids(d):
+    return d.execute_script("return [...document.querySelectorAll('#results-gallery .tile')].map(e => e.dataset.id)")
+
+
+def test_map_click_sets_the_reference(dash_duo, app, engine_cfg):
+    engine, _ = engine_cfg
+    dash_duo.start_server(app)
+    d = dash_duo.driver
+    info = wait_for_map(dash_duo, "Heart")
+    x, y, row = info["pts"][2]
+    graph = d.find_element(By.CSS_SELECTOR, "#map-graph .js-plotly-plot")
+    ActionChains(d).move_to_element_with_offset(graph, int(x), int(y)).click().perform()  # offsets from the top-left (selenium 4.2)
+    want = engine.index.ids[row]
+    assert wait_until(lambda: want in d.find_element(By.ID, "query-reference").text, 20)
+    assert wait_until(lambda: want in (d.find_element(By.ID, "query-reference-preview").get_attribute("src") or ""), 20)
+    assert not server_errors(dash_duo)
+
+
+@pytest.mark.parametrize("tool", ["lasso", "box"])
+def test_map_selection_browses_the_gallery_and_marks_ideals(dash_duo, app, engine_cfg, tool):
+    engine, _ = engine_cfg
+    dash_duo.start_server(app)
+    d = dash_duo.driver
+    info = wait_for_map(dash_duo, "Star")
+    pts = info["pts"]
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    cx, cy = sorted(xs)[len(xs) // 2], sorted(ys)[len(ys) // 2]  # around the middle of the star points
+    r = 40
+    graph = d.find_element(By.CSS_SELECTOR, "#map-graph .js-plotly-plot")
+    if tool == "box":
+        click_fresh(d, "#map-graph .modebar-btn[data-val='select']")
+        path = [(cx - r, cy - r), (cx, cy), (cx + r, cy + r)]
+    else:
+        import math
+        path = [(cx + r * math.cos(a / 12 * 2 * math.pi), cy + r * math.sin(a / 12 * 2 * math.pi)) for a in range(13)]
+    drag(d, graph, path)
+    assert wait_until(lambda: "selected on the map" in d.find_element(By.ID, "results-summary").text, 20)
+    shown = gallery_ids(d)
+    # exactly the points inside the gesture's region (every class), as the map computed them
+    all_pts = [p for name in ("Circle", "Heart", "Square", "Star") for p in d.execute_script(MAP_POINT_JS, name)["pts"]]
+    if tool == "box":
+        inside = {engine.index.ids[p[2]] for p in all_pts if cx - r <= p[0] <= cx + r and cy - r <= p[1] <= cy + r}
+    else:
+        inside = {engine.index.ids[p[2]] for p in all_pts if (p[0] - cx) ** 2 + (p[1] - cy) ** 2 < (r * 0.95) ** 2}
+    assert shown and inside <= set(shown)
+    click_fresh(d, "#results-mark-selection")
+    assert wait_until(lambda: len(d.find_elements(By.CSS_SELECTOR, "#results-gallery .tile.ideal")) == len(shown), 20)
+    click_fresh(d, "#results-back")
+    assert wait_until(lambda: "selected on the map" not in d.find_element(By.ID, "results-summary").text, 20)
+    assert not server_errors(dash_duo)
+
+
+def choose(d, dropdown_id: str, label: str):
+    """Pick an option of a dcc.Dropdown the way a user does: open it, click the option."""
+    el = d.find_element(By.ID, dropdown_id)
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
+    el.click()
+    text = lambda o: o.get_attribute("textContent") or ""  # noqa: E731
+    assert wait_until(lambda: any(label in text(o) for o in d.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")), 10)
+    for o in d.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option"):
+        if label in text(o):
+            o.click()
+            return
+    raise AssertionError(f"no option {label!r} in #{dropdown_id}")
+
+
+def test_panel_f_never_freezes(dash_duo, app):
+    """▶ ten times in a row, then a word-score change while maps are computing: the panel always
+    reaches "Done" with both maps (it used to stop polling at "Computing… 3/4")."""
+    d = start_and_search(dash_duo, app, "make it red", 12)
+    status = lambda: d.find_element(By.ID, "explain-status").text  # noqa: E731
+    heat = lambda i: d.find_element(By.ID, i).get_attribute("src") or ""  # noqa: E731
+    assert d.find_element(By.ID, "explain-prev").get_attribute("disabled")  # ◀ at #1: nowhere to go
+    for _ in range(10):
+        click_fresh(d, "#explain-next")
+    assert wait_until(lambda: "rank 11/12" in d.find_element(By.ID, "explain-cand-caption").text, 30)
+    assert wait_until(lambda: status().startswith("Done"), 90), status()
+    assert heat("explain-ref-heat").startswith("data:image/png") and heat("explain-cand-heat").startswith("data:image/png")
+    click_fresh(d, "#explain-next")
+    choose(d, "explain-token-method", "Gradient")  # while the new candidate's maps compute
+    assert wait_until(lambda: "rank 12/12" in d.find_element(By.ID, "explain-cand-caption").text, 30)
+    assert wait_until(lambda: status().startswith("Done"), 90), status()
+    assert d.find_element(By.ID, "explain-next").get_attribute("disabled")  # the last one: no silent wrap to #1
+    assert not server_errors(dash_duo)
+
+
+def test_map_keeps_zoom_and_tool_across_searches_and_small_things(dash_duo, app):
+    """Zoom (wheel) and the box tool survive a search; no cloud-share button; dropdown options are
+    shown as written (a CSS rule once capitalised them: "SEARLE (φ)" read "(Φ)")."""
+    dash_duo.start_server(app)
+    d = dash_duo.driver
+    info = wait_for_map(dash_duo, "Circle")
+    graph = d.find_element(By.CSS_SELECTOR, "#map-graph .js-plotly-plot")
+    click_fresh(d, "#map-graph .modebar-btn[data-val='select']")
+    ActionChains(d).move_to_element_with_offset(graph, int(info["w"] / 2), int(info["h"] / 2)).scroll_by_amount(0, -300).perform()
+    rng = "const g=document.querySelector('#map-graph .js-plotly-plot'); return [g._fullLayout.xaxis.range, g._fullLayout.dragmode];"
+    time.sleep(1.0)
+    zoomed, mode = d.execute_script(rng)
+    assert mode == "select"
+    search(dash_duo, "make it red", k=5)
+    assert wait_until(lambda: map_points(d) == 5, 60)
+    time.sleep(0.5)
+    after, mode_after = d.execute_script(rng)
+    assert mode_after == "select" and after == pytest.approx(zoomed, abs=1e-6)
+    assert not d.find_elements(By.CSS_SELECTOR, "#map-graph .modebar-btn[data-title*='Chart Studio'], "
+                                                "#map-graph .modebar-btn[data-title*='cloud']")
+    el = d.find_element(By.ID, "query-method")
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
+    el.click()
+    assert wait_until(lambda: d.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option"), 10)
+    opt = d.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")[0]
+    assert opt.value_of_css_property("text-transform") == "none"
+    assert not server_errors(dash_duo)

@@ -230,9 +230,10 @@ def test_panel_f_jobs_honour_the_saliency_options(tiny_cfg):
     assert names(generate_reference=False) == ["query", "cand", "tokens"]
     assert names(max_candidates=2) == ["query", "ref", "tokens"]  # the third candidate is past the limit
     assert names(generate_candidates=False, generate_text_attribution=False) == ["query", "ref"]
-    # the maps of the next candidates (up to the end of the list) are computed ahead
-    assert [n for n, _ in _steps(Services(engine, tiny_cfg, maps=None), results, ref, 1, "grad_eclip", "occlusion")][-2:] == [
-        "prefetch:2", "prefetch:3"]
+    # the maps of the next candidates (up to the end of the list) are computed ahead, with the
+    # reference's map for each of them (it follows the candidate)
+    assert [n for n, _ in _steps(Services(engine, tiny_cfg, maps=None), results, ref, 1, "grad_eclip", "occlusion")][-4:] == [
+        "prefetch:2", "prefetch:ref2", "prefetch:3", "prefetch:ref3"]
     assert "tokens" not in [n for n, _ in _steps(Services(engine, tiny_cfg, maps=None), {**results, "method": "image"},
                                                    ref, 0, "grad_eclip", "occlusion")]
 

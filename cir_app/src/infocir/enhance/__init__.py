@@ -62,7 +62,7 @@ def enhance(
     log.info("%s produced %d candidates for %r", chosen.name, len(candidates), text)
     result = score_prompts(engine, reference, text, candidates, ideals, k, method, progress)
     result.provider = chosen.name
-    result.message = f"{len(result.rows) - 1} candidates from {chosen.label}. {RANKING_RULE}"
+    result.message = f"{len(result.rows) - 1} candidates from {chosen.label}."  # the rule is shown under the table
     result.context = context.to_dict()
     result.elapsed_s = time.perf_counter() - t0
     return result

@@ -24,6 +24,16 @@ def heat_rgba(saliency: np.ndarray) -> Image.Image:
     return Image.fromarray(np.dstack([rgb, alpha]).astype(np.uint8), "RGBA")
 
 
+def heat_uri(sal) -> str:
+    """The heat layer of an ImageSaliency as a PNG data URI, encoded once per map (the panel polls
+    several times a second; re-encoding on every poll made the polls pile up)."""
+    cached = getattr(sal, "_heat_uri", None)
+    if cached is None:
+        cached = png_data_uri(heat_rgba(sal.aligned))
+        sal._heat_uri = cached
+    return cached
+
+
 def png_data_uri(image: Image.Image) -> str:
     buf = io.BytesIO()
     image.save(buf, format="PNG", optimize=True)

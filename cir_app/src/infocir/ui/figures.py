@@ -83,6 +83,49 @@ def wordcloud_data_uri(weights: dict[str, float], colours: dict[str, str], width
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+def class_trace_rows(classes: Sequence[str], colours: dict[str, str]) -> list[np.ndarray]:
+    """Index rows of each per-class map trace, in trace order (sorted class names, empty ones skipped)."""
+    classes_arr = np.asarray(classes)
+    out = []
+    for c in sorted(colours):
+        rows = np.flatnonzero(classes_arr == c)
+        if len(rows):
+            out.append(rows)
+    return out
+
+
+def map_point_rows(points: Sequence[dict], classes: Sequence[str], colours: dict[str, str], overlays: dict[str, Sequence[int]]) -> list[int]:
+    """Index rows of the points of a Plotly click or selection event on the map.
+
+    ``customdata`` (plain lists, see embedding_figure) is used when the event carries it; otherwise
+    the row is recovered from ``curveNumber``/``pointNumber``: class traces come first in
+    ``class_trace_rows`` order, then the overlays named in ``overlays`` (trace name → rows, in the
+    order they were drawn).  Events on the reference and query markers give no row."""
+    per_class = class_trace_rows(classes, colours)
+    overlay_rows = list(overlays.values())
+    rows: list[int] = []
+    for p in points or []:
+        r = p.get("customdata")
+        if isinstance(r, list) and r:
+            r = r[0]
+        if not isinstance(r, int):
+            curve, point = p.get("curveNumber"), p.get("pointNumber", p.get("pointIndex"))
+            if not isinstance(curve, int) or not isinstance(point, int):
+                continue
+            if curve < len(per_class):
+                src = per_class[curve]
+            elif curve - len(per_class) < len(overlay_rows):
+                src = overlay_rows[curve - len(per_class)]
+            else:
+                continue
+            if not 0 <= point < len(src):
+                continue
+            r = int(src[point])
+        if r not in rows:
+            rows.append(r)
+    return rows
+
+
 def embedding_figure(
     coords: np.ndarray,
     classes: Sequence[str],
@@ -94,18 +137,18 @@ def embedding_figure(
     show_lines: bool = False,
     ideal_rows: Sequence[int] = (),
     uirevision: str = "map",
+    dragmode: str = "lasso",
 ) -> go.Figure:
     """D: every image as a WebGL point coloured by class, with the reference (star), the composed
-    query (X), the top-k (ringed) and the ideals (gold) on top. ``customdata`` holds index rows."""
+    query (X), the top-k (ringed) and the ideals (gold) on top. ``customdata`` holds index rows as
+    plain lists: Plotly ≥ 6 sends numpy arrays as typed arrays, and scattergl click and selection
+    events then arrive without them (map_point_rows also recovers rows from point numbers)."""
     fig = go.Figure()
-    classes_arr = np.asarray(classes)
     dim = highlight is not None
-    for c in sorted(colours):
-        rows = np.flatnonzero(classes_arr == c)
-        if not len(rows):
-            continue
+    for rows in class_trace_rows(classes, colours):
+        c = classes[int(rows[0])]
         fig.add_trace(go.Scattergl(
-            x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=c, customdata=rows,
+            x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=c, customdata=rows.tolist(),
             marker=dict(size=5, color=colours[c], opacity=(0.85 if c == highlight else 0.12) if dim else 0.55),
             hovertemplate=f"{c}<extra></extra>",
         ))
@@ -119,26 +162,27 @@ def embedding_figure(
             fig.add_trace(go.Scattergl(x=xs, y=ys, mode="lines", line=dict(color="rgba(31,36,48,0.25)", width=1),
                                        hoverinfo="skip", showlegend=False, name="links"))
         fig.add_trace(go.Scattergl(
-            x=coords[res, 0], y=coords[res, 1], mode="markers", name="top-k", customdata=res,
+            x=coords[res, 0], y=coords[res, 1], mode="markers", name="top-k", customdata=res.tolist(),
             marker=dict(size=11, color=[colours.get(classes[r], "#888") for r in res], line=dict(color="#1f2430", width=1.5)),
             text=[f"#{i + 1}" for i in range(len(res))], hovertemplate="%{text} · " + "%{customdata}<extra>top-k</extra>",
         ))
     ideals = np.asarray(ideal_rows, int)
     if len(ideals):
-        fig.add_trace(go.Scattergl(x=coords[ideals, 0], y=coords[ideals, 1], mode="markers", name="ideals", customdata=ideals,
+        fig.add_trace(go.Scattergl(x=coords[ideals, 0], y=coords[ideals, 1], mode="markers", name="ideals", customdata=ideals.tolist(),
                                    marker=dict(size=15, symbol="circle-open", color="#d4a017", line=dict(width=3)),
                                    hovertemplate="ideal<extra></extra>"))
     if reference_xy is not None:
-        fig.add_trace(go.Scatter(x=[reference_xy[0]], y=[reference_xy[1]], mode="markers", name="reference",
+        # WebGL like the points, so that the markers drawn last are on top of the top-k rings.
+        fig.add_trace(go.Scattergl(x=[reference_xy[0]], y=[reference_xy[1]], mode="markers", name="reference",
                                  marker=dict(size=20, symbol="star", color="#ffd43b", line=dict(color="#1f2430", width=1.5)),
                                  hovertemplate="reference<extra></extra>"))
     if query_xy is not None:
-        fig.add_trace(go.Scatter(x=[query_xy[0]], y=[query_xy[1]], mode="markers", name="composed query",
+        fig.add_trace(go.Scattergl(x=[query_xy[0]], y=[query_xy[1]], mode="markers", name="composed query",
                                  marker=dict(size=16, symbol="x", color="#e03131", line=dict(color="white", width=1)),
                                  hovertemplate="composed query<extra></extra>"))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=1)
-    return _base_layout(fig, height=620, dragmode="lasso", uirevision=uirevision, clickmode="event+select",
+    return _base_layout(fig, height=620, dragmode=dragmode, uirevision=uirevision, clickmode="event+select",
                         legend=dict(orientation="h", y=-0.02, x=0, font=dict(size=11), itemsizing="constant"),
                         hovermode="closest")
 

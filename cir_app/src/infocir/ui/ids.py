@@ -29,6 +29,7 @@ MAP = "map-graph"
 MAP_STATUS = "map-status"
 MAP_POLL = "map-poll"
 MAP_LINES = "map-lines"
+MAP_TOOL = "map-tool"  # dcc.Store: the drag tool the user picked in the mode bar (zoom, pan, lasso, select)
 # per-session state (dcc.Store, memory: one per browser tab)
 RESULTS_STORE = "store-results"
 IDEALS_STORE = "store-ideals"
@@ -45,6 +46,7 @@ F_PREV = "explain-prev"
 F_NEXT = "explain-next"
 F_INDEX = "explain-index"  # dcc.Store: which top-k candidate F1 shows
 F_JOB = "explain-job"  # dcc.Store: the running job's id
+F_SHOWN = "explain-shown"  # dcc.Store: {"job": id, "steps": [...]} already rendered, so a poll sends only what is new
 F_POLL = "explain-poll"
 F_STATUS = "explain-status"
 F_REF_IMG = "explain-ref-img"

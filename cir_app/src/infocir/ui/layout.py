@@ -119,8 +119,10 @@ def map_panel() -> html.Section:
     return panel(
         "D", "Embedding map",
         html.Div(id=ids.MAP_STATUS, className="message"),
-        dcc.Graph(id=ids.MAP, config={"displaylogo": False, "scrollZoom": True,
-                                      "modeBarButtonsToRemove": ["toImage", "autoScale2d"]}, className="map"),
+        # An offline tool: no "share to Plotly's cloud" or "edit in Chart Studio" buttons.
+        dcc.Graph(id=ids.MAP, config={"displaylogo": False, "scrollZoom": True, "showSendToCloud": False,
+                                      "showEditInChartStudio": False, "showLink": False,
+                                      "modeBarButtonsToRemove": ["toImage", "autoScale2d", "sendDataToCloud"]}, className="map"),
         dcc.Interval(id=ids.MAP_POLL, interval=1000, disabled=False),
         class_name="panel-d", extra=extra,
     )
@@ -165,7 +167,7 @@ def explanation_panel(cfg: AppConfig) -> html.Section:
             overlay(ids.F_REF_IMG, ids.F_REF_HEAT, ids.F_REF_CAPTION, "reference"),
             html.Div([
                 overlay(ids.F_CAND_IMG, ids.F_CAND_HEAT, ids.F_CAND_CAPTION, "candidate"),
-                html.Div([html.Button("◀ previous", id=ids.F_PREV, className="ghost", n_clicks=0),
+                html.Div([html.Button("◀ previous", id=ids.F_PREV, className="ghost", n_clicks=0, disabled=True),
                           html.Button("next ▶", id=ids.F_NEXT, className="ghost", n_clicks=0),
                           html.Button("Save maps", id=ids.F_SAVE, className="ghost", n_clicks=0,
                                       title=f"write both maps as PNG and their patch grids as .npy to {cfg.saliency.output_dir}")],
@@ -196,7 +198,7 @@ def explanation_panel(cfg: AppConfig) -> html.Section:
         controls,
         html.Div(id=ids.F_STATUS, className="message", role="status"),
         html.Div([f1, f2, f3], className="explain-body"),
-        dcc.Store(id=ids.F_INDEX, data=0), dcc.Store(id=ids.F_JOB), dcc.Store(id=ids.F_COMPARE_STORE, data=[]),
+        dcc.Store(id=ids.F_INDEX, data=0), dcc.Store(id=ids.F_JOB), dcc.Store(id=ids.F_SHOWN), dcc.Store(id=ids.F_COMPARE_STORE, data=[]),
         dcc.Interval(id=ids.F_POLL, interval=400, disabled=True),
         class_name="panel-f",
     )
@@ -242,6 +244,7 @@ def build_layout(engine: RetrievalEngine, cfg: AppConfig) -> html.Div:
             dcc.Store(id=ids.RESULTS_STORE, storage_type="memory"),
             dcc.Store(id=ids.IDEALS_STORE, storage_type="memory", data=[]),
             dcc.Store(id=ids.HIGHLIGHT_STORE, storage_type="memory"),
+            dcc.Store(id=ids.MAP_TOOL, storage_type="memory"),
             dcc.Store(id=ids.BROWSE_STORE, storage_type="memory"),
             dcc.Store(id=ids.REF_MODE, storage_type="memory", data="dataset"),
             html.Header([html.H1("InfoCIR"), html.Span("explainable composed image retrieval", className="tagline"),

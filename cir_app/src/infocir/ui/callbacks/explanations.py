@@ -9,7 +9,7 @@ from dash import Dash, Input, Output, State, ctx, no_update
 
 from infocir.explain.base import list_explainers
 from infocir.explain.rank_delta import rank_delta_table
-from infocir.explain.render import heat_rgba, png_data_uri
+from infocir.explain.render import heat_uri
 from infocir.explain.service import fallback_query_vector
 from infocir.methods.registry import create_method
 from infocir.ui import ids
@@ -94,14 +94,16 @@ def _visible(job) -> tuple[list[str], dict[str, str]]:
 def register(app: Dash, s: Services) -> None:
     sal = s.config.saliency
 
-    @app.callback(Output(ids.F_INDEX, "data"), Input(ids.RESULTS_STORE, "data"), Input(ids.F_PREV, "n_clicks"),
+    @app.callback(Output(ids.F_INDEX, "data"), Output(ids.F_PREV, "disabled"), Output(ids.F_NEXT, "disabled"),
+                  Input(ids.RESULTS_STORE, "data"), Input(ids.F_PREV, "n_clicks"),
                   Input(ids.F_NEXT, "n_clicks"), State(ids.F_INDEX, "data"), prevent_initial_call=True)
     def _browse(results, _prev, _next, index):
-        if ctx.triggered_id == ids.RESULTS_STORE or not results:
-            return 0
-        n = len(results["ids"])
+        n = len((results or {}).get("ids") or [])
+        if ctx.triggered_id == ids.RESULTS_STORE or not n:
+            return 0, True, n <= 1
         step = -1 if ctx.triggered_id == ids.F_PREV else 1
-        return ((index or 0) + step) % n
+        new = min(max(0, (index or 0) + step), n - 1)  # no silent wrap-around: the ends disable the buttons
+        return new, new == 0, new == n - 1
 
     @app.callback(
         Output(ids.F_JOB, "data"),
@@ -142,27 +144,38 @@ def register(app: Dash, s: Services) -> None:
         Output(ids.F_TOKENS_NOTE, "children"),
         Output(ids.F_STATUS, "children", allow_duplicate=True),
         Output(ids.F_POLL, "disabled", allow_duplicate=True),
+        Output(ids.F_SHOWN, "data"),
         Input(ids.F_POLL, "n_intervals"),
         Input(ids.F_JOB, "data"),
         State(ids.RESULTS_STORE, "data"),
         State(ids.F_INDEX, "data"),
+        State(ids.F_SHOWN, "data"),
         prevent_initial_call=True,
     )
-    def _poll(_n, job_id, results, index):
+    def _poll(_n, job_id, results, index, shown):
         job = s.jobs.get(job_id)
         if job is None:
-            return NO_HEAT, "", NO_HEAT, no_update, empty_figure("No explanation yet."), "", no_update, True
-        r = job.results
+            return NO_HEAT, "", NO_HEAT, no_update, empty_figure("No explanation yet."), "", no_update, True, None
+        if job.cancelled:
+            # A poll for a job that a newer one replaced (a late response): touch nothing, above all
+            # not the interval, which now polls the new job.
+            return (no_update,) * 9
+        # Read "finished" before the results: if it was true then, every result is in the snapshot.
+        finished = job.finished
+        r = dict(job.results)
+        sent = set((shown or {}).get("steps", [])) if (shown or {}).get("job") == job_id else set()
+        return (*render_poll(job, r, finished, sent, results, index), {"job": job_id, "steps": sorted(sent | set(r))})
+
+    def render_poll(job, r: dict, finished: bool, sent: set, results, index) -> tuple:
+        """The panel's outputs for a snapshot of the job; maps and word bars are sent only once."""
         visible, errors = _visible(job)
-        shown_done = all(n in r or n in errors for n in visible)
-        ref = r.get("ref")
-        cand = r.get("cand")
-        tok = r.get("tokens")
+        shown_done = finished or all(n in r or n in errors for n in visible)
+        ref, cand, tok = r.get("ref"), r.get("cand"), r.get("tokens")
         ref_caption = (f"reference · {LABELS.get(ref.explainer, ref.explainer)} of {ref.target} ({ref.score:.3f}) · "
                        f"{ref.seconds:.2f} s" if ref else
                        ("reference maps are off (saliency.generate_reference)" if not sal.generate_reference else ""))
         if tok is not None:
-            fig = token_figure(tok.words, tok.scores, tok.is_template)
+            fig = token_figure(tok.words, tok.scores, tok.is_template) if "tokens" not in sent else no_update
             note = f"“{tok.prompt}” vs the shown candidate · {tok.seconds * 1000:.0f} ms"
         else:
             fig = empty_figure(errors.get("tokens") or ("Computing…" if not shown_done else "No words to attribute for this query."))
@@ -173,11 +186,16 @@ def register(app: Dash, s: Services) -> None:
         elif not errors:
             status = [f"Done: {r.get('query') == 'fallback' and 'this method has no single query vector, maps use the average of reference and text; ' or ''}"
                       f"{len(visible) - 1} explanation(s) ready."]
-        heat = lambda x: png_data_uri(heat_rgba(x.aligned)) if x is not None else NO_HEAT  # noqa: E731
+
+        def heat(name: str, x):
+            if x is None:
+                return NO_HEAT
+            return no_update if name in sent else heat_uri(x)
+
         cand_caption = no_update
         if cand is not None and results and results.get("ids"):
             cand_caption = _cand_caption(results, min(index or 0, len(results["ids"]) - 1), cand.score)
-        return heat(ref), ref_caption, heat(cand), cand_caption, fig, note, " ".join(status), job.finished
+        return heat("ref", ref), ref_caption, heat("cand", cand), cand_caption, fig, note, " ".join(status), finished
 
     @app.callback(
         Output(ids.F_SAVE_NOTE, "children"),
