@@ -66,3 +66,15 @@ def tiny_cfg(image_folder: Path, tmp_path: Path) -> AppConfig:
 def pytest_setup_options():
     """Chrome options for dash[testing]'s browser fixtures: Debian chromium, headless, no network chatter."""
     return chrome_options(1440, 900)
+
+
+@pytest.fixture(scope="session")
+def demo_world_engine(tmp_path_factory):
+    """One small demo world (1,920 images, 16 queries) with the committed demo model, shared by every
+    test that needs real retrieval: (engine, dataset root)."""
+    from infocir.engine import RetrievalEngine
+
+    tmp = tmp_path_factory.mktemp("demo-world")
+    root = W.generate_dataset(tmp / "world", W.DemoWorldSpec(seed=2, replicates=1, n_queries=16))
+    cfg = apply_overrides(AppConfig(), {"dataset.root": str(root), "index.cache_dir": str(tmp / "cache")})
+    return RetrievalEngine.from_config(cfg, progress=False), root

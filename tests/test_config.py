@@ -49,7 +49,6 @@ def test_seed_readme_aliases():
         ("retrieval.default_k", "101", "retrieval.default_k: 101 is above the maximum 100"),
         ("ui.port", "eighty", "ui.port: 'eighty' is not an integer"),
         ("saliency.enabled", "maybe", "saliency.enabled: 'maybe' is not true/false"),
-        ("retrieval.method", "magic", "retrieval.method: 'magic' is not allowed; allowed values: image, text, average"),
         ("ui.nope", "1", "ui.nope: unknown field"),
         ("nosection.x", "1", "unknown section 'nosection'"),
     ],
@@ -86,3 +85,17 @@ def test_bad_file_and_set_syntax(tmp_path):
         load_config(f, environ={})
     with pytest.raises(ConfigError, match="expected section.field=value"):
         parse_set_arguments(["port8051"])
+
+
+@pytest.mark.parametrize("key,value,field", [("retrieval.method", "magic", "retrieval.method"),
+                                             ("feedback.base_method", "magic", "feedback.base_method"),
+                                             ("saliency.explainer", "magic", "saliency.explainer"),
+                                             ("enhancement.provider", "magic", "enhancement.provider")])
+def test_plugin_names_are_checked_against_the_registries(key, value, field):
+    from infocir.plugins import check_plugin_names
+
+    cfg = apply_overrides(AppConfig(), {key: value})  # the config holds plain strings
+    with pytest.raises(ConfigError) as e:
+        check_plugin_names(cfg)
+    assert f"{field}: 'magic' is not allowed; allowed values:" in str(e.value)
+    assert check_plugin_names(AppConfig()) is not None

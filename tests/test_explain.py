@@ -145,14 +145,8 @@ def test_auc_and_mask_mass_by_hand():
 
 
 @pytest.fixture(scope="module")
-def world_engine(tmp_path_factory):
-    from infocir.config import apply_overrides
-    from infocir.engine import RetrievalEngine
-
-    tmp = tmp_path_factory.mktemp("explain")
-    root = W.generate_dataset(tmp / "world", W.DemoWorldSpec(seed=2, replicates=1, n_queries=16))
-    cfg = apply_overrides(AppConfig(), {"dataset.root": str(root), "index.cache_dir": str(tmp / "cache")})
-    return RetrievalEngine.from_config(cfg, progress=False), root
+def world_engine(demo_world_engine):
+    return demo_world_engine
 
 
 def test_grad_eclip_is_more_faithful_than_random(world_engine):

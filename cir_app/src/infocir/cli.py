@@ -12,6 +12,7 @@ import sys
 from typing import Callable
 
 from infocir.config import AppConfig, ConfigError, load_config, parse_set_arguments
+from infocir.plugins import check_plugin_names
 
 log = logging.getLogger("infocir")
 
@@ -168,7 +169,7 @@ def cmd_evaluate(cfg: AppConfig, args) -> int:
     bench = load_benchmark(args.benchmark, engine, args.benchmark_path)
     if args.limit:
         bench.queries = bench.queries[: args.limit]
-    methods = args.methods or [m.name for m in engine.methods() if m.available and m.name != "oti"]
+    methods = args.methods or [m.name for m in engine.methods() if m.available and not m.slow]
     unavailable = {m.name: m.reason for m in engine.methods() if not m.available}
     for m in methods:
         if m in unavailable:
@@ -282,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("infocir").setLevel(logging.DEBUG if verbose else logging.INFO)
     func: Callable = args.func
     try:
-        cfg = None if func in _NO_CONFIG else load_config(args.config, cli_overrides=_overrides(args))
+        cfg = None if func in _NO_CONFIG else check_plugin_names(load_config(args.config, cli_overrides=_overrides(args)))
         return func(cfg, args)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)

@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from infocir.config import AppConfig
+from infocir.plugins import check_plugin_names
 from infocir.errors import UserError
 from infocir.data.images import to_rgb
 from infocir.data.scan import ScanResult, scan_dataset
@@ -148,6 +149,7 @@ class RetrievalEngine:
     @classmethod
     def from_config(cls, config: AppConfig, rebuild: bool = False, progress: bool = True) -> "RetrievalEngine":
         """Resolve the dataset, load the model, and load or build the index."""
+        check_plugin_names(config)
         bundle = bundle_for(config)  # first: a model or device that cannot load fails before any scan
         root = resolve_dataset_root(config)
         ds = config.dataset

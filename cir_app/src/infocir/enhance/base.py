@@ -57,6 +57,7 @@ class Provider(ABC):
     label: ClassVar[str]
     description: ClassVar[str]
     uses_network: ClassVar[bool] = True
+    order: ClassVar[int] = 100  # the "auto" preference: lower is tried first
 
     def available(self, cfg: "AppConfig") -> tuple[bool, str]:
         """(True, "") when the provider can run now, else (False, what to set or install)."""

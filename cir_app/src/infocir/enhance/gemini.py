@@ -84,6 +84,7 @@ def _is_auth(exc: BaseException) -> bool:
 class GeminiProvider(Provider):
     name = "gemini"
     label = "Google Gemini"
+    order = 10
     description = "Gemini through google-genai or google-generativeai (key from GOOGLE_API_KEY or GEMINI_API_KEY)."
 
     def available(self, cfg: "AppConfig") -> tuple[bool, str]:

@@ -146,6 +146,7 @@ def generate_offline(context: VisualContext, n: int) -> list[str]:
 class OfflineProvider(Provider):
     name = "offline"
     label = "Offline generator"
+    order = 30
     description = "Built-in rewrites from what the ideals share (class names, attribute and vocabulary words); no network."
     uses_network = False
 

@@ -134,6 +134,7 @@ def _content(raw: bytes, where: str, secrets: tuple[str, ...] = ()) -> str:
 class OpenAICompatProvider(Provider):
     name = "openai"
     label = "OpenAI-compatible server"
+    order = 20
     description = "Chat completions from OpenAI or a local llama.cpp / Ollama / vLLM server (enhancement.openai_base_url)."
 
     def available(self, cfg: "AppConfig") -> tuple[bool, str]:

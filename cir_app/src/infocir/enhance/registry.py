@@ -1,4 +1,5 @@
-"""Provider registry: names → classes, as for the CIR methods.  Adding a provider = one module in ``PROVIDERS``' built-ins."""
+"""Provider registry: names → classes, as for the CIR methods.  Adding a provider = one new module in
+``enhance/`` with an ``@register`` class; its ``order`` is its place in the "auto" preference."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,8 +11,8 @@ from infocir.registry import Registry
 if TYPE_CHECKING:
     from infocir.config import AppConfig
 
-# The built-ins' order is also the "auto" preference order.
-PROVIDERS: Registry[type[Provider]] = Registry("enhancement provider", "infocir.enhance", ("gemini", "openai_compat", "offline"))
+# The providers' ``order`` is also the "auto" preference order.
+PROVIDERS: Registry[type[Provider]] = Registry("enhancement provider", "infocir.enhance")
 register = PROVIDERS.register
 
 

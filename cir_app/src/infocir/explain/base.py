@@ -13,6 +13,7 @@ from typing import Callable, ClassVar, Iterator
 
 import numpy as np
 
+from infocir.errors import UserError
 from infocir.registry import Registry
 
 Target = Callable[["torch.Tensor"], "torch.Tensor"]  # embedding [B, D] -> score [B]  # noqa: F821
@@ -157,7 +158,7 @@ def patch_grid(visual) -> tuple[int, int]:
     return s, s
 
 
-class ExplainerUnsupported(ValueError):
+class ExplainerUnsupported(UserError, ValueError):
     """The model's architecture is not one this explainer knows (e.g. a ResNet for Grad-ECLIP)."""
 
 
@@ -169,14 +170,14 @@ class ImageExplainer(ABC):
     description: ClassVar[str]
     needs_target: ClassVar[bool] = True
     in_ui: ClassVar[bool] = True
+    order: ClassVar[int] = 100  # position in listings (Grad-ECLIP first)
 
     @abstractmethod
     def grid(self, model, pixels: "torch.Tensor", target: Target) -> np.ndarray:  # noqa: F821
         """Non-negative saliency [gh, gw] on the model's patch grid."""
 
 
-EXPLAINERS: Registry[type[ImageExplainer]] = Registry(
-    "explainer", "infocir.explain", ("grad_eclip", "gradient_input", "rollout", "random_map"))
+EXPLAINERS: Registry[type[ImageExplainer]] = Registry("explainer", "infocir.explain")
 register = EXPLAINERS.register
 
 
@@ -186,7 +187,4 @@ def list_explainers(ui_only: bool = False) -> list[type[ImageExplainer]]:
 
 
 def create_explainer(name: str, **params) -> ImageExplainer:
-    cls = EXPLAINERS.get(name)
-    if cls is None:
-        raise KeyError(f"unknown explainer {name!r}; available: {', '.join(EXPLAINERS.names())}")
-    return cls(**params)
+    return EXPLAINERS.lookup(name)(**params)

@@ -44,6 +44,7 @@ def attention_contributions(attn, x_in, g_out, anchor: int, keys: slice) -> "tor
 class GradECLIP(ImageExplainer):
     name = "grad_eclip"
     label = "Grad-ECLIP"
+    order = 10
     description = "Gradient-weighted value features of the last attention block, spatially weighted by query-key similarity."
 
     def grid(self, model, pixels, target: Target) -> np.ndarray:

@@ -12,6 +12,7 @@ from infocir.explain.base import ImageExplainer, Target, patch_grid, register
 class GradientInput(ImageExplainer):
     name = "gradient_input"
     label = "Gradient × input"
+    order = 20
     description = "|∂S/∂pixel · pixel| summed over colour channels, averaged per patch."
 
     def grid(self, model, pixels, target: Target) -> np.ndarray:

@@ -10,6 +10,7 @@ from infocir.explain.base import ImageExplainer, Target, patch_grid, register
 class RandomMap(ImageExplainer):
     name = "random"
     label = "Random (baseline)"
+    order = 90
     description = "Uniform random patch scores; for faithfulness comparisons only."
     needs_target = False
     in_ui = False

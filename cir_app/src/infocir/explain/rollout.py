@@ -13,6 +13,7 @@ from infocir.explain.base import ImageExplainer, Target, batch_first, capture, p
 class AttentionRollout(ImageExplainer):
     name = "rollout"
     label = "Attention rollout"
+    order = 30
     description = "Class-token attention multiplied through the layers; independent of the query."
     needs_target = False
 

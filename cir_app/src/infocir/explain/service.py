@@ -13,23 +13,23 @@ from infocir.explain.base import create_explainer, similarity_target
 from infocir.explain.image import ImageSaliency, explain_image
 from infocir.explain.text_attribution import TokenAttribution, text_attribution
 from infocir.models.encoding import l2_normalize
+from infocir.registry import UnknownPluginError
 
 
 def text_prompt(engine, method: str, reference: Any, text: str) -> tuple[str, Any, int]:
     """(prompt the method encodes, pseudo-word token or None, number of template words).
 
-    SEARLE and OTI encode "a photo of $ that {text}" with $ = the reference's pseudo-word; the
-    other methods encode the modification text as typed."""
+    The method says: its ``prompt`` (SEARLE and OTI: "a photo of $ that {text}"), its
+    ``pseudo_token`` for the reference ($), and how many ``template_words`` it adds; the other
+    methods encode the modification text as typed."""
+    from infocir.methods.base import Query
     from infocir.methods.registry import create_method
-    from infocir.methods.searle import Searle
-    from infocir.methods.textual_inversion import SEARLE_PROMPT
 
     m = create_method(method)
-    if isinstance(m, Searle) and reference is not None:
+    if m.template_words and reference is not None:
         query, _ = engine.build_query(reference, text)
-        template = SEARLE_PROMPT.split("{text}")[0]
-        return SEARLE_PROMPT.format(text=text.strip()), m.pseudo_token(engine.context, query), len(template.split())
-    return text.strip(), None, 0
+        return m.prompt(query), m.pseudo_token(engine.context, query), m.template_words
+    return m.prompt(Query(text=text)) if not m.template_words else text.strip(), None, 0
 
 
 def fallback_query_vector(engine, reference: Any, text: str) -> np.ndarray:
@@ -105,7 +105,7 @@ class ExplanationService:
         from infocir.methods.searle import get_phi
 
         if view not in REFERENCE_VIEWS:
-            raise KeyError(f"unknown reference view {view!r}; choose from {', '.join(REFERENCE_VIEWS)}")
+            raise UnknownPluginError(f"unknown reference view {view!r}; choose from {', '.join(REFERENCE_VIEWS)}")
         e, b = self.engine, self.engine.bundle
         m = create_method(method or e.config.retrieval.method)
         query, _ = e.build_query(reference, text)

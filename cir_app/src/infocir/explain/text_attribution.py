@@ -13,10 +13,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from infocir.errors import UserError
 from infocir.explain.base import Target, capture, grad_leaf
 from infocir.explain.grad_eclip import attention_contributions
+from infocir.registry import UnknownPluginError
 
 IMAGE_WORD = "[image]"
+
+
+class PromptTooLong(UserError, ValueError):
+    """The prompt does not fit the text encoder's context, so words cannot be attributed."""
 
 
 @dataclass
@@ -38,7 +44,8 @@ def word_pieces(tokenizer, prompt: str) -> list[tuple[str, int]]:
     full = tokenizer([prompt])[0].tolist()  # host: only counted, never fed to the model
     eot = int(np.argmax(full))
     if sum(pieces) != eot - 1:
-        raise ValueError(f"word pieces ({sum(pieces)}) do not match the tokenised prompt ({eot - 1}); prompt too long?")
+        raise PromptTooLong(f"The prompt is too long to attribute word by word ({sum(pieces)} word pieces, "
+                            f"the text encoder reads {eot - 1}); shorten it.")
     return list(zip(words, pieces))
 
 
@@ -96,7 +103,7 @@ def text_attribution(bundle, prompt: str, target: Target, pseudo=None, layers: i
     from infocir.methods.textual_inversion import PSEUDO_TOKEN, encode_text_with_pseudo, pseudo_token_id
 
     if method not in TOKEN_METHODS:
-        raise KeyError(f"unknown token attribution {method!r}; choose from {', '.join(TOKEN_METHODS)}")
+        raise UnknownPluginError(f"unknown token attribution {method!r}; choose from {', '.join(TOKEN_METHODS)}")
     t0 = time.perf_counter()
     pieces = word_pieces(bundle.tokenizer, prompt)
     if method == "occlusion":

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from infocir.registry import UnknownPluginError
+
 log = logging.getLogger(__name__)
 
 
@@ -129,7 +131,7 @@ def create_backend(name: str, features: np.ndarray, bundle: Any = None) -> Searc
     """The search backend ``name`` ("auto", "exact", "torch") over unit ``features`` [N, D]."""
     resolved = choose_backend(name, features, bundle)
     if resolved not in BACKENDS:
-        raise ValueError(f"unknown search backend {name!r}; available: auto, {', '.join(BACKENDS)}")
+        raise UnknownPluginError(f"unknown search backend {name!r}; available: auto, {', '.join(BACKENDS)}")
     if resolved == "torch" and bundle is None:
         raise ValueError("the torch search backend needs the model bundle (its device)")
     log.info("Search backend: %s (%d × %d features)", resolved, *features.shape)

@@ -23,6 +23,35 @@ class MethodUnavailable(UserError, RuntimeError):
     """The method cannot run in this setting (missing checkpoint, corpus, ...); the message says why."""
 
 
+class MethodParameterError(UserError, TypeError):
+    """A method was given a parameter it does not declare, or a value of the wrong kind."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """A declared method parameter: its default, the kind of value, an optional range, and help."""
+
+    default: Any
+    kind: type | tuple[type, ...] = object
+    min: float | None = None
+    max: float | None = None
+    help: str = ""
+
+    def check(self, method: str, name: str, value: Any) -> Any:
+        if value is None or value is self.default or self.kind is object:
+            return value
+        if self.kind in (int, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if self.kind is int and float(value) != int(value):
+                raise MethodParameterError(f"{method}: {name} must be a whole number, got {value!r}")
+            value = self.kind(value)
+        elif not isinstance(value, self.kind):
+            kind = getattr(self.kind, "__name__", str(self.kind))
+            raise MethodParameterError(f"{method}: {name} must be {kind}, got {type(value).__name__}")
+        if self.min is not None and value < self.min or self.max is not None and value > self.max:
+            raise MethodParameterError(f"{method}: {name}={value!r} is outside {self.min}..{self.max}")
+        return value
+
+
 class MissingInput(UserError, ValueError):
     """The query lacks what the method needs (a reference image or a text)."""
 
@@ -75,17 +104,42 @@ class CIRMethod(ABC):
     description: ClassVar[str]
     needs_reference: ClassVar[bool] = True
     needs_text: ClassVar[bool] = True
+    order: ClassVar[int] = 100  # position in listings and menus
+    slow: ClassVar[bool] = False  # seconds per new query (left out of "evaluate everything" runs)
     # compose_from_image is implemented: the query is a differentiable function of the reference image
     reference_differentiable: ClassVar[bool] = False
     # a SEARLE φ maps the reference to its pseudo-word (panel F's φ-norm view)
     uses_phi: ClassVar[bool] = False
 
+    # The parameters the method accepts (name → Param); anything else is rejected with the allowed names.
+    parameters: ClassVar[dict[str, Param]] = {}
+
     def __init__(self, **params: Any):
-        self.params = params
+        unknown = sorted(set(params) - set(self.parameters))
+        if unknown:
+            allowed = ", ".join(sorted(self.parameters)) or "none"
+            raise MethodParameterError(f"{self.name} has no parameter {', '.join(map(repr, unknown))}; allowed: {allowed}")
+        self.params = {k: p.default for k, p in self.parameters.items()}
+        self.params.update({k: self.parameters[k].check(self.name, k, v) for k, v in params.items()})
 
     def availability(self, ctx: MethodContext) -> tuple[bool, str]:
         """(True, "") if the method can run here, else (False, reason the user can act on)."""
         return True, ""
+
+    template_words: ClassVar[int] = 0  # words the method's prompt puts before the user's text
+
+    def prompt(self, query: Query) -> str:
+        """The text the method encodes (the modification as typed, unless the method has a template)."""
+        return query.text.strip()
+
+    def pseudo_token(self, ctx: MethodContext, query: Query):
+        """The pseudo-word token [1, d_tok] that stands for the reference in ``prompt``, if any."""
+        return None
+
+    @classmethod
+    def composes_vector(cls) -> bool:
+        """True for methods that compose one query vector (they implement ``compose``)."""
+        return cls.compose is not CIRMethod.compose
 
     def compose(self, ctx: MethodContext, query: Query) -> np.ndarray | None:
         """The composed query as a unit vector [D], or None for score-level methods."""

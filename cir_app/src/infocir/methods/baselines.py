@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr as _normal_cdf
 
-from infocir.methods.base import CIRMethod, Composition, MethodContext, Query
+from infocir.methods.base import CIRMethod, Composition, MethodContext, Param, Query
 from infocir.methods.registry import register
 from infocir.models.encoding import l2_normalize
 
@@ -12,6 +12,7 @@ from infocir.models.encoding import l2_normalize
 @register
 class ImageOnly(CIRMethod):
     name = "image"
+    order = 10
     label = "Image only"
     description = "The reference image's feature; ignores the text."
     needs_text = False
@@ -27,6 +28,7 @@ class ImageOnly(CIRMethod):
 @register
 class TextOnly(CIRMethod):
     name = "text"
+    order = 11
     label = "Text only"
     description = "The modification text's feature; ignores the image."
     needs_reference = False
@@ -38,6 +40,7 @@ class TextOnly(CIRMethod):
 @register
 class Average(CIRMethod):
     name = "average"
+    order = 12
     label = "Average"
     description = "normalise(image + text) of the two unit features."
     reference_differentiable = True
@@ -55,6 +58,7 @@ class Average(CIRMethod):
 @register
 class Product(CIRMethod):
     name = "product"
+    order = 13
     label = "Product of similarities"
     description = "Score = sim(image, reference) × sim(image, text), each clamped at 0."
 
@@ -67,11 +71,13 @@ class Product(CIRMethod):
 @register
 class WeiCom(CIRMethod):
     name = "weicom"
+    order = 14
+    parameters = {"lam": Param(0.5, float, 0.0, 1.0, "weight of the text similarity")}
     label = "WeiCom"
     description = "Text and image similarities as z-scores → normal CDF, fused as λ·text + (1−λ)·image."
 
     def score(self, ctx: MethodContext, query: Query) -> Composition:
-        lam = float(self.params.get("lam", 0.5))
+        lam = float(self.params["lam"])
         s_i = ctx.backend.similarities(query.reference_unit).astype(np.float64)
         s_t = ctx.backend.similarities(ctx.text_unit(query.text)).astype(np.float64)
         z = lambda s: (s - s.mean()) / max(s.std(), 1e-12)  # noqa: E731

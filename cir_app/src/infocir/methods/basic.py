@@ -35,7 +35,7 @@ import numpy as np
 
 from infocir.data.corpora import CorpusError, read_corpus
 from infocir.errors import UserError
-from infocir.methods.base import CIRMethod, Composition, MethodContext, Query
+from infocir.methods.base import CIRMethod, Composition, MethodContext, Param, Query
 from infocir.methods.registry import register
 from infocir.models.encoding import l2_normalize
 
@@ -178,12 +178,14 @@ def contextual_text_feature(encode: Callable[[list[str]], np.ndarray], text: str
 @register
 class Basic(CIRMethod):
     name = "basic"
+    order = 30
     label = "BASIC"
     description = ("BASIC as in the authors' code: centring, contrastive-PCA projection of the image, "
                    "optional contextualized text, query expansion, normalisation, Harris fusion. Without "
                    "their LAION mean the database mean centres; without their synthetic data a "
                    "percentile normalisation stands in.")
     gallery_aware = True  # takes a ``gallery`` parameter (the rows of the query's own database)
+    parameters = {"gallery": Param(None, object, help="index rows of the query's own database (i-CIR: one per instance)")}
 
     def availability(self, ctx: MethodContext) -> tuple[bool, str]:
         # Cached per engine and settings: fusion asks on every query, and the answer needs file reads.
@@ -286,7 +288,7 @@ class Basic(CIRMethod):
         b = ctx.config.basic
         st = self._state(ctx)
         feats = ctx.index.features
-        gallery = self.params.get("gallery")
+        gallery = self.params["gallery"]
         rows = np.arange(len(feats)) if gallery is None else np.unique(np.asarray(gallery, np.int64))
         if b.center:
             mean_img = st["mean_img"]

@@ -6,9 +6,14 @@ from typing import Sequence
 
 import numpy as np
 
-from infocir.methods.base import CIRMethod, MethodContext, MissingInput, Query
-from infocir.methods.registry import create_method, register
+from infocir.methods.base import CIRMethod, MethodContext, MissingInput, Param, Query
+from infocir.methods.registry import create_method, fallback_method_name, register
 from infocir.models.encoding import l2_normalize
+
+
+def _or(value, default):
+    """A parameter left at None takes the configured value."""
+    return default if value is None else value
 
 
 def rocchio(q: np.ndarray, relevant: np.ndarray, nonrelevant: np.ndarray, alpha: float, beta: float, gamma: float) -> np.ndarray:
@@ -24,14 +29,23 @@ def rocchio(q: np.ndarray, relevant: np.ndarray, nonrelevant: np.ndarray, alpha:
 @register
 class Feedback(CIRMethod):
     name = "feedback"
+    order = 40
+    parameters = {
+        "base": Param(None, str, help="the vector method whose query is moved (default: feedback.base_method)"),
+        "relevant": Param((), (list, tuple), help="ids of images marked relevant"),
+        "nonrelevant": Param((), (list, tuple), help="ids of images marked not relevant"),
+        "alpha": Param(None, float, 0.0, 100.0, "weight of the original query (default: feedback.alpha)"),
+        "beta": Param(None, float, 0.0, 100.0, "weight of the relevant mean (default: feedback.beta)"),
+        "gamma": Param(None, float, 0.0, 100.0, "weight of the non-relevant mean (default: feedback.gamma)"),
+    }
     label = "Relevance feedback (Rocchio)"
     description = "The base method's query moved toward images marked relevant and away from non-relevant ones."
 
     def _base(self, ctx: MethodContext) -> CIRMethod:
-        name = self.params.get("base") or ctx.config.feedback.base_method
+        name = self.params["base"] or ctx.config.feedback.base_method
         base = create_method(name)
         if not base.availability(ctx)[0]:
-            base = create_method("average")  # a φ-less setup still gets feedback on a vector method
+            base = create_method(fallback_method_name(ctx))  # a φ-less setup still gets feedback on a vector method
         return base
 
     def availability(self, ctx: MethodContext) -> tuple[bool, str]:
@@ -51,6 +65,6 @@ class Feedback(CIRMethod):
             r = [ctx.index.row_of[i] for i in ids if i in ctx.index.row_of]
             return ctx.index.features[r] if r else np.zeros((0, ctx.index.dim), np.float32)
 
-        return rocchio(q, rows(self.params.get("relevant", ())), rows(self.params.get("nonrelevant", ())),
-                       float(self.params.get("alpha", fb.alpha)), float(self.params.get("beta", fb.beta)),
-                       float(self.params.get("gamma", fb.gamma)))
+        return rocchio(q, rows(self.params["relevant"] or ()), rows(self.params["nonrelevant"] or ()),
+                       float(_or(self.params["alpha"], fb.alpha)), float(_or(self.params["beta"], fb.beta)),
+                       float(_or(self.params["gamma"], fb.gamma)))

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from infocir.index.backends import top_k
-from infocir.methods.base import CIRMethod, Composition, MethodContext, Query
+from infocir.methods.base import CIRMethod, Composition, MethodContext, Param, Query
 from infocir.methods.registry import create_method, register
 
 
@@ -31,11 +31,18 @@ def rank_votes(rank_lists: Sequence[Sequence[int]], n: int, offset: float = 2.0)
 @register
 class Fusion(CIRMethod):
     name = "fusion"
+    order = 50
+    parameters = {
+        "methods": Param(None, (list, tuple), help="member methods (default: searle, average, weicom, basic)"),
+        "texts": Param(None, (list, tuple), help="phrasings of the modification to fuse (default: the query text)"),
+        "depth": Param(100, int, 1, 100000, "ranks each list contributes"),
+        "offset": Param(2.0, float, 0.0, 1000.0, "vote = 1 / log(offset + rank)"),
+    }
     label = "Rank fusion"
     description = "Log-rank voting over several methods (and/or phrasings) of the same query."
 
     def _members(self, ctx: MethodContext) -> list[str]:
-        wanted = self.params.get("methods") or ("searle", "average", "weicom", "basic")
+        wanted = self.params["methods"] or ("searle", "average", "weicom", "basic")
         out = []
         for name in wanted:
             m = create_method(name)
@@ -44,8 +51,8 @@ class Fusion(CIRMethod):
         return out
 
     def score(self, ctx: MethodContext, query: Query) -> Composition:
-        texts = list(self.params.get("texts") or [query.text])
-        depth = int(self.params.get("depth", 100))
+        texts = list(self.params["texts"] or [query.text])
+        depth = int(self.params["depth"])
         lists, norm_scores = [], []
         for name in self._members(ctx):
             m = create_method(name)
@@ -54,7 +61,7 @@ class Fusion(CIRMethod):
                 s = m.score(ctx, q).scores.astype(np.float64)
                 lists.append(top_k(s, depth))
                 norm_scores.append((s - s.mean()) / max(s.std(), 1e-12))
-        votes = rank_votes(lists, len(ctx.index), float(self.params.get("offset", 2.0)))
+        votes = rank_votes(lists, len(ctx.index), float(self.params["offset"]))
         tie = np.mean(norm_scores, axis=0)
         tie = (tie - tie.min()) / max(tie.max() - tie.min(), 1e-12)
         return Composition(scores=(votes + 1e-3 * tie).astype(np.float32), extras={"lists": len(lists)})

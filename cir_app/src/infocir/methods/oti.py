@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from infocir.methods.base import MethodContext, Query
+from infocir.methods.base import MethodContext, Param, Query
 from infocir.methods.registry import register
 from infocir.methods.searle import Searle
 from infocir.models.encoding import l2_normalize
@@ -16,8 +16,15 @@ REG_SUFFIXES = ("is shown", "is in the picture", "is the main subject", "is cent
 @register
 class OTI(Searle):
     name = "oti"
+    order = 21
+    parameters = {
+        "steps": Param(350, int, 1, 10000, "AdamW steps per reference"),
+        "reg_weight": Param(0.5, float, 0.0, 100.0, "weight of the phrase regulariser"),
+        "progress": Param(None, object, help="callable(step, total) for progress reports"),
+    }
     label = "OTI (optimised token)"
     reference_differentiable = False  # the token is optimised per reference, not a function of it
+    slow = True  # hundreds of optimisation steps per new reference
     uses_phi = False
     description = "Optimises the pseudo-word token for the reference (350 AdamW steps), then 'a photo of $ that {text}'."
 
@@ -33,8 +40,8 @@ class OTI(Searle):
     def pseudo_token(self, ctx: MethodContext, query: Query):
         from infocir.methods.textual_inversion import oti, regulariser_targets
 
-        steps = int(self.params.get("steps", 350))
-        reg_weight = float(self.params.get("reg_weight", 0.5))
+        steps = int(self.params["steps"])
+        reg_weight = float(self.params["reg_weight"])
         key = ("oti", query.reference_key or query.reference_raw.tobytes(), ctx.bundle.weights_hash, steps, reg_weight)
         cache = ctx.cache.setdefault("oti_tokens", {})
         if key not in cache:

@@ -13,6 +13,7 @@ from infocir.models.encoders import ASSET_DIR
 from infocir.models.encoding import l2_normalize
 
 log = logging.getLogger(__name__)
+SEARLE_TEMPLATE_WORDS = ("a", "photo", "of", "$", "that")  # "a photo of $ that {text}" before the user's text
 HUB_HINT = ("For ViT-B/32 or ViT-L/14 with internet, set model.phi_checkpoint=hub:ViT-B/32 (or hub:ViT-L/14) to fetch "
             "the public φ once via torch.hub.")
 
@@ -62,10 +63,12 @@ def get_phi(ctx: MethodContext):
 @register
 class Searle(CIRMethod):
     name = "searle"
+    order = 20
     label = "SEARLE (φ)"
     description = "Textual inversion with the φ network: 'a photo of $ that {text}', $ = φ(reference)."
     reference_differentiable = True
     uses_phi = True
+    template_words = len(SEARLE_TEMPLATE_WORDS)
 
     def availability(self, ctx: MethodContext) -> tuple[bool, str]:
         try:

@@ -51,7 +51,9 @@ def default_method(engine: RetrievalEngine, cfg: AppConfig) -> str:
     infos = {m.name: m for m in engine.methods()}
     if cfg.retrieval.method in infos and infos[cfg.retrieval.method].available:
         return cfg.retrieval.method
-    return "average"
+    from infocir.methods.registry import fallback_method_name
+
+    return fallback_method_name(engine.context)
 
 
 def query_panel(engine: RetrievalEngine, cfg: AppConfig) -> html.Section:

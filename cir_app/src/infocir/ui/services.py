@@ -68,7 +68,7 @@ class Services:
 
 def user_message(exc: Exception, what: str) -> str:
     """A sentence for the page; internal errors are logged with their traceback, never shown."""
-    if is_user_error(exc) or isinstance(exc, KeyError):
+    if is_user_error(exc):  # a plain KeyError is a bug: logged with its traceback below, not shown
         return str(exc).strip("'\"")
     log.exception("%s failed", what)
     return f"{what} failed because of an internal error; the server log has the details."
