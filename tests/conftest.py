@@ -70,11 +70,11 @@ def pytest_setup_options():
 
 @pytest.fixture(scope="session")
 def demo_world_engine(tmp_path_factory):
-    """One small demo world (1,920 images, 16 queries) with the committed demo model, shared by every
-    test that needs real retrieval: (engine, dataset root)."""
+    """One small demo world (1,920 images, 150 queries) with the committed demo model, shared by every
+    test that needs real retrieval (generated and encoded once per run): (engine, dataset root)."""
     from infocir.engine import RetrievalEngine
 
     tmp = tmp_path_factory.mktemp("demo-world")
-    root = W.generate_dataset(tmp / "world", W.DemoWorldSpec(seed=2, replicates=1, n_queries=16))
+    root = W.generate_dataset(tmp / "world", W.DemoWorldSpec(seed=5, replicates=1, n_queries=150))
     cfg = apply_overrides(AppConfig(), {"dataset.root": str(root), "index.cache_dir": str(tmp / "cache")})
     return RetrievalEngine.from_config(cfg, progress=False), root

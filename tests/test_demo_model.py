@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from infocir.config import AppConfig, apply_overrides
-from infocir.engine import RetrievalEngine, bundle_for
+from infocir.config import AppConfig
+from infocir.engine import bundle_for
 from infocir.methods.textual_inversion import load_phi
 from infocir.models.encoders import ASSET_DIR, file_sha256
 
@@ -40,14 +40,11 @@ def test_zero_shot_attributes_far_above_chance(bundle):
     assert res["zero_shot_background"] >= 0.80 and res["zero_shot_style"] >= 0.80
 
 
-def test_searle_beats_the_baselines_on_demo_queries(tmp_path):
-    from infocir.data.demo_world import DemoWorldSpec, generate_dataset
+def test_searle_beats_the_baselines_on_demo_queries(demo_world_engine):
     from infocir.evaluation.benchmarks import demo_benchmark
     from infocir.evaluation.harness import evaluate
 
-    root = generate_dataset(tmp_path / "world", DemoWorldSpec(seed=5, replicates=1, n_queries=150))
-    cfg = apply_overrides(AppConfig(), {"dataset.root": str(root), "index.cache_dir": str(tmp_path / "cache")})
-    engine = RetrievalEngine.from_config(cfg, progress=False)
+    engine, root = demo_world_engine
     r = evaluate(engine, demo_benchmark(root), ["image", "text", "average", "searle"])
     best_baseline = max(r[m]["mAP@10"] for m in ("image", "text", "average"))
     assert r["searle"]["mAP@10"] > best_baseline

@@ -369,14 +369,9 @@ def test_ranking_rule_and_best_per_column():
 
 # --------------------------------------------------------------------------- with the demo engine
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    from infocir.data.demo_world import DemoWorldSpec, generate_dataset
-    from infocir.engine import RetrievalEngine
-
-    tmp = tmp_path_factory.mktemp("enhance")
-    root = generate_dataset(tmp / "world", DemoWorldSpec(seed=5, replicates=1, n_queries=150))
-    cfg = apply_overrides(AppConfig(), {"dataset.root": str(root), "index.cache_dir": str(tmp / "cache")})
-    return root, RetrievalEngine.from_config(cfg, progress=False)
+def demo(demo_world_engine):
+    engine, root = demo_world_engine
+    return root, engine
 
 
 @needs_demo

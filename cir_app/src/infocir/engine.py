@@ -15,9 +15,7 @@ import functools
 import hashlib
 import io
 import logging
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -25,6 +23,7 @@ from typing import Any, Union
 import numpy as np
 from PIL import Image
 
+from infocir.cache import BoundedCache
 from infocir.config import AppConfig
 from infocir.plugins import check_plugin_names
 from infocir.errors import UserError
@@ -109,27 +108,6 @@ class SearchResult:
         ]
 
 
-class _LRU:
-    """A small thread-safe LRU cache (text features are re-used across sessions and prompts)."""
-
-    def __init__(self, size: int = 2048):
-        self.size, self.data, self.lock = size, OrderedDict(), threading.Lock()
-
-    def get(self, key):
-        with self.lock:
-            if key in self.data:
-                self.data.move_to_end(key)
-                return self.data[key]
-        return None
-
-    def put(self, key, value) -> None:
-        with self.lock:
-            self.data[key] = value
-            self.data.move_to_end(key)
-            while len(self.data) > self.size:
-                self.data.popitem(last=False)
-
-
 class RetrievalEngine:
     """Facade over dataset, model, index and methods."""
 
@@ -139,8 +117,8 @@ class RetrievalEngine:
         self.scan = scan
         self.index = index
         self.backend = create_backend(config.retrieval.backend, index.features, bundle)
-        self._text_cache = _LRU()
-        self._image_cache = _LRU(256)
+        self._text_cache: BoundedCache[np.ndarray] = BoundedCache(2048)  # re-used across sessions and prompts
+        self._image_cache: BoundedCache[np.ndarray] = BoundedCache(256)
         self.context = MethodContext(
             bundle=bundle, index=index, backend=self.backend, encode_text=self.encode_text, config=config
         )

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
-from collections import OrderedDict
 import queue
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+from infocir.cache import BoundedCache
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +37,8 @@ class JobRunner:
         self._queue: queue.Queue[Job] = queue.Queue()
         for i in range(workers):
             threading.Thread(target=self._worker, name=f"infocir-job-{i}", daemon=True).start()
-        self._jobs: OrderedDict[str, Job] = OrderedDict()
-        self._lock = threading.Lock()
-        self._keep = keep
+        # Evicted jobs are cancelled: nobody can poll them any more.
+        self._jobs: BoundedCache[Job] = BoundedCache(keep, on_evict=lambda job: setattr(job, "cancelled", True))
         self._describe = describe_error
 
     def submit(self, steps: list[tuple[str, Callable[[], Any]]], progress: dict[str, Any] | None = None) -> str:
@@ -46,11 +46,7 @@ class JobRunner:
         run (e.g. {"done": 3, "total": 11}); pollers read it as ``job.progress``."""
         job_id = secrets.token_hex(8)
         job = Job(list(steps), progress=progress if progress is not None else {})
-        with self._lock:
-            self._jobs[job_id] = job
-            while len(self._jobs) > self._keep:
-                _, old = self._jobs.popitem(last=False)
-                old.cancelled = True
+        self._jobs.put(job_id, job)
         self._queue.put(job)
         return job_id
 
@@ -71,8 +67,7 @@ class JobRunner:
         job.finished = True
 
     def get(self, job_id: str | None) -> Job | None:
-        with self._lock:
-            return self._jobs.get(job_id or "")
+        return self._jobs.get(job_id or "")
 
     def cancel(self, job_id: str | None) -> None:
         job = self.get(job_id)

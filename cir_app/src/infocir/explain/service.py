@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 
+from infocir.cache import BoundedCache
 from infocir.explain.base import create_explainer, similarity_target
 from infocir.explain.image import ImageSaliency, explain_image
 from infocir.explain.text_attribution import TokenAttribution, text_attribution
@@ -61,23 +61,16 @@ class ExplanationService:
     def __init__(self, engine, max_side: int = 256, size: int = 512):
         self.engine = engine
         self.max_side = max_side
-        self._cache: OrderedDict[str, Any] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
+        self._cache: BoundedCache[Any] = BoundedCache(size)
         # One explanation at a time: hooks live on the shared model during a forward.
         self._model_lock = threading.Lock()
 
     def _cached(self, key: str, compute):
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
+        if key in self._cache:
+            return self._cache.get(key)
         with self._model_lock:
             value = compute()
-        with self._lock:
-            self._cache[key] = value
-            while len(self._cache) > self._size:
-                self._cache.popitem(last=False)
+        self._cache.put(key, value)
         return value
 
     def saliency(self, vector: np.ndarray, explainer: str, image_id: str | None = None, upload: bytes | None = None) -> ImageSaliency:
