@@ -1,9 +1,13 @@
-"""Time from clicking Search to the gallery showing the new top-k, measured inside the browser.
+"""Time from clicking Search to the gallery showing the new top-k, measured inside the browser,
+and what each search costs on the wire.
 
-    python benchmarks/browser_search_latency.py --url http://localhost:8051 --runs 10
+    python benchmarks/browser_search_latency.py --url http://localhost:8051 --runs 10 [--upload image.png]
 
 A MutationObserver on the gallery records when it holds k tiles of the new query;
-``performance.now()`` differences exclude the WebDriver's own polling.
+``performance.now()`` differences exclude the WebDriver's own polling.  A wrapper around the page's
+``fetch`` counts, per search, the callback requests that render the gallery, the histogram and the
+map, and the bytes of the map's responses (the figure JSON as sent) and of all request bodies (what
+the browser uploads: with ``--upload`` the reference is an uploaded image first).
 """
 from __future__ import annotations
 
@@ -16,6 +20,34 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from infocir.ui.chrome import chrome_options
+
+WIRE = """
+if (!window.__wire) {
+  window.__wire = [];
+  const orig = window.fetch;
+  window.fetch = function(url, opts) {
+    const p = orig.apply(this, arguments);
+    if (String(url).includes('_dash-update-component') && opts && typeof opts.body === 'string') {
+      let out = '';
+      try { out = JSON.parse(opts.body).output; } catch (e) {}
+      const up = new Blob([opts.body]).size;
+      p.then(r => r.clone().text()).then(t => window.__wire.push({out: out, up: up, down: new Blob([t]).size}))
+       .catch(() => {});
+    }
+    return p;
+  };
+}
+window.__wire.length = 0;
+"""
+
+WIRE_SUMMARY = """
+const w = window.__wire, has = (e, id) => String(e.out).includes(id);
+const sum = (xs) => xs.reduce((a, e) => a + e.down, 0);
+return {requests: w.length, up: w.reduce((a, e) => a + e.up, 0), down: sum(w),
+        map_bytes: sum(w.filter(e => has(e, 'map-graph.figure'))), map_renders: w.filter(e => has(e, 'map-graph.figure')).length,
+        gallery_renders: w.filter(e => has(e, 'results-gallery.children')).length,
+        histogram_renders: w.filter(e => has(e, 'dist-histogram.figure')).length};
+"""
 
 ARM = """
 const k = arguments[0], text = arguments[1];
@@ -32,11 +64,14 @@ window.__obs.observe(gal, {childList: true, subtree: true});
 window.__obs.observe(sum, {childList: true, subtree: true, characterData: true});
 window.__map = null;
 const plot = document.querySelector('#map-graph .js-plotly-plot');
+// the map is redrawn for this search when its top-k trace is a new one with k points (the map may
+// now be drawn before the gallery: it is sent as a small patch)
+window.__oldTopk = plot ? (plot.data || []).find(t => t.name === 'top-k') : null;
 if (plot && !plot.__timed) {
   plot.__timed = true;
   plot.on('plotly_afterplot', () => {
-    const t = (plot._fullData || []).find(t => t.name === 'top-k');
-    if (window.__map === null && window.__done !== null && t && t._length === window.__k) window.__map = performance.now();
+    const t = (plot.data || []).find(t => t.name === 'top-k'), f = (plot._fullData || []).find(t => t.name === 'top-k');
+    if (window.__map === null && t && t !== window.__oldTopk && f && f._length === window.__k) window.__map = performance.now();
   });
 }
 window.__k = k;
@@ -50,6 +85,8 @@ def main() -> int:
     ap.add_argument("--url", default="http://localhost:8051")
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("-k", type=int, default=24)
+    ap.add_argument("--upload", help="an image file to upload as the reference before the searches")
+    ap.add_argument("--settle", type=float, default=1.5, help="seconds to wait after each search for late requests")
     args = ap.parse_args()
     d = webdriver.Chrome(options=chrome_options())
     try:
@@ -59,22 +96,34 @@ def main() -> int:
         wait.until(lambda drv: drv.execute_script(
             "const g=document.querySelector('#map-graph .js-plotly-plot'); return !!(g && g.data && g.data.length > 1);"))
         n_images = d.find_element(By.CLASS_NAME, "dataset-badge").text
-        times, map_times = [], []
+        if args.upload:
+            from pathlib import Path
+
+            d.find_element(By.CSS_SELECTOR, "#query-upload input[type=file]").send_keys(str(Path(args.upload).resolve()))
+            wait.until(lambda drv: "uploaded" in drv.find_element(By.ID, "query-reference-caption").text)
+        times, map_times, wire = [], [], []
         for i in range(args.runs):
             text = f"make it {['red', 'blue', 'green', 'pink', 'brown'][i % 5]} {i}"
             box = d.find_element(By.ID, "query-text")
             box.clear()
             box.send_keys(text)
             time.sleep(0.3)
+            d.execute_script(WIRE)
             d.execute_script(ARM, args.k, text)
             wait.until(lambda drv: drv.execute_script("return window.__done !== null"))
             times.append(d.execute_script("return window.__done - window.__t0"))
             wait.until(lambda drv: drv.execute_script("return window.__map !== null"))
             map_times.append(d.execute_script("return window.__map - window.__t0"))
-            time.sleep(0.5)
-        print(f"{n_images}; k={args.k}; {args.runs} searches")
+            time.sleep(args.settle)
+            wire.append(d.execute_script(WIRE_SUMMARY))
+        print(f"{n_images}; k={args.k}; {args.runs} searches" + (f"; uploaded reference {args.upload}" if args.upload else ""))
         print(f"click → gallery rendered: p50 {statistics.median(times):.0f} ms, min {min(times):.0f} ms, max {max(times):.0f} ms")
         print(f"click → map redrawn with the top-k: p50 {statistics.median(map_times):.0f} ms, max {max(map_times):.0f} ms")
+        med = {key: statistics.median(w[key] for w in wire) for key in wire[0]}
+        print(f"per search (median): {med['requests']:.0f} callback requests, {med['up'] / 1000:.1f} kB sent, "
+              f"{med['down'] / 1000:.1f} kB received; map figure {med['map_bytes'] / 1000:.1f} kB in "
+              f"{med['map_renders']:.0f} response(s); gallery rendered {med['gallery_renders']:.0f}×, "
+              f"histogram {med['histogram_renders']:.0f}×")
     finally:
         d.quit()
     return 0

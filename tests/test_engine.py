@@ -60,6 +60,39 @@ def test_bad_queries_have_clear_errors(engine):
         engine.search("star/star_00.png", "x", method="magic")
 
 
+def test_exclude_reference_leaves_a_dataset_reference_out_of_its_results(engine):
+    ref = "star/star_02.png"
+    kept = engine.search(ref, "", k=5, method="image")
+    dropped = engine.search(ref, "", k=4, method="image", exclude_reference=True)
+    assert kept.ids[0] == ref and ref not in dropped.ids
+    assert dropped.ids == kept.ids[1:]  # the same ranking, one place up
+    np.testing.assert_allclose(dropped.scores, kept.scores[1:])
+    assert dropped.all_scores[engine.index.row_of[ref]] == pytest.approx(1.0, abs=1e-3)  # every score is still there
+    # with the text: SEARLE-like methods put the reference high too; it is gone whatever the method
+    for m in ("average", "text"):
+        assert ref not in engine.search(ref, "make it red", k=12, method=m, exclude_reference=True).ids
+    # k beyond the index: every image but the reference
+    every = engine.search(ref, "", k=100, method="image", exclude_reference=True)
+    assert len(every.ids) == len(engine.index) - 1 and ref not in every.ids
+    # with an allowed mask the two restrictions combine
+    allowed = np.zeros(len(engine.index), bool)
+    allowed[[engine.index.row_of[ref], 1, 5]] = True
+    assert sorted(engine.search(ref, "", k=10, method="image", allowed=allowed, exclude_reference=True).rows.tolist()) == [1, 5]
+    assert allowed[engine.index.row_of[ref]]  # the caller's mask is not changed
+
+
+def test_exclude_reference_keeps_uploads_and_follows_one_rule(engine):
+    """An image from outside the index is never dropped (even when it equals a dataset image): the rule is
+    ``reference_row``, the same one the evaluation harness applies."""
+    path = engine.index.paths[engine.index.row_of["square/square_01.png"]]
+    res = engine.search(Path(path).read_bytes(), "", k=3, method="image", exclude_reference=True)
+    assert res.ids[0] == "square/square_01.png"
+    assert engine.reference_row("square/square_01.png") == engine.index.row_of["square/square_01.png"]
+    assert engine.reference_row(Path(path).read_bytes()) is None and engine.reference_row(None) is None
+    assert engine.reference_row("not/in/the/index.png") is None
+    assert engine.config.retrieval.exclude_reference is True  # the dashboard's switch starts on
+
+
 def test_allowed_mask_restricts_results(engine):
     allowed = np.zeros(len(engine.index), bool)
     allowed[[1, 5, 7]] = True

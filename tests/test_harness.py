@@ -45,3 +45,16 @@ def test_demo_benchmark_needs_the_demo_world(engine):
         load_benchmark("demo", engine)
     with pytest.raises(BenchmarkError, match="unknown benchmark"):
         load_benchmark("nope", engine)
+
+
+def test_the_harness_and_the_search_leave_out_the_same_row(engine):
+    """One rule (engine.reference_row): the evaluated ranking without the reference is the one
+    search(exclude_reference=True) shows."""
+    from infocir.evaluation.harness import evaluate_method
+
+    ref = "circle/circle_01.png"
+    first = engine.search(ref, "", k=1, method="image", exclude_reference=True).ids[0]
+    assert first != ref
+    bench = Benchmark("fixture", [CIRQuery(ref, "x", (first,))], metrics={"recall": (1,)})
+    assert evaluate_method(engine, bench, "image")["R@1"] == pytest.approx(100)
+    assert evaluate_method(engine, bench, "image", exclude_reference=False)["R@1"] == pytest.approx(0)  # the reference is #1

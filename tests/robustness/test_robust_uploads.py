@@ -93,11 +93,16 @@ def client(engine_cfg):
 
 
 def _upload(client, contents: str, filename: str):
+    """Post what the page posts when a file is dropped on panel A's upload area."""
+    deps = client.get("/_dash-dependencies").get_json()
+    output = next(d["output"] for d in deps if d["inputs"] == [{"id": ids.UPLOAD, "property": "contents"}])
     payload = {
-        "output": f"..{ids.REF_MODE}.data...{ids.UPLOAD_MESSAGE}.children..",
-        "outputs": [{"id": ids.REF_MODE, "property": "data"}, {"id": ids.UPLOAD_MESSAGE, "property": "children"}],
+        "output": output,
+        "outputs": [dict(zip(("id", "property"), o.rsplit(".", 1))) for o in output.strip(".").split("...")],
         "inputs": [{"id": ids.UPLOAD, "property": "contents", "value": contents}],
-        "state": [{"id": ids.UPLOAD, "property": "filename", "value": filename}],
+        "state": [{"id": ids.UPLOAD, "property": "filename", "value": filename},
+                  {"id": ids.REFERENCE, "property": "value", "value": "star/star_00.png"},
+                  {"id": ids.UPLOAD_REF, "property": "data", "value": None}],
         "changedPropIds": [f"{ids.UPLOAD}.contents"],
     }
     return client.post("/_dash-update-component", json=payload)
@@ -109,13 +114,16 @@ def test_panel_a_shows_a_message_for_a_bomb_upload(client, name):
     r = _upload(client, contents, filename)
     assert r.status_code == 200, r.data[:300]
     out = r.get_json()["response"]
-    assert out[ids.REF_MODE]["data"] == "dataset"  # the upload is not used as the reference
+    assert ids.REF_MODE not in out and ids.UPLOAD_REF not in out  # the reference stays what it was
     assert fragment in out[ids.UPLOAD_MESSAGE]["children"]
 
 
 def test_panel_a_accepts_a_good_upload(client):
     out = _upload(client, data_uri(GOOD), "arrow.png").get_json()["response"]
     assert out[ids.REF_MODE]["data"] == "upload" and out[ids.UPLOAD_MESSAGE]["children"] == ""
+    # the server keeps the image; the page gets its content key, and the component's data URI is emptied
+    assert out[ids.UPLOAD_REF]["data"]["key"].startswith("upload:") and out[ids.UPLOAD]["contents"] is None
+    assert out[ids.REFERENCE]["value"] is None  # the dropdown shows no id while the upload is the reference
 
 
 # ----------------------------------------------------------------------------- property-based

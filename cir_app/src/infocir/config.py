@@ -88,6 +88,9 @@ class RetrievalConfig:
     # "auto": the torch backend (features on the GPU, topk there) when the model runs on CUDA and
     # the features fit in its free memory, else exact numpy on the CPU.
     backend: str = _choices("auto", "exact", "torch", default="auto")
+    # The dashboard's "exclude the reference" switch starts here: a dataset image used as the reference is
+    # left out of its own results (RetrievalEngine.search(exclude_reference=True)), as the evaluation does.
+    exclude_reference: bool = True
 
 
 @dataclass(frozen=True)

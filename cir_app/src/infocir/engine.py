@@ -231,6 +231,12 @@ class RetrievalEngine:
                              f"({self.config.retrieval.default_k}).")
         return int(k)
 
+    def reference_row(self, reference: Reference) -> int | None:
+        """The index row a reference occupies: its row for a dataset id, None for an image from outside
+        the index (an upload, a PIL image) or no reference.  The one rule for leaving the reference out
+        of its own ranking, shared by ``search(exclude_reference=True)`` and the evaluation harness."""
+        return self.index.row_of.get(reference) if isinstance(reference, str) else None
+
     def search(
         self,
         reference: Reference,
@@ -238,13 +244,22 @@ class RetrievalEngine:
         k: int | None = None,
         method: str | None = None,
         allowed: np.ndarray | None = None,
+        exclude_reference: bool = False,
         **params: Any,
     ) -> SearchResult:
-        """Top-k images for a reference + modification text with a registered method."""
+        """Top-k images for a reference + modification text with a registered method.
+
+        ``exclude_reference`` drops a dataset-id reference's own row from the ranking (``reference_row``),
+        as the evaluation does; the dashboard's switch for it starts at ``retrieval.exclude_reference``.
+        ``all_scores`` still holds every image's score."""
         k = self.check_k(k)
         name = method or self.config.retrieval.method
         t0 = time.perf_counter()
         comp, ref_id = self._compose(reference, text, name, **params)
+        row = self.reference_row(reference) if exclude_reference else None
+        if row is not None:
+            allowed = np.ones(len(comp.scores), bool) if allowed is None else np.array(allowed, bool)
+            allowed[row] = False
         rows = top_k(comp.scores, k, allowed)
         return SearchResult(
             rows=rows,

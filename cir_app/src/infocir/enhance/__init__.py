@@ -43,6 +43,7 @@ def enhance(
     method: str | None = None,
     provider: str | Provider | None = None,
     progress: Progress | None = None,
+    exclude_reference: bool = False,
 ) -> EnhancementResult:
     """Build the context, generate ``enhancement.candidate_prompts`` candidates with the provider
     (``provider`` or the configured one; "auto" resolves by keys), then score them and the original.
@@ -60,7 +61,7 @@ def enhance(
         raise EnhancementError(f"{chosen.label} found no rewrite that sets the ideals apart from the reference; {KEPT}. "
                                "Mark ideal images that differ from the reference.")
     log.info("%s produced %d candidates for %r", chosen.name, len(candidates), text)
-    result = score_prompts(engine, reference, text, candidates, ideals, k, method, progress)
+    result = score_prompts(engine, reference, text, candidates, ideals, k, method, progress, exclude_reference)
     result.provider = chosen.name
     result.message = f"{len(result.rows) - 1} candidates from {chosen.label}."  # the rule is shown under the table
     result.context = context.to_dict()

@@ -112,9 +112,11 @@ def score_prompts(
     k: int | None = None,
     method: str | None = None,
     progress: Progress | None = None,
+    exclude_reference: bool = False,
 ) -> EnhancementResult:
-    """Search with the original (row 0, the baseline) and each candidate using ``method`` and ``k``,
-    and score every ranking with :func:`infocir.metrics.prompt_metrics` against ``ideals``.
+    """Search with the original (row 0, the baseline) and each candidate using ``method`` and ``k``
+    (and ``exclude_reference``, as the page searched), and score every ranking with
+    :func:`infocir.metrics.prompt_metrics` against ``ideals``.
 
     Mean similarity is the mean score of the ideals over the whole index (not only the top-k).
     ``progress(done, total)`` is called after every search.
@@ -135,7 +137,7 @@ def score_prompts(
     engine.encode_text(texts)
     rows: list[PromptRow] = []
     for i, text in enumerate(texts):
-        res = engine.search(reference, text, k=k, method=method)
+        res = engine.search(reference, text, k=k, method=method, exclude_reference=exclude_reference)
         sims = {iid: float(res.all_scores[r]) for iid, r in ideal_rows.items()} if res.all_scores is not None else None
         rows.append(PromptRow(text, i == 0, prompt_metrics(res.ids, list(ideal_rows), k, sims), list(res.ids),
                               [round(float(s), 5) for s in res.scores]))

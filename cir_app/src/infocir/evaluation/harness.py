@@ -54,8 +54,9 @@ def evaluate_method(engine, bench: Benchmark, method: str, exclude_reference: bo
             allowed = np.zeros(len(scores), bool)
             allowed[gallery] = True
             scores[~allowed] = -np.inf
-        if exclude_reference and q.reference_id in row_of:
-            scores[row_of[q.reference_id]] = -np.inf
+        own = engine.reference_row(q.reference_id) if exclude_reference else None  # search(exclude_reference=)'s rule
+        if own is not None:
+            scores[own] = -np.inf
         n_valid = int(np.isfinite(scores).sum())
         ranked = [engine.index.ids[r] for r in top_k(scores, n_valid if full else depth)]
         latencies.append(time.perf_counter() - t0)

@@ -126,6 +126,59 @@ def map_point_rows(points: Sequence[dict], classes: Sequence[str], colours: dict
     return rows
 
 
+MAP_OVERLAYS = ("links", "top-k", "ideals", "reference", "composed query")  # drawn over the class traces, in this order
+
+
+def class_opacities(names: Sequence[str], highlight: str | None) -> list[float]:
+    """Marker opacity of each class trace: a highlighted class stands out, the others dim (not hide)."""
+    return [(0.85 if c == highlight else 0.12) if highlight is not None else 0.55 for c in names]
+
+
+def map_overlays(
+    coords: np.ndarray,
+    classes: Sequence[str],
+    colours: dict[str, str],
+    result_rows: Sequence[int] = (),
+    reference_xy: Sequence[float] | None = None,
+    query_xy: Sequence[float] | None = None,
+    show_lines: bool = False,
+    ideal_rows: Sequence[int] = (),
+) -> dict[str, go.Scattergl]:
+    """The map's markers over the dataset, one trace per name of MAP_OVERLAYS (an empty trace where
+    there is nothing to draw, so each keeps its place and a redraw can replace it alone)."""
+    res = np.asarray(result_rows, int)
+    ideals = np.asarray(ideal_rows, int)
+    out: dict[str, go.Scattergl] = {}
+    xs, ys = [], []
+    if show_lines and query_xy is not None:
+        for r in res:
+            xs += [query_xy[0], float(coords[r, 0]), None]
+            ys += [query_xy[1], float(coords[r, 1]), None]
+    out["links"] = go.Scattergl(x=xs, y=ys, mode="lines", line=dict(color="rgba(31,36,48,0.25)", width=1),
+                                hoverinfo="skip", showlegend=False, name="links")
+    out["top-k"] = go.Scattergl(
+        x=coords[res, 0].tolist(), y=coords[res, 1].tolist(), mode="markers", name="top-k", customdata=res.tolist(),
+        marker=dict(size=11, color=[colours.get(classes[r], "#888") for r in res], line=dict(color="#1f2430", width=1.5)),
+        text=[f"#{i + 1}" for i in range(len(res))], hovertemplate="%{text} · " + "%{customdata}<extra>top-k</extra>",
+        showlegend=bool(len(res)))
+    out["ideals"] = go.Scattergl(x=coords[ideals, 0].tolist(), y=coords[ideals, 1].tolist(), mode="markers", name="ideals",
+                                 customdata=ideals.tolist(), showlegend=bool(len(ideals)),
+                                 marker=dict(size=15, symbol="circle-open", color="#d4a017", line=dict(width=3)),
+                                 hovertemplate="ideal<extra></extra>")
+    # WebGL like the points, so that the markers drawn last are on top of the top-k rings.
+    ref = [] if reference_xy is None else [reference_xy]
+    out["reference"] = go.Scattergl(x=[p[0] for p in ref], y=[p[1] for p in ref], mode="markers", name="reference",
+                                    showlegend=bool(ref),
+                                    marker=dict(size=20, symbol="star", color="#ffd43b", line=dict(color="#1f2430", width=1.5)),
+                                    hovertemplate="reference<extra></extra>")
+    q = [] if query_xy is None else [query_xy]
+    out["composed query"] = go.Scattergl(x=[p[0] for p in q], y=[p[1] for p in q], mode="markers", name="composed query",
+                                         showlegend=bool(q),
+                                         marker=dict(size=16, symbol="x", color="#e03131", line=dict(color="white", width=1)),
+                                         hovertemplate="composed query<extra></extra>")
+    return out
+
+
 def embedding_figure(
     coords: np.ndarray,
     classes: Sequence[str],
@@ -138,48 +191,29 @@ def embedding_figure(
     ideal_rows: Sequence[int] = (),
     uirevision: str = "map",
     dragmode: str = "lasso",
+    fixed_overlays: bool = False,
 ) -> go.Figure:
     """D: every image as a WebGL point coloured by class, with the reference (star), the composed
     query (X), the top-k (ringed) and the ideals (gold) on top. ``customdata`` holds index rows as
     plain lists: Plotly ≥ 6 sends numpy arrays as typed arrays, and scattergl click and selection
-    events then arrive without them (map_point_rows also recovers rows from point numbers)."""
+    events then arrive without them (map_point_rows also recovers rows from point numbers).
+
+    ``fixed_overlays``: all of MAP_OVERLAYS follow the class traces, empty ones included, so that a
+    redraw can patch the markers in place (``dash.Patch``) without sending the dataset again;
+    otherwise only the overlays with something to draw."""
     fig = go.Figure()
-    dim = highlight is not None
-    for rows in class_trace_rows(classes, colours):
-        c = classes[int(rows[0])]
+    per_class = class_trace_rows(classes, colours)
+    names = [classes[int(rows[0])] for rows in per_class]
+    for rows, c, opacity in zip(per_class, names, class_opacities(names, highlight)):
         fig.add_trace(go.Scattergl(
             x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=c, customdata=rows.tolist(),
-            marker=dict(size=5, color=colours[c], opacity=(0.85 if c == highlight else 0.12) if dim else 0.55),
+            marker=dict(size=5, color=colours[c], opacity=opacity),
             hovertemplate=f"{c}<extra></extra>",
         ))
-    res = np.asarray(result_rows, int)
-    if len(res):
-        if show_lines and query_xy is not None:
-            xs, ys = [], []
-            for r in res:
-                xs += [query_xy[0], coords[r, 0], None]
-                ys += [query_xy[1], coords[r, 1], None]
-            fig.add_trace(go.Scattergl(x=xs, y=ys, mode="lines", line=dict(color="rgba(31,36,48,0.25)", width=1),
-                                       hoverinfo="skip", showlegend=False, name="links"))
-        fig.add_trace(go.Scattergl(
-            x=coords[res, 0], y=coords[res, 1], mode="markers", name="top-k", customdata=res.tolist(),
-            marker=dict(size=11, color=[colours.get(classes[r], "#888") for r in res], line=dict(color="#1f2430", width=1.5)),
-            text=[f"#{i + 1}" for i in range(len(res))], hovertemplate="%{text} · " + "%{customdata}<extra>top-k</extra>",
-        ))
-    ideals = np.asarray(ideal_rows, int)
-    if len(ideals):
-        fig.add_trace(go.Scattergl(x=coords[ideals, 0], y=coords[ideals, 1], mode="markers", name="ideals", customdata=ideals.tolist(),
-                                   marker=dict(size=15, symbol="circle-open", color="#d4a017", line=dict(width=3)),
-                                   hovertemplate="ideal<extra></extra>"))
-    if reference_xy is not None:
-        # WebGL like the points, so that the markers drawn last are on top of the top-k rings.
-        fig.add_trace(go.Scattergl(x=[reference_xy[0]], y=[reference_xy[1]], mode="markers", name="reference",
-                                 marker=dict(size=20, symbol="star", color="#ffd43b", line=dict(color="#1f2430", width=1.5)),
-                                 hovertemplate="reference<extra></extra>"))
-    if query_xy is not None:
-        fig.add_trace(go.Scattergl(x=[query_xy[0]], y=[query_xy[1]], mode="markers", name="composed query",
-                                 marker=dict(size=16, symbol="x", color="#e03131", line=dict(color="white", width=1)),
-                                 hovertemplate="composed query<extra></extra>"))
+    overlays = map_overlays(coords, classes, colours, result_rows, reference_xy, query_xy, show_lines, ideal_rows)
+    for name, trace in overlays.items():
+        if fixed_overlays or len(trace.x or ()):
+            fig.add_trace(trace)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=1)
     return _base_layout(fig, height=620, dragmode=dragmode, uirevision=uirevision, clickmode="event+select",

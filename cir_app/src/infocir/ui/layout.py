@@ -9,9 +9,11 @@ from infocir.ui import ids
 
 HELP = {
     "A": "Pick a reference image (upload one or choose from the dataset, the gallery or the map), describe how the "
-         "image you want differs from it, choose how many results (k) and a retrieval method, then Search (or press Enter).",
+         "image you want differs from it, choose how many results (k) and a retrieval method, then Search (or press Enter). "
+         "Picking a dataset image (or ✕ remove upload) replaces an upload. The reference itself is left out of its "
+         "results unless you untick “exclude the reference”.",
     "B": "The top-k images, best first, with rank, similarity score and class. Click an image to mark it as an "
-         "'ideal' target (gold frame); ↺ makes it the reference. After a map selection the gallery shows the selected images.",
+         "'ideal' target (gold frame); ↺ makes it the reference and searches again. After a map selection the gallery shows the selected images.",
     "C": "C1 counts the classes among the top-k; click a bar to highlight that class in the gallery and on the map "
          "(click again to clear). C2 shows the same classes as a word cloud, sized by count or by summed score.",
     "D": "Every dataset image as a point, placed by UMAP so that similar images sit close; colours are classes. "
@@ -70,6 +72,9 @@ def query_panel(engine: RetrievalEngine, cfg: AppConfig) -> html.Section:
                      placeholder="type to search image ids", optionHeight=30, maxHeight=260),
         html.Figure([html.Img(id=ids.REFERENCE_PREVIEW, className="reference-preview", alt="reference image"),
                      html.Figcaption(id=ids.REFERENCE_CAPTION)], className="reference"),
+        html.Div([html.Button("✕ remove upload", id=ids.UPLOAD_REMOVE, n_clicks=0, className="ghost small",
+                              style={"display": "none"}, title="use the dataset image picked above instead of the upload"),
+                  html.Span(id=ids.REF_PENDING, className="pending", role="status")], className="reference-actions"),
         html.Label("Modification text", htmlFor=ids.TEXT),
         dcc.Input(id=ids.TEXT, type="text", value="", placeholder='e.g. "make it red"', className="text-input",
                   n_submit=0, autoComplete="off"),
@@ -80,6 +85,10 @@ def query_panel(engine: RetrievalEngine, cfg: AppConfig) -> html.Section:
                       dcc.Dropdown(id=ids.METHOD, options=method_options(engine), value=default_method(engine, cfg),
                                    clearable=False, searchable=False)], className="method-box"),
         ], className="row"),
+        dcc.Checklist(id=ids.EXCLUDE_REF, options=[{"label": " exclude the reference from its results", "value": "exclude",
+                                                    "title": "a dataset image used as the reference is not ranked among "
+                                                             "its own results, as the evaluation does"}],
+                      value=["exclude"] if cfg.retrieval.exclude_reference else [], className="inline-check exclude-ref"),
         html.Button("Search", id=ids.SEARCH, n_clicks=0, className="primary"),
         dcc.Loading(html.Div(id=ids.MESSAGE, className="message", role="status"), type="dot"),
         class_name="panel-a",
@@ -249,6 +258,8 @@ def build_layout(engine: RetrievalEngine, cfg: AppConfig) -> html.Div:
             dcc.Store(id=ids.MAP_TOOL, storage_type="memory"),
             dcc.Store(id=ids.BROWSE_STORE, storage_type="memory"),
             dcc.Store(id=ids.REF_MODE, storage_type="memory", data="dataset"),
+            dcc.Store(id=ids.UPLOAD_REF, storage_type="memory"),
+            dcc.Store(id=ids.QUERY_VECTOR, storage_type="memory"),
             html.Header([html.H1("InfoCIR"), html.Span("explainable composed image retrieval", className="tagline"),
                          html.Span(f"{len(engine.index):,} images · {len(set(engine.index.classes))} classes · {engine.bundle.name}",
                                    className="dataset-badge")]),

@@ -29,10 +29,8 @@ def register(app: Dash, s: Services) -> None:
         # clickData is reset so that clicking the same bar again fires again (to clear)
         return new, None, (f"Highlighting “{new}” — click the bar again to clear." if new else "")
 
-    @app.callback(Output(ids.HIGHLIGHT_STORE, "data", allow_duplicate=True), Input(ids.RESULTS_STORE, "data"),
-                  prevent_initial_call=True)
-    def _clear_on_new_results(_results):
-        return None
+    # A new search clears the highlight in the same response that sets the results (query._search), so
+    # the gallery, this histogram and the map render once per search, not twice.
 
     @app.callback(Output(ids.WORDCLOUD, "src"), Input(ids.RESULTS_STORE, "data"), Input(ids.WORDCLOUD_MODE, "value"))
     def _wordcloud(results, mode):

@@ -1,15 +1,23 @@
-"""Panel D: the UMAP map with the query marked; selection browses, a click picks a reference."""
+"""Panel D: the UMAP map with the query marked; selection browses, a click picks a reference.
+
+The dataset's points are sent once, when the map is first drawn; a new search, a highlight, the
+ideals or the lines switch change only the markers, and are sent as a ``dash.Patch`` of those
+traces (``figures.MAP_OVERLAYS``) and of the class traces' opacity."""
 from __future__ import annotations
 
-from dash import Dash, Input, Output, State, no_update
+from dash import Dash, Input, Output, Patch, State, ctx, no_update
 
 from infocir.ui import ids
-from infocir.ui.figures import embedding_figure, empty_figure, map_point_rows
+from infocir.ui.figures import (MAP_OVERLAYS, class_opacities, class_trace_rows, embedding_figure, empty_figure,
+                                map_overlays, map_point_rows)
+from infocir.ui.query_state import with_vector
 from infocir.ui.services import Services
 
 
 def register(app: Dash, s: Services) -> None:
     index = s.engine.index
+    per_class = class_trace_rows(index.classes, s.colours)
+    class_names = [index.classes[int(rows[0])] for rows in per_class]
 
     @app.callback(
         Output(ids.MAP, "figure"),
@@ -20,24 +28,38 @@ def register(app: Dash, s: Services) -> None:
         Input(ids.HIGHLIGHT_STORE, "data"),
         Input(ids.IDEALS_STORE, "data"),
         Input(ids.MAP_LINES, "value"),
-        State(ids.UPLOAD, "contents"),
         State(ids.MAP_TOOL, "data"),
+        State(ids.MAP_POLL, "disabled"),
+        State(ids.QUERY_VECTOR, "data"),
     )
-    def _map(_n, results, highlight, ideals, lines, upload, tool):
+    def _map(_n, results, highlight, ideals, lines, tool, drawn, kept):
         state, message = s.maps.status()
         if state == "fitting":
             return empty_figure(message), message, False
         if state == "error":
             return empty_figure("The map is unavailable."), message, True
         m = s.maps.map
-        ref_xy, query_xy = s.placements(results, upload) if results else (None, None)
+        ref_xy, query_xy = s.placements(with_vector(results, kept)) if results else (None, None)
         ideal_rows = [index.row_of[i] for i in (ideals or []) if i in index.row_of]
-        fig = embedding_figure(m.coords, index.classes, s.colours, (results or {}).get("rows", []), ref_xy, query_xy,
-                               highlight, "lines" in (lines or []), ideal_rows, dragmode=tool or "lasso")
         note = ""
         if results and query_xy is None and results.get("method"):
             note = "This method fuses scores rather than composing one query vector, so no ✕ is drawn."
-        return fig, note, True
+        res_rows, show_lines = (results or {}).get("rows", []), "lines" in (lines or [])
+        if not drawn or ctx.triggered_id in (None, ids.MAP_POLL):
+            # first drawing (the poll stops once the map is on the page): the dataset and the markers
+            fig = embedding_figure(m.coords, index.classes, s.colours, res_rows, ref_xy, query_xy, highlight, show_lines,
+                                   ideal_rows, dragmode=tool or "lasso", fixed_overlays=True)
+            return fig, note, True
+        # the map is on the page: replace only the markers and the classes' opacity
+        patch = Patch()
+        for i, opacity in enumerate(class_opacities(class_names, highlight)):
+            patch["data"][i]["marker"]["opacity"] = opacity
+        overlays = map_overlays(m.coords, index.classes, s.colours, res_rows, ref_xy, query_xy, show_lines, ideal_rows)
+        for j, name in enumerate(MAP_OVERLAYS):
+            patch["data"][len(per_class) + j] = overlays[name].to_plotly_json()
+        if tool:
+            patch["layout"]["dragmode"] = tool
+        return patch, note, no_update
 
     @app.callback(Output(ids.MAP_TOOL, "data"), Input(ids.MAP, "relayoutData"), prevent_initial_call=True)
     def _tool(relayout):
@@ -45,17 +67,11 @@ def register(app: Dash, s: Services) -> None:
         tool = (relayout or {}).get("dragmode")
         return tool if tool in ("zoom", "pan", "select", "lasso") else no_update
 
-    def event_rows(points, results, ideals, lines) -> list[int]:
-        """Index rows of the map points in a click or selection event (see figures.map_point_rows)."""
-        overlays: dict[str, list[int]] = {}
-        res_rows = (results or {}).get("rows", [])
-        if res_rows:
-            if "lines" in (lines or []) and (results or {}).get("query_xy") is not None:  # the links trace comes first
-                overlays["links"] = []
-            overlays["top-k"] = res_rows
+    def event_rows(points, results, ideals) -> list[int]:
+        """Index rows of the map points in a click or selection event (see figures.map_point_rows); the
+        page's map has every overlay of MAP_OVERLAYS in its place (links, top-k, ideals, ...)."""
         ideal_rows = [index.row_of[i] for i in (ideals or []) if i in index.row_of]
-        if ideal_rows:
-            overlays["ideals"] = ideal_rows
+        overlays = {"links": [], "top-k": (results or {}).get("rows", []), "ideals": ideal_rows}
         return [r for r in map_point_rows(points, index.classes, s.colours, overlays) if 0 <= r < len(index)]
 
     @app.callback(
@@ -63,13 +79,12 @@ def register(app: Dash, s: Services) -> None:
         Input(ids.MAP, "selectedData"),
         State(ids.RESULTS_STORE, "data"),
         State(ids.IDEALS_STORE, "data"),
-        State(ids.MAP_LINES, "value"),
         prevent_initial_call=True,
     )
-    def _select(selected, results, ideals, lines):
+    def _select(selected, results, ideals):
         if not selected or not selected.get("points"):
             return no_update
-        rows = event_rows(selected["points"], results, ideals, lines)
+        rows = event_rows(selected["points"], results, ideals)
         return {"rows": rows} if rows else no_update
 
     @app.callback(
@@ -78,13 +93,12 @@ def register(app: Dash, s: Services) -> None:
         Input(ids.MAP, "clickData"),
         State(ids.RESULTS_STORE, "data"),
         State(ids.IDEALS_STORE, "data"),
-        State(ids.MAP_LINES, "value"),
         prevent_initial_call=True,
     )
-    def _click(click, results, ideals, lines):
+    def _click(click, results, ideals):
         if not click or not click.get("points"):
             return no_update, no_update
-        rows = event_rows(click["points"][:1], results, ideals, lines)
+        rows = event_rows(click["points"][:1], results, ideals)
         if not rows:
             return no_update, None
         return index.ids[rows[0]], None

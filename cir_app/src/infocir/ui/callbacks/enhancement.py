@@ -9,7 +9,12 @@ from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 from infocir.enhance import RANKING_RULE, enhance
 from infocir.ui import ids
 from infocir.ui.media import media_url
-from infocir.ui.services import Services
+from infocir.ui.query_state import same_ranking_setup, search_key
+from infocir.ui.services import Services, user_message
+
+STALE_NOTE = ("Stale: this table was made for an earlier search, not for the results shown now. "
+              "Enhance again to score prompts for the current query.")
+
 
 COLUMNS = (("ndcg", "nDCG@k", "{:.3f}"), ("map", "mAP@k", "{:.3f}"), ("mrr", "MRR", "{:.3f}"),
            ("coverage", "coverage", "{:.0%}"), ("mean_rank", "mean rank", "{:.1f}"), ("mean_similarity", "mean sim.", "{:.3f}"))
@@ -55,24 +60,28 @@ def register(app: Dash, s: Services) -> None:
         Input(ids.E_RUN, "n_clicks"),
         State(ids.RESULTS_STORE, "data"),
         State(ids.IDEALS_STORE, "data"),
-        State(ids.UPLOAD, "contents"),
         State(ids.E_PROVIDER, "value"),
         State(ids.E_JOB, "data"),
         prevent_initial_call=True,
     )
-    def _start(_clicks, results, ideals, contents, provider, old_job):
+    def _start(_clicks, results, ideals, provider, old_job):
         if not results:
             return no_update, True, "Run a search first."
         if not ideals:
             return no_update, True, "Mark at least one ideal image (click it in B) so the candidates can be scored."
+        try:
+            reference = s.reference_from(results)  # an upload is read from the server's store, by its key
+        except Exception as exc:
+            return no_update, True, user_message(exc, "Enhancement")
         s.jobs.cancel(old_job)
         progress: dict = {}
-        reference = s.reference_from(results, contents)
 
         def run():
             result = enhance(s.engine, reference, results.get("text", ""), ideals, k=results["k"], method=results["method"],
-                             provider=provider, progress=lambda done, total: progress.update(done=done, total=total))
-            return result.to_dict() | {"query_text": results.get("text", "")}
+                             provider=provider, progress=lambda done, total: progress.update(done=done, total=total),
+                             exclude_reference=bool(results.get("exclude_reference")))
+            # the search it was made for: a later search marks the table stale (query_state.search_key)
+            return result.to_dict() | {"query_text": results.get("text", ""), "search": search_key(results)}
 
         job = s.jobs.submit([("enhance", run)], progress=progress)
         return job, False, "Generating candidates…"
@@ -101,8 +110,10 @@ def register(app: Dash, s: Services) -> None:
         return result, best, f"{result['message']} ({result['elapsed_s']:.1f} s)", True
 
     @app.callback(Output(ids.E_TABLE, "children"), Output(ids.E_PREVIEW, "children"), Output(ids.E_ADOPT, "disabled"),
-                  Input(ids.E_RESULT, "data"), Input(ids.E_SELECTED, "data"), State(ids.IDEALS_STORE, "data"))
-    def _table(result, selected, ideals):
+                  Input(ids.E_RESULT, "data"), Input(ids.E_SELECTED, "data"), Input(ids.RESULTS_STORE, "data"),
+                  State(ids.IDEALS_STORE, "data"))
+    def _table(result, selected, results, ideals):
+
         if not result:
             return html.P(RANKING_RULE, className="muted"), None, True
         row = result["rows"][selected] if selected is not None and selected < len(result["rows"]) else None
@@ -114,7 +125,14 @@ def register(app: Dash, s: Services) -> None:
                 for r, i in enumerate(row["ids"])]
         caption = html.Div(f"for the query “{result.get('query_text', '')}” · method {result['method']} · "
                            f"k {result['k']} · {len(result['ideals'])} ideals · provider {result['provider']}", className="muted")
-        return [caption, results_table(result, selected), html.P(RANKING_RULE, className="muted")], preview, row is None or row["is_baseline"]
+        stale = result.get("search") != search_key(results)  # made for another search (Adopt, a new search)
+        table = results_table(result, selected)
+        if stale:
+            caption = html.Div([caption, html.Div(STALE_NOTE, className="message stale-note", role="status")])
+            table = html.Div(table, className="stale", title=STALE_NOTE)
+        return ([caption, table, html.P(RANKING_RULE, className="muted")], preview,
+                stale or row is None or row["is_baseline"])
+
 
     @app.callback(Output(ids.E_SELECTED, "data", allow_duplicate=True), Input({"type": ids.E_ROW, "index": ALL}, "n_clicks"),
                   prevent_initial_call=True)
@@ -123,17 +141,23 @@ def register(app: Dash, s: Services) -> None:
             return no_update
         return ctx.triggered_id["index"]
 
-    @app.callback(Output(ids.F_COMPARE_STORE, "data", allow_duplicate=True), Input(ids.E_SELECTED, "data"),
+    @app.callback(Output(ids.F_COMPARE_STORE, "data", allow_duplicate=True),
+                  Output(ids.E_STATUS, "children", allow_duplicate=True), Input(ids.E_SELECTED, "data"),
                   State(ids.E_RESULT, "data"), State(ids.F_COMPARE_STORE, "data"), State(ids.RESULTS_STORE, "data"),
                   prevent_initial_call=True)
     def _to_f3(selected, result, current, results):
         if result is None or selected is None or selected >= len(result["rows"]):
-            return no_update
+            return no_update, no_update
         row = result["rows"][selected]
-        if row["is_baseline"] or not results or result.get("query_text") != results.get("text"):
-            return no_update  # the table belongs to an older query: its ranks are not comparable
+        if row["is_baseline"] or not results:
+            return no_update, no_update
+        if not same_ranking_setup(result.get("search"), search_key(results)):
+            # another reference, method, k or exclusion: the row's ranks cannot be set against the results
+            return no_update, ("This table was made for another reference, method or k: run Enhance again to "
+                               "compare its prompts with the current results in F3.")
+        # a search that differs only in its text (after Adopt): each row's ranking is still that prompt's
         kept = [e for e in (current or []) if not e.get("enhanced") and e["label"] != row["text"]][-3:]
-        return kept + [{"label": row["text"], "ids": row["ids"], "enhanced": True}]
+        return kept + [{"label": row["text"], "ids": row["ids"], "enhanced": True}], no_update
 
     @app.callback(Output(ids.TEXT, "value"), Output(ids.SEARCH, "n_clicks"), Input(ids.E_ADOPT, "n_clicks"),
                   State(ids.E_RESULT, "data"), State(ids.E_SELECTED, "data"), State(ids.SEARCH, "n_clicks"),

@@ -15,7 +15,9 @@ from infocir.methods.registry import create_method
 from infocir.ui import ids
 from infocir.ui.figures import empty_figure, rank_delta_figure, token_figure
 from infocir.ui.media import media_url
+from infocir.ui.query_state import results_vector, with_vector
 from infocir.ui.services import Services, user_message
+from infocir.ui.uploads import upload_url
 
 NO_HEAT = ""
 LABELS = {c.name: c.label for c in list_explainers()}
@@ -32,9 +34,11 @@ def _steps(s: Services, results: dict, reference, index: int, explainer: str, to
     state: dict = {}
 
     def query_vector():
-        comp = s.engine.compose(reference, text, method)
-        state["vector"] = comp.query_vector if comp.query_vector is not None else fallback_query_vector(s.engine, reference, text)
-        return "composed" if comp.query_vector is not None else "fallback"
+        vector = results_vector(results)  # the search's own vector, kept with the results
+        if vector is None and "query_vector" not in results:
+            vector = s.engine.compose(reference, text, method).query_vector
+        state["vector"] = vector if vector is not None else fallback_query_vector(s.engine, reference, text)
+        return "composed" if vector is not None else "fallback"
 
     steps = [("query", query_vector)]
     if sal.generate_reference and reference is not None:
@@ -66,8 +70,10 @@ def save_maps(s: Services, results: dict, reference, index: int, explainer: str,
 
     text, method = results.get("text", ""), results.get("method")
     cand = results["ids"][index]
-    comp = s.engine.compose(reference, text, method)
-    vector = comp.query_vector if comp.query_vector is not None else fallback_query_vector(s.engine, reference, text)
+    vector = results_vector(results)
+    if vector is None and "query_vector" not in results:
+        vector = s.engine.compose(reference, text, method).query_vector
+    vector = vector if vector is not None else fallback_query_vector(s.engine, reference, text)
     out = Path(s.config.saliency.output_dir)
     tag = f"{method}-{explainer}-rank{index + 1:03d}"
     written = save_saliency(s.explanations.saliency(vector, explainer, image_id=cand), s.engine.reference_image(cand),
@@ -117,22 +123,26 @@ def register(app: Dash, s: Services) -> None:
         Input(ids.F_TOKEN_METHOD, "value"),
         Input(ids.F_REF_VIEW, "value"),
         State(ids.RESULTS_STORE, "data"),
-        State(ids.UPLOAD, "contents"),
+        State(ids.QUERY_VECTOR, "data"),
         State(ids.F_JOB, "data"),
         prevent_initial_call=True,
     )
-    def _start(index, explainer, token_method, ref_view, results, contents, old_job):
+    def _start(index, explainer, token_method, ref_view, results, kept, old_job):
         if not results or not results.get("ids"):
             return None, True, "Run a search to explain its results.", "", "", ""
         index = min(index or 0, len(results["ids"]) - 1)
         cand = results["ids"][index]
-        ref = s.reference_from(results, contents)
-        ref_src = contents if (results.get("reference") or {}).get("kind") == "upload" else (media_url(ref) if ref else "")
+        shown = results.get("reference") or {}
         caption = _cand_caption(results, index)
+        try:
+            ref = s.reference_from(results)  # an upload is read from the server's store, by its key
+        except Exception as exc:
+            return None, True, user_message(exc, "Explanations"), "", media_url(cand), caption
+        ref_src = upload_url(shown["key"]) if shown.get("kind") == "upload" else (media_url(ref) if ref else "")
         if not sal.enabled:
             return None, True, "Explanations are switched off (saliency.enabled = false).", ref_src, media_url(cand), caption
         s.jobs.cancel(old_job)
-        job = s.jobs.submit(_steps(s, results, ref, index, explainer, token_method, ref_view or "candidate"))
+        job = s.jobs.submit(_steps(s, with_vector(results, kept), ref, index, explainer, token_method, ref_view or "candidate"))
         return job, False, "Computing explanations…", ref_src, media_url(cand), caption
 
     @app.callback(
@@ -204,14 +214,14 @@ def register(app: Dash, s: Services) -> None:
         State(ids.F_INDEX, "data"),
         State(ids.F_EXPLAINER, "value"),
         State(ids.F_REF_VIEW, "value"),
-        State(ids.UPLOAD, "contents"),
+        State(ids.QUERY_VECTOR, "data"),
         prevent_initial_call=True,
     )
-    def _save(_n, results, index, explainer, ref_view, contents):
+    def _save(_n, results, index, explainer, ref_view, kept):
         if not results or not results.get("ids"):
             return "Run a search first: there are no maps to save."
         try:
-            written = save_maps(s, results, s.reference_from(results, contents), min(index or 0, len(results["ids"]) - 1),
+            written = save_maps(s, with_vector(results, kept), s.reference_from(results), min(index or 0, len(results["ids"]) - 1),
                                 explainer, ref_view or "candidate")
         except Exception as exc:
             return user_message(exc, "Saving the maps")
@@ -229,11 +239,10 @@ def register(app: Dash, s: Services) -> None:
         Input(ids.F_COMPARE_TEXT, "n_submit"),
         Input(ids.RESULTS_STORE, "data"),
         State(ids.F_COMPARE_TEXT, "value"),
-        State(ids.UPLOAD, "contents"),
         State(ids.F_COMPARE_STORE, "data"),
         prevent_initial_call=True,
     )
-    def _compare(_clicks, _submit, results, text, contents, current):
+    def _compare(_clicks, _submit, results, text, current):
         if ctx.triggered_id == ids.RESULTS_STORE:
             return [], ""
         if not results:
@@ -241,7 +250,8 @@ def register(app: Dash, s: Services) -> None:
         if not (text or "").strip():
             return no_update, "Type another modification text to compare with."
         try:
-            res = s.engine.search(s.reference_from(results, contents), text, k=results["k"], method=results["method"])
+            res = s.engine.search(s.reference_from(results), text, k=results["k"], method=results["method"],
+                                  exclude_reference=bool(results.get("exclude_reference")))  # ranked as the original
         except Exception as exc:
             return no_update, user_message(exc, "Comparison")
         entries = [e for e in (current or []) if e["label"] != text][-4:]  # keep the last few prompts

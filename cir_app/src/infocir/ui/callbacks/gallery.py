@@ -119,10 +119,17 @@ def register(app: Dash, s: Services) -> None:
 
     @app.callback(
         Output(ids.REFERENCE, "value", allow_duplicate=True),
+        Output(ids.REF_MODE, "data", allow_duplicate=True),
+        Output(ids.UPLOAD_REF, "data", allow_duplicate=True),
+        Output(ids.SEARCH, "n_clicks", allow_duplicate=True),
         Input({"type": ids.USE_REF, "id": ALL}, "n_clicks"),
+        State(ids.SEARCH, "n_clicks"),
         prevent_initial_call=True,
     )
-    def _use_as_reference(_clicks):
+    def _use_as_reference(_clicks, search_clicks):
+        """↺: that image becomes the reference (replacing an upload) and the search runs again at once,
+        so panels A, B and D show the same query.  The search reads the new reference: it is set in the
+        same response that triggers it."""
         if not ctx.triggered_id or not any(t["value"] for t in ctx.triggered):
-            return no_update
-        return ctx.triggered_id["id"]
+            return (no_update,) * 4  # tiles were re-rendered, not clicked
+        return ctx.triggered_id["id"], "dataset", None, (search_clicks or 0) + 1

@@ -1,86 +1,159 @@
-"""Panel A: the reference (dataset pick or upload), the text, k, the method, and the search."""
+"""Panel A: the reference (dataset pick or upload), the text, k, the method, and the search.
+
+An upload is checked once, kept on the server under its content key (``Services.uploads``) and
+named in the page by that key only: no callback receives the image again.  Picking a dataset image
+(the dropdown, ↺ in the gallery, a map click) or "✕ remove upload" replaces it as the reference."""
 from __future__ import annotations
 
 from dash import Dash, Input, Output, State, no_update
 
 from infocir.ui import ids
 from infocir.ui.media import media_url
+from infocir.ui.query_state import encode_vector, page_reference, same_reference
 from infocir.ui.services import Services, user_message
-from infocir.ui.uploads import UploadError, decode_upload
+from infocir.ui.uploads import UploadError, decode_upload, register_upload_route, upload_url
+
+SHOWN, HIDDEN = {}, {"display": "none"}
 
 
 def register(app: Dash, s: Services) -> None:
     cfg = s.config
+    index = s.engine.index
+    register_upload_route(app.server, s.uploads, cfg.ui.max_upload_pixels)
 
     @app.callback(
         Output(ids.REF_MODE, "data"),
+        Output(ids.UPLOAD_REF, "data"),
         Output(ids.UPLOAD_MESSAGE, "children"),
+        Output(ids.REFERENCE, "value", allow_duplicate=True),
+        Output(ids.UPLOAD, "contents"),
         Input(ids.UPLOAD, "contents"),
         State(ids.UPLOAD, "filename"),
+        State(ids.REFERENCE, "value"),
+        State(ids.UPLOAD_REF, "data"),
         prevent_initial_call=True,
     )
-    def _on_upload(contents, filename):
+    def _on_upload(contents, filename, current, upload):
+        if not contents:  # the component was emptied below: nothing new
+            return (no_update,) * 5
         try:
-            decode_upload(contents, filename, cfg.ui.max_upload_mb, cfg.ui.max_upload_pixels)
-        except UploadError as exc:
-            return "dataset", str(exc)
-        return "upload", ""
+            data = decode_upload(contents, filename, cfg.ui.max_upload_mb, cfg.ui.max_upload_pixels)
+        except UploadError as exc:  # the reference stays what it was
+            return no_update, no_update, str(exc), no_update, None
+        key = s.uploads.put(data)
+        previous = current or (upload or {}).get("previous")
+        # The dropdown is emptied while the upload is the reference: it shows no id that is not used, and
+        # picking any id (even the one shown before) is a change that makes it the reference again.
+        # The component's contents are emptied too: the data URI is not kept in the page.
+        return "upload", {"key": key, "name": filename, "previous": previous}, "", None, None
 
-    @app.callback(Output(ids.REF_MODE, "data", allow_duplicate=True), Input(ids.REFERENCE, "value"), prevent_initial_call=True)
-    def _on_pick(_value):
-        return "dataset"
+    # The file input keeps the last file chosen, and choosing the same file again fires no change: empty
+    # it once the upload is read, so that the photo removed a minute ago can be taken again.
+    app.clientside_callback(
+        """function(contents) {
+            const input = document.querySelector('#%s input[type=file]');
+            if (input) { input.value = ''; }
+            return window.dash_clientside.no_update;
+        }""" % ids.UPLOAD,
+        Output(ids.UPLOAD_MESSAGE, "title"), Input(ids.UPLOAD, "contents"), prevent_initial_call=True,
+    )
+
+    @app.callback(
+        Output(ids.REF_MODE, "data", allow_duplicate=True),
+        Output(ids.UPLOAD_REF, "data", allow_duplicate=True),
+        Input(ids.REFERENCE, "value"),
+        prevent_initial_call=True,
+    )
+    def _on_pick(value):
+        if not value:  # emptied by an upload
+            return no_update, no_update
+        return "dataset", None
+
+    @app.callback(
+        Output(ids.REF_MODE, "data", allow_duplicate=True),
+        Output(ids.UPLOAD_REF, "data", allow_duplicate=True),
+        Output(ids.REFERENCE, "value", allow_duplicate=True),
+        Output(ids.UPLOAD_MESSAGE, "children", allow_duplicate=True),
+        Input(ids.UPLOAD_REMOVE, "n_clicks"),
+        State(ids.UPLOAD_REF, "data"),
+        State(ids.REFERENCE, "value"),
+        prevent_initial_call=True,
+    )
+    def _remove_upload(n, upload, current):
+        if not n:
+            return (no_update,) * 4
+        back = current or (upload or {}).get("previous")
+        return "dataset", None, back if back in index.row_of else index.ids[0], ""
 
     @app.callback(
         Output(ids.REFERENCE_PREVIEW, "src"),
         Output(ids.REFERENCE_CAPTION, "children"),
+        Output(ids.UPLOAD_REMOVE, "style"),
         Input(ids.REF_MODE, "data"),
         Input(ids.REFERENCE, "value"),
-        State(ids.UPLOAD, "contents"),
-        State(ids.UPLOAD, "filename"),
+        Input(ids.UPLOAD_REF, "data"),
     )
-    def _preview(mode, ref, contents, filename):
-        if mode == "upload" and contents:
-            return contents, f"uploaded: {filename}"
-        if ref:
-            row = s.engine.index.row_of.get(ref)
-            cls = s.engine.index.classes[row] if row is not None else ""
-            return media_url(ref), f"{ref} · {cls}"
-        return "", "no reference"
+    def _preview(mode, ref, upload):
+        shown = page_reference(mode, ref, upload)
+        if shown["kind"] == "upload":
+            return upload_url(shown["key"]), f"uploaded: {shown['name']}", SHOWN
+        if shown["kind"] == "dataset":
+            row = index.row_of.get(ref)
+            cls = index.classes[row] if row is not None else ""
+            return media_url(ref), f"{ref} · {cls}", HIDDEN
+        return "", "no reference", HIDDEN
+
+    @app.callback(
+        Output(ids.REF_PENDING, "children"),
+        Input(ids.REF_MODE, "data"),
+        Input(ids.REFERENCE, "value"),
+        Input(ids.UPLOAD_REF, "data"),
+        Input(ids.RESULTS_STORE, "data"),
+    )
+    def _pending(mode, ref, upload, results):
+        """Say so while the results shown are not those of the reference panel A shows."""
+        if not results or same_reference(page_reference(mode, ref, upload), results.get("reference")):
+            return ""
+        return "Not searched yet: the results below are for the previous reference. Press Search."
 
     @app.callback(
         Output(ids.RESULTS_STORE, "data"),
         Output(ids.BROWSE_STORE, "data"),
+        Output(ids.HIGHLIGHT_STORE, "data", allow_duplicate=True),
+        Output(ids.QUERY_VECTOR, "data"),
         Output(ids.MESSAGE, "children"),
         Input(ids.SEARCH, "n_clicks"),
         Input(ids.TEXT, "n_submit"),
         State(ids.REF_MODE, "data"),
         State(ids.REFERENCE, "value"),
-        State(ids.UPLOAD, "contents"),
-        State(ids.UPLOAD, "filename"),
+        State(ids.UPLOAD_REF, "data"),
         State(ids.TEXT, "value"),
         State(ids.K, "value"),
         State(ids.METHOD, "value"),
+        State(ids.EXCLUDE_REF, "value"),
         prevent_initial_call=True,
     )
-    def _search(_clicks, _submit, mode, ref, contents, filename, text, k, method):
+    def _search(_clicks, _submit, mode, ref, upload, text, k, method, exclude):
         if k is None or int(k) != k or not 1 <= int(k) <= 100:
-            return no_update, no_update, "k must be a whole number from 1 to 100."
+            return no_update, no_update, no_update, no_update, "k must be a whole number from 1 to 100."
+        ref_info = page_reference(mode, ref, upload)
+        exclude = "exclude" in (exclude or [])
         try:
-            if mode == "upload" and contents:
-                reference = decode_upload(contents, filename, cfg.ui.max_upload_mb, cfg.ui.max_upload_pixels)
-                ref_info = {"kind": "upload", "name": filename}
-            else:
-                reference = ref or None
-                ref_info = {"kind": "dataset", "id": ref} if ref else {"kind": "none"}
-            res = s.engine.search(reference, text or "", k=int(k), method=method)
+            reference = s.reference_from({"reference": ref_info})
+            res = s.engine.search(reference, text or "", k=int(k), method=method, exclude_reference=exclude)
         except Exception as exc:
-            return no_update, no_update, user_message(exc, "Search")
+            return no_update, no_update, no_update, no_update, user_message(exc, "Search")
         data = {
             "ids": res.ids, "rows": res.rows.tolist(), "scores": [round(float(x), 5) for x in res.scores],
             "classes": res.classes, "reference": ref_info, "text": text or "", "method": method, "k": int(k),
-            "elapsed_ms": round(res.elapsed_ms, 1),
+            "exclude_reference": exclude, "elapsed_ms": round(res.elapsed_ms, 1),
         }
         if s.maps.map is not None:
             # two 2-D points: the map redraws for highlights and ideals without recomposing the query
-            data["ref_xy"], data["query_xy"] = s.placements(data, contents, res.query_vector)
-        return data, None, f"{len(res.ids)} results in {res.elapsed_ms:.0f} ms"
+            data["ref_xy"], data["query_xy"] = s.placements(data, res.query_vector)
+        # One response sets the results, ends a map browse and clears the highlight: the gallery, the
+        # histogram and the map each render once per search.  The composed vector is kept beside the
+        # results (panel F and a late map use it instead of composing the query again), not inside
+        # them: the results go to a dozen callbacks per search, the vector to two.
+        kept = {"vector": encode_vector(res.query_vector)}
+        return data, None, None, kept, f"{len(res.ids)} results in {res.elapsed_ms:.0f} ms"
