@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", "-r", help="a dataset image id (e.g. star/star_00042.png) or an image file path")
     p.add_argument("--text", "-t", default="", help="the modification text, e.g. 'make it red'")
     p.add_argument("-k", type=int, default=None, help="number of results (default: retrieval.default_k)")
+    p.add_argument("--exclude-reference", action="store_true",
+                   help="leave a dataset reference out of its own results (the dashboard's switch)")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("methods", help="list the CIR methods and whether they are available")
@@ -150,7 +152,7 @@ def cmd_search(cfg: AppConfig, args) -> int:
             print(f"error: --reference {reference!r} is neither a dataset id nor an image file.", file=sys.stderr)
             print(f"  e.g. a dataset id: {engine.index.ids[0]}", file=sys.stderr)
             return EXIT_USAGE
-    res = engine.search(reference, args.text, k=args.k)
+    res = engine.search(reference, args.text, k=args.k, exclude_reference=args.exclude_reference)
     print(f"method={res.method}  reference={args.reference}  text={args.text!r}  ({res.elapsed_ms:.1f} ms)")
     print(f"{'rank':>4}  {'score':>7}  {'class':<14} id")
     for row in res.table():

@@ -33,3 +33,16 @@ def rank_delta_table(original: Sequence[str], others: Sequence[tuple[str, Sequen
         r = labels.index(sort_by)
         order = sorted(order, key=lambda j: (delta[r, j], base[union[j]]))
     return RankDeltaTable([union[j] for j in order], labels, ranks[:, order], delta[:, order])
+
+
+def largest_changes(table: RankDeltaTable, n: int | None) -> RankDeltaTable:
+    """The ``n`` images whose rank moved most under any compared prompt (largest |Δ| over the rows
+    after the original; ties: the table's own order), kept in the table's column order.  ``n`` of None
+    or at least the number of images keeps them all."""
+    total = len(table.images)
+    if n is None or n >= total:
+        return table
+    n = max(1, int(n))
+    moved = np.abs(table.delta[1:]).max(axis=0) if len(table.prompts) > 1 else np.zeros(total, int)
+    keep = sorted(sorted(range(total), key=lambda j: (-int(moved[j]), j))[:n])
+    return RankDeltaTable([table.images[j] for j in keep], list(table.prompts), table.ranks[:, keep], table.delta[:, keep])

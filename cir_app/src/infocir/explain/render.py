@@ -34,6 +34,24 @@ def heat_uri(sal) -> str:
     return cached
 
 
+def legend_rgba(height: int = 160, width: int = 14) -> Image.Image:
+    """The colour scale of ``heat_rgba`` as a vertical strip, high at the top: the same ramp and the same
+    alpha, so the legend looks like the maps it explains (each map is scaled to its own maximum)."""
+    ramp = np.linspace(1.0, 0.0, max(2, int(height)), dtype=np.float32)[:, None].repeat(max(1, int(width)), 1)
+    return heat_rgba(ramp)
+
+
+def legend_uri(height: int = 160, width: int = 14) -> str:
+    """``legend_rgba`` as a PNG data URI (built once per process)."""
+    key = (int(height), int(width))
+    if key not in _LEGENDS:
+        _LEGENDS[key] = png_data_uri(legend_rgba(height, width))
+    return _LEGENDS[key]
+
+
+_LEGENDS: dict[tuple[int, int], str] = {}
+
+
 def png_data_uri(image: Image.Image) -> str:
     buf = io.BytesIO()
     image.save(buf, format="PNG", optimize=True)

@@ -237,20 +237,40 @@ def token_figure(words: Sequence[str], scores: Sequence[float], is_template: Seq
     return _base_layout(fig, height=230, title={"text": title, "font": {"size": 12}, "x": 0.01}, margin={"l": 50, "r": 8, "t": 26, "b": 50})
 
 
-def rank_delta_figure(images: Sequence[str], prompts: Sequence[str], ranks: np.ndarray, delta: np.ndarray, k: int) -> go.Figure:
+F3_CELL = (46, 32)  # px per image column and per prompt row: a rank fits at 12 px and 40+ columns stay readable
+F3_THUMB = 40  # px: the thumbnail heading each column
+F3_LABELS = 220  # px of left margin for the prompt labels
+
+
+def rank_delta_figure(images: Sequence[str], prompts: Sequence[str], ranks: np.ndarray, delta: np.ndarray, k: int,
+                      thumbnails: Sequence[str] | None = None, cell: tuple[int, int] = F3_CELL) -> go.Figure:
     """F3: prompts × images; colour = rank change against the original (blue: moved up), text =
-    the rank under that prompt ("–" when not in its top-k)."""
+    the rank under that prompt ("–" when not in its top-k).  Every cell has a fixed size (``cell``, px)
+    whatever the number of columns: the figure grows wider and the page scrolls it, instead of squeezing
+    40 columns into unreadable slivers.  ``thumbnails`` (image URLs, one per column) head the columns."""
     text = [[str(r) if r <= k else "–" for r in row] for row in ranks]
     hover = [[f"{img}<br>{p}: {'rank ' + str(r) if r <= k else 'not in top-' + str(k)}<br>Δ {d:+d}"
               for img, r, d in zip(images, rrow, drow)] for p, rrow, drow in zip(prompts, ranks, delta)]
     lim = max(1, int(np.abs(delta).max()) if delta.size else 1)
     short = [i.rsplit("/", 1)[-1] for i in images]
     labels = [p if len(p) <= 34 else p[:32] + "…" for p in prompts]
+    n, rows = len(images), len(prompts)
+    top = F3_THUMB + 10 if thumbnails else 8
+    bottom, right = 90, 70  # rotated file names; the colour bar
+    plot_w, plot_h = cell[0] * max(n, 1), cell[1] * max(rows, 1)
     fig = go.Figure(go.Heatmap(
-        z=delta, x=list(range(len(images))), y=labels, text=text, texttemplate="%{text}", hovertext=hover,
+        z=delta, x=list(range(n)), y=labels, text=text, texttemplate="%{text}", hovertext=hover,
         hoverinfo="text", colorscale=[[0, "#1c7ed6"], [0.5, "#f8f9fa"], [1, "#e8590c"]], zmin=-lim, zmax=lim,
-        colorbar={"title": {"text": "Δ rank", "side": "right"}, "thickness": 10}, xgap=1, ygap=1,
+        colorbar={"title": {"text": "Δ rank", "side": "right"}, "thickness": 10, "len": 1, "lenmode": "fraction"},
+        xgap=2, ygap=2, textfont={"size": 12},
     ))
-    fig.update_xaxes(tickvals=list(range(len(images))), ticktext=short, tickangle=-60, tickfont={"size": 9})
-    fig.update_yaxes(autorange="reversed")
-    return _base_layout(fig, height=120 + 34 * len(prompts), margin={"l": 8, "r": 8, "t": 8, "b": 90})
+    if thumbnails:
+        fig.update_layout(images=[
+            dict(source=src, xref="x", yref="paper", x=j, y=1.0, sizex=0.92, sizey=F3_THUMB / plot_h, xanchor="center",
+                 yanchor="bottom", sizing="contain", layer="above")
+            for j, src in enumerate(thumbnails)])
+    fig.update_xaxes(tickvals=list(range(n)), ticktext=short, tickangle=-60, tickfont={"size": 10}, range=[-0.5, n - 0.5],
+                     fixedrange=True)
+    fig.update_yaxes(autorange="reversed", fixedrange=True, tickfont={"size": 12})
+    return _base_layout(fig, width=F3_LABELS + plot_w + right, height=top + plot_h + bottom, autosize=False,
+                        margin={"l": F3_LABELS, "r": right, "t": top, "b": bottom})

@@ -81,3 +81,29 @@ E_TABLE = "enhance-table"
 E_ROW = "enhance-row"  # pattern-matching type: {"type": E_ROW, "index": row}
 E_ADOPT = "enhance-adopt"
 E_PREVIEW = "enhance-preview"
+# share and export (ui/callbacks/share.py)
+URL = "share-url"  # dcc.Location read on load and on back/forward: the query lives in the address
+URL_WRITE = "share-url-write"  # dcc.Location the page writes (?ref=…&text=…&method=…&k=…&ideal=…); two, so no callback cycle
+URL_WRITTEN = "share-url-written"  # dcc.Store: the address the page wrote last (its own change is not a link to restore)
+SHARE_NOTE = "share-note"
+SHARE_LINK = "share-link"  # read-only text: the page's address, with a dcc.Clipboard beside it
+SHARE_LINK_COPY = "share-link-copy"
+SHARE_CLI = "share-cli"  # read-only text: the `infocir search ...` command of the current query
+SHARE_CLI_COPY = "share-cli-copy"
+DL_RESULTS_CSV = "share-results-csv"
+DL_RESULTS_JSON = "share-results-json"
+DL_RESULTS = "share-results-download"
+E_DOWNLOAD = "enhance-download"
+E_DOWNLOAD_FILE = "enhance-download-file"
+F_HEATMAP_DOWNLOAD = "explain-heatmap-download"
+F_HEATMAP_DOWNLOAD_FILE = "explain-heatmap-download-file"
+F_HEATMAP_COLUMNS = "explain-heatmap-columns"  # how many images F3 shows (the largest rank changes)
+# readable explanations: the enlarged saliency view
+F_ZOOM = "explain-zoom"  # the modal
+F_ZOOM_BASE = "explain-zoom-base"
+F_ZOOM_HEAT = "explain-zoom-heat"
+F_ZOOM_CAPTION = "explain-zoom-caption"
+F_ZOOM_CLOSE = "explain-zoom-close"
+F_REF_OVERLAY = "explain-ref-overlay"  # the clickable image + map stacks
+F_CAND_OVERLAY = "explain-cand-overlay"
+F_HEATMAP_SHOWN = "explain-heatmap-shown"  # "showing the N largest rank changes of M images"

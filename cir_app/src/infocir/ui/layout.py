@@ -91,6 +91,7 @@ def query_panel(engine: RetrievalEngine, cfg: AppConfig) -> html.Section:
                       value=["exclude"] if cfg.retrieval.exclude_reference else [], className="inline-check exclude-ref"),
         html.Button("Search", id=ids.SEARCH, n_clicks=0, className="primary"),
         dcc.Loading(html.Div(id=ids.MESSAGE, className="message", role="status"), type="dot"),
+        share_box(),
         class_name="panel-a",
     )
 
@@ -139,13 +140,45 @@ def map_panel() -> html.Section:
     )
 
 
-def overlay(img_id: str, heat_id: str, caption_id: str, alt: str) -> html.Figure:
-    """An image with its saliency layer stacked on top (the opacity slider styles the layer)."""
+def overlay(img_id: str, heat_id: str, caption_id: str, alt: str, overlay_id: str | None = None) -> html.Figure:
+    """An image with its saliency layer stacked on top (the opacity slider styles the layer); a click,
+    Enter or Space on it opens the enlarged view."""
     return html.Figure([
         html.Div([html.Img(id=img_id, className="overlay-base", alt=alt),
-                  html.Img(id=heat_id, className="overlay-heat", alt=f"saliency map of the {alt}")], className="overlay"),
+                  html.Img(id=heat_id, className="overlay-heat", alt=f"saliency map of the {alt}")],
+                 className="overlay kbd", id=overlay_id, n_clicks=0, tabIndex="0", role="button",
+                 title=f"enlarge the {alt} and its map", **{"aria-label": f"enlarge the {alt} and its saliency map"}),
         html.Figcaption(id=caption_id),
     ], className="overlay-card")
+
+
+def saliency_legend() -> html.Div:
+    """F1's colour scale: the maps' own ramp (``explain.render.legend_uri``), high at the top."""
+    from infocir.explain.render import legend_uri
+
+    return html.Div([
+        html.Span("high", className="legend-end"),
+        html.Img(src=legend_uri(150, 14), className="legend-strip", alt="saliency colour scale, high at the top"),
+        html.Span("low", className="legend-end"),
+    ], className="saliency-legend", title="saliency, each map scaled to its own maximum; low values are transparent")
+
+
+def zoom_modal() -> html.Div:
+    """The enlarged image + map, opened from F1 (closed by its button or Escape)."""
+    from infocir.explain.render import legend_uri
+
+    return html.Div(html.Div([
+        html.Div([html.Div([html.Img(id=ids.F_ZOOM_BASE, className="overlay-base", alt="enlarged image"),
+                            html.Img(id=ids.F_ZOOM_HEAT, className="overlay-heat", alt="enlarged saliency map")],
+                           className="overlay zoom-overlay"),
+                  html.Div([html.Span("high", className="legend-end"),
+                            html.Img(src=legend_uri(400, 18), className="legend-strip", alt="saliency colour scale"),
+                            html.Span("low", className="legend-end")], className="saliency-legend")],
+                 className="zoom-pair"),
+        html.Div(id=ids.F_ZOOM_CAPTION, className="zoom-caption"),
+        html.Button("✕ close", id=ids.F_ZOOM_CLOSE, n_clicks=0, className="ghost zoom-close", title="close (Esc)"),
+    ], className="zoom-card"), id=ids.F_ZOOM, className="zoom-modal", style={"display": "none"}, role="dialog",
+        **{"aria-modal": "true", "aria-label": "enlarged saliency map"})
 
 
 def explanation_panel(cfg: AppConfig) -> html.Section:
@@ -175,9 +208,9 @@ def explanation_panel(cfg: AppConfig) -> html.Section:
     f1 = html.Div([
         html.Div("F1 · saliency", className="sub"),
         html.Div([
-            overlay(ids.F_REF_IMG, ids.F_REF_HEAT, ids.F_REF_CAPTION, "reference"),
+            overlay(ids.F_REF_IMG, ids.F_REF_HEAT, ids.F_REF_CAPTION, "reference", ids.F_REF_OVERLAY),
             html.Div([
-                overlay(ids.F_CAND_IMG, ids.F_CAND_HEAT, ids.F_CAND_CAPTION, "candidate"),
+                overlay(ids.F_CAND_IMG, ids.F_CAND_HEAT, ids.F_CAND_CAPTION, "candidate", ids.F_CAND_OVERLAY),
                 html.Div([html.Button("◀ previous", id=ids.F_PREV, className="ghost", n_clicks=0, disabled=True),
                           html.Button("next ▶", id=ids.F_NEXT, className="ghost", n_clicks=0),
                           html.Button("Save maps", id=ids.F_SAVE, className="ghost", n_clicks=0,
@@ -185,6 +218,7 @@ def explanation_panel(cfg: AppConfig) -> html.Section:
                          className="pager"),
                 html.Div(id=ids.F_SAVE_NOTE, className="message", role="status"),
             ]),
+            saliency_legend(),
         ], className="pair"),
     ], className="f1")
     f2 = html.Div([
@@ -201,8 +235,9 @@ def explanation_panel(cfg: AppConfig) -> html.Section:
             dcc.Dropdown(id=ids.F_SORT, value="original", clearable=False, searchable=False, className="sort",
                          options=[{"label": "original rank", "value": "original"}]),
         ], className="compare-row"),
+        f3_columns_row(),
         html.Div(id=ids.F_HEATMAP_NOTE, className="message"),
-        dcc.Graph(id=ids.F_HEATMAP, config={"displayModeBar": False}),
+        html.Div(dcc.Graph(id=ids.F_HEATMAP, config={"displayModeBar": False}), className="f3-scroll"),
     ], className="f3")
     return panel(
         "F", "Explanations",
@@ -211,6 +246,7 @@ def explanation_panel(cfg: AppConfig) -> html.Section:
         html.Div([f1, f2, f3], className="explain-body"),
         dcc.Store(id=ids.F_INDEX, data=0), dcc.Store(id=ids.F_JOB), dcc.Store(id=ids.F_SHOWN), dcc.Store(id=ids.F_COMPARE_STORE, data=[]),
         dcc.Interval(id=ids.F_POLL, interval=400, disabled=True),
+        zoom_modal(),
         class_name="panel-f",
     )
 
@@ -238,6 +274,7 @@ def enhancement_panel(cfg: AppConfig) -> html.Section:
                                    optionHeight=44)], className="ctl"),
             html.Button("Enhance prompt", id=ids.E_RUN, n_clicks=0, className="primary inline"),
             html.Button("Adopt selected as query text", id=ids.E_ADOPT, n_clicks=0, className="ghost", disabled=True),
+            enhancement_download(),
         ], className="enhance-controls"),
         html.Div(id=ids.E_IDEALS_NOTE, className="message"),
         html.Div(id=ids.E_STATUS, className="message", role="status"),
@@ -260,6 +297,8 @@ def build_layout(engine: RetrievalEngine, cfg: AppConfig) -> html.Div:
             dcc.Store(id=ids.REF_MODE, storage_type="memory", data="dataset"),
             dcc.Store(id=ids.UPLOAD_REF, storage_type="memory"),
             dcc.Store(id=ids.QUERY_VECTOR, storage_type="memory"),
+            dcc.Location(id=ids.URL, refresh=False), dcc.Location(id=ids.URL_WRITE, refresh="callback-nav"),
+            dcc.Store(id=ids.URL_WRITTEN, storage_type="memory"),
             html.Header([html.H1("InfoCIR"), html.Span("explainable composed image retrieval", className="tagline"),
                          html.Span(f"{len(engine.index):,} images · {len(set(engine.index.classes))} classes · {engine.bundle.name}",
                                    className="dataset-badge")]),
@@ -269,3 +308,45 @@ def build_layout(engine: RetrievalEngine, cfg: AppConfig) -> html.Div:
         ],
         className="app",
     )
+
+
+# --------------------------------------------------------------------------- share and export (ui/callbacks/share.py)
+F3_DEFAULT_COLUMNS = 20
+
+
+def f3_columns_row() -> html.Div:
+    """F3's column count (the images whose rank moved most) and its CSV download."""
+    return html.Div([
+        html.Label("columns", htmlFor=ids.F_HEATMAP_COLUMNS, className="inline-label",
+                   title="how many images F3 shows: those whose rank changed most"),
+        dcc.Input(id=ids.F_HEATMAP_COLUMNS, type="number", min=1, max=500, step=1, value=F3_DEFAULT_COLUMNS,
+                  className="columns-input", debounce=True),
+        html.Span(id=ids.F_HEATMAP_SHOWN, className="muted"),
+        html.Button("Download F3 (CSV)", id=ids.F_HEATMAP_DOWNLOAD, n_clicks=0, className="ghost",
+                    title="every image of every compared prompt: rank and Δ against the original"),
+        dcc.Download(id=ids.F_HEATMAP_DOWNLOAD_FILE),
+    ], className="columns-row")
+
+
+def enhancement_download() -> html.Span:
+    return html.Span([html.Button("Download table (CSV)", id=ids.E_DOWNLOAD, n_clicks=0, className="ghost"),
+                      dcc.Download(id=ids.E_DOWNLOAD_FILE)])
+
+
+def share_box() -> html.Div:
+    """Panel A's share and export block: the link, the command line, the result downloads."""
+    return html.Div([
+        html.Div("Share and export", className="sub"),
+        html.Label("Link to this query", htmlFor=ids.SHARE_LINK),
+        html.Div([dcc.Input(id=ids.SHARE_LINK, type="text", readOnly=True, value="", className="text-input mono copy-text"),
+                  dcc.Clipboard(id=ids.SHARE_LINK_COPY, target_id=ids.SHARE_LINK, title="copy the link", className="copy")],
+                 className="copy-row"),
+        html.Label("Same search on the command line", htmlFor=ids.SHARE_CLI),
+        html.Div([dcc.Textarea(id=ids.SHARE_CLI, readOnly=True, value="", className="text-input mono copy-text cli", rows=4),
+                  dcc.Clipboard(id=ids.SHARE_CLI_COPY, target_id=ids.SHARE_CLI, title="copy as CLI command", className="copy")],
+                 className="copy-row"),
+        html.Div([html.Button("Results CSV", id=ids.DL_RESULTS_CSV, n_clicks=0, className="ghost"),
+                  html.Button("Results JSON", id=ids.DL_RESULTS_JSON, n_clicks=0, className="ghost")], className="download-row"),
+        html.Div(id=ids.SHARE_NOTE, className="message", role="status"),
+        dcc.Download(id=ids.DL_RESULTS),
+    ], className="share-box")

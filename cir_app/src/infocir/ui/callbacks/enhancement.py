@@ -7,6 +7,8 @@ import math
 from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 
 from infocir.enhance import RANKING_RULE, enhance
+from infocir.enhance.scoring import LOWER_IS_BETTER
+from infocir.export import metric_delta
 from infocir.ui import ids
 from infocir.ui.media import media_url
 from infocir.ui.query_state import same_ranking_setup, search_key
@@ -24,24 +26,49 @@ def _fmt(value, pattern: str) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else pattern.format(value)
 
 
+def _delta(value, base, key: str, pattern: str) -> tuple[str, str]:
+    """A Δ cell against the baseline: its text and its class (better/worse/same; mean rank: lower is better)."""
+    d = metric_delta(value, base)
+    if d is None:
+        return "–", "delta"
+    if abs(d) < 1e-9:
+        return "±0", "delta same"
+    better = (d < 0) if key in LOWER_IS_BETTER else (d > 0)
+    text = f"{d * 100:+.0f} pp" if pattern.endswith("%}") else ("{:+.1f}" if "1f" in pattern else "{:+.3f}").format(d)
+    return text, "delta " + ("better" if better else "worse")
+
+
 def results_table(result: dict, selected: int | None) -> html.Table:
-    """Rows best first (the ranking rule), the original marked as baseline, the best value of each
-    column starred, every row clickable."""
+    """The baseline (the original prompt) pinned as the first row, then the candidates best first (the
+    ranking rule; "#" is each row's place by it, the baseline's included); beside each metric its Δ
+    against the baseline; the best value of each column starred.  Every row is a keyboard stop: Tab
+    reaches it, Enter or Space selects it, as a click does."""
     best = result.get("best", {})
-    head = html.Tr([html.Th("#"), html.Th("prompt")] + [html.Th(label) for _, label, _ in COLUMNS])
+    rows = result["rows"]
+    base = next((r for r in rows if r["is_baseline"]), None)
+    head = html.Tr([html.Th("#"), html.Th("prompt")] + [
+        c for _, label, _ in COLUMNS for c in (html.Th(label), html.Th("Δ", className="delta", title=f"{label} − baseline"))])
+    place = {i: p + 1 for p, i in enumerate(result["order"])}
+    shown = sorted(range(len(rows)), key=lambda i: (not rows[i]["is_baseline"], place.get(i, len(rows) + 1)))
     body = []
-    for place, i in enumerate(result["order"]):
-        row = result["rows"][i]
-        cells = [html.Td(str(place + 1)),
+    for i in shown:
+        row = rows[i]
+        cells = [html.Td(str(place.get(i, "–"))),
                  html.Td([row["text"], html.Span(" baseline", className="tag") if row["is_baseline"] else None],
                          className="prompt")]
         for key, _, pattern in COLUMNS:
-            is_best = i in best.get(key, []) and len(best.get(key, [])) < len(result["rows"])
-            cells.append(html.Td(_fmt(row["metrics"].get(key), pattern) + (" ★" if is_best else ""),
-                                 className="num best" if is_best else "num"))
-        cls = " ".join(c for c in ("baseline" if row["is_baseline"] else "", "selected" if i == selected else "") if c)
-        body.append(html.Tr(cells, id={"type": ids.E_ROW, "index": i}, className=cls, n_clicks=0,
-                            title="click to show this prompt's results and compare it in F3"))
+            is_best = i in best.get(key, []) and len(best.get(key, [])) < len(rows)
+            value = row["metrics"].get(key)
+            cells.append(html.Td(_fmt(value, pattern) + (" ★" if is_best else ""), className="num best" if is_best else "num"))
+            if row["is_baseline"] or base is None:
+                cells.append(html.Td("", className="delta"))
+            else:
+                text, cls = _delta(value, base["metrics"].get(key), key, pattern)
+                cells.append(html.Td(text, className=cls))
+        cls = " ".join(c for c in ("baseline" if row["is_baseline"] else "", "selected" if i == selected else "", "kbd") if c)
+        body.append(html.Tr(cells, id={"type": ids.E_ROW, "index": i}, className=cls, n_clicks=0, tabIndex="0", role="button",
+                            title="click (or Enter) to show this prompt's results and compare it in F3",
+                            **{"aria-pressed": "true" if i == selected else "false"}))
     return html.Table([html.Thead(head), html.Tbody(body)], className="enhance-table")
 
 
@@ -113,7 +140,6 @@ def register(app: Dash, s: Services) -> None:
                   Input(ids.E_RESULT, "data"), Input(ids.E_SELECTED, "data"), Input(ids.RESULTS_STORE, "data"),
                   State(ids.IDEALS_STORE, "data"))
     def _table(result, selected, results, ideals):
-
         if not result:
             return html.P(RANKING_RULE, className="muted"), None, True
         row = result["rows"][selected] if selected is not None and selected < len(result["rows"]) else None
@@ -132,7 +158,6 @@ def register(app: Dash, s: Services) -> None:
             table = html.Div(table, className="stale", title=STALE_NOTE)
         return ([caption, table, html.P(RANKING_RULE, className="muted")], preview,
                 stale or row is None or row["is_baseline"])
-
 
     @app.callback(Output(ids.E_SELECTED, "data", allow_duplicate=True), Input({"type": ids.E_ROW, "index": ALL}, "n_clicks"),
                   prevent_initial_call=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dash import Dash, Input, Output, State, ctx, no_update
 
 from infocir.explain.base import list_explainers
-from infocir.explain.rank_delta import rank_delta_table
+from infocir.explain.rank_delta import largest_changes, rank_delta_table
 from infocir.explain.render import heat_uri
 from infocir.explain.service import fallback_query_vector
 from infocir.methods.registry import create_method
@@ -23,6 +23,24 @@ NO_HEAT = ""
 LABELS = {c.name: c.label for c in list_explainers()}
 PREFETCH = 2  # candidates after the shown one whose maps are computed ahead
 PREFETCH_STEP = "prefetch:"
+ZOOM_JS = r"""
+function(refClicks, candClicks, closeClicks, refImg, refHeat, refCap, candImg, candHeat, candCap) {
+    const nu = window.dash_clientside.no_update;
+    const trig = ((window.dash_clientside.callback_context || {}).triggered || []).map(t => t.prop_id)[0] || '';
+    const focus = (id) => setTimeout(() => { const el = document.getElementById(id); if (el) { el.focus(); } }, 60);
+    if (trig.startsWith('explain-zoom-close')) {
+        if (window.infocirZoomFrom) { focus(window.infocirZoomFrom); }
+        return [{display: 'none'}, nu, nu, nu];
+    }
+    const ref = trig.startsWith('explain-ref-overlay');
+    const img = ref ? refImg : candImg;
+    if (!img) { return [nu, nu, nu, nu]; }
+    window.infocirZoomFrom = ref ? 'explain-ref-overlay' : 'explain-cand-overlay';
+    focus('explain-zoom-close');
+    const big = img.startsWith('/media/') ? img.replace(/^\/media\/\d+\//, '/media/512/') : img;
+    return [{display: 'flex'}, big, (ref ? refHeat : candHeat) || '', (ref ? refCap : candCap) || ''];
+}
+"""
 
 
 def _steps(s: Services, results: dict, reference, index: int, explainer: str, token_method: str,
@@ -228,8 +246,20 @@ def register(app: Dash, s: Services) -> None:
         return f"Saved {len(written)} files to {written[0].parent}: " + ", ".join(p.name for p in written)
 
     app.clientside_callback(
-        "function(v) { return [{opacity: v}, {opacity: v}]; }",
-        Output(ids.F_REF_HEAT, "style"), Output(ids.F_CAND_HEAT, "style"), Input(ids.F_OPACITY, "value"),
+        "function(v) { return [{opacity: v}, {opacity: v}, {opacity: v}]; }",
+        Output(ids.F_REF_HEAT, "style"), Output(ids.F_CAND_HEAT, "style"), Output(ids.F_ZOOM_HEAT, "style"),
+        Input(ids.F_OPACITY, "value"),
+    )
+    # Click-to-enlarge, in the browser: the shown image and map at a larger size (the 512 px thumbnail);
+    # focus moves to "close" and back to the image it came from, for keyboard users.
+    app.clientside_callback(
+        ZOOM_JS,
+        Output(ids.F_ZOOM, "style"), Output(ids.F_ZOOM_BASE, "src"), Output(ids.F_ZOOM_HEAT, "src"),
+        Output(ids.F_ZOOM_CAPTION, "children"),
+        Input(ids.F_REF_OVERLAY, "n_clicks"), Input(ids.F_CAND_OVERLAY, "n_clicks"), Input(ids.F_ZOOM_CLOSE, "n_clicks"),
+        State(ids.F_REF_IMG, "src"), State(ids.F_REF_HEAT, "src"), State(ids.F_REF_CAPTION, "children"),
+        State(ids.F_CAND_IMG, "src"), State(ids.F_CAND_HEAT, "src"), State(ids.F_CAND_CAPTION, "children"),
+        prevent_initial_call=True,
     )
 
     @app.callback(
@@ -260,15 +290,31 @@ def register(app: Dash, s: Services) -> None:
     @app.callback(
         Output(ids.F_HEATMAP, "figure"),
         Output(ids.F_SORT, "options"),
+        Output(ids.F_HEATMAP_SHOWN, "children"),
         Input(ids.RESULTS_STORE, "data"),
         Input(ids.F_COMPARE_STORE, "data"),
         Input(ids.F_SORT, "value"),
+        Input(ids.F_HEATMAP_COLUMNS, "value"),
     )
-    def _heatmap(results, compare, sort_by):
+    def _heatmap(results, compare, sort_by, columns):
         options = [{"label": "original rank", "value": "original"}] + [
             {"label": f"Δ of “{e['label']}”", "value": e["label"]} for e in (compare or [])]
         if not results or not compare:
-            return empty_figure("Compare the query with another prompt (or an enhancement candidate) to see rank changes."), options
-        t = rank_delta_table(results["ids"], [(e["label"], e["ids"]) for e in compare], results["k"],
-                             original_label=f"original: {results.get('text', '')}", sort_by=sort_by)
-        return rank_delta_figure(t.images, t.prompts, t.ranks, t.delta, results["k"]), options
+            return (empty_figure("Compare the query with another prompt (or an enhancement candidate) to see rank changes."),
+                    options, "")
+        t = heatmap_table(results, compare, sort_by)
+        shown = largest_changes(t, columns if isinstance(columns, int) and columns >= 1 else None)
+        fig = rank_delta_figure(shown.images, shown.prompts, shown.ranks, shown.delta, results["k"],
+                                thumbnails=[media_url(i, 64) for i in shown.images])
+        if len(shown.images) < len(t.images):
+            note = f"the {len(shown.images)} largest rank changes of {len(t.images)} images"
+        else:
+            note = f"all {len(t.images)} images"
+        return fig, options, note
+
+
+def heatmap_table(results: dict, compare: list, sort_by: str | None):
+    """F3's full table (every image of every compared top-k): what the heatmap shows a part of and
+    what its download holds."""
+    return rank_delta_table(results["ids"], [(e["label"], e["ids"]) for e in compare], results["k"],
+                            original_label=f"original: {results.get('text', '')}", sort_by=sort_by)

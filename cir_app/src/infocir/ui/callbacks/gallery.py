@@ -37,8 +37,11 @@ def tile(rank: int | None, image_id: str, score: float | None, cls: str, ideal: 
         html.Div([html.Img(src=placeholder_src() if missing else media_url(image_id), alt=image_id),
                   html.Span("★ ideal", className="badge") if ideal else None,
                   html.Div(caption, className="caption")],
-                 id={"type": ids.TILE, "id": image_id}, n_clicks=0, className="tile-body",
-                 title=f"{image_id}\nclick to {'unmark' if ideal else 'mark'} as ideal"),
+                 id={"type": ids.TILE, "id": image_id}, n_clicks=0, className="tile-body kbd",
+                 title=f"{image_id}\nclick to {'unmark' if ideal else 'mark'} as ideal",
+                 # a keyboard stop: Tab reaches it, Enter or Space toggles the ideal (assets/keyboard.js)
+                 tabIndex="0", role="button", **{"aria-pressed": "true" if ideal else "false",
+                                                 "aria-label": f"{image_id}, {'ideal' if ideal else 'mark as ideal'}"}),
         html.Button("↺", id={"type": ids.USE_REF, "id": image_id}, n_clicks=0, className="use-ref",
                     title="use as reference"),
     ], className="tile" + state, **{"data-id": image_id, "data-class": cls})

@@ -1,0 +1,49 @@
+/* Keyboard use of the dashboard's clickable non-buttons (gallery tiles, panel E's rows, F1's maps):
+   elements with class "kbd" and role="button" are Tab stops (tabindex="0" in the layout); Enter or
+   Space on one acts as a click.  Escape closes the enlarged saliency view.  Real <button>s need
+   nothing: the browser already does this for them.
+
+   A click re-renders what was clicked (a tile marked as ideal, the selected row): the new element has
+   the same id, and the focus is put back on it, so the keyboard user stays where they were. */
+(function () {
+    var pending = null;  // {id, until}: the element to keep focused while its panel re-renders
+
+    function keep(el) {
+        if (el && el.id) { pending = {id: el.id, until: Date.now() + 4000}; }
+    }
+
+    function restore() {
+        if (!pending) { return; }
+        if (Date.now() > pending.until) { pending = null; return; }
+        var now = document.activeElement;
+        if (now && now !== document.body && now.id !== pending.id) {
+            if (document.contains(now)) { pending = null; return; }  // the user moved on
+        }
+        var el = document.getElementById(pending.id);
+        if (el && el !== document.activeElement) { el.focus({preventScroll: true}); }
+    }
+
+    document.addEventListener('keydown', function (e) {
+        var el = e.target;
+        if ((e.key === 'Enter' || e.key === ' ' || e.key === 'Spacebar') && el && el.classList &&
+                el.classList.contains('kbd') && el.getAttribute('role') === 'button' && el.tagName !== 'BUTTON') {
+            e.preventDefault();  // Space would scroll the page
+            if (!e.repeat) {
+                keep(el);
+                el.click();
+            }
+            return;
+        }
+        if (e.key === 'Tab') { pending = null; }
+        if (e.key === 'Escape') {
+            var modal = document.getElementById('explain-zoom');
+            var close = document.getElementById('explain-zoom-close');
+            if (modal && close && modal.style.display !== 'none') {
+                e.preventDefault();
+                close.click();
+            }
+        }
+    });
+    document.addEventListener('mousedown', function () { pending = null; });
+    new MutationObserver(restore).observe(document.documentElement, {childList: true, subtree: true});
+})();
