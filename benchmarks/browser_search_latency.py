@@ -9,6 +9,7 @@ A MutationObserver on the gallery records when it holds k tiles of the new query
 map, and the bytes of the map's responses (the figure JSON as sent) and of all request bodies (what
 the browser uploads: with ``--upload`` the reference is an uploaded image first).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -93,13 +94,18 @@ def main() -> int:
         d.get(args.url)
         wait = WebDriverWait(d, 300)
         wait.until(lambda drv: drv.find_elements(By.ID, "query-text"))
-        wait.until(lambda drv: drv.execute_script(
-            "const g=document.querySelector('#map-graph .js-plotly-plot'); return !!(g && g.data && g.data.length > 1);"))
+        wait.until(
+            lambda drv: drv.execute_script(
+                "const g=document.querySelector('#map-graph .js-plotly-plot'); return !!(g && g.data && g.data.length > 1);"
+            )
+        )
         n_images = d.find_element(By.CLASS_NAME, "dataset-badge").text
         if args.upload:
             from pathlib import Path
 
-            d.find_element(By.CSS_SELECTOR, "#query-upload input[type=file]").send_keys(str(Path(args.upload).resolve()))
+            d.find_element(By.CSS_SELECTOR, "#query-upload input[type=file]").send_keys(
+                str(Path(args.upload).resolve())
+            )
             wait.until(lambda drv: "uploaded" in drv.find_element(By.ID, "query-reference-caption").text)
         times, map_times, wire = [], [], []
         for i in range(args.runs):
@@ -116,14 +122,23 @@ def main() -> int:
             map_times.append(d.execute_script("return window.__map - window.__t0"))
             time.sleep(args.settle)
             wire.append(d.execute_script(WIRE_SUMMARY))
-        print(f"{n_images}; k={args.k}; {args.runs} searches" + (f"; uploaded reference {args.upload}" if args.upload else ""))
-        print(f"click → gallery rendered: p50 {statistics.median(times):.0f} ms, min {min(times):.0f} ms, max {max(times):.0f} ms")
-        print(f"click → map redrawn with the top-k: p50 {statistics.median(map_times):.0f} ms, max {max(map_times):.0f} ms")
+        print(
+            f"{n_images}; k={args.k}; {args.runs} searches"
+            + (f"; uploaded reference {args.upload}" if args.upload else "")
+        )
+        print(
+            f"click → gallery rendered: p50 {statistics.median(times):.0f} ms, min {min(times):.0f} ms, max {max(times):.0f} ms"
+        )
+        print(
+            f"click → map redrawn with the top-k: p50 {statistics.median(map_times):.0f} ms, max {max(map_times):.0f} ms"
+        )
         med = {key: statistics.median(w[key] for w in wire) for key in wire[0]}
-        print(f"per search (median): {med['requests']:.0f} callback requests, {med['up'] / 1000:.1f} kB sent, "
-              f"{med['down'] / 1000:.1f} kB received; map figure {med['map_bytes'] / 1000:.1f} kB in "
-              f"{med['map_renders']:.0f} response(s); gallery rendered {med['gallery_renders']:.0f}×, "
-              f"histogram {med['histogram_renders']:.0f}×")
+        print(
+            f"per search (median): {med['requests']:.0f} callback requests, {med['up'] / 1000:.1f} kB sent, "
+            f"{med['down'] / 1000:.1f} kB received; map figure {med['map_bytes'] / 1000:.1f} kB in "
+            f"{med['map_renders']:.0f} response(s); gallery rendered {med['gallery_renders']:.0f}×, "
+            f"histogram {med['histogram_renders']:.0f}×"
+        )
     finally:
         d.quit()
     return 0

@@ -6,6 +6,7 @@ Each demo query's text is replaced by a vague one ("change it", "change the colo
 targets become the ideals; the offline generator proposes candidates, every candidate is re-run,
 and the best-ranked one (nDCG, then mAP, coverage, mean rank) is compared with the vague original.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,10 +21,15 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--queries", type=int, default=30)
     ap.add_argument("--k", type=int, default=10)
-    ap.add_argument("--replicates", type=int, default=3, help="demo images per attribute combination (targets per query)")
+    ap.add_argument(
+        "--replicates", type=int, default=3, help="demo images per attribute combination (targets per query)"
+    )
     ap.add_argument("--method", default="searle")
-    ap.add_argument("--hide-attributes", action="store_true",
-                    help="withhold the demo attribute table: class names and vocabulary words only (the general path)")
+    ap.add_argument(
+        "--hide-attributes",
+        action="store_true",
+        help="withhold the demo attribute table: class names and vocabulary words only (the general path)",
+    )
     args = ap.parse_args()
 
     from infocir.config import AppConfig, apply_overrides
@@ -38,14 +44,22 @@ def main() -> int:
         queries = vague_query_benchmark(engine.scan.root, args.queries)
         evaluate_offline(engine, queries[:1], args.k, args.method)  # warm-up: φ load, vocabulary encoding
         r = evaluate_offline(engine, queries, args.k, args.method, args.hide_attributes)
-    print(f"demo world: {len(engine.index)} images (setup {setup:.1f} s), method={args.method}, "
-          f"{r['queries']} vague queries, {cfg.enhancement.candidate_prompts} offline candidates each"
-          f"{' (attribute table hidden: vocabulary path)' if args.hide_attributes else ''}")
-    print(f"mean mAP@{args.k}  first candidate (no selection) {r['map_first']:.3f}   mean candidate {r['map_mean_candidate']:.3f}")
-    print(f"mean mAP@{args.k}  vague original {r['map_original']:.3f}   best offline candidate {r['map_best']:.3f}   "
-          f"gain {r['gain']:+.3f}   improved {100 * r['improved_fraction']:.0f}% of queries")
-    print(f"seconds per enhancement run (context + generation + {cfg.enhancement.candidate_prompts + 1} searches): "
-          f"{r['seconds_per_run']:.3f}")
+    print(
+        f"demo world: {len(engine.index)} images (setup {setup:.1f} s), method={args.method}, "
+        f"{r['queries']} vague queries, {cfg.enhancement.candidate_prompts} offline candidates each"
+        f"{' (attribute table hidden: vocabulary path)' if args.hide_attributes else ''}"
+    )
+    print(
+        f"mean mAP@{args.k}  first candidate (no selection) {r['map_first']:.3f}   mean candidate {r['map_mean_candidate']:.3f}"
+    )
+    print(
+        f"mean mAP@{args.k}  vague original {r['map_original']:.3f}   best offline candidate {r['map_best']:.3f}   "
+        f"gain {r['gain']:+.3f}   improved {100 * r['improved_fraction']:.0f}% of queries"
+    )
+    print(
+        f"seconds per enhancement run (context + generation + {cfg.enhancement.candidate_prompts + 1} searches): "
+        f"{r['seconds_per_run']:.3f}"
+    )
     return 0
 
 

@@ -9,6 +9,7 @@ Each step prints: step, ok/FAILED (with the error's first line), seconds, throug
 points of the CPU's, the same top-10 for 20 queries, Grad-ECLIP maps with Spearman >= 0.99.
 Exit status 1 when any step failed or an agreement bar was missed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,8 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -36,7 +37,14 @@ def step(name: str, fn: Callable[[], str | None]) -> object:
         ROWS.append({"step": name, "ok": True, "seconds": time.perf_counter() - t0, "throughput": out or ""})
     except Exception as exc:  # a check tool reports every failure and goes on
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        ROWS.append({"step": name, "ok": False, "seconds": time.perf_counter() - t0, "throughput": f"{type(exc).__name__}: {first}"})
+        ROWS.append(
+            {
+                "step": name,
+                "ok": False,
+                "seconds": time.perf_counter() - t0,
+                "throughput": f"{type(exc).__name__}: {first}",
+            }
+        )
         if os.environ.get("GPU_CHECK_TRACEBACKS"):
             traceback.print_exc()
     r = ROWS[-1]
@@ -76,10 +84,9 @@ def main() -> int:
     from infocir.explain.faithfulness import deletion_insertion
     from infocir.explain.service import ExplanationService
     from infocir.explain.text_attribution import TOKEN_METHODS
+    from infocir.index.throughput import measure
     from infocir.models.demo_eval import evaluate_bundle
     from infocir.models.encoders import ASSET_DIR, load_clip
-
-    from infocir.index.throughput import measure
 
     tmp = Path(args.workdir or tempfile.mkdtemp(prefix="gpu-check-"))
     n_img = 64 if args.quick else 2048
@@ -94,11 +101,19 @@ def main() -> int:
     print("CLI")
     step("build-index (demo world, 1,920 images)", lambda: cli(["build-index"], common))
     for m in ("searle", "oti", "basic"):
-        step(f"search --method {m}", lambda m=m: cli(["search", "-r", "star/star_00000.png", "-t", "make it red", "-k", "5",
-                                                     "--method", m], common))
+        step(
+            f"search --method {m}",
+            lambda m=m: cli(
+                ["search", "-r", "star/star_00000.png", "-t", "make it red", "-k", "5", "--method", m], common
+            ),
+        )
     step("methods", lambda: cli(["methods"], common))
-    step("evaluate --limit 10", lambda: cli(["evaluate", "--limit", "10", "--out", str(tmp / "eval"),
-                                            "--method", "searle", "--method", "basic"], common))
+    step(
+        "evaluate --limit 10",
+        lambda: cli(
+            ["evaluate", "--limit", "10", "--out", str(tmp / "eval"), "--method", "searle", "--method", "basic"], common
+        ),
+    )
     step("explain-eval --queries 2", lambda: cli(["explain-eval", "--queries", "2", "--out", str(tmp / "xe")], common))
     step("evaluate-demo", lambda: cli(["evaluate-demo"], common))
 
@@ -118,7 +133,9 @@ def main() -> int:
     ref, text = "star/star_00000.png", "make it red"
     for info in e.methods():
         if not info.available:
-            ROWS.append({"step": f"method {info.name}", "ok": True, "seconds": 0, "throughput": f"unavailable: {info.reason}"})
+            ROWS.append(
+                {"step": f"method {info.name}", "ok": True, "seconds": 0, "throughput": f"unavailable: {info.reason}"}
+            )
             continue
         params = {"steps": 20} if info.name == "oti" else {}
         if info.name == "feedback":
@@ -135,7 +152,10 @@ def main() -> int:
     res = e.search(ref, text, k=5, method="searle")
     maps = ExplanationService(e, max_side=128)
     for cls in list_explainers():
-        step(f"explainer {cls.name}", lambda c=cls: f"{maps.saliency(res.query_vector, c.name, image_id=res.ids[1]).seconds:.3f} s/map")
+        step(
+            f"explainer {cls.name}",
+            lambda c=cls: f"{maps.saliency(res.query_vector, c.name, image_id=res.ids[1]).seconds:.3f} s/map",
+        )
     for m in TOKEN_METHODS:
         step(f"token method {m}", lambda m=m: f"{maps.tokens('searle', ref, text, res.ids[0], m).seconds:.3f} s")
 
@@ -147,7 +167,10 @@ def main() -> int:
         return f"deletion {c.deletion_auc:.3f} insertion {c.insertion_auc:.3f}"
 
     step("deletion / insertion", faithfulness)
-    step("enhancement (offline)", lambda: f"{len(enhance(e, ref, 'change it', ideals=list(res.ids[1:3]), k=10, provider='offline').rows)} rows")
+    step(
+        "enhancement (offline)",
+        lambda: f"{len(enhance(e, ref, 'change it', ideals=list(res.ids[1:3]), k=10, provider='offline').rows)} rows",
+    )
     bench = demo_benchmark(e.scan.root)
     bench.queries = bench.queries[:n_queries]
     step("explain-eval (engine)", lambda: _xe(e, explain_eval))
@@ -159,8 +182,15 @@ def main() -> int:
     def train_clip() -> str:
         from infocir.models.train_demo import Recipe, train
 
-        r = Recipe(pool_replicates=1, teacher_steps=4, teacher_focus_steps=2, student_steps=4, student_stop_at=0,
-                   teacher_batch=64, student_batch=32)
+        r = Recipe(
+            pool_replicates=1,
+            teacher_steps=4,
+            teacher_focus_steps=2,
+            student_steps=4,
+            student_stop_at=0,
+            teacher_batch=64,
+            student_batch=32,
+        )
         man = train(tmp / "train-clip", r, tmp / "train-clip-out", device=args.device)
         return f"trained on {man['device']}"
 
@@ -182,12 +212,15 @@ def main() -> int:
 
     scan = scan_dataset(e.scan.root, sample_size=n_img)
     for arch in ("ViT-B-32", "ViT-L-14"):
+
         def build(arch=arch) -> str:
             b = load_clip(arch, None, preprocess="targetpad", device=args.device, precision=args.precision)
             batch = 256 if torch.device(b.device).type == "cuda" else 32
             r = measure(b, scan, batch, _workers(b), tmp / f"idx-{arch}")
-            return (f"{r['build_img_s']:.0f} img/s (model-only {r['model_img_s']:.0f}, decode {r['decode_img_s']:.0f}, "
-                    f"ratio {r['ratio']:.2f}, {r['workers']} workers)")
+            return (
+                f"{r['build_img_s']:.0f} img/s (model-only {r['model_img_s']:.0f}, decode {r['decode_img_s']:.0f}, "
+                f"ratio {r['ratio']:.2f}, {r['workers']} workers)"
+            )
 
         step(f"build-index {arch} ({len(scan.records)} images)", build)
 
@@ -195,8 +228,10 @@ def main() -> int:
     agreement: dict = {}
     if torch.device(e.bundle.device).type != "cpu" or args.agreement:
         print("agreement with the CPU")
-        cpu = RetrievalEngine.from_config(apply_overrides(cfg, {"model.device": "cpu", "model.precision": "fp32",
-                                                                "retrieval.backend": "exact"}), progress=False)
+        cpu = RetrievalEngine.from_config(
+            apply_overrides(cfg, {"model.device": "cpu", "model.precision": "fp32", "retrieval.backend": "exact"}),
+            progress=False,
+        )
         for m in ("searle", "average", "basic", "image", "text"):
             a, c = evaluate_method(e, bench, m), evaluate_method(cpu, bench, m)
             key = "mAP@10"

@@ -9,6 +9,7 @@ For each worker count it measures, in one run and on the same images:
   * build: ``build_index`` end to end (decode overlapped with encode, chunks written to disk);
 and prints build / min(bounds), the ratio the GPU issue asks to be >= 0.8.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,15 +66,19 @@ def main() -> int:
             root = photo_folder(root, Path(tmp) / "photos", (w, h), args.images)
         scan = scan_dataset(root, sample_size=args.images)
         bundle = load_clip(args.model, None, preprocess="targetpad", device=args.device, precision=args.precision)
-        print(f"model={args.model} (random weights) device={bundle.device} precision={bundle.precision} "
-              f"images={len(scan.records)} ({args.photo or 'demo PNG'}) batch={args.batch} "
-              f"threads={torch.get_num_threads()} cores={os.cpu_count()}")
+        print(
+            f"model={args.model} (random weights) device={bundle.device} precision={bundle.precision} "
+            f"images={len(scan.records)} ({args.photo or 'demo PNG'}) batch={args.batch} "
+            f"threads={torch.get_num_threads()} cores={os.cpu_count()}"
+        )
         print(f"{'workers':>8} {'decode img/s':>13} {'model img/s':>12} {'build img/s':>12} {'build/min':>10}")
         for i, wk in enumerate(args.workers):
             workers = auto_num_workers(bundle.device) if wk < 0 else wk
             r = measure(bundle, scan, args.batch, workers, Path(tmp) / f"index{i}")
             label = f"{workers}{' (auto)' if wk < 0 else ''}"
-            print(f"{label:>8} {r['decode_img_s']:13.1f} {r['model_img_s']:12.1f} {r['build_img_s']:12.1f} {r['ratio']:10.2f}")
+            print(
+                f"{label:>8} {r['decode_img_s']:13.1f} {r['model_img_s']:12.1f} {r['build_img_s']:12.1f} {r['ratio']:10.2f}"
+            )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {rss:.0f} MiB")
     return 0

@@ -18,6 +18,7 @@ text, and the gallery must show the user's top result: any other answer counts a
 requests served, errors (non-2xx, timeouts, broken answers), cross-talk, p50/p95 latency per request
 kind and per search round; exits 1 when there was an error or cross-talk.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,8 +55,16 @@ def start_server(port: int, token: str, threads: int, log_path: Path) -> subproc
     env.update(HF_HUB_OFFLINE="1", CIR_UI_THREADS=str(threads), PYTHONUNBUFFERED="1")
     if token:
         env["CIR_UI_TOKEN"] = token
-    cmd = [sys.executable, "-c", "import sys; from infocir.cli import main; sys.exit(main(sys.argv[1:]))",
-           "serve", "--host", HOST, "--port", str(port)]
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from infocir.cli import main; sys.exit(main(sys.argv[1:]))",
+        "serve",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+    ]
     log = open(log_path, "w")  # noqa: SIM115 (closed by stop_server's caller through the process)
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
@@ -130,22 +139,36 @@ class DashUser:
         self.deps = deps if deps is not None else self.http.get(f"{base}/_dash-dependencies", timeout=TIMEOUT_S).json()
         layout = layout if layout is not None else self.http.get(f"{base}/_dash-layout", timeout=TIMEOUT_S).json()
         self.values = layout_values(layout)
-        self.search = next(d for d in self.deps if ("store-results", "data") in outputs_of(d)
-                           and {"id": "query-search", "property": "n_clicks"} in
-                           [{"id": i["id"], "property": i["property"]} for i in d["inputs"]])
-        self.follow_ups = [d for d in self.deps if d["output"].lstrip(".").startswith(FOLLOW_UPS)
-                           and any((i["id"], i["property"]) == ("store-results", "data") for i in d["inputs"])]
+        self.search = next(
+            d
+            for d in self.deps
+            if ("store-results", "data") in outputs_of(d)
+            and {"id": "query-search", "property": "n_clicks"}
+            in [{"id": i["id"], "property": i["property"]} for i in d["inputs"]]
+        )
+        self.follow_ups = [
+            d
+            for d in self.deps
+            if d["output"].lstrip(".").startswith(FOLLOW_UPS)
+            and any((i["id"], i["property"]) == ("store-results", "data") for i in d["inputs"])
+        ]
         self.map = next(d for d in self.follow_ups if ("map-graph", "figure") in outputs_of(d))
         self.clicks = 0
 
     def fire(self, dep: dict, changed: list[str]) -> tuple[int, float, dict | None, str]:
         """POST one callback as the renderer does; (HTTP status, seconds, answer, raw text)."""
+
         def entry(x):
             return {"id": x["id"], "property": x["property"], "value": self.values.get((x["id"], x["property"]))}
+
         outs = [{"id": i, "property": p} for i, p in outputs_of(dep)]
-        body = {"output": dep["output"], "outputs": outs if dep["output"].startswith("..") else outs[0],
-                "inputs": [entry(x) for x in dep["inputs"]], "state": [entry(x) for x in dep["state"]],
-                "changedPropIds": changed}
+        body = {
+            "output": dep["output"],
+            "outputs": outs if dep["output"].startswith("..") else outs[0],
+            "inputs": [entry(x) for x in dep["inputs"]],
+            "state": [entry(x) for x in dep["state"]],
+            "changedPropIds": changed,
+        }
         t0 = time.perf_counter()
         r = self.http.post(f"{self.base}/_dash-update-component", json=body, timeout=TIMEOUT_S)
         dt = time.perf_counter() - t0
@@ -159,8 +182,14 @@ class DashUser:
 
     def search_for(self, reference: str, text: str) -> tuple[int, float, dict | None, str]:
         self.clicks += 1
-        self.values.update({("query-reference", "value"): reference, ("query-text", "value"): text,
-                            ("query-ref-mode", "data"): "dataset", ("query-search", "n_clicks"): self.clicks})
+        self.values.update(
+            {
+                ("query-reference", "value"): reference,
+                ("query-text", "value"): text,
+                ("query-ref-mode", "data"): "dataset",
+                ("query-search", "n_clicks"): self.clicks,
+            }
+        )
         return self.fire(self.search, ["query-search.n_clicks"])
 
 
@@ -205,8 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     proc = start_server(port, token, args.threads, log_path)
     try:
         startup = wait_ready(base, proc, log_path, args.startup_timeout)
-        print(f"server up on {base} after {startup:.1f} s (waitress, {args.threads} threads, token "
-              f"{'on' if token else 'off'}); log: {log_path}", flush=True)
+        print(
+            f"server up on {base} after {startup:.1f} s (waitress, {args.threads} threads, token "
+            f"{'on' if token else 'off'}); log: {log_path}",
+            flush=True,
+        )
         if token:
             assert requests.get(base + "/_dash-layout", timeout=10).status_code == 401, "the token is not enforced"
 
@@ -226,10 +258,14 @@ def main(argv: list[str] | None = None) -> int:
             status, _, answer, raw = solo_user.search_for(q["reference_id"], q["text"])
             res = results_of(answer)
             if status != 200 or not res or not res.get("ids"):
-                raise SystemExit(f"the solo search for {q['reference_id']!r} / {q['text']!r} failed: {status} {raw[:200]}")
+                raise SystemExit(
+                    f"the solo search for {q['reference_id']!r} / {q['text']!r} failed: {status} {raw[:200]}"
+                )
             solo[(q["reference_id"], q["text"])] = res["ids"]
-        print(f"{len(solo)} distinct queries answered alone; timed phase: {args.users} users × {args.seconds:g} s",
-              flush=True)
+        print(
+            f"{len(solo)} distinct queries answered alone; timed phase: {args.users} users × {args.seconds:g} s",
+            flush=True,
+        )
 
         # -- the timed phase
         lat: dict[str, list[float]] = defaultdict(list)
@@ -265,8 +301,14 @@ def main(argv: list[str] | None = None) -> int:
                         served[0] += 1
                         lat["search"].append(dt)
                         ref = (res.get("reference") or {}).get("id")
-                        if ref != q["reference_id"] or res.get("text") != q["text"] or res.get("ids") != solo[(ref, q["text"])]:
-                            crosstalk.append(f"user {u} asked {q['reference_id']!r}/{q['text']!r}, got {ref!r}/{res.get('text')!r}")
+                        if (
+                            ref != q["reference_id"]
+                            or res.get("text") != q["text"]
+                            or res.get("ids") != solo[(ref, q["text"])]
+                        ):
+                            crosstalk.append(
+                                f"user {u} asked {q['reference_id']!r}/{q['text']!r}, got {ref!r}/{res.get('text')!r}"
+                            )
                     for dep in me.follow_ups:
                         status, dt, answer, raw = me.fire(dep, ["store-results.data"])
                         kind = dep["output"].lstrip(".").split(".")[0]
@@ -278,7 +320,9 @@ def main(argv: list[str] | None = None) -> int:
                             lat[kind].append(dt)
                             # (the raw text has "/" escaped by plotly's encoder: look in the parsed answer)
                             if kind == "results-gallery" and res["ids"][0] not in json.dumps(answer):
-                                crosstalk.append(f"user {u}: the gallery does not show its top result {res['ids'][0]!r}")
+                                crosstalk.append(
+                                    f"user {u}: the gallery does not show its top result {res['ids'][0]!r}"
+                                )
                     with lock:
                         rounds.append(time.perf_counter() - t_round)
                 except requests.RequestException as exc:
@@ -305,27 +349,46 @@ def main(argv: list[str] | None = None) -> int:
 
     all_lat = [x for xs in lat.values() for x in xs]
     figures = {
-        "users": args.users, "seconds": args.seconds, "elapsed_s": round(elapsed, 1), "server": "waitress",
-        "threads": args.threads, "token": bool(token), "requests_served": served[0],
-        "requests_per_s": round(served[0] / elapsed, 1), "search_rounds": len(rounds), "errors": len(errors),
-        "crosstalk": len(crosstalk), "server_tracebacks": tracebacks, "token_in_server_log": token_logged,
-        "latency_ms": {k: {"n": len(v), "p50": round(pct(v, 50), 1), "p95": round(pct(v, 95), 1)}
-                       for k, v in sorted(lat.items())},
+        "users": args.users,
+        "seconds": args.seconds,
+        "elapsed_s": round(elapsed, 1),
+        "server": "waitress",
+        "threads": args.threads,
+        "token": bool(token),
+        "requests_served": served[0],
+        "requests_per_s": round(served[0] / elapsed, 1),
+        "search_rounds": len(rounds),
+        "errors": len(errors),
+        "crosstalk": len(crosstalk),
+        "server_tracebacks": tracebacks,
+        "token_in_server_log": token_logged,
+        "latency_ms": {
+            k: {"n": len(v), "p50": round(pct(v, 50), 1), "p95": round(pct(v, 95), 1)} for k, v in sorted(lat.items())
+        },
         "all_requests_ms": {"p50": round(pct(all_lat, 50), 1), "p95": round(pct(all_lat, 95), 1)},
         "search_round_ms": {"p50": round(pct(rounds, 50), 1), "p95": round(pct(rounds, 95), 1)},
-        "cpu_count": os.cpu_count(), "load_avg_1m_end": round(os.getloadavg()[0], 2),
+        "cpu_count": os.cpu_count(),
+        "load_avg_1m_end": round(os.getloadavg()[0], 2),
     }
-    print(f"\n{args.users} users for {elapsed:.1f} s on waitress ({args.threads} threads), token "
-          f"{'on' if token else 'off'}, {os.cpu_count()} CPUs (1-min load at the end {figures['load_avg_1m_end']})")
+    print(
+        f"\n{args.users} users for {elapsed:.1f} s on waitress ({args.threads} threads), token "
+        f"{'on' if token else 'off'}, {os.cpu_count()} CPUs (1-min load at the end {figures['load_avg_1m_end']})"
+    )
     print(f"  requests served: {served[0]} ({figures['requests_per_s']}/s), search rounds: {len(rounds)}")
-    print(f"  errors: {len(errors)}   cross-talk: {len(crosstalk)}   server tracebacks: {tracebacks}   "
-          f"token in the server log: {'YES' if token_logged else 'no'}")
+    print(
+        f"  errors: {len(errors)}   cross-talk: {len(crosstalk)}   server tracebacks: {tracebacks}   "
+        f"token in the server log: {'YES' if token_logged else 'no'}"
+    )
     print(f"  {'request':<18}{'n':>6}{'p50 ms':>10}{'p95 ms':>10}")
     for k, v in figures["latency_ms"].items():
         print(f"  {k:<18}{v['n']:>6}{v['p50']:>10.1f}{v['p95']:>10.1f}")
-    print(f"  {'all requests':<18}{len(all_lat):>6}{figures['all_requests_ms']['p50']:>10.1f}{figures['all_requests_ms']['p95']:>10.1f}")
-    print(f"  {'search round':<18}{len(rounds):>6}{figures['search_round_ms']['p50']:>10.1f}{figures['search_round_ms']['p95']:>10.1f}"
-          "   (search + the 4 panels it redraws)")
+    print(
+        f"  {'all requests':<18}{len(all_lat):>6}{figures['all_requests_ms']['p50']:>10.1f}{figures['all_requests_ms']['p95']:>10.1f}"
+    )
+    print(
+        f"  {'search round':<18}{len(rounds):>6}{figures['search_round_ms']['p50']:>10.1f}{figures['search_round_ms']['p95']:>10.1f}"
+        "   (search + the 4 panels it redraws)"
+    )
     for line in (errors + crosstalk)[:10]:
         print("  !", line)
     if args.json:

@@ -5,6 +5,7 @@
 Uses a synthetic index of ``--images`` rows (features drawn from the real model's image
 features of the demo world, tiled) so 10k-image figures need no 10k-image build.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,17 +33,29 @@ def main() -> int:
     from infocir.index.store import FeatureIndex
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = apply_overrides(AppConfig(), {"model.name": args.model, "model.pretrained": args.pretrained,
-                                            "index.cache_dir": tmp, "dataset.demo_replicates": "1"})
+        cfg = apply_overrides(
+            AppConfig(),
+            {
+                "model.name": args.model,
+                "model.pretrained": args.pretrained,
+                "index.cache_dir": tmp,
+                "dataset.demo_replicates": "1",
+            },
+        )
         base = RetrievalEngine.from_config(cfg, progress=False)
         reps = -(-args.images // len(base.index))
         feats = np.tile(base.index.features, (reps, 1))[: args.images]
         n = len(feats)
         ids = [f"{i // len(base.index)}/{base.index.ids[i % len(base.index)]}" for i in range(n)]
         key = IndexKey(base.bundle.name, base.bundle.weights_hash, base.bundle.preprocess_kind, "synthetic", "float32")
-        index = FeatureIndex(feats, np.tile(base.index.norms, reps)[:n], ids, [base.index.classes[i % len(base.index)] for i in range(n)],
-                             [base.index.paths[i % len(base.index)] for i in range(n)],
-                             IndexManifest(key, "synthetic", n, feats.shape[1], 0, ""))
+        index = FeatureIndex(
+            feats,
+            np.tile(base.index.norms, reps)[:n],
+            ids,
+            [base.index.classes[i % len(base.index)] for i in range(n)],
+            [base.index.paths[i % len(base.index)] for i in range(n)],
+            IndexManifest(key, "synthetic", n, feats.shape[1], 0, ""),
+        )
         engine = RetrievalEngine(cfg, base.bundle, base.scan, index)
         rng = np.random.default_rng(0)
         refs = [ids[i] for i in rng.choice(n, args.queries, replace=False)]

@@ -6,6 +6,7 @@ Each entry is MODEL:PRETRAINED ("demo" = the committed weights, empty = random w
 ViT-B-32 *architecture* costs the same with random or pretrained weights).  Timings exclude
 the one-off model load and include preprocessing, the explainer and the upsampling.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,19 +34,26 @@ def main() -> int:
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     rng = np.random.default_rng(0)
-    images = [W.render(W.Attributes("star", "red", "large", "striped", "filled"), rng, side=256)[0] for _ in range(args.repeats)]
+    images = [
+        W.render(W.Attributes("star", "red", "large", "striped", "filled"), rng, side=256)[0]
+        for _ in range(args.repeats)
+    ]
     for spec in args.models.split(","):
         name, _, pretrained = spec.partition(":")
         cfg = apply_overrides(AppConfig(), {"model.name": name, "model.pretrained": pretrained})
         b = bundle_for(cfg)
         target = similarity_target(np.random.default_rng(1).normal(size=b.embed_dim).astype(np.float32), b)
-        print(f"\n{name} ({'random weights' if not pretrained else pretrained}), input {b.image_size} px, "
-              f"patch grid {'×'.join(map(str, patch_grid(b.model.visual)))}")
+        print(
+            f"\n{name} ({'random weights' if not pretrained else pretrained}), input {b.image_size} px, "
+            f"patch grid {'×'.join(map(str, patch_grid(b.model.visual)))}"
+        )
         for ex in list_explainers():
             explainer = create_explainer(ex.name)
             explain_image(b, images[0], target, explainer)  # warm-up
             times = [explain_image(b, im, target, explainer).seconds for im in images]
-            print(f"  {ex.label:<22} median {statistics.median(times):.3f} s/map  (min {min(times):.3f}, max {max(times):.3f})")
+            print(
+                f"  {ex.label:<22} median {statistics.median(times):.3f} s/map  (min {min(times):.3f}, max {max(times):.3f})"
+            )
         pseudo = torch.randn(1, b.token_dim)
         for m, label in TOKEN_METHODS.items():
             text_attribution(b, "a photo of $ that make it red", target, pseudo, method=m)

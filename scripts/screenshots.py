@@ -1,7 +1,8 @@
 """Drive a running dashboard in headless Chromium and save full-page screenshots.
 
-    python scripts/screenshots.py [--url http://localhost:8051] [--out docs/screenshots] [--text "make it red"]
+python scripts/screenshots.py [--url http://localhost:8051] [--out docs/screenshots] [--text "make it red"]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,10 @@ def full_page(driver, path: Path, width: int) -> None:
 
     time.sleep(0.8)
     w, h = driver.execute_script("return [document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
-        "format": "png", "captureBeyondViewport": True, "clip": {"x": 0, "y": 0, "width": w, "height": h, "scale": 1}})
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {"format": "png", "captureBeyondViewport": True, "clip": {"x": 0, "y": 0, "width": w, "height": h, "scale": 1}},
+    )
     path.write_bytes(base64.b64decode(shot["data"]))
 
 
@@ -44,8 +47,11 @@ def main() -> int:
         d.get(args.url)
         wait = WebDriverWait(d, 120)
         wait.until(EC.presence_of_element_located((By.ID, "query-text")))
-        wait.until(lambda drv: drv.execute_script(
-            "const g=document.querySelector('#map-graph .js-plotly-plot'); return !!(g && g.data && g.data.length > 1);"))
+        wait.until(
+            lambda drv: drv.execute_script(
+                "const g=document.querySelector('#map-graph .js-plotly-plot'); return !!(g && g.data && g.data.length > 1);"
+            )
+        )
         t = d.find_element(By.ID, "query-text")
         t.clear()
         t.send_keys(args.text)
@@ -62,14 +68,21 @@ def main() -> int:
             time.sleep(1.5)
         full_page(d, out / f"ideals-highlight-{args.width}.png", args.width)
         if bars:  # clear the highlight again
-            ActionChains(d).move_to_element(d.find_elements(By.CSS_SELECTOR, "#dist-histogram .bars .point path")[0]).click().perform()
+            ActionChains(d).move_to_element(
+                d.find_elements(By.CSS_SELECTOR, "#dist-histogram .bars .point path")[0]
+            ).click().perform()
             time.sleep(1.0)
         # E: enhance the prompt against the marked ideals, then F explains the (preselected) best candidate
         d.find_element(By.ID, "enhance-run").click()
         wait.until(lambda drv: drv.find_elements(By.CSS_SELECTOR, ".enhance-table tr.selected"))
-        wait.until(lambda drv: (drv.find_element(By.ID, "explain-cand-heat").get_attribute("src") or "").startswith("data:"))
-        wait.until(lambda drv: drv.execute_script(
-            "const g=document.querySelector('#explain-heatmap .js-plotly-plot'); return !!(g && g.data && g.data.length);"))
+        wait.until(
+            lambda drv: (drv.find_element(By.ID, "explain-cand-heat").get_attribute("src") or "").startswith("data:")
+        )
+        wait.until(
+            lambda drv: drv.execute_script(
+                "const g=document.querySelector('#explain-heatmap .js-plotly-plot'); return !!(g && g.data && g.data.length);"
+            )
+        )
         time.sleep(1.5)
         full_page(d, out / f"enhance-explain-{args.width}.png", args.width)
         print("saved", sorted(p.name for p in out.glob("*.png")))

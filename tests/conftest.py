@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny open_clip-architecture model (random weights), a generated image folder."""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,10 @@ try:
 except ModuleNotFoundError as exc:  # the package is imported as installed, not from a path edit
     if exc.name != "infocir":
         raise
-    raise pytest.UsageError("the infocir package is not installed: run `pip install -e '.[test]'` "
-                            "(or `bash scripts/test.sh`, which sets up .venv)") from None
+    raise pytest.UsageError(
+        "the infocir package is not installed: run `pip install -e '.[test]'` "
+        "(or `bash scripts/test.sh`, which sets up .venv)"
+    ) from None
 
 from infocir.config import AppConfig, apply_overrides  # noqa: E402
 from infocir.data import demo_world as W  # noqa: E402

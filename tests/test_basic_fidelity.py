@@ -1,5 +1,6 @@
 """BASIC as its authors run it (i-CIR, billpsomas/icir): every step against a value computed here
 from the documented rule (tiny arrays by hand, or numpy on the tiny model's own features)."""
+
 import pickle
 
 import numpy as np
@@ -111,7 +112,7 @@ def test_the_contrastive_matrix_carries_the_authors_constant():
     # zero scatter: C = 1e-5·11ᵀ, one positive eigenvalue (2e-5) along (1, 1)/√2
     V = contrastive_projection(np.zeros((3, 2)), np.zeros((3, 2)), 0.2, 250)
     assert V.shape == (2, 1)
-    assert_allclose(np.abs(V[:, 0]), [2 ** -0.5] * 2, atol=1e-6)
+    assert_allclose(np.abs(V[:, 0]), [2**-0.5] * 2, atol=1e-6)
 
 
 def test_projection_applies_to_the_query_image_only(engine):
@@ -175,11 +176,11 @@ def test_synthetic_minima_and_the_normalisation_rule():
     txt = np.array([[0.0, 1], [1, 1]])  # unit rows (0,1), (.7071,.7071)
     m_i, m_t = synthetic_minima(img, txt, None, None)
     assert m_i == pytest.approx(-1.0)  # (1,0)·(−1,0)
-    assert m_t == pytest.approx(-(2 ** -0.5))  # (.7071,.7071)·(−1,0)
+    assert m_t == pytest.approx(-(2**-0.5))  # (.7071,.7071)·(−1,0)
     # centred: images − (0.5, 0) → (0.5,0), (−0.5,1), (−1.5,0); texts − (0, 0.5) → (0,0.5), (.7071,.2071)
     m_i, m_t = synthetic_minima(img, txt, np.array([0.5, 0]), np.array([0, 0.5]))
     assert m_i == pytest.approx(-0.75)  # (0.5,0)·(−1.5,0)
-    assert m_t == pytest.approx(-1.5 * 2 ** -0.5)  # (.7071,.2071)·(−1.5,0)
+    assert m_t == pytest.approx(-1.5 * 2**-0.5)  # (.7071,.2071)·(−1.5,0)
     # both similarities are divided by |the image–image minimum|
     s_i, s_t = normalise_similarities(np.array([0.5, -2.0]), np.array([0.2]), -0.75, -1.0)
     assert_allclose(s_i, [(0.5 + 0.75) / 0.75, (-2 + 0.75) / 0.75])
@@ -202,7 +203,9 @@ def test_normalize_similarities_reads_the_authors_synthetic_file(engine, tmp_pat
     m_i, m_t = (I @ I.T).min(), (T @ I.T).min()
     s_i, s_t = (X - m) @ (q - m), (X - m) @ (t - mt)
     for where in (folder, folder / "dataset_1_sd_clip.pkl.npy"):  # the folder (their flag) or the file
-        comp = variant(engine, **{**OFF, "center": True, "normalize": True, "synthetic_data": str(where)}).compose(REF, TEXT, "basic")
+        comp = variant(engine, **{**OFF, "center": True, "normalize": True, "synthetic_data": str(where)}).compose(
+            REF, TEXT, "basic"
+        )
         assert_allclose(comp.extras["image_scores"], np.maximum((s_i - m_i) / abs(m_i), 0), atol=1e-4)
         assert_allclose(comp.extras["text_scores"], np.maximum((s_t - m_t) / abs(m_i), 0), atol=1e-4)
 
@@ -225,7 +228,7 @@ def test_harris_fusion_rectifies_then_penalises():
 
     s_t, s_i = np.array([0.5, -0.2, 0.3]), np.array([0.4, 0.9, -0.1])
     # rectified: (0.5, 0, 0.3) and (0.4, 0.9, 0)
-    assert_allclose(harris(s_t, s_i, 0.3), [0.5 * 0.4 - 0.3 * 0.9 ** 2, 0 - 0.3 * 0.9 ** 2, 0 - 0.3 * 0.3 ** 2])
+    assert_allclose(harris(s_t, s_i, 0.3), [0.5 * 0.4 - 0.3 * 0.9**2, 0 - 0.3 * 0.9**2, 0 - 0.3 * 0.3**2])
 
 
 def test_harris_lambda_and_rectification_without_normalisation(engine):
@@ -242,19 +245,38 @@ def test_harris_lambda_and_rectification_without_normalisation(engine):
 def test_presets_are_the_readme_recommended_configurations():
     b = apply_overrides(AppConfig(), {"basic.preset": "basic"}).basic
     assert (b.center, b.project, b.contextualize, b.query_expansion, b.normalize) == (True,) * 5
-    assert (b.negative_weight, b.components, b.harris_lambda, b.qe_k, b.qe_temperature, b.context_words) == (0.2, 250, 0.1, 25, 10, 100)
+    assert (b.negative_weight, b.components, b.harris_lambda, b.qe_k, b.qe_temperature, b.context_words) == (
+        0.2,
+        250,
+        0.1,
+        25,
+        10,
+        100,
+    )
     nq = apply_overrides(AppConfig(), {"basic.preset": "basic-no-qe"}).basic  # BASIC† of the README's table
     assert not nq.query_expansion and nq.contextualize and nq.project
     # a field given with the preset, or in a later layer, overrides it (as the authors' overrides do)
-    assert not apply_overrides(AppConfig(), {"basic.preset": "basic", "basic.contextualize": "false"}).basic.contextualize
-    later = apply_overrides(apply_overrides(AppConfig(), {"basic.preset": "basic"}), {"basic.query_expansion": "false"}).basic
+    assert not apply_overrides(
+        AppConfig(), {"basic.preset": "basic", "basic.contextualize": "false"}
+    ).basic.contextualize
+    later = apply_overrides(
+        apply_overrides(AppConfig(), {"basic.preset": "basic"}), {"basic.query_expansion": "false"}
+    ).basic
     assert not later.query_expansion and later.contextualize
 
 
-@pytest.mark.parametrize("key,value", [
-    ("basic.preset", "best"), ("basic.qe_k", "0"), ("basic.context_words", "0"), ("basic.qe_temperature", "0"),
-    ("basic.negative_weight", "1.5"), ("basic.harris_lambda", "-1"), ("basic.components", "-2"),
-])
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("basic.preset", "best"),
+        ("basic.qe_k", "0"),
+        ("basic.context_words", "0"),
+        ("basic.qe_temperature", "0"),
+        ("basic.negative_weight", "1.5"),
+        ("basic.harris_lambda", "-1"),
+        ("basic.components", "-2"),
+    ],
+)
 def test_basic_fields_are_validated(key, value):
     with pytest.raises(ConfigError, match=key):
         apply_overrides(AppConfig(), {key: value})
@@ -281,7 +303,8 @@ def test_icir_benchmark_reports_both_aps_and_basic_searches_the_instance_databas
     (root / "database_files.csv").write_text(
         "image_path,text,instance\n"
         "star/star_01.png,in red,stars\nstar/star_02.png,in red,stars\nstar/star_03.png,in blue,stars\n"
-        "circle/circle_00.png,in red,circles\n")
+        "circle/circle_00.png,in red,circles\n"
+    )
     (root / "query_files.csv").write_text(f"{engine.scan.root / REF},in red,stars\n")
     bench = icir_benchmark(engine, root)
     assert "mAP" in bench.columns() and "mAP_interp" in bench.columns()

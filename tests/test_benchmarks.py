@@ -1,4 +1,5 @@
 """Each public-format reader on a tiny fixture written in that format."""
+
 import json
 
 import numpy as np
@@ -7,7 +8,12 @@ import pytest
 from infocir.data import demo_world as W
 from infocir.engine import RetrievalEngine
 from infocir.evaluation.benchmarks import (
-    BenchmarkError, cirr_benchmark, circo_benchmark, domain_benchmark, fashioniq_benchmark, icir_benchmark,
+    BenchmarkError,
+    circo_benchmark,
+    cirr_benchmark,
+    domain_benchmark,
+    fashioniq_benchmark,
+    icir_benchmark,
     join_fashioniq_captions,
 )
 from infocir.evaluation.harness import evaluate
@@ -50,17 +56,37 @@ def test_circo(world):
     tmp, engine = world
     root = tmp / "circo"
     (root / "annotations").mkdir(parents=True)
-    rows = [{"id": 0, "reference_img_id": 1, "target_img_id": 2, "relative_caption": "is blue", "shared_concept": "shape",
-             "gt_img_ids": [2, 3]},
-            {"id": 1, "reference_img_id": 4, "target_img_id": 99, "relative_caption": "x", "shared_concept": "", "gt_img_ids": [99]}]
+    rows = [
+        {
+            "id": 0,
+            "reference_img_id": 1,
+            "target_img_id": 2,
+            "relative_caption": "is blue",
+            "shared_concept": "shape",
+            "gt_img_ids": [2, 3],
+        },
+        {
+            "id": 1,
+            "reference_img_id": 4,
+            "target_img_id": 99,
+            "relative_caption": "x",
+            "shared_concept": "",
+            "gt_img_ids": [99],
+        },
+    ]
     (root / "annotations" / "val.json").write_text(json.dumps(rows))
     b = circo_benchmark(engine, root)
     assert len(b.queries) == 1 and b.skipped == 1  # image 99 is not in the index
     q = b.queries[0]
-    assert q.reference_id == "coco/000000000001.jpg" and set(q.target_ids) == {"coco/000000000002.jpg", "coco/000000000003.jpg"}
+    assert q.reference_id == "coco/000000000001.jpg" and set(q.target_ids) == {
+        "coco/000000000002.jpg",
+        "coco/000000000003.jpg",
+    }
     r = evaluate(engine, b, ["image"])["image"]
     assert set(b.columns()) - {"p50_ms"} <= set(r) and {"mAP@5", "mAP@50"} <= set(r)
-    (root / "annotations" / "test.json").write_text(json.dumps([{"id": 0, "reference_img_id": 1, "relative_caption": "x"}]))
+    (root / "annotations" / "test.json").write_text(
+        json.dumps([{"id": 0, "reference_img_id": 1, "relative_caption": "x"}])
+    )
     with pytest.raises(BenchmarkError, match="no ground truth"):
         circo_benchmark(engine, root, "test")
 
@@ -72,12 +98,29 @@ def test_cirr_with_subset_recall(world):
     (root / "image_splits").mkdir(parents=True)
     names = [f"dev-{i}-0-img{i}" for i in range(6)]
     (root / "image_splits" / "split.rc2.val.json").write_text(json.dumps({n: f"./dev/{n}.png" for n in names}))
-    nearest = engine.search("cirr/dev/dev-0-0-img0.png", "", k=2, method="image",
-                            allowed=np.array([i.startswith("cirr/") for i in engine.index.ids])).ids[1]
+    nearest = engine.search(
+        "cirr/dev/dev-0-0-img0.png",
+        "",
+        k=2,
+        method="image",
+        allowed=np.array([i.startswith("cirr/") for i in engine.index.ids]),
+    ).ids[1]
     target = nearest.split("/")[-1][:-4]
-    rows = [{"pairid": 1, "reference": names[0], "target_hard": target, "target_soft": {target: 1.0},
-             "caption": "make it pink", "img_set": {"id": 1, "members": names[:4] + ([target] if target not in names[:4] else []),
-                                                    "reference_rank": 0, "target_rank": 1}}]
+    rows = [
+        {
+            "pairid": 1,
+            "reference": names[0],
+            "target_hard": target,
+            "target_soft": {target: 1.0},
+            "caption": "make it pink",
+            "img_set": {
+                "id": 1,
+                "members": names[:4] + ([target] if target not in names[:4] else []),
+                "reference_rank": 0,
+                "target_rank": 1,
+            },
+        }
+    ]
     (root / "captions" / "cap.rc2.val.json").write_text(json.dumps(rows))
     b = cirr_benchmark(engine, root)
     q = b.queries[0]
@@ -95,8 +138,9 @@ def test_fashioniq_categories_and_galleries(world):
     (root / "image_splits").mkdir(parents=True)
     for cat, ids in (("dress", ["B000", "B001", "B002"]), ("shirt", ["B003", "B004", "B005"]), ("toptee", ["B000"])):
         (root / "image_splits" / f"split.{cat}.val.json").write_text(json.dumps(ids))
-        (root / "captions" / f"cap.{cat}.val.json").write_text(json.dumps(
-            [{"candidate": ids[0], "target": ids[-1], "captions": ["Is shorter.", "has no sleeves"]}]))
+        (root / "captions" / f"cap.{cat}.val.json").write_text(
+            json.dumps([{"candidate": ids[0], "target": ids[-1], "captions": ["Is shorter.", "has no sleeves"]}])
+        )
     b = fashioniq_benchmark(engine, root)
     assert [q.group for q in b.queries] == ["dress", "shirt", "toptee"]
     assert b.queries[0].text == "Is shorter and has no sleeves"
@@ -128,7 +172,8 @@ def test_icir_per_instance_databases(world):
     (root / "database_files.csv").write_text(
         "image_path,text,instance\n"
         "database/temple/0.jpg,at night,temple\ndatabase/temple/1.jpg,at night,temple\ndatabase/temple/2.jpg,in snow,temple\n"
-        "database/tower/0.jpg,at night,tower\ndatabase/tower/1.jpg,in snow,tower\n")
+        "database/tower/0.jpg,at night,tower\ndatabase/tower/1.jpg,in snow,tower\n"
+    )
     (root / "query_files.csv").write_text("query/temple_q.jpg,at night,temple\nquery/missing.jpg,at dawn,temple\n")
     b = icir_benchmark(engine, root)
     assert len(b.queries) == 1

@@ -1,4 +1,5 @@
 """The dashboard in a real headless Chromium (dash[testing] + Debian's chromium/chromedriver)."""
+
 from __future__ import annotations
 
 import shutil
@@ -9,25 +10,27 @@ import pytest
 pytestmark = pytest.mark.browser
 
 if not (shutil.which("chromedriver") and shutil.which("chromium")):
-    pytest.skip("Debian chromium and chromium-driver are not installed (scripts/test.sh installs them)",
-                allow_module_level=True)
+    pytest.skip(
+        "Debian chromium and chromium-driver are not installed (scripts/test.sh installs them)", allow_module_level=True
+    )
 
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
+from conftest import make_image_folder, tiny_config  # noqa: E402
 from infocir.engine import RetrievalEngine  # noqa: E402
 from infocir.ui.app import create_app  # noqa: E402
-
-from conftest import make_image_folder, tiny_config  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def engine_cfg(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ui")
     data = make_image_folder(tmp / "data", per_class=6, shapes=("circle", "star", "square", "heart"))
-    cfg = tiny_config(data, tmp / "cache", **{"umap.n_epochs": "20", "umap.n_neighbors": "5", "umap.pca_components": "0"})
+    cfg = tiny_config(
+        data, tmp / "cache", **{"umap.n_epochs": "20", "umap.n_neighbors": "5", "umap.pca_components": "0"}
+    )
     engine = RetrievalEngine.from_config(cfg, progress=False)
     return engine, cfg
 
@@ -70,7 +73,8 @@ def map_points(d):
     # number of top-k points drawn on the map, read from the figure data
     return d.execute_script(
         "const g=document.querySelector('#map-graph .js-plotly-plot');"
-        "if(!g||!g._fullData) return -1; const t=g._fullData.find(t=>t.name==='top-k'); return t? t._length : 0;")
+        "if(!g||!g._fullData) return -1; const t=g._fullData.find(t=>t.name==='top-k'); return t? t._length : 0;"
+    )
 
 
 def server_errors(dash_duo) -> list:
@@ -82,7 +86,8 @@ def heatmap_rows(d) -> int:
     """Number of prompts (rows) drawn in F3's rank-Δ heatmap, read from the figure data."""
     return d.execute_script(
         "const g=document.querySelector('#explain-heatmap .js-plotly-plot');"
-        "return g && g._fullData && g._fullData[0] && g._fullData[0].type==='heatmap' ? g._fullData[0].y.length : 0;")
+        "return g && g._fullData && g._fullData[0] && g._fullData[0].type==='heatmap' ? g._fullData[0].y.length : 0;"
+    )
 
 
 def test_search_fills_gallery_and_map_and_highlight_and_ideals(dash_duo, app, engine_cfg, tmp_path):
@@ -109,7 +114,9 @@ def test_search_fills_gallery_and_map_and_highlight_and_ideals(dash_duo, app, en
         except (StaleElementReferenceException, IndexError):
             pass
         time.sleep(1.0)
-    classes = d.execute_script("return [...document.querySelectorAll('#results-gallery .tile.hl')].map(e => e.dataset.class)")
+    classes = d.execute_script(
+        "return [...document.querySelectorAll('#results-gallery .tile.hl')].map(e => e.dataset.class)"
+    )
     assert classes and len(set(classes)) == 1  # exactly one class is highlighted
     dimmed = d.execute_script("return document.querySelectorAll('#results-gallery .tile.dim').length")
     assert dimmed + len(classes) == 7
@@ -201,14 +208,23 @@ def test_panel_f_shows_saliency_tokens_and_rank_delta(dash_duo, app, tmp_path):
     assert wait_until(lambda: heat("explain-cand-heat").startswith("data:image/png"), 60)
     assert "rank 1/6" in d.find_element(By.ID, "explain-cand-caption").text
     # F2: one bar per word of the prompt
-    assert wait_until(lambda: d.execute_script(
-        "const g=document.querySelector('#explain-tokens .js-plotly-plot');"
-        "return g && g._fullData && g._fullData[0] && g._fullData[0].type==='bar' ? g._fullData[0]._length : 0;") == 3, 60)
+    assert wait_until(
+        lambda: (
+            d.execute_script(
+                "const g=document.querySelector('#explain-tokens .js-plotly-plot');"
+                "return g && g._fullData && g._fullData[0] && g._fullData[0].type==='bar' ? g._fullData[0]._length : 0;"
+            )
+            == 3
+        ),
+        60,
+    )
     # browse to the next candidate: a new map for it
     first = heat("explain-cand-heat")
     click_fresh(d, "#explain-next")
     assert wait_until(lambda: "rank 2/6" in d.find_element(By.ID, "explain-cand-caption").text)
-    assert wait_until(lambda: heat("explain-cand-heat").startswith("data:image/png") and heat("explain-cand-heat") != first, 60)
+    assert wait_until(
+        lambda: heat("explain-cand-heat").startswith("data:image/png") and heat("explain-cand-heat") != first, 60
+    )
     # the opacity slider styles the layer in the browser
     assert d.find_element(By.ID, "explain-ref-heat").value_of_css_property("opacity") == "0.65"
     # F3: compare with another prompt -> a prompts × images heatmap
@@ -227,7 +243,9 @@ def test_reference_map_follows_the_shown_candidate_and_saves(dash_duo, engine_cf
 
     engine, cfg = engine_cfg
     out = tmp_path / "maps"
-    d = start_and_search(dash_duo, create_app(engine, apply_overrides(cfg, {"saliency.output_dir": str(out)})), "make it red", 6)
+    d = start_and_search(
+        dash_duo, create_app(engine, apply_overrides(cfg, {"saliency.output_dir": str(out)})), "make it red", 6
+    )
     heat = lambda i: d.find_element(By.ID, i).get_attribute("src") or ""  # noqa: E731
     caption = lambda: d.find_element(By.ID, "explain-ref-caption").text  # noqa: E731
     assert wait_until(lambda: heat("explain-ref-heat").startswith("data:image/png"), 60)
@@ -310,7 +328,9 @@ def test_map_click_sets_the_reference(dash_duo, app, engine_cfg):
     info = wait_for_map(dash_duo, "Heart")
     x, y, row = info["pts"][2]
     graph = d.find_element(By.CSS_SELECTOR, "#map-graph .js-plotly-plot")
-    ActionChains(d).move_to_element_with_offset(graph, int(x), int(y)).click().perform()  # offsets from the top-left (selenium 4.2)
+    ActionChains(d).move_to_element_with_offset(
+        graph, int(x), int(y)
+    ).click().perform()  # offsets from the top-left (selenium 4.2)
     want = engine.index.ids[row]
     assert wait_until(lambda: want in d.find_element(By.ID, "query-reference").text, 20)
     assert wait_until(lambda: want in (d.find_element(By.ID, "query-reference-preview").get_attribute("src") or ""), 20)
@@ -333,6 +353,7 @@ def test_map_selection_browses_the_gallery_and_marks_ideals(dash_duo, app, engin
         path = [(cx - r, cy - r), (cx, cy), (cx + r, cy + r)]
     else:
         import math
+
         path = [(cx + r * math.cos(a / 12 * 2 * math.pi), cy + r * math.sin(a / 12 * 2 * math.pi)) for a in range(13)]
     drag(d, graph, path)
     assert wait_until(lambda: "selected on the map" in d.find_element(By.ID, "results-summary").text, 20)
@@ -357,7 +378,9 @@ def choose(d, dropdown_id: str, label: str):
     d.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
     el.click()
     text = lambda o: o.get_attribute("textContent") or ""  # noqa: E731
-    assert wait_until(lambda: any(label in text(o) for o in d.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")), 10)
+    assert wait_until(
+        lambda: any(label in text(o) for o in d.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")), 10
+    )
     for o in d.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option"):
         if label in text(o):
             o.click()
@@ -376,7 +399,9 @@ def test_panel_f_never_freezes(dash_duo, app):
         click_fresh(d, "#explain-next")
     assert wait_until(lambda: "rank 11/12" in d.find_element(By.ID, "explain-cand-caption").text, 30)
     assert wait_until(lambda: status().startswith("Done"), 90), status()
-    assert heat("explain-ref-heat").startswith("data:image/png") and heat("explain-cand-heat").startswith("data:image/png")
+    assert heat("explain-ref-heat").startswith("data:image/png") and heat("explain-cand-heat").startswith(
+        "data:image/png"
+    )
     click_fresh(d, "#explain-next")
     choose(d, "explain-token-method", "Gradient")  # while the new candidate's maps compute
     assert wait_until(lambda: "rank 12/12" in d.find_element(By.ID, "explain-cand-caption").text, 30)
@@ -393,7 +418,9 @@ def test_map_keeps_zoom_and_tool_across_searches_and_small_things(dash_duo, app)
     info = wait_for_map(dash_duo, "Circle")
     graph = d.find_element(By.CSS_SELECTOR, "#map-graph .js-plotly-plot")
     click_fresh(d, "#map-graph .modebar-btn[data-val='select']")
-    ActionChains(d).move_to_element_with_offset(graph, int(info["w"] / 2), int(info["h"] / 2)).scroll_by_amount(0, -300).perform()
+    ActionChains(d).move_to_element_with_offset(graph, int(info["w"] / 2), int(info["h"] / 2)).scroll_by_amount(
+        0, -300
+    ).perform()
     rng = "const g=document.querySelector('#map-graph .js-plotly-plot'); return [g._fullLayout.xaxis.range, g._fullLayout.dragmode];"
     time.sleep(1.0)
     zoomed, mode = d.execute_script(rng)
@@ -403,8 +430,10 @@ def test_map_keeps_zoom_and_tool_across_searches_and_small_things(dash_duo, app)
     time.sleep(0.5)
     after, mode_after = d.execute_script(rng)
     assert mode_after == "select" and after == pytest.approx(zoomed, abs=1e-6)
-    assert not d.find_elements(By.CSS_SELECTOR, "#map-graph .modebar-btn[data-title*='Chart Studio'], "
-                                                "#map-graph .modebar-btn[data-title*='cloud']")
+    assert not d.find_elements(
+        By.CSS_SELECTOR,
+        "#map-graph .modebar-btn[data-title*='Chart Studio'], #map-graph .modebar-btn[data-title*='cloud']",
+    )
     el = d.find_element(By.ID, "query-method")
     d.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
     el.click()

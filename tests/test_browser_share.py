@@ -1,5 +1,6 @@
 """Issue 15, "what users of embedding explorers expect": share and export, readable explanations and the
 keyboard, each performed in a real headless Chromium (dash[testing]) the way a user does it."""
+
 from __future__ import annotations
 
 import csv
@@ -11,18 +12,24 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-import test_browser  # noqa: E402
-from test_browser import (  # noqa: E402
-    choose, click_fresh, gallery_ids, heatmap_rows, server_errors, start_and_search, tiles, wait_until,
-)
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
+import test_browser  # noqa: E402
+from conftest import make_image_folder, tiny_config  # noqa: E402
 from infocir.engine import RetrievalEngine  # noqa: E402
 from infocir.ui.app import create_app  # noqa: E402
-
-from conftest import make_image_folder, tiny_config  # noqa: E402
+from test_browser import (  # noqa: E402
+    choose,
+    click_fresh,
+    gallery_ids,
+    heatmap_rows,
+    server_errors,
+    start_and_search,
+    tiles,
+    wait_until,
+)
 
 # test_browser's fixtures: its engine (24 images, built once per module) and an app bound to it
 engine_cfg = test_browser.engine_cfg
@@ -31,7 +38,9 @@ app = test_browser.app
 
 # --------------------------------------------------------------------------- helpers
 def ideal_ids(d) -> list[str]:
-    return d.execute_script("return [...document.querySelectorAll('#results-gallery .tile.ideal')].map(e => e.dataset.id)")
+    return d.execute_script(
+        "return [...document.querySelectorAll('#results-gallery .tile.ideal')].map(e => e.dataset.id)"
+    )
 
 
 def value(d, element_id: str) -> str:
@@ -46,9 +55,11 @@ def allow_downloads(d, folder):
 
 def downloaded(folder, suffix: str, before: set = frozenset(), timeout: float = 30.0):
     """The file with ``suffix`` that appeared in ``folder`` (complete, not a .crdownload)."""
+
     def done():
         new = [p for p in folder.glob(f"*{suffix}") if p.name not in before]
         return new[0] if new and not list(folder.glob("*.crdownload")) else None
+
     path = wait_until(done, timeout)
     assert path, f"no {suffix} file was downloaded into {folder}"
     return path
@@ -77,7 +88,8 @@ def tab_until(d, test_js: str, limit: int = 40, back: bool = False) -> bool:
 def focus_ring(d) -> tuple[str, float]:
     """The focused element's outline (style, width in px): what makes the focus visible."""
     style, width = d.execute_script(
-        "const s = getComputedStyle(document.activeElement); return [s.outlineStyle, s.outlineWidth];")
+        "const s = getComputedStyle(document.activeElement); return [s.outlineStyle, s.outlineWidth];"
+    )
     return style, float(width.replace("px", "") or 0)
 
 
@@ -167,7 +179,9 @@ def test_results_download_as_csv_and_json_and_the_cli_command(dash_duo, app, eng
         assert r["text"] == "make it red"
     scores = [float(r["score"]) for r in rows]
     assert scores == sorted(scores, reverse=True)
-    page_scores = d.execute_script("return [...document.querySelectorAll('#results-gallery .tile .score')].map(e => e.textContent)")
+    page_scores = d.execute_script(
+        "return [...document.querySelectorAll('#results-gallery .tile .score')].map(e => e.textContent)"
+    )
     assert [f"{s:.3f}" for s in scores] == page_scores
 
     click_fresh(d, "#share-results-json")
@@ -179,11 +193,17 @@ def test_results_download_as_csv_and_json_and_the_cli_command(dash_duo, app, eng
     command = value(d, "share-cli")
     assert command.startswith("infocir search --reference ")
     # the copy button puts exactly that line on the clipboard
-    d.execute_cdp_cmd("Browser.grantPermissions", {"origin": dash_duo.server_url.rstrip("/"),
-                                                   "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+    d.execute_cdp_cmd(
+        "Browser.grantPermissions",
+        {"origin": dash_duo.server_url.rstrip("/"), "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]},
+    )
     click_fresh(d, "#share-cli-copy")
-    pasted = wait_until(lambda: d.execute_async_script(
-        "const done = arguments[0]; navigator.clipboard.readText().then(done, () => done(''));"), 10)
+    pasted = wait_until(
+        lambda: d.execute_async_script(
+            "const done = arguments[0]; navigator.clipboard.readText().then(done, () => done(''));"
+        ),
+        10,
+    )
     assert pasted == command
     argv = shlex.split(pasted)
     capsys.readouterr()
@@ -221,7 +241,9 @@ def test_enhancement_table_pins_the_baseline_and_tables_download(dash_duo, app, 
     # keyboard: Tab from the table's caption to a row that is not selected, Enter selects it
     d.execute_script("document.querySelector('#enhance-table .muted').id = 'e-caption'")
     start_point(d, "e-caption")
-    assert tab_until(d, "el => el.tagName === 'TR' && !el.classList.contains('selected') && !el.classList.contains('baseline')")
+    assert tab_until(
+        d, "el => el.tagName === 'TR' && !el.classList.contains('selected') && !el.classList.contains('baseline')"
+    )
     target = active(d, "el => el.querySelector('td.prompt').textContent")
     assert focus_ring(d)[0] != "none" and focus_ring(d)[1] >= 2
     press(d, Keys.ENTER)
@@ -258,7 +280,9 @@ def test_saliency_maps_have_a_colour_scale_and_enlarge(dash_duo, app):
     assert legend.is_displayed() and legend.get_attribute("src").startswith("data:image/png")
     ends = [e.text for e in d.find_elements(By.CSS_SELECTOR, ".f1 .saliency-legend .legend-end")]
     assert ends == ["high", "low"]
-    box = lambda el: d.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom];", el)  # noqa: E731
+    box = lambda el: d.execute_script(
+        "const r = arguments[0].getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom];", el
+    )  # noqa: E731
     cand = box(d.find_element(By.ID, "explain-cand-overlay"))
     strip = box(legend)
     assert strip[0] >= cand[2] and strip[1] < cand[3] and strip[3] > cand[1]  # right of the maps, level with them
@@ -297,7 +321,9 @@ def wide_engine(tmp_path_factory):
     """48 images: enough for a 40-column F3."""
     tmp = tmp_path_factory.mktemp("wide")
     data = make_image_folder(tmp / "data", per_class=12, shapes=("circle", "star", "square", "heart"))
-    cfg = tiny_config(data, tmp / "cache", **{"umap.n_epochs": "20", "umap.n_neighbors": "5", "umap.pca_components": "0"})
+    cfg = tiny_config(
+        data, tmp / "cache", **{"umap.n_epochs": "20", "umap.n_neighbors": "5", "umap.pca_components": "0"}
+    )
     return RetrievalEngine.from_config(cfg, progress=False), cfg
 
 
@@ -343,13 +369,17 @@ def test_f3_stays_readable_at_forty_columns(dash_duo, wide_engine):
     n.send_keys(Keys.CONTROL, "a")
     n.send_keys("60")
     n.send_keys(Keys.ENTER)
-    f3 = wait_until(lambda: (lambda r: r if r and r["columns"] == len(table.images) else None)(d.execute_script(F3_JS)), 20)
+    f3 = wait_until(
+        lambda: (lambda r: r if r and r["columns"] == len(table.images) else None)(d.execute_script(F3_JS)), 20
+    )
     assert f3 and f3["columns"] >= 40
     assert f3["cell"] >= 40 and f3["font"] >= 12  # every cell as large as with few columns
     assert len(f3["images"]) == f3["columns"]
     assert f3["scroll"][0] > f3["scroll"][1]  # wider than the panel: it scrolls
-    assert d.execute_script("return [...document.querySelectorAll('#explain-heatmap image')]"
-                            ".filter(i => (i.getAttribute('href') || '').includes('/media/')).every(i => i.getBBox().width >= 30)")
+    assert d.execute_script(
+        "return [...document.querySelectorAll('#explain-heatmap image')]"
+        ".filter(i => (i.getAttribute('href') || '').includes('/media/')).every(i => i.getBBox().width >= 30)"
+    )
     assert f"all {len(table.images)} images" in d.find_element(By.ID, "explain-heatmap-shown").text
     assert not server_errors(dash_duo)
 

@@ -2,24 +2,33 @@
 can be replaced and removed, ↺ searches, stale tables say so, the reference is left out of its own
 results) and a search sends each thing once (the map's dataset once per page, markers as a patch,
 uploads never again after the drop)."""
+
 from __future__ import annotations
 
 import time
 
 import pytest
-
-from test_browser import (MAP_POINT_JS, choose, click_fresh, heatmap_rows, map_points, search, server_errors,
-                          start_and_search, tiles, wait_for_map, wait_until)
-
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
+from conftest import make_image_folder, tiny_config  # noqa: E402
 from infocir.engine import RetrievalEngine  # noqa: E402
 from infocir.index.store import index_dir_for  # noqa: E402
 from infocir.projection.embedding_map import MapService, map_dir  # noqa: E402
 from infocir.ui.app import create_app  # noqa: E402
-
-from conftest import make_image_folder, tiny_config  # noqa: E402
+from test_browser import (
+    MAP_POINT_JS,
+    choose,
+    click_fresh,
+    heatmap_rows,
+    map_points,
+    search,
+    server_errors,
+    start_and_search,
+    tiles,
+    wait_for_map,
+    wait_until,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -29,7 +38,9 @@ def engine_cfg(tmp_path_factory):
     """test_browser's world: four classes of six generated shapes, the tiny model."""
     tmp = tmp_path_factory.mktemp("ui-state")
     data = make_image_folder(tmp / "data", per_class=6, shapes=("circle", "star", "square", "heart"))
-    cfg = tiny_config(data, tmp / "cache", **{"umap.n_epochs": "20", "umap.n_neighbors": "5", "umap.pca_components": "0"})
+    cfg = tiny_config(
+        data, tmp / "cache", **{"umap.n_epochs": "20", "umap.n_neighbors": "5", "umap.pca_components": "0"}
+    )
     return RetrievalEngine.from_config(cfg, progress=False), cfg
 
 
@@ -38,7 +49,9 @@ def shared_maps(engine_cfg):
     """One map for the module's apps: fitted once in the background (UMAP's first run is slow on a
     busy machine), not once per test."""
     engine, cfg = engine_cfg
-    maps = MapService(engine, cfg.umap, map_dir(index_dir_for(cfg.cache_dir, engine.scan.root, engine.bundle.name), cfg.umap))
+    maps = MapService(
+        engine, cfg.umap, map_dir(index_dir_for(cfg.cache_dir, engine.scan.root, engine.bundle.name), cfg.umap)
+    )
     maps.start()
     return maps
 
@@ -47,6 +60,7 @@ def shared_maps(engine_cfg):
 def app(engine_cfg, shared_maps):
     engine, cfg = engine_cfg
     return create_app(engine, cfg, maps=shared_maps)
+
 
 # Records every callback request of the page: its outputs and the bytes sent and received (as the
 # benchmark benchmarks/browser_search_latency.py does).
@@ -102,10 +116,14 @@ def pick_reference(d, image_id: str) -> None:
     el = d.find_element(By.ID, "query-reference")
     d.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
     el.click()
-    box = wait_until(lambda: [b for b in d.find_elements(By.CSS_SELECTOR, ".dash-dropdown-search") if b.is_displayed()], 10)
+    box = wait_until(
+        lambda: [b for b in d.find_elements(By.CSS_SELECTOR, ".dash-dropdown-search") if b.is_displayed()], 10
+    )
     box[0].send_keys(image_id.rsplit("/", 1)[-1])
     text = lambda o: (o.get_attribute("textContent") or "").strip()  # noqa: E731
-    assert wait_until(lambda: any(text(o) == image_id for o in d.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")), 10)
+    assert wait_until(
+        lambda: any(text(o) == image_id for o in d.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")), 10
+    )
     for o in d.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option"):
         if text(o) == image_id:
             o.click()
@@ -141,7 +159,9 @@ def test_picking_a_dataset_image_replaces_an_upload_and_the_upload_can_be_remove
     assert wait_until(lambda: remove.is_displayed())
     src = d.find_element(By.ID, "query-reference-preview").get_attribute("src")
     assert "/upload/" in src and not src.startswith("data:")  # a server address, not the image sent back
-    assert wait_until(lambda: d.execute_script("return document.getElementById('query-reference-preview').naturalWidth") > 0)
+    assert wait_until(
+        lambda: d.execute_script("return document.getElementById('query-reference-preview').naturalWidth") > 0
+    )
     assert first not in text_of(d, "query-reference")  # the dropdown shows no id that is not the reference
     search(dash_duo, "make it red", k=5)
     assert wait_until(lambda: "my photo.png" in summary(d) and len(tiles(d)) == 5, 30)
@@ -193,6 +213,7 @@ def test_use_as_reference_searches_so_a_b_and_d_agree(dash_duo, app, engine_cfg)
             return False
         x, y = next((p[0], p[1]) for p in pts if p[2] == row)
         return abs(star[0] - x) < 1 and abs(star[1] - y) < 1
+
     assert wait_until(star_on_point, 30)
     assert text_of(d, "query-ref-pending") == ""
     assert not server_errors(dash_duo)
@@ -231,17 +252,24 @@ def test_an_old_enhancement_table_is_marked_stale_and_its_rows_fill_f3(dash_duo,
     assert wait_until(lambda: heatmap_rows(d) == 2, 30)  # the preselected best candidate is in F3
 
     def labels():
-        return d.execute_script("const g=document.querySelector('#explain-heatmap .js-plotly-plot');"
-                                "return g && g._fullData && g._fullData[0] ? [...g._fullData[0].y] : [];")
+        return d.execute_script(
+            "const g=document.querySelector('#explain-heatmap .js-plotly-plot');"
+            "return g && g._fullData && g._fullData[0] ? [...g._fullData[0].y] : [];"
+        )
 
     def row_texts():
-        return [r.find_element(By.CSS_SELECTOR, "td.prompt").text.replace(" baseline", "").strip()
-                for r in d.find_elements(By.CSS_SELECTOR, ".enhance-table tbody tr")]
+        return [
+            r.find_element(By.CSS_SELECTOR, "td.prompt").text.replace(" baseline", "").strip()
+            for r in d.find_elements(By.CSS_SELECTOR, ".enhance-table tbody tr")
+        ]
 
     # clicking another candidate row puts that prompt in F3
     rows = d.find_elements(By.CSS_SELECTOR, ".enhance-table tbody tr")
-    target = next(i for i, r in enumerate(rows) if "selected" not in r.get_attribute("class")
-                  and "baseline" not in r.get_attribute("class"))
+    target = next(
+        i
+        for i, r in enumerate(rows)
+        if "selected" not in r.get_attribute("class") and "baseline" not in r.get_attribute("class")
+    )
     text = row_texts()[target]
     click_fresh(d, ".enhance-table tbody tr", target)
     assert wait_until(lambda: any(text[:30] in lab for lab in labels()), 20), (text, labels())
@@ -277,8 +305,10 @@ def test_a_search_sends_the_map_once_as_a_patch_and_renders_each_panel_once(dash
     dash_duo.wait_for_element("#query-text", timeout=30)
     wait_for_map(dash_duo, "Circle")
     n_classes = len(set(engine.index.classes))
-    count = ("const g=document.querySelector('#map-graph .js-plotly-plot');"
-             "return g._fullData.slice(0, arguments[0]).reduce((a, t) => a + t._length, 0);")
+    count = (
+        "const g=document.querySelector('#map-graph .js-plotly-plot');"
+        "return g._fullData.slice(0, arguments[0]).reduce((a, t) => a + t._length, 0);"
+    )
     assert d.execute_script(count, n_classes) == len(engine.index)
     d.execute_script(WIRE)
     search(dash_duo, "make it red", k=5)
@@ -302,8 +332,10 @@ def test_a_search_sends_the_map_once_as_a_patch_and_renders_each_panel_once(dash
         if wait_until(lambda: d.find_elements(By.CSS_SELECTOR, "#results-gallery .tile.hl"), 1):
             break
     assert d.find_elements(By.CSS_SELECTOR, "#results-gallery .tile.hl")
-    opacities = ("const g=document.querySelector('#map-graph .js-plotly-plot');"
-                 "return g._fullData.slice(0, arguments[0]).map(t => t.marker.opacity);")
+    opacities = (
+        "const g=document.querySelector('#map-graph .js-plotly-plot');"
+        "return g._fullData.slice(0, arguments[0]).map(t => t.marker.opacity);"
+    )
     assert wait_until(lambda: sorted(set(d.execute_script(opacities, n_classes))) == [0.12, 0.85], 20)
     maps = d.execute_script(WIRE_OF, "map-graph.figure")
     assert maps and all(m["down"] < 15_000 for m in maps)
@@ -311,8 +343,10 @@ def test_a_search_sends_the_map_once_as_a_patch_and_renders_each_panel_once(dash
     # "lines to results": the links appear, as a patch too
     d.execute_script(WIRE)
     d.find_element(By.CSS_SELECTOR, "#map-lines input[type=checkbox]").click()
-    links = ("const g=document.querySelector('#map-graph .js-plotly-plot');"
-             "const t=g._fullData.find(t => t.name === 'links'); return t ? t._length : -1;")
+    links = (
+        "const g=document.querySelector('#map-graph .js-plotly-plot');"
+        "const t=g._fullData.find(t => t.name === 'links'); return t ? t._length : -1;"
+    )
     assert wait_until(lambda: d.execute_script(links) == 3 * 5, 20)  # query → result, then a break, per result
     maps = d.execute_script(WIRE_OF, "map-graph.figure")
     assert maps and all(m["down"] < 15_000 for m in maps)
@@ -343,9 +377,15 @@ def test_an_upload_is_sent_once_and_panel_f_shows_it_from_the_server(dash_duo, a
     assert wait_until(lambda: "uploaded: noisy.png" in text_of(d, "query-reference-caption"), 30)
     search(dash_duo, "make it red", k=5)
     assert wait_until(lambda: "noisy.png" in summary(d) and len(tiles(d)) == 5, 60)
-    assert wait_until(lambda: (d.find_element(By.ID, "explain-ref-img").get_attribute("src") or "").count("/upload/"), 30)
-    assert wait_until(lambda: d.execute_script("return document.getElementById('explain-ref-img').naturalWidth") > 0, 20)
-    assert wait_until(lambda: (d.find_element(By.ID, "explain-ref-heat").get_attribute("src") or "").startswith("data:image/png"), 90)
+    assert wait_until(
+        lambda: (d.find_element(By.ID, "explain-ref-img").get_attribute("src") or "").count("/upload/"), 30
+    )
+    assert wait_until(
+        lambda: d.execute_script("return document.getElementById('explain-ref-img').naturalWidth") > 0, 20
+    )
+    assert wait_until(
+        lambda: (d.find_element(By.ID, "explain-ref-heat").get_attribute("src") or "").startswith("data:image/png"), 90
+    )
     # ▶ and the ideals redraw the map and panel F: none of it carries the image
     click_fresh(d, "#explain-next")
     click_fresh(d, "#results-gallery .tile-body", 1)
@@ -356,8 +396,11 @@ def test_an_upload_is_sent_once_and_panel_f_shows_it_from_the_server(dash_duo, a
     assert carrying == [e["out"] for e in wire if "query-upload.contents" in e["out"] and e["up"] > size / 2]
     assert len(carrying) == 1  # the drop itself, once; never as State afterwards
     assert max(e["up"] for e in wire if "query-upload.contents" not in e["out"]) < 50_000
-    assert not any("data:image/png;base64," + base64.b64encode(path.read_bytes()[:60]).decode()[:40] in e["body"]
-                   for e in wire if "query-upload.contents" not in e["out"])
+    assert not any(
+        "data:image/png;base64," + base64.b64encode(path.read_bytes()[:60]).decode()[:40] in e["body"]
+        for e in wire
+        if "query-upload.contents" not in e["out"]
+    )
     # the server answers for the upload's thumbnail, and a search from it still works after the page forgot the file
     search(dash_duo, "make it blue", k=3)
     assert wait_until(lambda: "noisy.png" in summary(d) and len(tiles(d)) == 3, 30)

@@ -60,8 +60,15 @@ def test_bad_values_name_the_field_and_allowed_values(key, value, expected):
 
 
 def test_typed_parsing_of_strings():
-    cfg = apply_overrides(AppConfig(), {"saliency.enabled": "off", "saliency.max_candidates": "5",
-                                        "umap.min_dist": "0.25", "model.config_dirs": "a, b"})
+    cfg = apply_overrides(
+        AppConfig(),
+        {
+            "saliency.enabled": "off",
+            "saliency.max_candidates": "5",
+            "umap.min_dist": "0.25",
+            "model.config_dirs": "a, b",
+        },
+    )
     assert cfg.saliency.enabled is False and cfg.saliency.max_candidates == 5
     assert cfg.umap.min_dist == 0.25 and cfg.model.config_dirs == ("a", "b")
     assert apply_overrides(cfg, {"saliency.max_candidates": "none"}).saliency.max_candidates is None
@@ -87,10 +94,15 @@ def test_bad_file_and_set_syntax(tmp_path):
         parse_set_arguments(["port8051"])
 
 
-@pytest.mark.parametrize("key,value,field", [("retrieval.method", "magic", "retrieval.method"),
-                                             ("feedback.base_method", "magic", "feedback.base_method"),
-                                             ("saliency.explainer", "magic", "saliency.explainer"),
-                                             ("enhancement.provider", "magic", "enhancement.provider")])
+@pytest.mark.parametrize(
+    "key,value,field",
+    [
+        ("retrieval.method", "magic", "retrieval.method"),
+        ("feedback.base_method", "magic", "feedback.base_method"),
+        ("saliency.explainer", "magic", "saliency.explainer"),
+        ("enhancement.provider", "magic", "enhancement.provider"),
+    ],
+)
 def test_plugin_names_are_checked_against_the_registries(key, value, field):
     from infocir.plugins import check_plugin_names
 

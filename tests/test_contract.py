@@ -1,6 +1,7 @@
 """The plugin contract, over every registered plugin (as pytorch-grad-cam's run-all test): each CIR
 method, explainer, word-attribution method and enhancement provider runs on the demo model through
 the public API and returns well-formed output.  A new plugin module is covered without a new test."""
+
 from __future__ import annotations
 
 import json
@@ -76,7 +77,9 @@ class _Chat(BaseHTTPRequestHandler):
 
     def do_POST(self):
         self.rfile.read(int(self.headers["Content-Length"]))
-        body = json.dumps({"choices": [{"message": {"content": "1. make it red\n2. a red one\n3. turn it red"}}]}).encode()
+        body = json.dumps(
+            {"choices": [{"message": {"content": "1. make it red\n2. a red one\n3. turn it red"}}]}
+        ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -99,8 +102,10 @@ def test_every_provider_yields_a_scored_table_or_says_why_not(engine_and_query, 
     engine, q = engine_and_query
     for var in ("GOOGLE_API_KEY", "GEMINI_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
         monkeypatch.delenv(var, raising=False)
-    cfg = apply_overrides(engine.config, {"enhancement.openai_base_url": chat_server, "enhancement.openai_model": "m",
-                                          "enhancement.timeout_s": "5"})
+    cfg = apply_overrides(
+        engine.config,
+        {"enhancement.openai_base_url": chat_server, "enhancement.openai_model": "m", "enhancement.timeout_s": "5"},
+    )
     monkeypatch.setattr(engine, "config", cfg)
     info = {p.name: p for p in list_providers(cfg)}[name]
     if not info.available:  # e.g. Gemini without a key here: the reason says what to set

@@ -1,4 +1,5 @@
 """The committed demo CLIP and its SEARLE φ: they load offline and their answers are meaningful."""
+
 import json
 
 import numpy as np

@@ -9,6 +9,7 @@ CUDA weights.  Integer inputs (token ids) and constants cannot be caught that wa
 over the source covers them: torch factory calls name their device, token ids come from
 ``bundle.tokens``.  benchmarks/gpu_check.py runs the same entry points on a real GPU.
 """
+
 from __future__ import annotations
 
 import ast
@@ -38,7 +39,9 @@ def fp64_engine(tmp_path_factory):
     d, t = probe.bundle.embed_dim, probe.bundle.token_dim
     torch.manual_seed(0)
     save_phi(Phi(d, 4 * t, t), tmp / "phi.pt", half=False)
-    return RetrievalEngine.from_config(apply_overrides(cfg, {"model.phi_checkpoint": str(tmp / "phi.pt")}), progress=False)
+    return RetrievalEngine.from_config(
+        apply_overrides(cfg, {"model.phi_checkpoint": str(tmp / "phi.pt")}), progress=False
+    )
 
 
 def test_device_settings_resolve_and_a_missing_gpu_is_a_clear_error():
@@ -67,7 +70,10 @@ def test_every_method_runs_through_the_bundle(fp64_engine):
     """Each registered method composes on an fp64 model: no float input bypasses the bundle."""
     e = fp64_engine
     ran = []
-    extra = {"oti": {"steps": 3}, "feedback": {"relevant": ["circle/circle_01.png"], "nonrelevant": ["square/square_00.png"]}}
+    extra = {
+        "oti": {"steps": 3},
+        "feedback": {"relevant": ["circle/circle_01.png"], "nonrelevant": ["square/square_00.png"]},
+    }
     for info in e.methods():
         assert info.available, (info.name, info.reason)
         res = e.search("star/star_00.png", "make it red", k=4, method=info.name, **extra.get(info.name, {}))
@@ -105,8 +111,9 @@ def test_enhancement_and_explain_eval_run_through_the_bundle(fp64_engine):
     from infocir.explain.evaluate import explain_eval
 
     e = fp64_engine
-    table = enhance(e, "star/star_00.png", "change it", ideals=["circle/circle_01.png"], k=4, method="searle",
-                    provider="offline")
+    table = enhance(
+        e, "star/star_00.png", "change it", ideals=["circle/circle_01.png"], k=4, method="searle", provider="offline"
+    )
     assert len(table.rows) > 1  # the baseline and at least one scored rewrite
     out = explain_eval(e, [{"reference_id": "star/star_00.png", "text": "make it red", "attribute": "colour"}])
     assert out["image"]["grad_eclip"]["maps"] == 2
@@ -120,8 +127,17 @@ def test_torch_search_backend_agrees_with_exact():
     feats = rng.normal(size=(500, 16)).astype(np.float32)
     feats /= np.linalg.norm(feats, axis=1, keepdims=True)
     feats[7] = feats[3]  # a tie: both backends put the lower row first
-    bundle = ClipBundle(model=None, preprocess=None, tokenizer=None, name="", pretrained="", weights_hash="",
-                        preprocess_kind="clip", device=torch.device("cpu"), precision="fp32")
+    bundle = ClipBundle(
+        model=None,
+        preprocess=None,
+        tokenizer=None,
+        name="",
+        pretrained="",
+        weights_hash="",
+        preprocess_kind="clip",
+        device=torch.device("cpu"),
+        precision="fp32",
+    )
     exact, tb = create_backend("exact", feats), create_backend("torch", feats, bundle)
     assert create_backend("auto", feats, bundle).name == "exact"  # no GPU: the CPU backend
     allowed = rng.random(500) < 0.5
@@ -137,8 +153,21 @@ def test_torch_search_backend_agrees_with_exact():
 
 
 # --------------------------------------------------------------------------- static routing check
-FACTORIES = {"tensor", "zeros", "ones", "full", "empty", "eye", "arange", "linspace", "randn", "rand", "randint",
-             "as_tensor", "from_numpy"}
+FACTORIES = {
+    "tensor",
+    "zeros",
+    "ones",
+    "full",
+    "empty",
+    "eye",
+    "arange",
+    "linspace",
+    "randn",
+    "rand",
+    "randint",
+    "as_tensor",
+    "from_numpy",
+}
 # The bundle module itself creates tensors on the host and moves them.  Elsewhere a host tensor
 # is allowed only on a line marked "# host:" with the reason (e.g. uint8 image pools, built once
 # and moved batch by batch through bundle.tensor).
@@ -156,9 +185,15 @@ def _torch_factory_calls_without_device(tree: ast.AST) -> list[int]:
                     wrapped.add(id(inner))
     bad = []
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in FACTORIES
-                and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch"
-                and not any(k.arg == "device" for k in node.keywords) and id(node) not in wrapped):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in FACTORIES
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "torch"
+            and not any(k.arg == "device" for k in node.keywords)
+            and id(node) not in wrapped
+        ):
             bad.append(node.lineno)
     return bad
 
@@ -187,17 +222,25 @@ def test_no_tensor_reaches_the_model_off_the_bundle():
         tree = ast.parse(source)
         for n in _torch_factory_calls_without_device(tree):
             if "# host:" not in lines[n - 1]:
-                problems.append(f"{rel}:{n} torch factory without device= (use bundle.tensor, device=, or mark '# host: why')")
+                problems.append(
+                    f"{rel}:{n} torch factory without device= (use bundle.tensor, device=, or mark '# host: why')"
+                )
         for n in _raw_input_calls(tree):
             if "# host:" not in lines[n - 1]:
-                problems.append(f"{rel}:{n} model input built off the device (use bundle.tokens / bundle.pixels, or mark '# host: why')")
+                problems.append(
+                    f"{rel}:{n} model input built off the device (use bundle.tokens / bundle.pixels, or mark '# host: why')"
+                )
     assert not problems, "\n".join(problems)
 
 
 def test_static_check_catches_the_original_bug():
     """The check would have flagged the code that crashed on the GPU."""
-    old = ast.parse("def f(bundle, v):\n    t = torch.as_tensor(v)\n    return bundle.model.encode_text(bundle.tokenizer(['x']))\n")
+    old = ast.parse(
+        "def f(bundle, v):\n    t = torch.as_tensor(v)\n    return bundle.model.encode_text(bundle.tokenizer(['x']))\n"
+    )
     assert _torch_factory_calls_without_device(old) == [2]
     assert _raw_input_calls(old) == [3]
-    ok = ast.parse("def f(bundle, v):\n    t = bundle.tensor(torch.as_tensor(v))\n    return bundle.model.encode_text(bundle.tokens(['x']))\n")
+    ok = ast.parse(
+        "def f(bundle, v):\n    t = bundle.tensor(torch.as_tensor(v))\n    return bundle.model.encode_text(bundle.tokens(['x']))\n"
+    )
     assert _torch_factory_calls_without_device(ok) == [] and _raw_input_calls(ok) == []

@@ -77,7 +77,9 @@ def test_exclude_reference_leaves_a_dataset_reference_out_of_its_results(engine)
     # with an allowed mask the two restrictions combine
     allowed = np.zeros(len(engine.index), bool)
     allowed[[engine.index.row_of[ref], 1, 5]] = True
-    assert sorted(engine.search(ref, "", k=10, method="image", allowed=allowed, exclude_reference=True).rows.tolist()) == [1, 5]
+    assert sorted(
+        engine.search(ref, "", k=10, method="image", allowed=allowed, exclude_reference=True).rows.tolist()
+    ) == [1, 5]
     assert allowed[engine.index.row_of[ref]]  # the caller's mask is not changed
 
 

@@ -1,6 +1,7 @@
 """Prompt enhancement (panel E, engine side): parsing, providers (a fake OpenAI-compatible server,
 Gemini stubbed at its network boundary), the registry, the offline generator on vague demo queries,
 and the scoring table."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -53,9 +54,15 @@ def no_keys(monkeypatch):
 
 
 def ctx(**kw) -> VisualContext:
-    base = dict(original_text="change it", n_ideals=2, reference_class="star", reference_words=("star", "blue"),
-                ideal_classes=(("heart", 2),), ideal_captions=("a small red filled heart on a plain background",),
-                ideal_words=(VocabWord("heart", "class", 0.2), VocabWord("red", "colour", 0.1)))
+    base = dict(
+        original_text="change it",
+        n_ideals=2,
+        reference_class="star",
+        reference_words=("star", "blue"),
+        ideal_classes=(("heart", 2),),
+        ideal_captions=("a small red filled heart on a plain background",),
+        ideal_words=(VocabWord("heart", "class", 0.2), VocabWord("red", "colour", 0.1)),
+    )
     return VisualContext(**{**base, **kw})
 
 
@@ -64,14 +71,17 @@ def cfg_with(**enh) -> AppConfig:
 
 
 # --------------------------------------------------------------------------- parsing
-@pytest.mark.parametrize("answer", [
-    "Sure! Here are some prompts:\n\n1. Make it red.\n2) \"turn it into a heart\"\n3 - a red heart\n\nHope this helps!",
-    "- make it red\n* turn it into a heart\n• a red heart",
-    '```json\n["make it red", "turn it into a heart", "a red heart"]\n```',
-    'Here you go: {"prompts": ["make it red", "turn it into a heart", "a red heart"]}',
-    '[{"prompt": "make it red"}, {"text": "turn it into a heart"}, {"prompt": "a red heart"}]',
-    "## Prompts\n1. **Make it red** — emphasises the colour\n2. Prompt 2: turn it into a heart\n3. `a red heart`",
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Sure! Here are some prompts:\n\n1. Make it red.\n2) \"turn it into a heart\"\n3 - a red heart\n\nHope this helps!",
+        "- make it red\n* turn it into a heart\n• a red heart",
+        '```json\n["make it red", "turn it into a heart", "a red heart"]\n```',
+        'Here you go: {"prompts": ["make it red", "turn it into a heart", "a red heart"]}',
+        '[{"prompt": "make it red"}, {"text": "turn it into a heart"}, {"prompt": "a red heart"}]',
+        "## Prompts\n1. **Make it red** — emphasises the colour\n2. Prompt 2: turn it into a heart\n3. `a red heart`",
+    ],
+)
 def test_parse_candidates_formats(answer):
     got = parse_candidates(answer, 10, "change it")
     assert [g.lower() for g in got] == ["make it red", "turn it into a heart", "a red heart"]
@@ -79,18 +89,23 @@ def test_parse_candidates_formats(answer):
 
 def test_parse_drops_original_duplicates_empty_and_long_lines_and_cuts_at_n():
     long = "make it " + " ".join(["very"] * 40) + " red"
-    answer = "1. Change it.\n2. make it red\n3. Make it red!\n4.\n5. " + long + "\n6. a red heart\n7. a heart\n8. a red one"
+    answer = (
+        "1. Change it.\n2. make it red\n3. Make it red!\n4.\n5. " + long + "\n6. a red heart\n7. a heart\n8. a red one"
+    )
     assert parse_candidates(answer, 10, "change it") == ["make it red", "a red heart", "a heart", "a red one"]
     assert parse_candidates(answer, 2, "change it") == ["make it red", "a red heart"]
 
 
-@pytest.mark.parametrize("answer, words", [
-    ("I'm sorry, but I can't help with that request.", "declined"),
-    ("", "empty"),
-    ("   \n ", "empty"),
-    ("1. change it\n2. Change it.", "no usable"),
-    ('{"error": 42}', "no usable"),
-])
+@pytest.mark.parametrize(
+    "answer, words",
+    [
+        ("I'm sorry, but I can't help with that request.", "declined"),
+        ("", "empty"),
+        ("   \n ", "empty"),
+        ("1. change it\n2. Change it.", "no usable"),
+        ('{"error": 42}', "no usable"),
+    ],
+)
 def test_parse_refusal_and_junk_raise_clear_errors(answer, words):
     with pytest.raises(EnhancementError, match=words) as e:
         parse_candidates(answer, 5, "change it")
@@ -122,8 +137,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(401, json.dumps({"error": f"bad key {self.headers.get('Authorization')}"}).encode())
         if mode == "malformed":
             return self._send(200, b"<html>502 gateway</html>")
-        content = {"good": "Sure! Here are 3 prompts:\n1. make it red\n2. turn it into a heart\n3. a red heart",
-                   "slow": "1. make it red", "junk": "¯\\_(ツ)_/¯ ...", "refusal": "I'm sorry, I cannot do that."}[mode]
+        content = {
+            "good": "Sure! Here are 3 prompts:\n1. make it red\n2. turn it into a heart\n3. a red heart",
+            "slow": "1. make it red",
+            "junk": "¯\\_(ツ)_/¯ ...",
+            "refusal": "I'm sorry, I cannot do that.",
+        }[mode]
         self._send(200, json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode())
 
     def _send(self, code, data):
@@ -153,8 +172,9 @@ def server(fake_server):
 
 
 def server_cfg(srv, **kw) -> AppConfig:
-    return cfg_with(openai_base_url=f"http://127.0.0.1:{srv.server_address[1]}/v1", openai_model="test-model",
-                    timeout_s=1, **kw)
+    return cfg_with(
+        openai_base_url=f"http://127.0.0.1:{srv.server_address[1]}/v1", openai_model="test-model", timeout_s=1, **kw
+    )
 
 
 def test_openai_compatible_good_answer(server, monkeypatch):
@@ -172,12 +192,15 @@ def test_openai_compatible_no_key_sends_no_auth_header(server):
     assert server.requests[-1]["auth"] is None
 
 
-@pytest.mark.parametrize("mode, words", [
-    ("malformed", "not JSON"),
-    ("junk", "no usable prompt"),
-    ("refusal", "declined"),
-    ("http401", "HTTP 401.*OPENAI_API_KEY"),
-])
+@pytest.mark.parametrize(
+    "mode, words",
+    [
+        ("malformed", "not JSON"),
+        ("junk", "no usable prompt"),
+        ("refusal", "declined"),
+        ("http401", "HTTP 401.*OPENAI_API_KEY"),
+    ],
+)
 def test_openai_compatible_bad_answers_give_clear_errors_without_the_key(server, monkeypatch, mode, words):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     server.mode = mode
@@ -322,42 +345,76 @@ def test_registry_lists_and_resolves(monkeypatch):
 
 
 def test_importing_enhance_pulls_in_no_client_or_ui_package():
-    code = ("import sys; import infocir.enhance as e; e.list_providers(__import__('infocir.config').config.AppConfig()); "
-            "bad = [m for m in ('dash', 'google.generativeai', 'google.genai') if m in sys.modules]; print(bad)")
+    code = (
+        "import sys; import infocir.enhance as e; e.list_providers(__import__('infocir.config').config.AppConfig()); "
+        "bad = [m for m in ('dash', 'google.generativeai', 'google.genai') if m in sys.modules]; print(bad)"
+    )
     src = str(Path(__file__).resolve().parents[1] / "cir_app" / "src")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": src}, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": src}, timeout=60
+    )
     assert out.stdout.strip() == "[]", out.stderr
 
 
 # --------------------------------------------------------------------------- offline generator (pure)
 def test_offline_generator_is_deterministic_distinct_and_uses_the_change():
-    c = ctx(attributes_known=True, shared_attributes={"colour": "red", "shape": "heart"},
-            changed_attributes={"colour": "red", "shape": "heart"},
-            reference_attributes={"shape": "star", "colour": "blue", "size": "small", "background": "plain", "style": "filled"})
+    c = ctx(
+        attributes_known=True,
+        shared_attributes={"colour": "red", "shape": "heart"},
+        changed_attributes={"colour": "red", "shape": "heart"},
+        reference_attributes={
+            "shape": "star",
+            "colour": "blue",
+            "size": "small",
+            "background": "plain",
+            "style": "filled",
+        },
+    )
     a, b = generate_offline(c, 10), generate_offline(c, 10)
     assert a == b and len(a) == 10 and len({x.lower() for x in a}) == 10 and "change it" not in a
     assert all("red" in x or "heart" in x for x in a)
     assert any("red" in x and "heart" in x for x in a)  # a combination of both changes
-    generic = generate_offline(ctx(ideal_words=(VocabWord("arrow", "class", 0.3), VocabWord("orange", "colour", 0.1)),
-                                   ideal_classes=(("arrow", 2),)), 6)
+    generic = generate_offline(
+        ctx(
+            ideal_words=(VocabWord("arrow", "class", 0.3), VocabWord("orange", "colour", 0.1)),
+            ideal_classes=(("arrow", 2),),
+        ),
+        6,
+    )
     assert generic[0] == "make it an arrow" and any("orange" in g for g in generic)
 
 
 def test_offline_generator_refines_the_original_words():
-    c = ctx(original_text="change the colour", attributes_known=True, shared_attributes={"colour": "red"},
-            changed_attributes={"colour": "red"}, reference_attributes={"colour": "blue"})
+    c = ctx(
+        original_text="change the colour",
+        attributes_known=True,
+        shared_attributes={"colour": "red"},
+        changed_attributes={"colour": "red"},
+        reference_attributes={"colour": "blue"},
+    )
     assert "change the colour to red" in generate_offline(c, 10)
 
 
 # --------------------------------------------------------------------------- scoring rule (constructed)
 def _row(text, ndcg, ap, cov, mr, sim=0.5, base=False):
-    return PromptRow(text, base, {"ndcg": ndcg, "map": ap, "mrr": ap, "coverage": cov, "mean_rank": mr,
-                                  "mean_similarity": sim}, [], [])
+    return PromptRow(
+        text,
+        base,
+        {"ndcg": ndcg, "map": ap, "mrr": ap, "coverage": cov, "mean_rank": mr, "mean_similarity": sim},
+        [],
+        [],
+    )
 
 
 def test_ranking_rule_and_best_per_column():
-    rows = [_row("orig", 0.5, 0.4, 0.5, 6.0, base=True), _row("a", 0.8, 0.5, 0.5, 4.0), _row("b", 0.8, 0.7, 0.5, 5.0),
-            _row("c", 0.8, 0.7, 1.0, 5.0, sim=0.9), _row("d", 0.8, 0.7, 1.0, 3.0), _row("e", 0.5, 0.4, 0.5, 6.0)]
+    rows = [
+        _row("orig", 0.5, 0.4, 0.5, 6.0, base=True),
+        _row("a", 0.8, 0.5, 0.5, 4.0),
+        _row("b", 0.8, 0.7, 0.5, 5.0),
+        _row("c", 0.8, 0.7, 1.0, 5.0, sim=0.9),
+        _row("d", 0.8, 0.7, 1.0, 3.0),
+        _row("e", 0.5, 0.4, 0.5, 6.0),
+    ]
     assert rank_rows(rows) == [4, 3, 2, 1, 0, 5]  # nDCG, then mAP, then coverage, then mean rank; ties keep order
     best = best_per_column(rows)
     assert best["ndcg"] == [1, 2, 3, 4] and best["map"] == [2, 3, 4] and best["coverage"] == [3, 4]
@@ -391,9 +448,11 @@ def test_context_names_what_the_ideals_share(demo):
 def test_offline_improves_map_on_vague_demo_queries(demo):
     root, engine = demo
     queries = vague_query_benchmark(root, 30)
-    assert len(queries) == 30 and all(q.text in ("change it", "make it different", "a different one", "something else",
-                                                    "modify it", "change this") or q.text.startswith("change the ")
-                                      for q in queries)
+    assert len(queries) == 30 and all(
+        q.text in ("change it", "make it different", "a different one", "something else", "modify it", "change this")
+        or q.text.startswith("change the ")
+        for q in queries
+    )
     r = evaluate_offline(engine, queries, k=10)
     # measured on this world (seed 5, searle, demo model): 0.10 → 1.00 (gain 0.90), every query improved
     assert r["map_original"] < 0.3
@@ -407,8 +466,13 @@ def test_offline_vocabulary_path_works_without_attributes(demo):
     root, engine = demo
     before, after = [], []
     for q in vague_query_benchmark(root, 15):
-        c = dataclasses.replace(build_context(engine, q.reference_id, q.text, q.ideals), attributes_known=False,
-                                shared_attributes={}, changed_attributes={}, reference_attributes={})
+        c = dataclasses.replace(
+            build_context(engine, q.reference_id, q.text, q.ideals),
+            attributes_known=False,
+            shared_attributes={},
+            changed_attributes={},
+            reference_attributes={},
+        )
         res = score_prompts(engine, q.reference_id, q.text, generate_offline(c, 10), q.ideals, k=10)
         before.append(res.baseline.metrics["map"])
         after.append(res.best_candidate.metrics["map"])
@@ -424,8 +488,9 @@ def test_baseline_row_equals_a_plain_search_and_progress_is_reported(demo, monke
     real = engine.encode_text
     monkeypatch.setattr(engine, "encode_text", lambda texts: (encoded.append(list(texts)), real(texts))[1])
     ticks = []
-    res = enhance(engine, q.reference_id, q.text, q.ideals, k=12, method="average",
-                  progress=lambda d, t: ticks.append((d, t)))
+    res = enhance(
+        engine, q.reference_id, q.text, q.ideals, k=12, method="average", progress=lambda d, t: ticks.append((d, t))
+    )
     plain = engine.search(q.reference_id, q.text, k=12, method="average")
     base = res.rows[0]
     assert base.is_baseline and base.text == q.text and base.ids == plain.ids
@@ -448,7 +513,11 @@ def test_llm_failure_through_enhance_keeps_the_original(demo, server):
     eng = RetrievalEngine(cfg, engine.bundle, engine.scan, engine.index)
     q = vague_query_benchmark(root, 1)[0]
     res = enhance(eng, q.reference_id, q.text, q.ideals, k=10, provider="openai")
-    assert res.provider == "openai" and [r.text for r in res.rows[1:]] == ["make it red", "turn it into a heart", "a red heart"]
+    assert res.provider == "openai" and [r.text for r in res.rows[1:]] == [
+        "make it red",
+        "turn it into a heart",
+        "a red heart",
+    ]
     server.mode = "malformed"
     with pytest.raises(EnhancementError, match="original query is kept"):
         enhance(eng, q.reference_id, q.text, q.ideals, k=10, provider="openai")

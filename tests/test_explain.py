@@ -1,5 +1,6 @@
 """Explainers: shapes on the real patch grid, hook hygiene, token alignment, a synthetic image
 whose answer is known, rank-Δ against hand-worked rankings, faithfulness against random."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import TINY_MODEL
 from infocir.config import AppConfig
 from infocir.data import demo_world as W
 from infocir.engine import bundle_for
@@ -18,8 +20,6 @@ from infocir.explain.text_attribution import IMAGE_WORD, text_attribution, word_
 from infocir.jobs import JobRunner
 from infocir.models.encoders import ClipBundle
 from infocir.models.encoding import encode_texts
-
-from conftest import TINY_MODEL
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,9 @@ def test_token_scores_align_with_words(demo):
 def test_occlusion_scores_are_the_exact_drop(demo):
     target = similarity_target(encode_texts(demo, ["a red star"])[0], demo)
     t = text_attribution(demo, "make it a red star", target, method="occlusion")
-    full, without_red = (float(target(torch.from_numpy(encode_texts(demo, [p])))[0]) for p in ("make it a red star", "make it a star"))
+    full, without_red = (
+        float(target(torch.from_numpy(encode_texts(demo, [p])))[0]) for p in ("make it a red star", "make it a star")
+    )
     assert t.scores[3] == pytest.approx(full - without_red, abs=1e-4)
 
 
@@ -104,7 +106,9 @@ def test_saliency_mass_concentrates_on_the_object_half(demo):
     for shape in ("heart", "star", "square", "circle"):
         for colour in ("red", "blue"):
             target = similarity_target(encode_texts(demo, [f"a {colour} shape"])[0], demo)
-            s = explain_image(demo, _left_half_image(shape, colour), target, create_explainer("grad_eclip"), max_side=128)
+            s = explain_image(
+                demo, _left_half_image(shape, colour), target, create_explainer("grad_eclip"), max_side=128
+            )
             fractions.append(mask_mass(s.aligned, left)[0])
     # Measured: median 0.98, min 0.71.  A map blind to the object would give about 0.5.
     assert np.median(fractions) > 0.8 and min(fractions) > 0.6
@@ -226,10 +230,15 @@ def test_panel_f_jobs_honour_the_saliency_options(tiny_cfg):
     assert names(generate_candidates=False, generate_text_attribution=False) == ["query", "ref"]
     # the maps of the next candidates (up to the end of the list) are computed ahead, with the
     # reference's map for each of them (it follows the candidate)
-    assert [n for n, _ in _steps(Services(engine, tiny_cfg, maps=None), results, ref, 1, "grad_eclip", "occlusion")][-4:] == [
-        "prefetch:2", "prefetch:ref2", "prefetch:3", "prefetch:ref3"]
-    assert "tokens" not in [n for n, _ in _steps(Services(engine, tiny_cfg, maps=None), {**results, "method": "image"},
-                                                   ref, 0, "grad_eclip", "occlusion")]
+    assert [n for n, _ in _steps(Services(engine, tiny_cfg, maps=None), results, ref, 1, "grad_eclip", "occlusion")][
+        -4:
+    ] == ["prefetch:2", "prefetch:ref2", "prefetch:3", "prefetch:ref3"]
+    assert "tokens" not in [
+        n
+        for n, _ in _steps(
+            Services(engine, tiny_cfg, maps=None), {**results, "method": "image"}, ref, 0, "grad_eclip", "occlusion"
+        )
+    ]
 
 
 def test_uploaded_reference_is_explained_from_its_bytes(world_engine):
@@ -253,8 +262,23 @@ def test_explain_eval_cli_prints_the_table(world_engine, tmp_path, capsys):
 
     engine, root = world_engine
     out = tmp_path / "out"
-    rc = main(["explain-eval", "--dataset", str(root), "--queries", "2", "--explainer", "grad_eclip", "--explainer", "random",
-               "--out", str(out), "--set", f"index.cache_dir={engine.config.index.cache_dir}"])
+    rc = main(
+        [
+            "explain-eval",
+            "--dataset",
+            str(root),
+            "--queries",
+            "2",
+            "--explainer",
+            "grad_eclip",
+            "--explainer",
+            "random",
+            "--out",
+            str(out),
+            "--set",
+            f"index.cache_dir={engine.config.index.cache_dir}",
+        ]
+    )
     assert rc == 0
     text = capsys.readouterr().out
     assert "grad_eclip" in text and "random" in text and "deletion AUC" in text
@@ -265,8 +289,21 @@ def test_explain_eval_cli_prints_the_table(world_engine, tmp_path, capsys):
 def test_explain_eval_refuses_a_folder_without_demo_queries(image_folder, tmp_path, capsys):
     from infocir.cli import main
 
-    rc = main(["explain-eval", "--dataset", str(image_folder), "--model", TINY_MODEL, "--pretrained", "",
-               "--set", f"index.cache_dir={tmp_path}", "--set", "model.preprocess=clip"])
+    rc = main(
+        [
+            "explain-eval",
+            "--dataset",
+            str(image_folder),
+            "--model",
+            TINY_MODEL,
+            "--pretrained",
+            "",
+            "--set",
+            f"index.cache_dir={tmp_path}",
+            "--set",
+            "model.preprocess=clip",
+        ]
+    )
     assert rc == 2 and "not a demo world" in capsys.readouterr().err
 
 
@@ -292,7 +329,9 @@ def test_reference_map_follows_each_candidate_through_phi(world_engine):
     maps = ExplanationService(engine, max_side=128)
     a = maps.reference_saliency("searle", q["reference_id"], q["text"], res.ids[0], "grad_eclip", "candidate")
     b = maps.reference_saliency("searle", q["reference_id"], q["text"], res.ids[2], "grad_eclip", "candidate")
-    assert a.score == pytest.approx(float(res.scores[0]), abs=0.01) and b.score == pytest.approx(float(res.scores[2]), abs=0.01)
+    assert a.score == pytest.approx(float(res.scores[0]), abs=0.01) and b.score == pytest.approx(
+        float(res.scores[2]), abs=0.01
+    )
     assert not np.allclose(a.grid, b.grid) and res.ids[0].rsplit("/", 1)[-1] in a.target
     # For "image only" the composed query is the reference itself: the same map as the reference's
     # similarity to the candidate's feature, computed by the other route.
@@ -301,8 +340,9 @@ def test_reference_map_follows_each_candidate_through_phi(world_engine):
     direct = maps.saliency(engine.index.features[row], "grad_eclip", image_id=q["reference_id"])
     np.testing.assert_allclose(via_method.grid, direct.grid, rtol=1e-4, atol=1e-6)
     # OTI's token is optimised, not a function of the image: it falls back to the composed query
-    oti = maps.reference_saliency("oti", q["reference_id"], q["text"], res.ids[0], "grad_eclip", "candidate",
-                                  vector=res.query_vector)
+    oti = maps.reference_saliency(
+        "oti", q["reference_id"], q["text"], res.ids[0], "grad_eclip", "candidate", vector=res.query_vector
+    )
     assert oti.target == "similarity to the composed query"
 
 

@@ -1,6 +1,7 @@
 """infocir.export (rows for the downloads, the share link, the CLI command) and the pure pieces of
 "readable explanations" (the saliency legend, F3's largest changes, the fixed-size F3 figure, panel E's
 pinned baseline)."""
+
 from __future__ import annotations
 
 import csv
@@ -18,9 +19,17 @@ from infocir.explain.render import heat_rgba, legend_rgba, legend_uri
 
 
 def test_result_rows_csv_and_json_round_trip():
-    meta = {"method": "searle", "model": "M", "weights": "w", "dataset_fingerprint": "fp", "reference": "a/1.png",
-            "text": "make it red, please"}
-    rows = export.result_rows(["a/1.png", "b/2.png"], [0.9, np.float32(0.5)], ["/d/a/1.png", "/d/b/2.png"], ["A", "B"], meta)
+    meta = {
+        "method": "searle",
+        "model": "M",
+        "weights": "w",
+        "dataset_fingerprint": "fp",
+        "reference": "a/1.png",
+        "text": "make it red, please",
+    }
+    rows = export.result_rows(
+        ["a/1.png", "b/2.png"], [0.9, np.float32(0.5)], ["/d/a/1.png", "/d/b/2.png"], ["A", "B"], meta
+    )
     assert [r["rank"] for r in rows] == [1, 2] and rows[1]["score"] == pytest.approx(0.5)
     assert isinstance(rows[1]["score"], float)
     back = list(csv.DictReader(io.StringIO(export.to_csv(rows, export.RESULT_FIELDS))))
@@ -40,8 +49,14 @@ def test_csv_writes_missing_values_as_empty_cells_and_lists_joined():
 
 
 def test_share_link_round_trip_with_awkward_ids_and_text():
-    q = export.SharedQuery(reference="star/star 01,a&b.png", text="make it red & 50% \"bigger\"", method="searle", k=7,
-                           ideals=("x/1,2.png", "y/ü.png"), exclude_reference=False)
+    q = export.SharedQuery(
+        reference="star/star 01,a&b.png",
+        text="make it red & 50% \"bigger\"",
+        method="searle",
+        k=7,
+        ideals=("x/1,2.png", "y/ü.png"),
+        exclude_reference=False,
+    )
     s = export.query_string(q)
     assert s.startswith("?") and " " not in s and "&ideal=" in s
     assert export.parse_query_string(s) == q
@@ -60,20 +75,50 @@ def test_share_link_round_trip_with_awkward_ids_and_text():
 
 def test_config_overrides_list_only_what_differs_and_make_paths_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    cfg = apply_overrides(AppConfig(), {"dataset.root": "data", "model.pretrained": "", "index.chunk_size": "4",
-                                        "ui.port": "9000", "ui.token": "secret", "retrieval.method": "average",
-                                        "basic.center": "false", "umap.n_epochs": "20"})
+    cfg = apply_overrides(
+        AppConfig(),
+        {
+            "dataset.root": "data",
+            "model.pretrained": "",
+            "index.chunk_size": "4",
+            "ui.port": "9000",
+            "ui.token": "secret",
+            "retrieval.method": "average",
+            "basic.center": "false",
+            "umap.n_epochs": "20",
+        },
+    )
     out = export.config_overrides(cfg)
-    assert out == {"dataset.root": str(tmp_path / "data"), "model.pretrained": "", "index.chunk_size": "4",
-                   "basic.center": "false"}
+    assert out == {
+        "dataset.root": str(tmp_path / "data"),
+        "model.pretrained": "",
+        "index.chunk_size": "4",
+        "basic.center": "false",
+    }
     assert export.config_overrides(AppConfig()) == {}
 
 
 def test_cli_command_is_shell_quoted_and_parses_back():
-    cmd = export.cli_command("star/it's 1.png", "make it 'red' $HOME", 5, "searle", {"model.pretrained": "", "dataset.root": "/a b"})
+    cmd = export.cli_command(
+        "star/it's 1.png", "make it 'red' $HOME", 5, "searle", {"model.pretrained": "", "dataset.root": "/a b"}
+    )
     argv = shlex.split(cmd)
-    assert argv == ["infocir", "search", "--reference", "star/it's 1.png", "--text", "make it 'red' $HOME", "-k", "5",
-                    "--method", "searle", "--set", "model.pretrained=", "--set", "dataset.root=/a b"]
+    assert argv == [
+        "infocir",
+        "search",
+        "--reference",
+        "star/it's 1.png",
+        "--text",
+        "make it 'red' $HOME",
+        "-k",
+        "5",
+        "--method",
+        "searle",
+        "--set",
+        "model.pretrained=",
+        "--set",
+        "dataset.root=/a b",
+    ]
     assert export.cli_argv(None, "", 3, None) == ["search", "--text", "", "-k", "3"]
     assert export.cli_argv("a.png", "t", 3, "image", exclude_reference=True)[-1] == "--exclude-reference"
 
@@ -86,8 +131,16 @@ def test_cli_command_reproduces_the_engine_results(tiny_cfg, capsys):
     engine = RetrievalEngine.from_config(tiny_cfg, progress=False)
     for exclude in (False, True):
         res = engine.search("star/star_01.png", "make it red", k=5, method="average", exclude_reference=exclude)
-        argv = shlex.split(export.cli_command("star/star_01.png", "make it red", 5, "average",
-                                              export.config_overrides(tiny_cfg), exclude_reference=exclude))
+        argv = shlex.split(
+            export.cli_command(
+                "star/star_01.png",
+                "make it red",
+                5,
+                "average",
+                export.config_overrides(tiny_cfg),
+                exclude_reference=exclude,
+            )
+        )
         capsys.readouterr()
         assert main(argv[1:]) == 0
         lines = [ln.split() for ln in capsys.readouterr().out.splitlines() if ln.strip()[:1].isdigit()]
@@ -96,10 +149,14 @@ def test_cli_command_reproduces_the_engine_results(tiny_cfg, capsys):
 
 
 def test_enhancement_rows_pin_the_baseline_and_give_deltas():
-    result = {"order": [1, 0, 2], "rows": [
-        {"text": "orig", "is_baseline": True, "metrics": {"ndcg": 0.5, "mean_rank": 4.0}, "ids": ["a"]},
-        {"text": "better", "is_baseline": False, "metrics": {"ndcg": 0.75, "mean_rank": 2.0}, "ids": ["b"]},
-        {"text": "none", "is_baseline": False, "metrics": {"ndcg": None, "mean_rank": 3.0}, "ids": []}]}
+    result = {
+        "order": [1, 0, 2],
+        "rows": [
+            {"text": "orig", "is_baseline": True, "metrics": {"ndcg": 0.5, "mean_rank": 4.0}, "ids": ["a"]},
+            {"text": "better", "is_baseline": False, "metrics": {"ndcg": 0.75, "mean_rank": 2.0}, "ids": ["b"]},
+            {"text": "none", "is_baseline": False, "metrics": {"ndcg": None, "mean_rank": 3.0}, "ids": []},
+        ],
+    }
     rows = export.enhancement_rows(result, ["ndcg", "mean_rank"])
     assert [r["prompt"] for r in rows] == ["orig", "better", "none"]
     assert [r["place"] for r in rows] == [2, 1, 3]
@@ -135,7 +192,9 @@ def test_rank_delta_figure_keeps_cells_readable_at_many_columns():
     n = 45
     images = [f"c/{i}.png" for i in range(n)]
     ranks = np.vstack([np.arange(1, n + 1), np.arange(n, 0, -1)])
-    fig = rank_delta_figure(images, ["orig", "other"], ranks, ranks - ranks[0], n, thumbnails=[f"/t/{i}" for i in images])
+    fig = rank_delta_figure(
+        images, ["orig", "other"], ranks, ranks - ranks[0], n, thumbnails=[f"/t/{i}" for i in images]
+    )
     plot_w = fig.layout.width - fig.layout.margin.l - fig.layout.margin.r
     assert plot_w / n == F3_CELL[0] >= 40
     assert len(fig.layout.images) == n and fig.layout.images[3].source == "/t/c/3.png" and fig.layout.images[3].x == 3
@@ -145,10 +204,15 @@ def test_enhancement_table_pins_the_baseline_with_deltas():
     from infocir.ui.callbacks.enhancement import results_table
 
     metrics = lambda v: {"ndcg": v, "map": v, "mrr": v, "coverage": v, "mean_rank": 10 * (1 - v), "mean_similarity": v}  # noqa: E731
-    result = {"order": [1, 2, 0], "best": {}, "rows": [
-        {"text": "orig", "is_baseline": True, "metrics": metrics(0.5), "ids": []},
-        {"text": "good", "is_baseline": False, "metrics": metrics(0.75), "ids": []},
-        {"text": "ok", "is_baseline": False, "metrics": metrics(0.6), "ids": []}]}
+    result = {
+        "order": [1, 2, 0],
+        "best": {},
+        "rows": [
+            {"text": "orig", "is_baseline": True, "metrics": metrics(0.5), "ids": []},
+            {"text": "good", "is_baseline": False, "metrics": metrics(0.75), "ids": []},
+            {"text": "ok", "is_baseline": False, "metrics": metrics(0.6), "ids": []},
+        ],
+    }
     table = results_table(result, 1)
     body = table.children[1].children
     assert [r.id["index"] for r in body] == [0, 1, 2]  # the baseline first, then best first

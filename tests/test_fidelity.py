@@ -1,6 +1,7 @@
 """Faithful to the published methods: SEARLE's TargetPad and pseudo-word, OpenAI CLIP's QuickGELU,
 public-shape φ checkpoints.  Expected values come from the rules the public code states, worked by
 hand here, not from the project's own functions."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,31 +9,33 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import TINY_MODEL, make_image_folder, tiny_config
 from infocir.config import apply_overrides
 from infocir.engine import RetrievalEngine
 from infocir.explain.image import align_to_image, input_box
 from infocir.methods.textual_inversion import Phi, encode_text_with_pseudo, save_phi
 from infocir.models.encoders import TargetPad, load_clip, uses_quick_gelu
 
-from conftest import TINY_MODEL, make_image_folder, tiny_config
-
 
 # --------------------------------------------------------------------------- 1. TargetPad
-@pytest.mark.parametrize("size,padded", [
-    # SEARLE: pad only until max/min = 1.25; padding per side = int((max/1.25 − side)/2)
-    ((640, 480), (640, 512)),    # 4:3: 640/1.25 = 512 → 16 px above and below
-    ((1600, 900), (1600, 1280)),  # 16:9: 1280 → 190 px above and below
-    ((300, 900), (720, 900)),    # 1:3: 720 → 210 px left and right
-    ((500, 500), (500, 500)),    # square: untouched
-    ((560, 480), (560, 480)),    # ratio 1.17 < 1.25: untouched
-])
+@pytest.mark.parametrize(
+    "size,padded",
+    [
+        # SEARLE: pad only until max/min = 1.25; padding per side = int((max/1.25 − side)/2)
+        ((640, 480), (640, 512)),  # 4:3: 640/1.25 = 512 → 16 px above and below
+        ((1600, 900), (1600, 1280)),  # 16:9: 1280 → 190 px above and below
+        ((300, 900), (720, 900)),  # 1:3: 720 → 210 px left and right
+        ((500, 500), (500, 500)),  # square: untouched
+        ((560, 480), (560, 480)),  # ratio 1.17 < 1.25: untouched
+    ],
+)
 def test_targetpad_pads_to_the_ratio_not_to_a_square(size, padded):
     img = Image.new("RGB", size, (200, 10, 10))
     out = TargetPad(1.25)(img)
     assert out.size == padded
     arr = np.asarray(out)
     hp, vp = (padded[0] - size[0]) // 2, (padded[1] - size[1]) // 2
-    assert (arr[vp:vp + size[1], hp:hp + size[0]] == (200, 10, 10)).all()  # the image, centred
+    assert (arr[vp : vp + size[1], hp : hp + size[0]] == (200, 10, 10)).all()  # the image, centred
     assert arr.sum() == img.size[0] * img.size[1] * 220  # everything else is black padding
 
 
@@ -50,8 +53,8 @@ def test_model_input_geometry_follows_targetpad():
     bar = int(s * 30 / 160)  # the padding bars in input pixels
     mid = s // 2
     assert rgb[mid, 1, 1] > 200 and rgb[mid, 1, 0] < 60  # green at the left edge, no red
-    assert np.abs(rgb[: bar - 1]).max() < 8 and np.abs(rgb[-(bar - 1):]).max() < 8  # black bars
-    assert rgb[bar + 1:-(bar + 1), s // 2].min() > 100  # the image itself in between
+    assert np.abs(rgb[: bar - 1]).max() < 8 and np.abs(rgb[-(bar - 1) :]).max() < 8  # black bars
+    assert rgb[bar + 1 : -(bar + 1), s // 2].min() > 100  # the image itself in between
     assert input_box((200, 100), "targetpad") == input_box((200, 100), "targetpad", 1.25)
 
 
@@ -73,7 +76,9 @@ def test_openai_weights_build_a_quickgelu_network(monkeypatch):
 
     assert uses_quick_gelu("ViT-B-32", "openai") and uses_quick_gelu("ViT-L-14", "openai")
     assert not uses_quick_gelu("ViT-B-32", "laion2b_s34b_b79k") and not uses_quick_gelu("ViT-B-32-quickgelu", "openai")
-    assert uses_quick_gelu("ViT-B-32", "/w/openai-b32.pt", "true") and not uses_quick_gelu("ViT-B-32", "openai", "false")
+    assert uses_quick_gelu("ViT-B-32", "/w/openai-b32.pt", "true") and not uses_quick_gelu(
+        "ViT-B-32", "openai", "false"
+    )
     real = open_clip.create_model_and_transforms
     seen = {}
 
@@ -109,18 +114,21 @@ def test_only_the_templates_dollar_is_the_pseudo_word():
 # --------------------------------------------------------------------------- 4. public-shape φ
 def test_public_shape_phi_composes_with_vit_l14(tmp_path):
     folder = make_image_folder(tmp_path / "data", per_class=1)
-    cfg = tiny_config(folder, tmp_path / "cache", **{"model.name": "ViT-L-14", "model.preprocess": "targetpad",
-                                                     "model.device": "cpu"})
+    cfg = tiny_config(
+        folder, tmp_path / "cache", **{"model.name": "ViT-L-14", "model.preprocess": "targetpad", "model.device": "cpu"}
+    )
     torch.manual_seed(0)
     save_phi(Phi(768, 3072, 768), tmp_path / "phi-l14.pt")  # SEARLE's ViT-L/14 φ: 768→3072→3072→768, {'Phi': …}
     assert set(torch.load(tmp_path / "phi-l14.pt")) == {"Phi"}
-    engine = RetrievalEngine.from_config(apply_overrides(cfg, {"model.phi_checkpoint": str(tmp_path / "phi-l14.pt")}),
-                                         progress=False)
+    engine = RetrievalEngine.from_config(
+        apply_overrides(cfg, {"model.phi_checkpoint": str(tmp_path / "phi-l14.pt")}), progress=False
+    )
     assert engine.bundle.embed_dim == 768 and engine.bundle.token_dim == 768
     res = engine.search("star/star_00.png", "make it red", k=3, method="searle")
     assert len(res.ids) == 3 and res.query_vector.shape == (768,)
     save_phi(Phi(512, 2048, 512), tmp_path / "phi-b32.pt")  # the ViT-B/32 φ on the wrong backbone
-    bad = RetrievalEngine.from_config(apply_overrides(cfg, {"model.phi_checkpoint": str(tmp_path / "phi-b32.pt")}),
-                                      progress=False)
+    bad = RetrievalEngine.from_config(
+        apply_overrides(cfg, {"model.phi_checkpoint": str(tmp_path / "phi-b32.pt")}), progress=False
+    )
     info = {m.name: m for m in bad.methods()}["searle"]
     assert not info.available and "512-d image features" in info.reason and "768-d" in info.reason

@@ -1,10 +1,15 @@
 """Figure builders and gallery tiles are pure functions of data."""
+
 import numpy as np
 import plotly.graph_objects as go
 
 from infocir.ui.callbacks.gallery import tile
 from infocir.ui.figures import (
-    class_colours, class_histogram, class_weights, embedding_figure, wordcloud_data_uri,
+    class_colours,
+    class_histogram,
+    class_weights,
+    embedding_figure,
+    wordcloud_data_uri,
 )
 from infocir.ui.uploads import UploadError, decode_upload
 
@@ -16,7 +21,9 @@ def test_colours_are_stable_and_distinct():
 
 
 def test_histogram_counts_sorted_and_highlight():
-    fig = class_histogram(["star", "circle", "star", "star", "heart"], "circle", class_colours(["star", "circle", "heart"]))
+    fig = class_histogram(
+        ["star", "circle", "star", "star", "heart"], "circle", class_colours(["star", "circle", "heart"])
+    )
     bar = fig.data[0]
     assert list(bar.y) == ["star", "circle", "heart"] and list(bar.x) == [3, 1, 1]
     assert list(bar.marker.opacity) == [0.3, 1.0, 0.3]
@@ -40,11 +47,22 @@ def test_class_weights_by_count_and_by_score():
 def test_embedding_figure_marks_reference_query_and_results():
     coords = np.random.default_rng(0).normal(size=(30, 2)).astype(np.float32)
     classes = ["a"] * 10 + ["b"] * 20
-    fig = embedding_figure(coords, classes, class_colours(classes), result_rows=[3, 4, 5], reference_xy=[0, 0],
-                           query_xy=[1, 1], highlight="a", show_lines=True, ideal_rows=[4])
+    fig = embedding_figure(
+        coords,
+        classes,
+        class_colours(classes),
+        result_rows=[3, 4, 5],
+        reference_xy=[0, 0],
+        query_xy=[1, 1],
+        highlight="a",
+        show_lines=True,
+        ideal_rows=[4],
+    )
     names = [t.name for t in fig.data]
     assert names[:2] == ["a", "b"] and {"top-k", "ideals", "reference", "composed query", "links"} <= set(names)
-    assert all(isinstance(t, go.Scattergl) for t in fig.data if t.name in ("a", "b", "top-k"))  # WebGL for the big traces
+    assert all(
+        isinstance(t, go.Scattergl) for t in fig.data if t.name in ("a", "b", "top-k")
+    )  # WebGL for the big traces
     topk = next(t for t in fig.data if t.name == "top-k")
     assert list(topk.customdata) == [3, 4, 5]
     a, b = fig.data[0], fig.data[1]

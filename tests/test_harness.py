@@ -57,4 +57,6 @@ def test_the_harness_and_the_search_leave_out_the_same_row(engine):
     assert first != ref
     bench = Benchmark("fixture", [CIRQuery(ref, "x", (first,))], metrics={"recall": (1,)})
     assert evaluate_method(engine, bench, "image")["R@1"] == pytest.approx(100)
-    assert evaluate_method(engine, bench, "image", exclude_reference=False)["R@1"] == pytest.approx(0)  # the reference is #1
+    assert evaluate_method(engine, bench, "image", exclude_reference=False)["R@1"] == pytest.approx(
+        0
+    )  # the reference is #1

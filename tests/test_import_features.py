@@ -1,4 +1,5 @@
 """import-features: clip-retrieval output and features.npy + ids.csv become an index the engine serves as is."""
+
 import csv
 import json
 import sys
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 import infocir.index.store as store
+from conftest import TINY_MODEL
 from infocir.cli import main
 from infocir.data.scan import scan_dataset
 from infocir.engine import RetrievalEngine, bundle_for
@@ -14,12 +16,23 @@ from infocir.index.importer import FeatureImportError, import_features, read_par
 from infocir.index.store import index_dir_for, load_index
 from infocir.models.encoding import encode_images, l2_normalize, open_rgb
 
-from conftest import TINY_MODEL
-
 
 def cli_args(cfg, folder, *extra):
-    return ["import-features", str(folder), "--dataset", cfg.dataset.root, "--model", TINY_MODEL, "--pretrained", "",
-            "--set", "model.preprocess=clip", "--set", f"index.cache_dir={cfg.index.cache_dir}", *extra]
+    return [
+        "import-features",
+        str(folder),
+        "--dataset",
+        cfg.dataset.root,
+        "--model",
+        TINY_MODEL,
+        "--pretrained",
+        "",
+        "--set",
+        "model.preprocess=clip",
+        "--set",
+        f"index.cache_dir={cfg.index.cache_dir}",
+        *extra,
+    ]
 
 
 def write_plain(folder, feats, ids, header=True):
@@ -36,12 +49,15 @@ def write_clip_retrieval(folder, parts):
     (folder / "metadata").mkdir()
     for n, (f, paths) in enumerate(parts):
         np.save(folder / "img_emb" / f"img_emb_{n}.npy", f)
-        pq.write_table(pa.table({"image_path": paths, "caption": [""] * len(paths)}), folder / "metadata" / f"metadata_{n}.parquet")
+        pq.write_table(
+            pa.table({"image_path": paths, "caption": [""] * len(paths)}), folder / "metadata" / f"metadata_{n}.parquet"
+        )
     return folder
 
 
 def no_encoding(monkeypatch, bundle):
     """From here on, any image encoding or index build fails the test."""
+
     def refuse(*a, **k):
         raise AssertionError("the engine encoded images instead of serving the imported index")
 
@@ -54,8 +70,16 @@ def test_plain_pair_imports_raw_features_and_reports_bad_rows(tiny_cfg, capsys, 
     bundle = bundle_for(tiny_cfg)
     d = bundle.embed_dim
     rng = np.random.default_rng(0)
-    ids = ["star/star_01.png", f"{root}/circle/circle_00.png", "./square/square_02.png", "star/star_99.png",
-           "circle/circle_01.png", "square/square_00.png", "star/star_01.png", "/elsewhere/x.png"]
+    ids = [
+        "star/star_01.png",
+        f"{root}/circle/circle_00.png",
+        "./square/square_02.png",
+        "star/star_99.png",
+        "circle/circle_01.png",
+        "square/square_00.png",
+        "star/star_01.png",
+        "/elsewhere/x.png",
+    ]
     feats = (rng.normal(size=(len(ids), d)) * 7).astype(np.float32)  # raw: norms far from 1
     feats[4, 3] = np.nan
     feats[5] = feats[0] + 2 * rng.normal(size=d)  # square_00 is star_01's nearest neighbour
@@ -137,7 +161,9 @@ def test_normalised_features_without_a_sample_get_unit_norms(tiny_cfg):
     idx = load_index(summary.index_dir)
     assert idx.ids == ["star/star_00.png", "star/star_02.png"]  # no header line: every line is an id
     np.testing.assert_array_equal(idx.norms, [1.0, 1.0])
-    assert summary.manifest.source["norms"] == "unit" and "receives unit vectors" in summary.manifest.source["norms_note"]
+    assert (
+        summary.manifest.source["norms"] == "unit" and "receives unit vectors" in summary.manifest.source["norms_note"]
+    )
 
 
 def test_features_of_another_model_are_refused_by_the_sample_check(tiny_cfg):
@@ -153,7 +179,9 @@ def test_features_of_another_model_are_refused_by_the_sample_check(tiny_cfg):
 
 def test_dimension_mismatch_exits_1_with_a_clear_message(tiny_cfg, capsys):
     d = bundle_for(tiny_cfg).embed_dim
-    folder = write_plain(tiny_cfg.cache_dir.parent / "f", np.ones((2, d + 3), np.float32), ["star/star_00.png", "star/star_01.png"])
+    folder = write_plain(
+        tiny_cfg.cache_dir.parent / "f", np.ones((2, d + 3), np.float32), ["star/star_00.png", "star/star_01.png"]
+    )
     assert main(cli_args(tiny_cfg, folder)) == 1
     err = capsys.readouterr().err
     assert f"dimension {d + 3}" in err and f"embeds into {d}" in err and TINY_MODEL in err and "Traceback" not in err

@@ -4,12 +4,11 @@ import numpy as np
 import pytest
 
 import infocir.index.store as store
+from conftest import tiny_config
 from infocir.data.scan import scan_dataset
 from infocir.engine import bundle_for
 from infocir.index.manifest import CacheCorruptError
 from infocir.index.store import build_index, load_index, load_or_build
-
-from conftest import tiny_config
 
 
 @pytest.fixture

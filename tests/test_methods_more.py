@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from infocir.config import apply_overrides
-from infocir.engine import RetrievalEngine
 from infocir.data.corpora import CorpusError, read_corpus
+from infocir.engine import RetrievalEngine
 from infocir.methods.basic import contrastive_projection
 from infocir.methods.feedback import rocchio
 from infocir.methods.fusion import rank_votes
@@ -22,8 +22,12 @@ def engine(tmp_path_factory):
 def test_contrastive_projection_keeps_subject_directions_and_drops_style_ones():
     rng = np.random.default_rng(0)
     d = 6
-    pos = np.zeros((200, d)); pos[:, 0] = rng.normal(0, 3, 200); pos[:, 1:] = rng.normal(0, 0.1, (200, d - 1))
-    neg = np.zeros((200, d)); neg[:, 1] = rng.normal(0, 3, 200); neg[:, 2:] = rng.normal(0, 0.1, (200, d - 2))
+    pos = np.zeros((200, d))
+    pos[:, 0] = rng.normal(0, 3, 200)
+    pos[:, 1:] = rng.normal(0, 0.1, (200, d - 1))
+    neg = np.zeros((200, d))
+    neg[:, 1] = rng.normal(0, 3, 200)
+    neg[:, 2:] = rng.normal(0, 0.1, (200, d - 2))
     p = contrastive_projection(pos, neg, 0.2, 250)
     assert abs(p[0, 0]) > 0.99  # the top direction is the subjects' axis
     assert np.all(np.abs(p[1]) < 0.1)  # the styles' axis is not kept (negative eigenvalue)
@@ -57,7 +61,8 @@ def test_rocchio_formula():
     rel = np.array([[0, 1.0, 0], [0, 1.0, 0]])
     non = np.array([[0, 0, 1.0]])
     out = rocchio(q, rel, non, 1.0, 0.75, 0.15)
-    expected = np.array([1.0, 0.75, -0.15]); expected /= np.linalg.norm(expected)
+    expected = np.array([1.0, 0.75, -0.15])
+    expected /= np.linalg.norm(expected)
     np.testing.assert_allclose(out, expected)
     np.testing.assert_allclose(rocchio(q, rel[:0], non[:0], 1, 1, 1), q)
 
@@ -65,12 +70,22 @@ def test_rocchio_formula():
 def test_feedback_pulls_marked_images_up(engine):
     base = engine.search("star/star_00.png", "a circle", k=12, method="average")
     target = base.ids[-1]  # the worst-ranked image
-    fb = engine.search("star/star_00.png", "a circle", k=12, method="feedback", base="average",
-                       relevant=[target], nonrelevant=[base.ids[1]], beta=2.0)
+    fb = engine.search(
+        "star/star_00.png",
+        "a circle",
+        k=12,
+        method="feedback",
+        base="average",
+        relevant=[target],
+        nonrelevant=[base.ids[1]],
+        beta=2.0,
+    )
     assert fb.ids.index(target) < base.ids.index(target)
     # a pure push (β = 0) lowers the non-relevant image's similarity: cos(q − x, x) ≤ cos(q, x)
     away = base.ids[0]
-    pushed = engine.compose("star/star_00.png", "a circle", "feedback", base="average", nonrelevant=[away], beta=0.0, gamma=1.0)
+    pushed = engine.compose(
+        "star/star_00.png", "a circle", "feedback", base="average", nonrelevant=[away], beta=0.0, gamma=1.0
+    )
     row = engine.index.row_of[away]
     assert pushed.scores[row] < base.all_scores[row]
 
@@ -89,6 +104,12 @@ def test_fusion_of_one_list_keeps_its_order_and_combines_methods(engine):
     one = engine.search("star/star_00.png", "make it red", k=6, method="fusion", methods=["average"])
     avg = engine.search("star/star_00.png", "make it red", k=6, method="average")
     assert one.ids == avg.ids
-    multi = engine.search("star/star_00.png", "make it red", k=6, method="fusion",
-                          methods=["average", "image"], texts=["make it red", "a red shape"])
+    multi = engine.search(
+        "star/star_00.png",
+        "make it red",
+        k=6,
+        method="fusion",
+        methods=["average", "image"],
+        texts=["make it red", "a red shape"],
+    )
     assert len(multi.ids) == 6

@@ -1,5 +1,6 @@
 """The package as pip installs it: pyproject.toml in step with the requirements files, every data file
 shipped, the ``infocir`` command the same as ``python cir_app/run.py``."""
+
 from __future__ import annotations
 
 import fnmatch
@@ -38,15 +39,20 @@ def test_every_data_file_in_the_package_is_package_data():
             continue
         rel = path.relative_to(PACKAGE.parent)  # infocir/models/assets/x.pt
         owners = [(pkg, pats) for pkg, pats in globs.items() if rel.as_posix().startswith(pkg.replace(".", "/") + "/")]
-        if not any(fnmatch.fnmatch(rel.relative_to(*pkg.split(".")).as_posix(), p) for pkg, pats in owners for p in pats):
+        if not any(
+            fnmatch.fnmatch(rel.relative_to(*pkg.split(".")).as_posix(), p) for pkg, pats in owners for p in pats
+        ):
             missing.append(rel.as_posix())
     assert not missing, f"not shipped by pyproject.toml's package-data: {missing}"
 
 
 def test_console_script_is_the_cli_main():
     assert PYPROJECT["project"]["scripts"] == {"infocir": "infocir.cli:main"}
-    scripts = {ep.name: ep.value for ep in metadata.entry_points(group="console_scripts") if ep.dist
-               and ep.dist.metadata["Name"] == "infocir"}
+    scripts = {
+        ep.name: ep.value
+        for ep in metadata.entry_points(group="console_scripts")
+        if ep.dist and ep.dist.metadata["Name"] == "infocir"
+    }
     if not scripts:
         pytest.skip("infocir is importable but not installed as a distribution")
     assert scripts == {"infocir": "infocir.cli:main"}
@@ -54,9 +60,11 @@ def test_console_script_is_the_cli_main():
 
 def test_installed_package_imports_from_anywhere(tmp_path):
     """No path edits: the package is found from any working directory, with its data files beside it."""
-    code = ("import infocir, infocir.models.encoders as e, infocir.data.corpora as c;"
-            "assert (e.CONFIG_DIR / 'InfoCIR-Demo-ViT.json').is_file() and (e.ASSET_DIR / 'InfoCIR-Demo-ViT.pt').is_file();"
-            "assert any(c.CORPUS_DIR.glob('*.csv')); print(infocir.__file__)")
+    code = (
+        "import infocir, infocir.models.encoders as e, infocir.data.corpora as c;"
+        "assert (e.CONFIG_DIR / 'InfoCIR-Demo-ViT.json').is_file() and (e.ASSET_DIR / 'InfoCIR-Demo-ViT.pt').is_file();"
+        "assert any(c.CORPUS_DIR.glob('*.csv')); print(infocir.__file__)"
+    )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr

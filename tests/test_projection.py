@@ -31,8 +31,11 @@ def test_style_direction_is_removed():
     s = style_direction(enc, ["a subject"], ["a style"])
     np.testing.assert_allclose(s, np.array([1, -1, 0]) / np.sqrt(2), atol=1e-6)
     x = np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32)
-    m = fit_map(x / np.linalg.norm(x, axis=1, keepdims=True), UMAPConfig(n_epochs=20, n_neighbors=5, pca_components=0,
-                                                                       alternative_projection="ica"), s)
+    m = fit_map(
+        x / np.linalg.norm(x, axis=1, keepdims=True),
+        UMAPConfig(n_epochs=20, n_neighbors=5, pca_components=0, alternative_projection="ica"),
+        s,
+    )
     prepared = m._prepare(x)
     np.testing.assert_allclose(prepared @ s, 0, atol=1e-5)
 

@@ -1,8 +1,7 @@
 import pytest
 
-from infocir.data.scan import UNLABELLED, DatasetError, scan_dataset
-
 from conftest import make_image_folder
+from infocir.data.scan import UNLABELLED, DatasetError, scan_dataset
 
 
 def test_layout_with_class_names_csv(image_folder):

@@ -7,7 +7,13 @@ from infocir.config import apply_overrides
 from infocir.engine import RetrievalEngine, bundle_for
 from infocir.methods.base import MethodUnavailable
 from infocir.methods.textual_inversion import (
-    Phi, PhiCheckpointError, encode_text_with_pseudo, load_phi, oti, pseudo_token_id, save_phi,
+    Phi,
+    PhiCheckpointError,
+    encode_text_with_pseudo,
+    load_phi,
+    oti,
+    pseudo_token_id,
+    save_phi,
 )
 
 
@@ -45,7 +51,9 @@ def test_phi_checkpoint_roundtrip_and_clear_errors(bundle, tmp_path):
     loaded = load_phi(path, d, t)
     x = torch.randn(3, d)
     torch.testing.assert_close(loaded(x), phi.eval()(x))
-    with pytest.raises(PhiCheckpointError, match=r"maps 32-d image features to 32-d tokens, but the CLIP model has 512-d"):
+    with pytest.raises(
+        PhiCheckpointError, match=r"maps 32-d image features to 32-d tokens, but the CLIP model has 512-d"
+    ):
         load_phi(path, 512, 512)
     torch.save({"state_dict": {}}, tmp_path / "other.pt")
     with pytest.raises(PhiCheckpointError, match="no 'Phi' entry"):
@@ -83,7 +91,9 @@ def test_searle_unavailable_without_checkpoint_then_available(tiny_cfg, tmp_path
         engine.search("star/star_00.png", "make it red", method="searle")
     phi = Phi(engine.bundle.embed_dim, 4 * engine.bundle.token_dim, engine.bundle.token_dim)
     save_phi(phi, tmp_path / "phi.pt")
-    engine2 = RetrievalEngine.from_config(apply_overrides(tiny_cfg, {"model.phi_checkpoint": str(tmp_path / "phi.pt")}), progress=False)
+    engine2 = RetrievalEngine.from_config(
+        apply_overrides(tiny_cfg, {"model.phi_checkpoint": str(tmp_path / "phi.pt")}), progress=False
+    )
     assert {m.name: m for m in engine2.methods()}["searle"].available
     res = engine2.search("star/star_00.png", "make it red", k=5, method="searle")
     assert len(res.ids) == 5 and np.linalg.norm(res.query_vector) == pytest.approx(1, abs=1e-4)
@@ -97,10 +107,14 @@ def test_searle_unavailable_without_checkpoint_then_available(tiny_cfg, tmp_path
 def test_oti_method_caches_tokens_per_reference(tiny_cfg):
     engine = RetrievalEngine.from_config(tiny_cfg, progress=False)
     calls = []
-    r1 = engine.search("star/star_00.png", "make it red", k=3, method="oti", steps=5, progress=lambda i, n: calls.append(i))
+    r1 = engine.search(
+        "star/star_00.png", "make it red", k=3, method="oti", steps=5, progress=lambda i, n: calls.append(i)
+    )
     assert calls[-1] == 5
     calls.clear()
-    r2 = engine.search("star/star_00.png", "make it red", k=3, method="oti", steps=5, progress=lambda i, n: calls.append(i))
+    r2 = engine.search(
+        "star/star_00.png", "make it red", k=3, method="oti", steps=5, progress=lambda i, n: calls.append(i)
+    )
     assert calls == [] and r1.ids == r2.ids
 
 

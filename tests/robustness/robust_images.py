@@ -1,4 +1,5 @@
 """Hostile and awkward image files for the robustness tests (built in memory, never decoded here)."""
+
 from __future__ import annotations
 
 import base64
@@ -42,8 +43,11 @@ def arrow(width: int = 48, height: int = 32) -> Image.Image:
 
 def sideways_with_exif(upright: Image.Image, fmt: str = "PNG", orientation: int = 6) -> bytes:
     """What a camera writes: pixels stored rotated, plus the EXIF tag that tells viewers to turn them back."""
-    stored = {6: upright.transpose(Image.Transpose.ROTATE_90), 8: upright.transpose(Image.Transpose.ROTATE_270),
-              3: upright.transpose(Image.Transpose.ROTATE_180)}[orientation]
+    stored = {
+        6: upright.transpose(Image.Transpose.ROTATE_90),
+        8: upright.transpose(Image.Transpose.ROTATE_270),
+        3: upright.transpose(Image.Transpose.ROTATE_180),
+    }[orientation]
     exif = Image.Exif()
     exif[ORIENTATION] = orientation
     buf = io.BytesIO()

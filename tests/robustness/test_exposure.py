@@ -1,5 +1,6 @@
 """Issue 16, items 12 and 13: keys never reach the page or the log; a dashboard on an exposed port is
 served by waitress, says where it is bound, refuses the debugger and can require an access token."""
+
 from __future__ import annotations
 
 import base64
@@ -40,7 +41,7 @@ def cfg(**overrides) -> AppConfig:
 
 def leaked(text: str, secret: str, n: int = 6) -> bool:
     """True when any ``n`` consecutive characters of ``secret`` appear in ``text``."""
-    return any(secret[i:i + n] in text for i in range(len(secret) - n + 1))
+    return any(secret[i : i + n] in text for i in range(len(secret) - n + 1))
 
 
 # --------------------------------------------------------------------------- a hostile OpenAI-compatible server
@@ -152,12 +153,15 @@ def test_url_credentials_with_an_api_key_are_refused_clearly(echo, monkeypatch):
     assert not leaked(str(e.value), PASSWORD) and not leaked(str(e.value), KEY) and not echo.seen
 
 
-@pytest.mark.parametrize("url", [
-    "http://bob:{pw}@127.0.0.1:{port}/v1",  # nothing listens there
-    "ftp://bob:{pw}@example.org/v1",
-    "bob:{pw}@localhost:8080/v1",  # no scheme
-    "http://bob:{pw}@/v1",  # no host
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://bob:{pw}@127.0.0.1:{port}/v1",  # nothing listens there
+        "ftp://bob:{pw}@example.org/v1",
+        "bob:{pw}@localhost:8080/v1",  # no scheme
+        "http://bob:{pw}@/v1",  # no host
+    ],
+)
 def test_bad_urls_with_a_password_give_clear_messages_without_it(url):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -206,7 +210,13 @@ def test_redact_masks_every_form_a_secret_takes():
 # --------------------------------------------------------------------------- exposure: the plan
 def test_serve_plans_waitress_on_loopback_by_default():
     plan = S.plan_server(AppConfig())
-    assert (plan.server, plan.host, plan.port, plan.exposed, plan.token_required) == ("waitress", "127.0.0.1", 8051, False, False)
+    assert (plan.server, plan.host, plan.port, plan.exposed, plan.token_required) == (
+        "waitress",
+        "127.0.0.1",
+        8051,
+        False,
+        False,
+    )
     assert S.exposure_warning(plan) is None
     assert S.plan_server(cfg(**{"ui.server": "dev"})).server == "dev"
     with pytest.raises(ConfigError, match="allowed values: waitress, dev"):
@@ -234,11 +244,14 @@ def test_cli_refuses_debug_on_all_interfaces_with_exit_2_before_loading_anything
     assert "ui.debug=true is refused on host 0.0.0.0" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("bad, words", [
-    ("abc12", "shorter than 8"),
-    ("has space-in-it", "spaces or control"),
-    ("trailing-newline\n", "spaces or control"),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ("abc12", "shorter than 8"),
+        ("has space-in-it", "spaces or control"),
+        ("trailing-newline\n", "spaces or control"),
+    ],
+)
 def test_unusable_tokens_are_refused_without_repeating_them(bad, words):
     with pytest.raises(ConfigError, match=words) as e:
         S.plan_server(cfg(**{"ui.token": bad}))
@@ -330,22 +343,31 @@ def test_serve_on_all_interfaces_warns_and_prints_the_real_address(monkeypatch, 
 @pytest.fixture(scope="module")
 def token_app(tmp_path_factory):
     from conftest import make_image_folder, tiny_config
-
     from infocir.engine import RetrievalEngine
     from infocir.ui.app import create_app
 
     tmp = tmp_path_factory.mktemp("token")
     data = make_image_folder(tmp / "data", per_class=2)
-    c = tiny_config(data, tmp / "cache", **{"ui.token": TOKEN, "umap.n_epochs": "10", "umap.n_neighbors": "3",
-                                            "umap.pca_components": "0"})
+    c = tiny_config(
+        data,
+        tmp / "cache",
+        **{"ui.token": TOKEN, "umap.n_epochs": "10", "umap.n_neighbors": "3", "umap.pca_components": "0"},
+    )
     engine = RetrievalEngine.from_config(c, progress=False)
     return create_app(engine, c), engine
 
 
 def _paths(engine) -> list[str]:
     image_id = engine.index.ids[0]
-    return ["/", "/_dash-layout", "/_dash-dependencies", f"/media/256/{image_id}", "/assets/style.css",
-            "/_dash-component-suites/dash/dcc/dash_core_components.js", "/nope"]
+    return [
+        "/",
+        "/_dash-layout",
+        "/_dash-dependencies",
+        f"/media/256/{image_id}",
+        "/assets/style.css",
+        "/_dash-component-suites/dash/dcc/dash_core_components.js",
+        "/nope",
+    ]
 
 
 def test_every_request_needs_the_token(token_app):
@@ -389,7 +411,8 @@ def test_token_redirect_cannot_leave_the_site(token_app):
 
 
 def test_the_token_is_masked_in_request_log_lines():
-    rec = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, '127.0.0.1 - - "GET /?token=%s&x=1 HTTP/1.1" 303 -',
-                            (TOKEN,), None)
+    rec = logging.LogRecord(
+        "werkzeug", logging.INFO, __file__, 1, '127.0.0.1 - - "GET /?token=%s&x=1 HTTP/1.1" 303 -', (TOKEN,), None
+    )
     S.TokenLogFilter(TOKEN).filter(rec)
     assert TOKEN not in rec.getMessage() and "token=***" in rec.getMessage()

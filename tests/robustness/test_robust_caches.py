@@ -2,6 +2,7 @@
 
 Category "caches" of the tally: every parametrised case is one bad input.
 """
+
 from __future__ import annotations
 
 import io
@@ -25,9 +26,21 @@ def setup(tiny_cfg, tmp_path):
 
 # ----------------------------------------------------------------------------- 4. manifest JSON of the wrong type
 def _valid_manifest() -> dict:
-    return {"key": {"model_name": "m", "weights_hash": "w", "preprocess": "clip", "dataset_fingerprint": "f",
-                    "dtype": "float16", "format_version": 1},
-            "dataset_root": "/d", "count": 3, "dim": 4, "skipped": 0, "created": "now"}
+    return {
+        "key": {
+            "model_name": "m",
+            "weights_hash": "w",
+            "preprocess": "clip",
+            "dataset_fingerprint": "f",
+            "dtype": "float16",
+            "format_version": 1,
+        },
+        "dataset_root": "/d",
+        "count": 3,
+        "dim": 4,
+        "skipped": 0,
+        "created": "now",
+    }
 
 
 def _with(**changes) -> dict:
@@ -43,12 +56,26 @@ def _with(**changes) -> dict:
 
 
 BAD_MANIFESTS = {
-    "null": None, "number": 42, "string": "manifest", "list": [1, 2], "true": True, "empty-object": {},
-    "key-null": _with(key=None), "key-number": _with(key=7), "key-list": _with(key=["m"]),
-    "count-string": _with(count="3"), "count-negative": _with(count=-1), "count-float": _with(count=2.5),
-    "count-bool": _with(count=True), "dim-null": _with(dim=None), "root-number": _with(dataset_root=5),
-    "source-list": _with(source=[1]), "missing-count": _with(count=...), "unknown-field": _with(colour="red"),
-    "model-name-number": _with(key_model_name=3), "format-version-string": _with(key_format_version="1"),
+    "null": None,
+    "number": 42,
+    "string": "manifest",
+    "list": [1, 2],
+    "true": True,
+    "empty-object": {},
+    "key-null": _with(key=None),
+    "key-number": _with(key=7),
+    "key-list": _with(key=["m"]),
+    "count-string": _with(count="3"),
+    "count-negative": _with(count=-1),
+    "count-float": _with(count=2.5),
+    "count-bool": _with(count=True),
+    "dim-null": _with(dim=None),
+    "root-number": _with(dataset_root=5),
+    "source-list": _with(source=[1]),
+    "missing-count": _with(count=...),
+    "unknown-field": _with(colour="red"),
+    "model-name-number": _with(key_model_name=3),
+    "format-version-string": _with(key_format_version="1"),
 }
 
 
@@ -130,8 +157,14 @@ def _wrong_dim(p):
     p.write_bytes(buf.getvalue())
 
 
-DAMAGE = {"truncated": _truncate, "garbage": _garbage, "empty": _empty, "wrong-arrays": _wrong_arrays,
-          "rows-out-of-range": _rows_of_another_chunk, "wrong-dim": _wrong_dim}
+DAMAGE = {
+    "truncated": _truncate,
+    "garbage": _garbage,
+    "empty": _empty,
+    "wrong-arrays": _wrong_arrays,
+    "rows-out-of-range": _rows_of_another_chunk,
+    "wrong-dim": _wrong_dim,
+}
 
 
 @pytest.mark.parametrize("damage", list(DAMAGE))
@@ -300,8 +333,13 @@ def _nan_coords(c):
     return c
 
 
-MAP_DAMAGE = {"fewer-rows": _short, "more-rows": lambda c: np.concatenate([c, c[:3]]), "nan": _nan_coords,
-              "three-columns": lambda c: np.concatenate([c, c[:, :1]], axis=1), "flat": lambda c: c.ravel()}
+MAP_DAMAGE = {
+    "fewer-rows": _short,
+    "more-rows": lambda c: np.concatenate([c, c[:3]]),
+    "nan": _nan_coords,
+    "three-columns": lambda c: np.concatenate([c, c[:, :1]], axis=1),
+    "flat": lambda c: c.ravel(),
+}
 
 
 @pytest.mark.parametrize("damage", list(MAP_DAMAGE))

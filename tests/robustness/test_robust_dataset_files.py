@@ -2,6 +2,7 @@
 
 Category "dataset files" of the tally: every parametrised case is one bad input.
 """
+
 from __future__ import annotations
 
 import io
@@ -13,14 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from robust_images import arrow, bomb_png, hidden_red, sideways_with_exif
 
+from conftest import make_image_folder, tiny_config
 from infocir.data.scan import scan_dataset
 from infocir.engine import RetrievalEngine, bundle_for
 from infocir.index.store import load_or_build
 from infocir.models.encoding import ImageReadError, open_rgb
-
-from conftest import make_image_folder, tiny_config
-from robust_images import arrow, bomb_png, hidden_red, sideways_with_exif
 
 
 def _rgb(im: Image.Image) -> np.ndarray:
@@ -171,9 +171,23 @@ def test_build_report_lists_every_skipped_file_once_and_agrees_with_itself(image
     for name in ("star/star_00.png", "star/star_01.png", "square/square_02.png"):
         open(image_folder / name, "r+b").truncate(60)  # the header parses (scan passes), decoding fails (build)
         bad.append(name)
-    args = ["build-index", "--dataset", str(image_folder), "--model", "InfoCIR-Tiny-ViT", "--pretrained", "",
-            "--set", "model.preprocess=clip", "--set", f"index.cache_dir={tmp_path / 'cache'}",
-            "--set", "index.chunk_size=4", "--set", "index.batch_size=4"]
+    args = [
+        "build-index",
+        "--dataset",
+        str(image_folder),
+        "--model",
+        "InfoCIR-Tiny-ViT",
+        "--pretrained",
+        "",
+        "--set",
+        "model.preprocess=clip",
+        "--set",
+        f"index.cache_dir={tmp_path / 'cache'}",
+        "--set",
+        "index.chunk_size=4",
+        "--set",
+        "index.batch_size=4",
+    ]
     for attempt in range(2):  # the first run builds, the second reuses the index: the same report
         assert main(args) == 0
         out = capsys.readouterr().out

@@ -2,6 +2,7 @@
 
 Category "media route" of the tally: every parametrised case and every hypothesis example is one bad input.
 """
+
 from __future__ import annotations
 
 import io
@@ -13,13 +14,12 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from robust_images import arrow, bomb_png, sideways_with_exif
 
+from conftest import make_image_folder, tiny_config
 from infocir.engine import RetrievalEngine
 from infocir.ui import ids
 from infocir.ui.media import media_url, register_media_route
-
-from conftest import make_image_folder, tiny_config
-from robust_images import arrow, bomb_png, sideways_with_exif
 
 
 def _client(engine, thumbs: Path):
@@ -52,8 +52,13 @@ def test_deleted_image_is_a_404_with_a_placeholder(served):
     assert client.get(media_url("star/star_00.png")).status_code == 200
 
 
-REPLACEMENTS = {"garbage": b"not an image any more", "empty": b"", "truncated": None, "bomb": bomb_png(30000, 30000),
-                "over-cap": bomb_png(12000, 12000)}
+REPLACEMENTS = {
+    "garbage": b"not an image any more",
+    "empty": b"",
+    "truncated": None,
+    "bomb": bomb_png(30000, 30000),
+    "over-cap": bomb_png(12000, 12000),
+}
 
 
 @pytest.mark.parametrize("name", list(REPLACEMENTS))
@@ -93,17 +98,31 @@ def test_gallery_tile_of_a_deleted_image_is_a_placeholder_tile(served):
     client.get("/")
     res = engine.search("star/star_01.png", "", k=3, method="image")
     (root / "star" / "star_01.png").unlink()
-    results = {"ids": res.ids, "rows": res.rows.tolist(), "scores": res.scores.tolist(), "classes": res.classes,
-               "reference": {"kind": "dataset", "id": "star/star_01.png"}, "text": "", "method": "image", "k": 3}
+    results = {
+        "ids": res.ids,
+        "rows": res.rows.tolist(),
+        "scores": res.scores.tolist(),
+        "classes": res.classes,
+        "reference": {"kind": "dataset", "id": "star/star_01.png"},
+        "text": "",
+        "method": "image",
+        "k": 3,
+    }
     payload = {
         "output": f"..{ids.GALLERY}.children...{ids.GALLERY_SUMMARY}.children...{ids.BACK_TO_RESULTS}.style..."
-                  f"{ids.MARK_SELECTION}.style..",
-        "outputs": [{"id": ids.GALLERY, "property": "children"}, {"id": ids.GALLERY_SUMMARY, "property": "children"},
-                    {"id": ids.BACK_TO_RESULTS, "property": "style"}, {"id": ids.MARK_SELECTION, "property": "style"}],
-        "inputs": [{"id": ids.RESULTS_STORE, "property": "data", "value": results},
-                   {"id": ids.BROWSE_STORE, "property": "data", "value": None},
-                   {"id": ids.IDEALS_STORE, "property": "data", "value": []},
-                   {"id": ids.HIGHLIGHT_STORE, "property": "data", "value": None}],
+        f"{ids.MARK_SELECTION}.style..",
+        "outputs": [
+            {"id": ids.GALLERY, "property": "children"},
+            {"id": ids.GALLERY_SUMMARY, "property": "children"},
+            {"id": ids.BACK_TO_RESULTS, "property": "style"},
+            {"id": ids.MARK_SELECTION, "property": "style"},
+        ],
+        "inputs": [
+            {"id": ids.RESULTS_STORE, "property": "data", "value": results},
+            {"id": ids.BROWSE_STORE, "property": "data", "value": None},
+            {"id": ids.IDEALS_STORE, "property": "data", "value": []},
+            {"id": ids.HIGHLIGHT_STORE, "property": "data", "value": None},
+        ],
         "changedPropIds": [f"{ids.RESULTS_STORE}.data"],
     }
     r = client.post("/_dash-update-component", json=payload)
@@ -133,8 +152,9 @@ def test_symlink_rule_is_the_same_in_the_scan_and_the_route(tmp_path, mode, stat
         (root / "star" / "link.png").symlink_to(tmp_path / "elsewhere" / "x.png")
     except OSError:
         pytest.skip("symlinks are not available here")
-    engine = RetrievalEngine.from_config(tiny_config(root, tmp_path / "cache", **{"dataset.symlinks": mode}),
-                                         progress=False)
+    engine = RetrievalEngine.from_config(
+        tiny_config(root, tmp_path / "cache", **{"dataset.symlinks": mode}), progress=False
+    )
     indexed = "star/link.png" in engine.index.row_of
     assert indexed == (mode == "follow")  # indexed exactly when it is served: no broken tiles that rank first
     assert _client(engine, tmp_path / "thumbs").get(media_url("star/link.png")).status_code == status
@@ -151,9 +171,20 @@ def test_index_row_pointing_outside_is_refused_even_in_follow_mode(served, tmp_p
 
 
 # ----------------------------------------------------------------------------- hostile paths, hypothesis
-TRAVERSALS = ["../../../../etc/passwd", "..%2f..%2fetc%2fpasswd", "%2e%2e/%2e%2e/etc/passwd", "/etc/passwd",
-              "star/../../cache/index", "star/star_00.png/..", "star%00.png", "STAR/STAR_00.PNG", "star//star_00.png",
-              "./star/star_00.png", "C:\\Windows\\win.ini", "~/.ssh/id_rsa"]
+TRAVERSALS = [
+    "../../../../etc/passwd",
+    "..%2f..%2fetc%2fpasswd",
+    "%2e%2e/%2e%2e/etc/passwd",
+    "/etc/passwd",
+    "star/../../cache/index",
+    "star/star_00.png/..",
+    "star%00.png",
+    "STAR/STAR_00.PNG",
+    "star//star_00.png",
+    "./star/star_00.png",
+    "C:\\Windows\\win.ini",
+    "~/.ssh/id_rsa",
+]
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 Category "text and parameters" of the tally: every parametrised case is one bad input.
 """
+
 from __future__ import annotations
 
 import math
@@ -9,22 +10,35 @@ import math
 import numpy as np
 import pytest
 
+from conftest import make_image_folder, tiny_config
 from infocir.config import AppConfig, ConfigError, apply_overrides
 from infocir.engine import QueryError, RetrievalEngine
-
-from conftest import make_image_folder, tiny_config
 
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("params")
-    return RetrievalEngine.from_config(tiny_config(make_image_folder(tmp / "data", per_class=3), tmp / "cache"),
-                                       progress=False)
+    return RetrievalEngine.from_config(
+        tiny_config(make_image_folder(tmp / "data", per_class=3), tmp / "cache"), progress=False
+    )
 
 
-BAD_K = {"zero": 0, "minus-one": -1, "fraction": 1.5, "tiny-fraction": 0.2, "nan": math.nan, "inf": math.inf,
-         "minus-inf": -math.inf, "true": True, "false": False, "string": "5", "empty-string": "", "list": [3],
-         "numpy-zero": np.int64(0), "numpy-fraction": np.float64(2.5)}
+BAD_K = {
+    "zero": 0,
+    "minus-one": -1,
+    "fraction": 1.5,
+    "tiny-fraction": 0.2,
+    "nan": math.nan,
+    "inf": math.inf,
+    "minus-inf": -math.inf,
+    "true": True,
+    "false": False,
+    "string": "5",
+    "empty-string": "",
+    "list": [3],
+    "numpy-zero": np.int64(0),
+    "numpy-fraction": np.float64(2.5),
+}
 
 
 @pytest.mark.parametrize("name", list(BAD_K))
@@ -45,9 +59,25 @@ def test_cli_search_with_k_zero_exits_with_the_message(engine, capsys):
     from infocir.cli import main
 
     cfg = engine.config
-    args = ["search", "--dataset", cfg.dataset.root, "--model", cfg.model.name, "--pretrained", "", "--method", "image",
-            "-r", "star/star_00.png", "-k", "0", "--set", "model.preprocess=clip",
-            "--set", f"index.cache_dir={cfg.index.cache_dir}"]
+    args = [
+        "search",
+        "--dataset",
+        cfg.dataset.root,
+        "--model",
+        cfg.model.name,
+        "--pretrained",
+        "",
+        "--method",
+        "image",
+        "-r",
+        "star/star_00.png",
+        "-k",
+        "0",
+        "--set",
+        "model.preprocess=clip",
+        "--set",
+        f"index.cache_dir={cfg.index.cache_dir}",
+    ]
     assert main(args) == 1
     err = capsys.readouterr().err
     assert "k must be a whole number" in err and "Traceback" not in err
@@ -77,14 +107,35 @@ def test_new_settings_defaults():
     assert cfg.dataset.symlinks == "skip" and cfg.dataset.fingerprint == "stat"
     assert 10**7 <= cfg.dataset.max_image_pixels <= 2 * 89_478_485
     assert 10**7 <= cfg.ui.max_upload_pixels <= 2 * 89_478_485
-    cfg = apply_overrides(cfg, {"dataset.symlinks": "follow", "dataset.fingerprint": "content",
-                                "dataset.max_image_pixels": "1000", "ui.max_upload_pixels": "2000"})
+    cfg = apply_overrides(
+        cfg,
+        {
+            "dataset.symlinks": "follow",
+            "dataset.fingerprint": "content",
+            "dataset.max_image_pixels": "1000",
+            "ui.max_upload_pixels": "2000",
+        },
+    )
     assert (cfg.dataset.symlinks, cfg.dataset.fingerprint, cfg.dataset.max_image_pixels, cfg.ui.max_upload_pixels) == (
-        "follow", "content", 1000, 2000)
+        "follow",
+        "content",
+        1000,
+        2000,
+    )
 
 
-TEXTS = ["", " ", "\x00\x01\x02", "🙂" * 50, "猫を赤くして", "x" * 10_000, "\u202e reversed", "<script>alert(1)</script>",
-         "a\nb\tc", "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace")]
+TEXTS = [
+    "",
+    " ",
+    "\x00\x01\x02",
+    "🙂" * 50,
+    "猫を赤くして",
+    "x" * 10_000,
+    "\u202e reversed",
+    "<script>alert(1)</script>",
+    "a\nb\tc",
+    "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
+]
 
 
 @pytest.mark.parametrize("text", TEXTS, ids=[f"text{i}" for i in range(len(TEXTS))])

@@ -2,6 +2,7 @@
 
 Category "uploads" of the tally: every parametrised case and every hypothesis example is one bad input.
 """
+
 from __future__ import annotations
 
 import base64
@@ -9,14 +10,13 @@ import base64
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from robust_images import arrow, bomb_png, data_uri, png_bytes
 
+from conftest import make_image_folder, tiny_config
 from infocir.engine import RetrievalEngine
 from infocir.errors import is_user_error
 from infocir.ui import ids
 from infocir.ui.uploads import UploadError, decode_upload
-
-from conftest import make_image_folder, tiny_config
-from robust_images import arrow, bomb_png, data_uri, png_bytes
 
 GOOD = png_bytes(arrow())
 
@@ -100,9 +100,11 @@ def _upload(client, contents: str, filename: str):
         "output": output,
         "outputs": [dict(zip(("id", "property"), o.rsplit(".", 1))) for o in output.strip(".").split("...")],
         "inputs": [{"id": ids.UPLOAD, "property": "contents", "value": contents}],
-        "state": [{"id": ids.UPLOAD, "property": "filename", "value": filename},
-                  {"id": ids.REFERENCE, "property": "value", "value": "star/star_00.png"},
-                  {"id": ids.UPLOAD_REF, "property": "data", "value": None}],
+        "state": [
+            {"id": ids.UPLOAD, "property": "filename", "value": filename},
+            {"id": ids.REFERENCE, "property": "value", "value": "star/star_00.png"},
+            {"id": ids.UPLOAD_REF, "property": "data", "value": None},
+        ],
         "changedPropIds": [f"{ids.UPLOAD}.contents"],
     }
     return client.post("/_dash-update-component", json=payload)
@@ -127,8 +129,11 @@ def test_panel_a_accepts_a_good_upload(client):
 
 
 # ----------------------------------------------------------------------------- property-based
-FILENAMES = st.one_of(st.text(max_size=40), st.sampled_from(["x.png", "x.JPG", "a.gif", "b.webp", "c.tif", "d.bmp"]),
-                      st.text(max_size=20).map(lambda s: s + ".png"))
+FILENAMES = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(["x.png", "x.JPG", "a.gif", "b.webp", "c.tif", "d.bmp"]),
+    st.text(max_size=20).map(lambda s: s + ".png"),
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -148,8 +153,10 @@ def test_random_bytes_either_parse_or_raise_upload_error(data, filename, prefix)
 
 
 @settings(max_examples=200, deadline=None)
-@given(contents=st.one_of(st.text(max_size=200), st.text(max_size=100).map(lambda s: "data:image/png;base64," + s)),
-       filename=FILENAMES)
+@given(
+    contents=st.one_of(st.text(max_size=200), st.text(max_size=100).map(lambda s: "data:image/png;base64," + s)),
+    filename=FILENAMES,
+)
 def test_random_data_uris_never_escape_as_other_errors(contents, filename):
     try:
         decode_upload(contents, filename, 1.0)

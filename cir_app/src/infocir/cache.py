@@ -1,11 +1,13 @@
 """One bounded, thread-safe LRU cache for the process-wide caches (text and image features,
 explanations, background jobs): each keeps at most ``size`` entries and drops the least recently
 used, calling ``on_evict`` for it (e.g. to cancel an evicted job)."""
+
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Callable, Generic, Hashable, TypeVar
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
 
 V = TypeVar("V")
 

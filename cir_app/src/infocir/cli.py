@@ -3,13 +3,14 @@
 Exit codes: 0 success, 1 a runtime problem the message explains (corrupt cache, model
 that cannot load, unreadable dataset), 2 a usage or configuration error.
 """
+
 from __future__ import annotations
 
 import argparse
 import logging
 import os
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from infocir.config import AppConfig, ConfigError, load_config, parse_set_arguments
 from infocir.plugins import check_plugin_names
@@ -28,15 +29,23 @@ def _common(p: argparse.ArgumentParser, method_flag: bool = True) -> None:
     g.add_argument("--device", help="auto (CUDA when available; the default), cpu, cuda, cuda:N")
     if method_flag:
         g.add_argument("--method", help="CIR method name (see 'methods')")
-    g.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="any config field; repeatable")
+    g.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="any config field; repeatable"
+    )
     g.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, str]:
     out = parse_set_arguments(args.set)
-    for flag, key in (("dataset", "dataset.root"), ("model", "model.name"), ("pretrained", "model.pretrained"),
-                      ("device", "model.device"),
-                      ("method", "retrieval.method"), ("port", "ui.port"), ("host", "ui.host")):
+    for flag, key in (
+        ("dataset", "dataset.root"),
+        ("model", "model.name"),
+        ("pretrained", "model.pretrained"),
+        ("device", "model.device"),
+        ("method", "retrieval.method"),
+        ("port", "ui.port"),
+        ("host", "ui.host"),
+    ):
         value = getattr(args, flag, None)
         if value is not None:
             out[key] = value
@@ -53,8 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="build what is missing and serve the dashboard (default)")
     _common(p)
     p.add_argument("--port", type=int, help="port (default 8051)")
-    p.add_argument("--host", help="interface to bind (default 127.0.0.1, this machine only; 0.0.0.0 exposes the "
-                                  "dashboard to the network: set CIR_UI_TOKEN)")
+    p.add_argument(
+        "--host",
+        help="interface to bind (default 127.0.0.1, this machine only; 0.0.0.0 exposes the "
+        "dashboard to the network: set CIR_UI_TOKEN)",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("build-index", help="encode the dataset into the feature index (resumable)")
@@ -62,13 +74,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rebuild", action="store_true", help="discard an existing index and build it again")
     p.set_defaults(func=cmd_build_index)
 
-    p = sub.add_parser("import-features", help="import precomputed features (clip-retrieval output or features.npy + ids.csv) as the index")
+    p = sub.add_parser(
+        "import-features",
+        help="import precomputed features (clip-retrieval output or features.npy + ids.csv) as the index",
+    )
     p.add_argument("folder", help="clip-retrieval output (img_emb/, metadata/) or a folder with features.npy + ids.csv")
     _common(p, method_flag=False)
-    p.add_argument("--path-prefix", help="prefix to strip from absolute image paths written on another machine "
-                                         "(default: inferred from the first paths that match the dataset)")
-    p.add_argument("--sample", type=int, default=16, help="images to encode here to check the features belong to the "
-                                                          "model and to estimate raw norms of normalised features (0: none)")
+    p.add_argument(
+        "--path-prefix",
+        help="prefix to strip from absolute image paths written on another machine "
+        "(default: inferred from the first paths that match the dataset)",
+    )
+    p.add_argument(
+        "--sample",
+        type=int,
+        default=16,
+        help="images to encode here to check the features belong to the "
+        "model and to estimate raw norms of normalised features (0: none)",
+    )
     p.add_argument("--report", help="CSV of the rows left out (default: import-report.csv in the index folder)")
     p.set_defaults(func=cmd_import_features)
 
@@ -77,8 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", "-r", help="a dataset image id (e.g. star/star_00042.png) or an image file path")
     p.add_argument("--text", "-t", default="", help="the modification text, e.g. 'make it red'")
     p.add_argument("-k", type=int, default=None, help="number of results (default: retrieval.default_k)")
-    p.add_argument("--exclude-reference", action="store_true",
-                   help="leave a dataset reference out of its own results (the dashboard's switch)")
+    p.add_argument(
+        "--exclude-reference",
+        action="store_true",
+        help="leave a dataset reference out of its own results (the dashboard's switch)",
+    )
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("methods", help="list the CIR methods and whether they are available")
@@ -89,7 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, method_flag=False)
     p.add_argument("--benchmark", default="demo", help="benchmark name (see infocir.evaluation.benchmarks)")
     p.add_argument("--benchmark-path", help="folder of a public benchmark's files (CIRCO, CIRR, FashionIQ, ...)")
-    p.add_argument("--method", dest="methods", action="append", help="method to evaluate; repeatable (default: all available)")
+    p.add_argument(
+        "--method", dest="methods", action="append", help="method to evaluate; repeatable (default: all available)"
+    )
     p.add_argument("--out", default="out/eval", help="folder for results.json and results.csv")
     p.add_argument("--limit", type=int, help="evaluate only the first N queries")
     p.set_defaults(func=cmd_evaluate)
@@ -104,7 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rest", nargs=argparse.REMAINDER, help="options of infocir.models.train_demo (see --help there)")
     p.set_defaults(func=cmd_train_demo)
 
-    p = sub.add_parser("train-demo-phi", help="train SEARLE's φ for the demo CLIP (OTI tokens, then distillation; --device auto|cpu|cuda)")
+    p = sub.add_parser(
+        "train-demo-phi",
+        help="train SEARLE's φ for the demo CLIP (OTI tokens, then distillation; --device auto|cpu|cuda)",
+    )
     p.add_argument("rest", nargs=argparse.REMAINDER, help="options of infocir.models.train_phi (see --help there)")
     p.set_defaults(func=cmd_train_phi)
 
@@ -116,7 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("explain-eval", help="faithfulness of the saliency explainers on demo-world queries")
     _common(p)
     p.add_argument("--queries", type=int, default=40, help="number of demo queries (default 40)")
-    p.add_argument("--explainer", dest="explainers", action="append", help="explainer to evaluate; repeatable (default: all)")
+    p.add_argument(
+        "--explainer", dest="explainers", action="append", help="explainer to evaluate; repeatable (default: all)"
+    )
     p.add_argument("--out", default="out/explain", help="folder for results.json")
     p.set_defaults(func=cmd_explain_eval)
     return ap
@@ -180,8 +213,16 @@ def cmd_evaluate(cfg: AppConfig, args) -> int:
     results = evaluate(engine, bench, methods)
     print(f"{bench.name}: {len(bench.queries)} queries, model {engine.bundle.name}, {len(engine.index)} images")
     print(format_table(results, bench.columns()))
-    write_results(results, Path(args.out), {"benchmark": bench.name, "model": engine.bundle.name,
-                                            "weights": engine.bundle.weights_hash, "images": len(engine.index)})
+    write_results(
+        results,
+        Path(args.out),
+        {
+            "benchmark": bench.name,
+            "model": engine.bundle.name,
+            "weights": engine.bundle.weights_hash,
+            "images": len(engine.index),
+        },
+    )
     print(f"wrote {args.out}/results.json and results.csv")
     return EXIT_OK
 
@@ -223,8 +264,8 @@ def cmd_train_phi(_cfg, args) -> int:
 
 
 def cmd_evaluate_demo(cfg: AppConfig, args) -> int:
-    from infocir.models.demo_eval import evaluate_bundle
     from infocir.engine import bundle_for
+    from infocir.models.demo_eval import evaluate_bundle
 
     res = evaluate_bundle(bundle_for(cfg), seed=args.seed)
     print(f"Demo CLIP {cfg.model.name} on {res.pop('n_images')} held-out generated images (seed {args.seed}):")
@@ -244,22 +285,36 @@ def cmd_explain_eval(cfg: AppConfig, args) -> int:
     engine = RetrievalEngine.from_config(cfg)
     root = engine.scan.root
     if not (root / "queries.json").is_file():
-        print(f"error: {root} is not a demo world (no queries.json); explain-eval needs the generator's queries and masks.",
-              file=sys.stderr)
+        print(
+            f"error: {root} is not a demo world (no queries.json); explain-eval needs the generator's queries and masks.",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     queries = read_queries(root)[: args.queries]
-    res = explain_eval(engine, queries, read_masks(root), cfg.retrieval.method, tuple(args.explainers or IMAGE_EXPLAINERS),
-                       progress=lambda i, n: print(f"\r  {i}/{n} queries", end="", file=sys.stderr, flush=True))
+    res = explain_eval(
+        engine,
+        queries,
+        read_masks(root),
+        cfg.retrieval.method,
+        tuple(args.explainers or IMAGE_EXPLAINERS),
+        progress=lambda i, n: print(f"\r  {i}/{n} queries", end="", file=sys.stderr, flush=True),
+    )
     print(file=sys.stderr)
-    print(f"{len(queries)} demo queries, method {res['method']}, model {engine.bundle.name} "
-          f"(2 maps per query: the reference and the top-1 result, target = the composed query)")
+    print(
+        f"{len(queries)} demo queries, method {res['method']}, model {engine.bundle.name} "
+        f"(2 maps per query: the reference and the top-1 result, target = the composed query)"
+    )
     print(f"{'explainer':<16} {'deletion AUC ↓':>15} {'insertion AUC ↑':>16} {'mass/area':>10} {'s/map':>8}")
     for name, r in res["image"].items():
-        print(f"{name:<16} {r['deletion_auc']:>15.4f} {r['insertion_auc']:>16.4f} {r['mass_ratio_median']:>10.2f} "
-              f"{r['seconds_per_map']:>8.3f}")
+        print(
+            f"{name:<16} {r['deletion_auc']:>15.4f} {r['insertion_auc']:>16.4f} {r['mass_ratio_median']:>10.2f} "
+            f"{r['seconds_per_map']:>8.3f}"
+        )
     print("token attribution vs exact word occlusion:")
     for name, r in res["tokens"].items():
-        print(f"  {name:<16} Spearman {r['spearman_vs_occlusion']:+.3f}  top word agrees {100 * r['top_word_agreement']:.0f} %")
+        print(
+            f"  {name:<16} Spearman {r['spearman_vs_occlusion']:+.3f}  top word agrees {100 * r['top_word_agreement']:.0f} %"
+        )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(res, indent=2))
@@ -280,12 +335,15 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(["serve"])
     verbose = getattr(args, "verbose", False)
     # Third-party libraries log chatty INFO lines on the root logger; ours are what users need.
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("infocir").setLevel(logging.DEBUG if verbose else logging.INFO)
     func: Callable = args.func
     try:
-        cfg = None if func in _NO_CONFIG else check_plugin_names(load_config(args.config, cli_overrides=_overrides(args)))
+        cfg = (
+            None if func in _NO_CONFIG else check_plugin_names(load_config(args.config, cli_overrides=_overrides(args)))
+        )
         return func(cfg, args)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)

@@ -11,6 +11,7 @@ original InfoCIR README are accepted too (``CIR_PORT``, ``CIR_DATASET_ROOT_PATH`
 
 API keys are never part of this object: providers read them from the environment.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,9 +20,10 @@ import os
 import re
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from infocir.errors import UserError
 
@@ -100,8 +102,12 @@ class BasicConfig:
 
     # A named configuration (BASIC_PRESETS below) applied before the fields given with it; "custom": the fields as set.
     preset: str = _choices("custom", "basic", "basic-no-qe", default="custom")
-    positive_corpus: str = "demo_subjects"  # --specified_corpus: a shipped corpus name (also generic_subjects) or a CSV path
-    negative_corpus: str = "demo_styles"  # --specified_ncorpus (authors': generic_styles.csv, not shipped: give its path)
+    positive_corpus: str = (
+        "demo_subjects"  # --specified_corpus: a shipped corpus name (also generic_subjects) or a CSV path
+    )
+    negative_corpus: str = (
+        "demo_styles"  # --specified_ncorpus (authors': generic_styles.csv, not shipped: give its path)
+    )
     components: float = _bounded(250.0, 0.0)  # --num_principal_components_for_projection: >=1 count, <1 energy fraction
     negative_weight: float = _bounded(0.2, 0.0, 1.0)  # --aa: C = (1-aa)·S_pos − aa·S_neg (+1e-5)
     center: bool = True  # --standardize_features: images − image mean, texts and corpora − positive-corpus mean
@@ -125,9 +131,18 @@ class BasicConfig:
 # The README's recommended configurations (the authors' METHOD_PRESETS["basic"]; BASIC† of their results
 # table is it without query expansion).  Paths (corpora, mean, synthetic data) are left as configured.
 _BASIC_FULL = {
-    "center": True, "project": True, "contextualize": True, "context_words": 100, "query_expansion": True,
-    "qe_k": 25, "qe_temperature": 10.0, "qe_include_query": True, "normalize": True,
-    "negative_weight": 0.2, "components": 250.0, "harris_lambda": 0.1,
+    "center": True,
+    "project": True,
+    "contextualize": True,
+    "context_words": 100,
+    "query_expansion": True,
+    "qe_k": 25,
+    "qe_temperature": 10.0,
+    "qe_include_query": True,
+    "normalize": True,
+    "negative_weight": 0.2,
+    "components": 250.0,
+    "harris_lambda": 0.1,
 }
 BASIC_PRESETS: dict[str, dict[str, Any]] = {
     "custom": {},
@@ -240,7 +255,7 @@ class AppConfig:
     def cache_dir(self) -> Path:
         return Path(os.path.expanduser(self.index.cache_dir))
 
-    def with_overrides(self, overrides: Mapping[str, Any]) -> "AppConfig":
+    def with_overrides(self, overrides: Mapping[str, Any]) -> AppConfig:
         """A copy with ``{"section.field": value}`` applied (strings are parsed to the field's type)."""
         return apply_overrides(self, overrides)
 
@@ -305,7 +320,9 @@ def _validate_field(path: str, f: dataclasses.Field, value: Any) -> None:
         raise ConfigError(f"{path}: {value!r} is not allowed; allowed values: {meta['allowed']}")
     lo, hi = meta.get("min"), meta.get("max")
     if value is not None and lo is not None and value < lo:
-        raise ConfigError(f"{path}: {value!r} is below the minimum {lo}" + (f" (allowed range {lo}..{hi})" if hi is not None else ""))
+        raise ConfigError(
+            f"{path}: {value!r} is below the minimum {lo}" + (f" (allowed range {lo}..{hi})" if hi is not None else "")
+        )
     if value is not None and hi is not None and value > hi:
         raise ConfigError(f"{path}: {value!r} is above the maximum {hi} (allowed range {lo}..{hi})")
 
@@ -337,7 +354,9 @@ def apply_overrides(cfg: AppConfig, overrides: Mapping[str, Any]) -> AppConfig:
     for sec, values in by_section.items():
         if "preset" in values and sec in SECTION_PRESETS:
             # the preset first, then the fields given beside it (a later layer overrides both)
-            _validate_field(f"{sec}.preset", {f.name: f for f in fields(type(getattr(cfg, sec)))}["preset"], values["preset"])
+            _validate_field(
+                f"{sec}.preset", {f.name: f for f in fields(type(getattr(cfg, sec)))}["preset"], values["preset"]
+            )
             values = {**SECTION_PRESETS[sec][values["preset"]], **values}
         new = replace(new, **{sec: replace(getattr(new, sec), **values)})
     return validate(new)
@@ -347,7 +366,9 @@ def _flatten(data: Mapping[str, Any], source: str) -> dict[str, Any]:
     out = {}
     for sec, values in data.items():
         if not isinstance(values, Mapping):
-            raise ConfigError(f"{source}: top-level key {sec!r} must be a table of fields (sections: {', '.join(SECTIONS)})")
+            raise ConfigError(
+                f"{source}: top-level key {sec!r} must be a table of fields (sections: {', '.join(SECTIONS)})"
+            )
         for name, value in values.items():
             out[f"{sec}.{name}"] = value
     return out
@@ -378,7 +399,7 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     for key, value in environ.items():
         if not key.startswith(ENV_PREFIX) or key == "CIR_CONFIG":
             continue
-        rest = key[len(ENV_PREFIX):]
+        rest = key[len(ENV_PREFIX) :]
         if rest in _ALIASES:
             out[_ALIASES[rest]] = value
             continue
@@ -386,7 +407,9 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         if sec in SECTIONS and name:
             out[f"{sec}.{name}"] = value
         else:
-            raise ConfigError(f"{key}: not a known setting; use CIR_<SECTION>_<FIELD> with a section of {', '.join(SECTIONS)}")
+            raise ConfigError(
+                f"{key}: not a known setting; use CIR_<SECTION>_<FIELD> with a section of {', '.join(SECTIONS)}"
+            )
     return out
 
 

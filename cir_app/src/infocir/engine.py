@@ -9,6 +9,7 @@ It resolves the dataset (generating the demo world when none is configured), loa
 the CLIP model once per process, builds or reuses the feature index, and runs the
 registered CIR methods.  It never imports Dash.
 """
+
 from __future__ import annotations
 
 import functools
@@ -25,16 +26,16 @@ from PIL import Image
 
 from infocir.cache import BoundedCache
 from infocir.config import AppConfig
-from infocir.plugins import check_plugin_names
-from infocir.errors import UserError
 from infocir.data.images import to_rgb
 from infocir.data.scan import ScanResult, scan_dataset
+from infocir.errors import UserError
 from infocir.index.backends import create_backend, top_k
 from infocir.index.store import FeatureIndex, index_dir_for, index_report, load_or_build
 from infocir.methods.base import Composition, MethodContext, Query
 from infocir.methods.registry import MethodInfo, create_method, list_methods
 from infocir.models.encoders import ASSET_DIR, ClipBundle, ModelLoadError, load_clip
 from infocir.models.encoding import encode_images, encode_texts, open_rgb
+from infocir.plugins import check_plugin_names
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +73,17 @@ def resolve_pretrained(cfg: AppConfig) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_bundle(name: str, pretrained: str, preprocess: str, device: str, seed: int, config_dirs: tuple[str, ...],
-                   precision: str, targetpad_ratio: float, quick_gelu: str) -> ClipBundle:
+def _cached_bundle(
+    name: str,
+    pretrained: str,
+    preprocess: str,
+    device: str,
+    seed: int,
+    config_dirs: tuple[str, ...],
+    precision: str,
+    targetpad_ratio: float,
+    quick_gelu: str,
+) -> ClipBundle:
     # Heavy: one model per distinct configuration per process, shared (read-only) by all sessions.
     return load_clip(name, pretrained, preprocess, device, seed, config_dirs, precision, targetpad_ratio, quick_gelu)
 
@@ -81,8 +91,17 @@ def _cached_bundle(name: str, pretrained: str, preprocess: str, device: str, see
 def bundle_for(cfg: AppConfig) -> ClipBundle:
     """The (cached) CLIP model of a configuration."""
     m = cfg.model
-    return _cached_bundle(m.name, resolve_pretrained(cfg), m.preprocess, m.device, m.seed, tuple(m.config_dirs), m.precision,
-                          m.targetpad_ratio, m.quick_gelu)
+    return _cached_bundle(
+        m.name,
+        resolve_pretrained(cfg),
+        m.preprocess,
+        m.device,
+        m.seed,
+        tuple(m.config_dirs),
+        m.precision,
+        m.targetpad_ratio,
+        m.quick_gelu,
+    )
 
 
 @dataclass
@@ -125,18 +144,33 @@ class RetrievalEngine:
 
     # ----------------------------------------------------------------- construction
     @classmethod
-    def from_config(cls, config: AppConfig, rebuild: bool = False, progress: bool = True) -> "RetrievalEngine":
+    def from_config(cls, config: AppConfig, rebuild: bool = False, progress: bool = True) -> RetrievalEngine:
         """Resolve the dataset, load the model, and load or build the index."""
         check_plugin_names(config)
         bundle = bundle_for(config)  # first: a model or device that cannot load fails before any scan
         root = resolve_dataset_root(config)
         ds = config.dataset
-        scan = scan_dataset(root, ds.class_names_file, ds.sample_size, config.model.seed, ds.max_image_pixels,
-                            ds.symlinks, ds.fingerprint)
+        scan = scan_dataset(
+            root,
+            ds.class_names_file,
+            ds.sample_size,
+            config.model.seed,
+            ds.max_image_pixels,
+            ds.symlinks,
+            ds.fingerprint,
+        )
         out_dir = index_dir_for(config.cache_dir, scan.root, bundle.name)
         index = load_or_build(
-            bundle, scan, out_dir, config.index.dtype, config.index.batch_size, config.index.chunk_size, rebuild, progress,
-            config.index.num_workers, ds.max_image_pixels,
+            bundle,
+            scan,
+            out_dir,
+            config.index.dtype,
+            config.index.batch_size,
+            config.index.chunk_size,
+            rebuild,
+            progress,
+            config.index.num_workers,
+            ds.max_image_pixels,
         )
         engine = cls(config, bundle, scan, index)
         (log.warning if len(scan.records) > len(index) or scan.skipped else log.info)(engine.report())
@@ -153,7 +187,9 @@ class RetrievalEngine:
         if missing:
             for t, f in zip(missing, encode_texts(self.bundle, missing)):
                 self._text_cache.put(t, f)
-        return np.stack([self._text_cache.get(t) for t in texts]) if texts else np.zeros((0, self.index.dim), np.float32)
+        return (
+            np.stack([self._text_cache.get(t) for t in texts]) if texts else np.zeros((0, self.index.dim), np.float32)
+        )
 
     def encode_image(self, image: Image.Image) -> np.ndarray:
         """Raw image feature [D] of an image that is not (necessarily) in the dataset."""
@@ -172,8 +208,12 @@ class RetrievalEngine:
             row = self.index.row_of.get(reference)
             if row is None:
                 raise QueryError(f"Unknown reference image id {reference!r}: not in the indexed dataset.")
-            return Query(text=text, reference_raw=self.index.raw_feature(row), reference_row=row,
-                         reference_key=self.reference_key(reference)), reference
+            return Query(
+                text=text,
+                reference_raw=self.index.raw_feature(row),
+                reference_row=row,
+                reference_key=self.reference_key(reference),
+            ), reference
         key = self.reference_key(reference)
         image = self.reference_image(reference)
         raw = self._image_cache.get(key)
@@ -211,7 +251,9 @@ class RetrievalEngine:
         """Scores over the whole index (and the composed vector, if any) for a query."""
         return self._compose(reference, text, method, **params)[0]
 
-    def _compose(self, reference: Reference, text: str, method: str | None, **params: Any) -> tuple[Composition, str | None]:
+    def _compose(
+        self, reference: Reference, text: str, method: str | None, **params: Any
+    ) -> tuple[Composition, str | None]:
         m = create_method(method or self.config.retrieval.method, **params)
         query, ref_id = self.build_query(reference, text)
         m.check(self.context, query)
@@ -226,9 +268,11 @@ class RetrievalEngine:
         if not whole and isinstance(k, (float, np.floating)) and np.isfinite(k) and float(k).is_integer():
             whole, k = True, int(k)
         if not whole or k < 1:
-            raise QueryError(f"k must be a whole number of at least 1 (got {k!r}); larger than the index "
-                             f"({len(self.index)} images) returns them all, empty uses retrieval.default_k "
-                             f"({self.config.retrieval.default_k}).")
+            raise QueryError(
+                f"k must be a whole number of at least 1 (got {k!r}); larger than the index "
+                f"({len(self.index)} images) returns them all, empty uses retrieval.default_k "
+                f"({self.config.retrieval.default_k})."
+            )
         return int(k)
 
     def reference_row(self, reference: Reference) -> int | None:

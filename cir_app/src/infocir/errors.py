@@ -3,6 +3,7 @@
 The CLI prints these as one line and the dashboard shows them as a message; anything
 else is a bug and keeps its traceback (in the log, never in the browser).
 """
+
 from __future__ import annotations
 
 

@@ -3,6 +3,7 @@ query string, and the ``infocir search`` command that reproduces a result list.
 
 Pure functions: data in, strings or plain rows out (no engine, no Dash), so that the page, the tests and
 scripts agree on one format."""
+
 from __future__ import annotations
 
 import csv
@@ -12,14 +13,26 @@ import json
 import math
 import os
 import shlex
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from infocir.config import AppConfig
 
-RESULT_FIELDS = ("rank", "id", "path", "score", "class", "method", "model", "weights", "dataset_fingerprint",
-                 "reference", "text")
+RESULT_FIELDS = (
+    "rank",
+    "id",
+    "path",
+    "score",
+    "class",
+    "method",
+    "model",
+    "weights",
+    "dataset_fingerprint",
+    "reference",
+    "text",
+)
 # Config sections that decide what ``engine.search`` returns (the page's ui, map, saliency and LLM
 # settings do not); the method and the reference exclusion travel as flags.
 SEARCH_SECTIONS = ("dataset", "model", "retrieval", "basic", "feedback", "index")
@@ -28,16 +41,25 @@ MAX_K = 100  # the page's k box
 
 
 # --------------------------------------------------------------------------- results
-def result_rows(ids: Sequence[str], scores: Sequence[float], paths: Sequence[str], classes: Sequence[str],
-                meta: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+def result_rows(
+    ids: Sequence[str],
+    scores: Sequence[float],
+    paths: Sequence[str],
+    classes: Sequence[str],
+    meta: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
     """One row per result, best first: rank (1-based), id, path, score, class, then ``meta``'s fields
     (method, model, dataset fingerprint, ...) repeated on every row, so that a CSV row stands alone."""
     if not len(ids) == len(scores) == len(paths) == len(classes):
-        raise ValueError(f"result columns differ in length: {len(ids)} ids, {len(scores)} scores, "
-                         f"{len(paths)} paths, {len(classes)} classes")
+        raise ValueError(
+            f"result columns differ in length: {len(ids)} ids, {len(scores)} scores, "
+            f"{len(paths)} paths, {len(classes)} classes"
+        )
     extra = dict(meta or {})
-    return [{"rank": i + 1, "id": iid, "path": path, "score": float(score), "class": cls, **extra}
-            for i, (iid, score, path, cls) in enumerate(zip(ids, scores, paths, classes))]
+    return [
+        {"rank": i + 1, "id": iid, "path": path, "score": float(score), "class": cls, **extra}
+        for i, (iid, score, path, cls) in enumerate(zip(ids, scores, paths, classes))
+    ]
 
 
 def results_json(rows: Sequence[Mapping[str, Any]], query: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
@@ -128,7 +150,7 @@ class SharedQuery:
     ideals: tuple[str, ...] = field(default_factory=tuple)
     exclude_reference: bool | None = None  # the "exclude the reference" switch; None: the link does not say
 
-    def same_search(self, other: "SharedQuery") -> bool:
+    def same_search(self, other: SharedQuery) -> bool:
         mine = (self.reference, self.text, self.method, self.k, self.exclude_reference)
         return mine == (other.reference, other.text, other.method, other.k, other.exclude_reference)
 
@@ -167,8 +189,14 @@ def parse_query_string(search: str | None) -> SharedQuery | None:
         k = None
     ideals = tuple(dict.fromkeys(i for i in qs.get("ideal", []) if i))
     exclude = {"1": True, "0": False}.get(first("exclude") or "")
-    return SharedQuery(reference=first("ref") or None, text=first("text") or "", method=first("method") or None,
-                       k=k, ideals=ideals, exclude_reference=exclude)
+    return SharedQuery(
+        reference=first("ref") or None,
+        text=first("text") or "",
+        method=first("method") or None,
+        k=k,
+        ideals=ideals,
+        exclude_reference=exclude,
+    )
 
 
 # --------------------------------------------------------------------------- the CLI command
@@ -182,8 +210,11 @@ def _format_value(v: Any) -> str:
     return str(v)
 
 
-def config_overrides(cfg: AppConfig, sections: Sequence[str] = SEARCH_SECTIONS,
-                     skip: Sequence[str] = ("retrieval.method", "retrieval.exclude_reference")) -> dict[str, str]:
+def config_overrides(
+    cfg: AppConfig,
+    sections: Sequence[str] = SEARCH_SECTIONS,
+    skip: Sequence[str] = ("retrieval.method", "retrieval.exclude_reference"),
+) -> dict[str, str]:
     """``section.field`` → value (as ``--set`` reads it) for every field of ``sections`` that differs from
     the defaults. Paths of the dataset and the cache are made absolute.  The method and the reference
     exclusion are the search's own (--method, --exclude-reference), not the configuration's defaults."""
@@ -202,8 +233,14 @@ def config_overrides(cfg: AppConfig, sections: Sequence[str] = SEARCH_SECTIONS,
     return out
 
 
-def cli_argv(reference: str | None, text: str, k: int, method: str | None,
-             overrides: Mapping[str, str] | None = None, exclude_reference: bool = False) -> list[str]:
+def cli_argv(
+    reference: str | None,
+    text: str,
+    k: int,
+    method: str | None,
+    overrides: Mapping[str, str] | None = None,
+    exclude_reference: bool = False,
+) -> list[str]:
     """The ``infocir`` arguments (without the program name) of a search: ``infocir.cli.main(argv)``
     prints the same top-k as the page."""
     argv = ["search"]
@@ -219,7 +256,14 @@ def cli_argv(reference: str | None, text: str, k: int, method: str | None,
     return argv
 
 
-def cli_command(reference: str | None, text: str, k: int, method: str | None,
-                overrides: Mapping[str, str] | None = None, exclude_reference: bool = False, program: str = "infocir") -> str:
+def cli_command(
+    reference: str | None,
+    text: str,
+    k: int,
+    method: str | None,
+    overrides: Mapping[str, str] | None = None,
+    exclude_reference: bool = False,
+    program: str = "infocir",
+) -> str:
     """``cli_argv`` as one shell line, every argument quoted for POSIX shells."""
     return shlex.join([program, *cli_argv(reference, text, k, method, overrides, exclude_reference)])

@@ -4,14 +4,16 @@ A job is a list of named steps run in order on a small worker pool; the browser 
 ``status(job_id)`` and renders what is finished.  Job ids are random and only known to the
 session that started the job, so sessions never see each other's work.
 """
+
 from __future__ import annotations
 
 import logging
-import secrets
 import queue
+import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from infocir.cache import BoundedCache
 

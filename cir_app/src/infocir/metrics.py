@@ -4,9 +4,10 @@ Every function takes a ranked list of item ids (best first) and the set of relev
 ("ideals" or ground-truth targets).  ``k`` cuts the ranking; a ``k`` larger than the list
 uses the whole list.  Missing ideals count at rank ``k + 1`` where a rank is needed.
 """
+
 from __future__ import annotations
 
-from typing import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -108,7 +109,9 @@ def rank_delta(ranked_a: Sequence[Id], ranked_b: Sequence[Id], k: int) -> dict[I
     return {it: ra[it] - rb[it] for it in union}
 
 
-def prompt_metrics(ranked: Sequence[Id], ideals: Iterable[Id], k: int, scores: Mapping[Id, float] | None = None) -> dict[str, float]:
+def prompt_metrics(
+    ranked: Sequence[Id], ideals: Iterable[Id], k: int, scores: Mapping[Id, float] | None = None
+) -> dict[str, float]:
     """The prompt-enhancement table's columns for one ranking against the chosen ideals."""
     ideals = list(ideals)
     out = {

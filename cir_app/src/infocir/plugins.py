@@ -4,6 +4,7 @@ The configuration holds plain strings (it imports no plugin package, so config â
 cycle); the registries know which names exist.  A bad name is a ConfigError naming the field and
 the registered names.
 """
+
 from __future__ import annotations
 
 from infocir.config import AppConfig, ConfigError

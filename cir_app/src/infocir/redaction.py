@@ -13,6 +13,7 @@ credential whoever it belongs to:
 Redact first and cut afterwards: a message cut in the middle of a secret leaves a piece that no
 longer matches it.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,8 @@ _AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic)(\s+)([A-Za-z0-9._~+/=:-]{8,})")
 _AUTH_HEADER = re.compile(r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)(?!\*\*\*|bearer\b|basic\b)[^\s\"',;}]+")
 _QUERY_SECRET = re.compile(
     r"(?i)([?&;\s\"']|^)((?:api[-_]?key|x-goog-api-key|key|access[-_]?token|token|password|passwd|pwd|secret|"
-    r"client[-_]?secret|sig|signature)=)[^&#\s\"'<>]+")
+    r"client[-_]?secret|sig|signature)=)[^&#\s\"'<>]+"
+)
 _KEY_SHAPES = re.compile(r"\b(?:sk-[A-Za-z0-9_-]{8,}|AIza[0-9A-Za-z_-]{20,})")
 
 
@@ -43,10 +45,10 @@ def _mask_windows(text: str, secret: str) -> str:
     """Mask every run of ``_WINDOW`` or more characters of ``text`` that also occurs in ``secret``."""
     if len(secret) < _WINDOW or len(text) < _WINDOW:
         return text
-    grams = {secret[i:i + _WINDOW] for i in range(len(secret) - _WINDOW + 1)}
+    grams = {secret[i : i + _WINDOW] for i in range(len(secret) - _WINDOW + 1)}
     covered = [False] * len(text)
     for i in range(len(text) - _WINDOW + 1):
-        if text[i:i + _WINDOW] in grams:
+        if text[i : i + _WINDOW] in grams:
             for j in range(i, i + _WINDOW):
                 covered[j] = True
     if not any(covered):

@@ -6,6 +6,7 @@ register themselves: on first lookup every module of the registry's package is i
 provider is one new module with an ``@register`` class — no list to edit.  Listings follow each
 class's ``order`` (then its name), whatever order the modules were imported in.
 """
+
 from __future__ import annotations
 
 import importlib

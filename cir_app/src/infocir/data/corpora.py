@@ -1,4 +1,5 @@
 """Text corpora shipped with the project (or given by path): one text per row."""
+
 from __future__ import annotations
 
 import csv
@@ -22,7 +23,7 @@ def corpus_path(name_or_path: str) -> Path:
 # Corpora the BASIC authors name that are not shipped here, and where to find them.
 NOT_SHIPPED = {
     "generic_styles": "the BASIC authors' hand-written styles corpus: corpora/generic_styles.csv in the "
-                      "public repository billpsomas/icir (not shipped here; give the path to a copy)",
+    "public repository billpsomas/icir (not shipped here; give the path to a copy)",
 }
 
 
@@ -59,8 +60,10 @@ def read_corpus(name_or_path: str) -> list[str]:
     if not p.is_file() and name_or_path in NOT_SHIPPED:
         raise CorpusError(f"BASIC corpus {name_or_path!r} is {NOT_SHIPPED[name_or_path]}.")
     if not p.is_file():
-        raise CorpusError(f"BASIC corpus {name_or_path!r} not found (looked for {p}). "
-                          f"Shipped corpora: {', '.join(q.stem for q in CORPUS_DIR.glob('*.csv'))}; or give a CSV path.")
+        raise CorpusError(
+            f"BASIC corpus {name_or_path!r} not found (looked for {p}). "
+            f"Shipped corpora: {', '.join(q.stem for q in CORPUS_DIR.glob('*.csv'))}; or give a CSV path."
+        )
     with open(p, newline="", encoding="utf-8") as f:
         rows = [r[0].strip() for r in csv.reader(f) if r and r[0].strip()]
     if rows and rows[0].lower() in ("text", "caption", "prompt", "description"):

@@ -10,6 +10,7 @@ Public entry points:
     ``generate_dataset(root, ...)``   the seed's dataset layout + attributes.csv + queries.csv
     ``ensure_demo_dataset(root)``     generate once into a cache folder, reuse afterwards
 """
+
 from __future__ import annotations
 
 import csv
@@ -67,7 +68,7 @@ class Attributes:
     background: str
     style: str
 
-    def replace(self, attribute: str, value: str) -> "Attributes":
+    def replace(self, attribute: str, value: str) -> Attributes:
         d = asdict(self)
         d[attribute] = value
         return Attributes(**d)
@@ -120,8 +121,20 @@ _POLYGONS: dict[str, np.ndarray] = {
     "star": _star(),
     "heart": _heart(),
     "cross": np.array(
-        [(-0.3, -0.92), (0.3, -0.92), (0.3, -0.3), (0.92, -0.3), (0.92, 0.3), (0.3, 0.3),
-         (0.3, 0.92), (-0.3, 0.92), (-0.3, 0.3), (-0.92, 0.3), (-0.92, -0.3), (-0.3, -0.3)]
+        [
+            (-0.3, -0.92),
+            (0.3, -0.92),
+            (0.3, -0.3),
+            (0.92, -0.3),
+            (0.92, 0.3),
+            (0.3, 0.3),
+            (0.3, 0.92),
+            (-0.3, 0.92),
+            (-0.3, 0.3),
+            (-0.92, 0.3),
+            (-0.92, -0.3),
+            (-0.3, -0.3),
+        ]
     ),
     "crescent": _crescent(),
     "arrow": np.array(
@@ -143,7 +156,10 @@ def _background(kind: str, side: int, rng: np.random.Generator) -> Image.Image:
     off = int(rng.integers(step))
     if kind == "striped":
         for x in range(-side, 2 * side, step):
-            draw.polygon([(x + off, 0), (x + off + step // 2, 0), (x + off + step // 2 - side, side), (x + off - side, side)], fill=ink)
+            draw.polygon(
+                [(x + off, 0), (x + off + step // 2, 0), (x + off + step // 2 - side, side), (x + off - side, side)],
+                fill=ink,
+            )
     elif kind == "dotted":
         rad = max(2, step // 6)
         for i, y in enumerate(range(off - step, side + step, step)):
@@ -236,6 +252,7 @@ def describe(attrs: Attributes, rng: np.random.Generator | None = None, subset: 
     With ``rng`` the synonym for each attribute is drawn at random; without it the first
     (canonical) word is used, so captions are deterministic.
     """
+
     def pick(words: tuple[str, ...]) -> str:
         return words[int(rng.integers(len(words)))] if rng is not None else words[0]
 
@@ -254,9 +271,26 @@ def describe(attrs: Attributes, rng: np.random.Generator | None = None, subset: 
 
 
 _MOD_TEMPLATES: dict[str, tuple[str, ...]] = {
-    "colour": ("make it {new}", "change the colour to {new}", "in {new} instead", "the same but {new}", "{new} this time"),
-    "shape": ("turn the {old} into a {new}", "make it a {new}", "a {new} instead of a {old}", "as a {new}", "change the shape to a {new}"),
-    "background": ("on a {new} background", "with a {new} backdrop", "change the background to {new}", "put it on a {new} background"),
+    "colour": (
+        "make it {new}",
+        "change the colour to {new}",
+        "in {new} instead",
+        "the same but {new}",
+        "{new} this time",
+    ),
+    "shape": (
+        "turn the {old} into a {new}",
+        "make it a {new}",
+        "a {new} instead of a {old}",
+        "as a {new}",
+        "change the shape to a {new}",
+    ),
+    "background": (
+        "on a {new} background",
+        "with a {new} backdrop",
+        "change the background to {new}",
+        "put it on a {new} background",
+    ),
 }
 _SIZE_TEMPLATES = {
     "large": ("make it bigger", "larger", "enlarge the {shape}", "a bigger version"),
@@ -364,14 +398,21 @@ def generate_dataset(root: str | os.PathLike, spec: DemoWorldSpec = DemoWorldSpe
         with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs)))) as pool:
             rendered = [row for part in pool.map(_render_replicate, jobs) for row in part]
         _write_csv(tmp / "attributes.csv", ["image_id", *ATTRIBUTES], [[iid, *key] for iid, key, _ in rendered])
-        np.savez_compressed(tmp / "masks.npz", ids=np.array([r[0] for r in rendered]),
-                            bits=np.stack([r[2] for r in rendered]), side=spec.side)
+        np.savez_compressed(
+            tmp / "masks.npz",
+            ids=np.array([r[0] for r in rendered]),
+            bits=np.stack([r[2] for r in rendered]),
+            side=spec.side,
+        )
         queries = make_queries([(iid, Attributes(*key)) for iid, key, _ in rendered], spec.n_queries, spec.seed)
         (tmp / "queries.json").write_text(json.dumps(queries, indent=1))
         _write_csv(
             tmp / "queries.csv",
             ["query_id", "reference_id", "text", "attribute", "new_value", "target_ids"],
-            [[q["query_id"], q["reference_id"], q["text"], q["attribute"], q["new_value"], ";".join(q["target_ids"])] for q in queries],
+            [
+                [q["query_id"], q["reference_id"], q["text"], q["attribute"], q["new_value"], ";".join(q["target_ids"])]
+                for q in queries
+            ],
         )
         (tmp / "world.json").write_text(json.dumps(asdict(spec), indent=1))
         if root.exists():
@@ -413,4 +454,6 @@ def read_masks(root: str | os.PathLike) -> dict[str, np.ndarray]:
     """Image id → boolean object mask (side×side)."""
     z = np.load(Path(root) / "masks.npz")
     side = int(z["side"])
-    return {str(i): np.unpackbits(b)[: side * side].reshape(side, side).astype(bool) for i, b in zip(z["ids"], z["bits"])}
+    return {
+        str(i): np.unpackbits(b)[: side * side].reshape(side, side).astype(bool) for i, b in zip(z["ids"], z["bits"])
+    }

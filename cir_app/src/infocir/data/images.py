@@ -5,6 +5,7 @@ Every reader (the dataset scan, the index build, uploads, thumbnails, explanatio
 here, so the model, the thumbnails and the saliency maps all see the picture the browser shows.
 Light on purpose (Pillow only): the scan and the upload parser import it without torch.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -37,20 +38,26 @@ class ImageTooLargeError(ImageReadError):
     """More pixels than the configured cap (refused from the header, before decoding)."""
 
 
-def pixel_problem(size: tuple[int, int], max_pixels: int | None, setting: str = "dataset.max_image_pixels") -> str | None:
+def pixel_problem(
+    size: tuple[int, int], max_pixels: int | None, setting: str = "dataset.max_image_pixels"
+) -> str | None:
     """None if an image of ``size`` = (w, h) is within ``max_pixels``, else the sentence saying why not."""
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
     w, h = size
     if w * h <= limit:
         return None
-    return (f"{w}×{h} = {w * h / 1e6:.1f} megapixels, over the limit of {limit / 1e6:g} megapixels "
-            f"({setting}): a decompression bomb, or an image to downscale first")
+    return (
+        f"{w}×{h} = {w * h / 1e6:.1f} megapixels, over the limit of {limit / 1e6:g} megapixels "
+        f"({setting}): a decompression bomb, or an image to downscale first"
+    )
 
 
 def _bomb_sentence(max_pixels: int | None, setting: str) -> str:
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
-    return (f"over {PILLOW_MAX_PIXELS / 1e6:.0f} megapixels, more than Pillow decodes, and over the limit of "
-            f"{limit / 1e6:g} megapixels ({setting}): a decompression bomb, or an image to downscale first")
+    return (
+        f"over {PILLOW_MAX_PIXELS / 1e6:.0f} megapixels, more than Pillow decodes, and over the limit of "
+        f"{limit / 1e6:g} megapixels ({setting}): a decompression bomb, or an image to downscale first"
+    )
 
 
 def probe(path_or_file, max_pixels: int | None = None, setting: str = "dataset.max_image_pixels") -> str | None:

@@ -11,6 +11,7 @@ and reported; they never stop a scan.  Symlinks that lead outside the root follo
 ``symlink_refusal``.  Image ids are the POSIX path relative to the root, so they are stable
 across machines and runs.
 """
+
 from __future__ import annotations
 
 import csv
@@ -84,7 +85,9 @@ class ScanResult:
             return self._content_hash
         for r in self.records:
             st = os.stat(r.path)
-            h.update(f"{r.id}\0{r.class_name}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\0{st.st_ctime_ns}\n".encode())
+            h.update(
+                f"{r.id}\0{r.class_name}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\0{st.st_ctime_ns}\n".encode()
+            )
         return h.hexdigest()
 
 
@@ -103,8 +106,10 @@ def symlink_refusal(path: Path, root: Path, symlinks: str) -> str | None:
     if symlinks == "follow" or is_within(path.resolve(), root):
         return None
     kind = "folder" if path.is_dir() else "file"
-    return (f"symlink to a {kind} outside the dataset folder (dataset.symlinks = skip; set it to follow "
-            "to index what it points to)")
+    return (
+        f"symlink to a {kind} outside the dataset folder (dataset.symlinks = skip; set it to follow "
+        "to index what it points to)"
+    )
 
 
 def read_class_names(path: Path) -> dict[str, str]:
@@ -150,7 +155,9 @@ def _walk(d: Path, root: Path, symlinks: str, ancestors: frozenset[Path], skippe
             if is_link:
                 real = p.resolve()
                 if is_within(real, root):
-                    skipped.append((rel, "symlinked folder inside the dataset: its images are indexed under their real path"))
+                    skipped.append(
+                        (rel, "symlinked folder inside the dataset: its images are indexed under their real path")
+                    )
                     continue
                 refusal = symlink_refusal(p, root, symlinks)
                 if refusal:
@@ -209,8 +216,11 @@ def scan_dataset(
     for d in subdirs:
         if d.is_symlink():
             real = d.resolve()
-            refusal = ("symlinked folder inside the dataset: its images are indexed under their real path"
-                       if is_within(real, root) else symlink_refusal(d, root, symlinks))
+            refusal = (
+                "symlinked folder inside the dataset: its images are indexed under their real path"
+                if is_within(real, root)
+                else symlink_refusal(d, root, symlinks)
+            )
             if refusal:
                 skipped.append((d.name, refusal))
                 continue

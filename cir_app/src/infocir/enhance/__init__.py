@@ -9,18 +9,20 @@ server) and ``offline`` (the default when no key is set).  The engine never need
 provider that fails raises :class:`EnhancementError`, whose message the panel shows while the original
 query stays as it was.
 """
+
 from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from infocir.enhance.base import KEPT, EnhancementError, Provider, VisualContext, VocabWord
 from infocir.enhance.benchmark import VagueQuery, evaluate_offline, vague_query_benchmark
 from infocir.enhance.context import build_context
 from infocir.enhance.prompting import build_prompt, parse_candidates
 from infocir.enhance.registry import ProviderInfo, create_provider, list_providers, resolve_provider
-from infocir.enhance.scoring import RANKING_RULE, EnhancementResult, PromptRow, Progress, score_prompts
+from infocir.enhance.scoring import RANKING_RULE, EnhancementResult, Progress, PromptRow, score_prompts
 
 if TYPE_CHECKING:
     from infocir.engine import Reference, RetrievalEngine
@@ -28,15 +30,31 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "EnhancementError", "EnhancementResult", "PromptRow", "Provider", "ProviderInfo", "RANKING_RULE", "VagueQuery",
-    "VisualContext", "VocabWord", "build_context", "build_prompt", "create_provider", "enhance", "evaluate_offline",
-    "list_providers", "parse_candidates", "resolve_provider", "score_prompts", "vague_query_benchmark",
+    "EnhancementError",
+    "EnhancementResult",
+    "PromptRow",
+    "Provider",
+    "ProviderInfo",
+    "RANKING_RULE",
+    "VagueQuery",
+    "VisualContext",
+    "VocabWord",
+    "build_context",
+    "build_prompt",
+    "create_provider",
+    "enhance",
+    "evaluate_offline",
+    "list_providers",
+    "parse_candidates",
+    "resolve_provider",
+    "score_prompts",
+    "vague_query_benchmark",
 ]
 
 
 def enhance(
-    engine: "RetrievalEngine",
-    reference: "Reference",
+    engine: RetrievalEngine,
+    reference: Reference,
     text: str,
     ideals: Sequence[str],
     k: int | None = None,
@@ -58,8 +76,10 @@ def enhance(
     n = cfg.enhancement.candidate_prompts
     candidates = chosen.generate(context, n, cfg)
     if not candidates:
-        raise EnhancementError(f"{chosen.label} found no rewrite that sets the ideals apart from the reference; {KEPT}. "
-                               "Mark ideal images that differ from the reference.")
+        raise EnhancementError(
+            f"{chosen.label} found no rewrite that sets the ideals apart from the reference; {KEPT}. "
+            "Mark ideal images that differ from the reference."
+        )
     log.info("%s produced %d candidates for %r", chosen.name, len(candidates), text)
     result = score_prompts(engine, reference, text, candidates, ideals, k, method, progress, exclude_reference)
     result.provider = chosen.name

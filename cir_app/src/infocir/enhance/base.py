@@ -1,4 +1,5 @@
 """The shared contract of prompt-enhancement providers and the context they work from."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -59,10 +60,10 @@ class Provider(ABC):
     uses_network: ClassVar[bool] = True
     order: ClassVar[int] = 100  # the "auto" preference: lower is tried first
 
-    def available(self, cfg: "AppConfig") -> tuple[bool, str]:
+    def available(self, cfg: AppConfig) -> tuple[bool, str]:
         """(True, "") when the provider can run now, else (False, what to set or install)."""
         return True, ""
 
     @abstractmethod
-    def generate(self, context: VisualContext, n: int, cfg: "AppConfig") -> list[str]:
+    def generate(self, context: VisualContext, n: int, cfg: AppConfig) -> list[str]:
         """Up to ``n`` distinct candidate texts (never the original); EnhancementError on failure."""

@@ -4,12 +4,14 @@ This is the only part of enhancement that touches the engine's model and index (
 of the vocabulary, image features of the reference and the ideals); providers work from its
 output alone.
 """
+
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,7 +31,7 @@ MAX_CAPTIONS = 5
 MAX_WORDS = 12
 
 
-def demo_attributes(engine: "RetrievalEngine") -> dict[str, W.Attributes]:
+def demo_attributes(engine: RetrievalEngine) -> dict[str, W.Attributes]:
     """Image id → demo-world attributes when the dataset has ``attributes.csv`` (else empty); cached per engine."""
     cache = engine.context.cache
     if _CACHE_ATTRS not in cache:
@@ -44,7 +46,7 @@ def demo_attributes(engine: "RetrievalEngine") -> dict[str, W.Attributes]:
     return cache[_CACHE_ATTRS]
 
 
-def vocabulary(engine: "RetrievalEngine") -> tuple[list[tuple[str, str]], np.ndarray]:
+def vocabulary(engine: RetrievalEngine) -> tuple[list[tuple[str, str]], np.ndarray]:
     """The (word, kind) vocabulary and its unit text features [V, D], encoded once per engine in one batch."""
     cache = engine.context.cache
     if _CACHE_VOCAB not in cache:
@@ -54,7 +56,9 @@ def vocabulary(engine: "RetrievalEngine") -> tuple[list[tuple[str, str]], np.nda
     return cache[_CACHE_VOCAB]
 
 
-def _reference_feature(engine: "RetrievalEngine", reference: "Reference", text: str) -> tuple[np.ndarray | None, str | None]:
+def _reference_feature(
+    engine: RetrievalEngine, reference: Reference, text: str
+) -> tuple[np.ndarray | None, str | None]:
     """Unit image feature [D] and class of the reference (class unknown for uploads)."""
     if reference is None:
         return None, None
@@ -69,7 +73,7 @@ def _mean_unit(features: np.ndarray) -> np.ndarray:
     return l2_normalize(np.asarray(features, np.float32).mean(0))
 
 
-def dataset_mean(engine: "RetrievalEngine") -> np.ndarray:
+def dataset_mean(engine: RetrievalEngine) -> np.ndarray:
     """Unit mean image feature [D] of the index: the stand-in for a missing reference; cached per engine."""
     cache = engine.context.cache
     if _CACHE_MEAN not in cache:
@@ -78,7 +82,7 @@ def dataset_mean(engine: "RetrievalEngine") -> np.ndarray:
 
 
 def build_context(
-    engine: "RetrievalEngine", reference: "Reference", text: str, ideals: Sequence[str], max_captions: int = MAX_CAPTIONS
+    engine: RetrievalEngine, reference: Reference, text: str, ideals: Sequence[str], max_captions: int = MAX_CAPTIONS
 ) -> VisualContext:
     """Describe ``ideals`` (index ids) relative to ``reference`` (an id, an image, bytes or None).
 
@@ -96,7 +100,9 @@ def build_context(
     base = ref_feat if ref_feat is not None else dataset_mean(engine)
     gain = T @ _mean_unit(feats) - T @ base  # [V]
     order = np.argsort(-gain, kind="stable")
-    ideal_words = tuple(VocabWord(words[i][0], words[i][1], round(float(gain[i]), 4)) for i in order[:MAX_WORDS] if gain[i] > 0)
+    ideal_words = tuple(
+        VocabWord(words[i][0], words[i][1], round(float(gain[i]), 4)) for i in order[:MAX_WORDS] if gain[i] > 0
+    )
     ref_words: tuple[str, ...] = ()
     if ref_feat is not None:
         distinct = T @ ref_feat - T @ dataset_mean(engine)
@@ -117,8 +123,10 @@ def build_context(
     if ideal_attrs:
         captions = tuple(W.describe(x) for x in ideal_attrs[:max_captions])
     else:
-        captions = tuple(", ".join(words[j][0] for j in np.argsort(-(T @ f - T @ base), kind="stable")[:4])
-                         for f in feats[:max_captions])
+        captions = tuple(
+            ", ".join(words[j][0] for j in np.argsort(-(T @ f - T @ base), kind="stable")[:4])
+            for f in feats[:max_captions]
+        )
     classes = Counter(engine.index.classes[r] for r in rows).most_common()
     return VisualContext(
         original_text=text,
@@ -133,4 +141,3 @@ def build_context(
         reference_attributes={a: getattr(ref_attrs, a) for a in W.ATTRIBUTES} if ref_attrs else {},
         attributes_known=known,
     )
-

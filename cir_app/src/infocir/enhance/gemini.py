@@ -2,6 +2,7 @@
 ``google-generativeai`` with the REST transport.  The key comes from ``GOOGLE_API_KEY`` or
 ``GEMINI_API_KEY``; the model from ``enhancement.gemini_model``; the timeout from ``enhancement.timeout_s``.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -37,7 +38,7 @@ def _installed(module: str) -> bool:
 
 
 def client_package() -> str | None:
-    """"google.genai", "google.generativeai" or None, in order of preference."""
+    """ "google.genai", "google.generativeai" or None, in order of preference."""
     return next((m for m in ("google.genai", "google.generativeai") if _installed(m)), None)
 
 
@@ -52,7 +53,8 @@ def _call_genai(prompt: str, key: str, model: str, timeout_s: float) -> str:
     types = _import("google.genai.types")
     client = genai.Client(api_key=key, http_options=types.HttpOptions(timeout=int(timeout_s * 1000)))  # milliseconds
     resp = client.models.generate_content(
-        model=model, contents=prompt, config=types.GenerateContentConfig(system_instruction=SYSTEM, temperature=0.7))
+        model=model, contents=prompt, config=types.GenerateContentConfig(system_instruction=SYSTEM, temperature=0.7)
+    )
     return resp.text or ""
 
 
@@ -61,23 +63,32 @@ def _call_generativeai(prompt: str, key: str, model: str, timeout_s: float) -> s
     # configure() sets that package's module-level client; REST avoids gRPC's long connection stalls.
     genai.configure(api_key=key, transport="rest")
     resp = genai.GenerativeModel(model, system_instruction=SYSTEM).generate_content(
-        prompt, generation_config={"temperature": 0.7}, request_options={"timeout": timeout_s})
+        prompt, generation_config={"temperature": 0.7}, request_options={"timeout": timeout_s}
+    )
     try:
         return resp.text
     except ValueError:  # no text part: the answer was blocked or empty
-        raise EnhancementError(f"Gemini returned no text (the answer was blocked or empty); {KEPT}. "
-                               "Rephrase the query or use the offline provider.") from None
+        raise EnhancementError(
+            f"Gemini returned no text (the answer was blocked or empty); {KEPT}. "
+            "Rephrase the query or use the offline provider."
+        ) from None
 
 
 def _is_timeout(exc: BaseException) -> bool:
     names = {c.__name__ for c in type(exc).__mro__}
-    return bool(names & {"TimeoutError", "timeout", "DeadlineExceeded", "ReadTimeout", "ConnectTimeout", "TimeoutException"})
+    return bool(
+        names & {"TimeoutError", "timeout", "DeadlineExceeded", "ReadTimeout", "ConnectTimeout", "TimeoutException"}
+    )
 
 
 def _is_auth(exc: BaseException) -> bool:
     names = {c.__name__ for c in type(exc).__mro__}
     text = str(exc)
-    return bool(names & {"PermissionDenied", "Unauthenticated"}) or "API_KEY_INVALID" in text or "API key not valid" in text
+    return (
+        bool(names & {"PermissionDenied", "Unauthenticated"})
+        or "API_KEY_INVALID" in text
+        or "API key not valid" in text
+    )
 
 
 @register
@@ -87,14 +98,14 @@ class GeminiProvider(Provider):
     order = 10
     description = "Gemini through google-genai or google-generativeai (key from GOOGLE_API_KEY or GEMINI_API_KEY)."
 
-    def available(self, cfg: "AppConfig") -> tuple[bool, str]:
+    def available(self, cfg: AppConfig) -> tuple[bool, str]:
         if not api_key():
             return False, "set GOOGLE_API_KEY or GEMINI_API_KEY in the environment"
         if client_package() is None:
             return False, f"no Gemini client is installed ({INSTALL_HINT})"
         return True, ""
 
-    def call(self, prompt: str, key: str, cfg: "AppConfig") -> str:
+    def call(self, prompt: str, key: str, cfg: AppConfig) -> str:
         """Send ``prompt`` and return the answer's text: the network boundary (tests stub it)."""
         package = client_package()
         if package is None:
@@ -102,7 +113,7 @@ class GeminiProvider(Provider):
         call = _call_genai if package == "google.genai" else _call_generativeai
         return call(prompt, key, cfg.enhancement.gemini_model, cfg.enhancement.timeout_s)
 
-    def generate(self, context: VisualContext, n: int, cfg: "AppConfig") -> list[str]:
+    def generate(self, context: VisualContext, n: int, cfg: AppConfig) -> list[str]:
         key = api_key()
         if not key:
             raise EnhancementError(f"Gemini needs an API key in GOOGLE_API_KEY or GEMINI_API_KEY; {KEPT}.")
@@ -119,8 +130,10 @@ class GeminiProvider(Provider):
                 msg = f"Gemini rejected the API key; {KEPT}. Check GOOGLE_API_KEY / GEMINI_API_KEY."
             else:
                 # redact before cutting: a key cut in half by [:200] would no longer match it
-                msg = (f"The Gemini request failed ({type(exc).__name__}: {redact_cut(exc, 200, key)}); {KEPT}. "
-                       f"Check enhancement.gemini_model ({cfg.enhancement.gemini_model!r}) and the network.")
+                msg = (
+                    f"The Gemini request failed ({type(exc).__name__}: {redact_cut(exc, 200, key)}); {KEPT}. "
+                    f"Check enhancement.gemini_model ({cfg.enhancement.gemini_model!r}) and the network."
+                )
             log.warning("Gemini request failed: %s", redact(repr(exc), key))
             raise EnhancementError(redact(msg, key)) from None
         return parse_candidates(text, n, context.original_text)

@@ -6,6 +6,7 @@ and the vocabulary words that best separate the ideals from the reference.  Cand
 units in varied phrasings, combinations of units, an absolute description of the target, and
 the original text refined with the top unit.  Deterministic: the same context gives the same list.
 """
+
 from __future__ import annotations
 
 import re
@@ -81,7 +82,7 @@ _ARTICLE = re.compile(r"\ba (?=(?:[aeio]|u(?!ni|se))\w)(?!one\b)")
 
 
 def _article(text: str) -> str:
-    """"a arrow" → "an arrow" (templates put "a" before any word)."""
+    """ "a arrow" → "an arrow" (templates put "a" before any word)."""
     return _ARTICLE.sub("an ", text)
 
 
@@ -147,8 +148,10 @@ class OfflineProvider(Provider):
     name = "offline"
     label = "Offline generator"
     order = 30
-    description = "Built-in rewrites from what the ideals share (class names, attribute and vocabulary words); no network."
+    description = (
+        "Built-in rewrites from what the ideals share (class names, attribute and vocabulary words); no network."
+    )
     uses_network = False
 
-    def generate(self, context: VisualContext, n: int, cfg: "AppConfig") -> list[str]:
+    def generate(self, context: VisualContext, n: int, cfg: AppConfig) -> list[str]:
         return generate_offline(context, n)

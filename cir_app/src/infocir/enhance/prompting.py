@@ -1,4 +1,5 @@
 """The text sent to an LLM and the robust parsing of what comes back."""
+
 from __future__ import annotations
 
 import json
@@ -8,19 +9,24 @@ from infocir.enhance.base import KEPT, EnhancementError, VisualContext
 
 MAX_WORDS = 25
 MAX_CHARS = 200
-SYSTEM = ("You rewrite modification texts for composed image retrieval. Answer only with the requested JSON array "
-          "of strings, no explanations.")
+SYSTEM = (
+    "You rewrite modification texts for composed image retrieval. Answer only with the requested JSON array "
+    "of strings, no explanations."
+)
 
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.S)
 _BULLET = re.compile(r"^\s*(?:[-*•>+]+|\(?\d{1,2}\s*[.):\]]|\d{1,2}\s+-)\s*")
 _LABEL = re.compile(r"^(?:prompt|option|candidate|rewrite|query|text|variant)\s*#?\d*\s*[:\-–]\s*", re.I)
 _PREAMBLE = re.compile(
     r"^(?:sure|certainly|of course|okay|ok|absolutely|great|here (?:are|is)|below (?:are|is)|i hope|hope this|"
-    r"let me know|note:|these (?:prompts|rewrites|options)|feel free|the following)\b", re.I)
+    r"let me know|note:|these (?:prompts|rewrites|options)|feel free|the following)\b",
+    re.I,
+)
 _REFUSAL = re.compile(
     r"\b(?:i\s*(?:am|'m)\s*(?:sorry|unable|not able)|i\s*(?:can(?:no|')t|cannot|won't|will not)|as an ai\b|"
     r"i\s*(?:must|have to)\s*decline|against (?:my|the) (?:guidelines|policy|policies)|not able to (?:help|comply))",
-    re.I)
+    re.I,
+)
 _KEYS = ("prompts", "candidates", "rewrites", "queries", "texts")
 _QUOTES = "\"'`“”‘’«»"
 
@@ -42,11 +48,17 @@ def build_prompt(context: VisualContext, n: int, use_context: bool = True) -> st
         if context.ideal_captions:
             lines.append("- captions: " + "; ".join(f'"{c}"' for c in context.ideal_captions))
         if context.ideal_words:
-            lines.append("- words that set them apart from the reference: " + ", ".join(w.word for w in context.ideal_words))
+            lines.append(
+                "- words that set them apart from the reference: " + ", ".join(w.word for w in context.ideal_words)
+            )
         if context.changed_attributes:
             ref = context.reference_attributes
-            lines.append("- attributes all ideals share that the reference lacks: " + ", ".join(
-                f"{a} {ref[a]} → {v}" if a in ref else f"{a} {v}" for a, v in context.changed_attributes.items()))
+            lines.append(
+                "- attributes all ideals share that the reference lacks: "
+                + ", ".join(
+                    f"{a} {ref[a]} → {v}" if a in ref else f"{a} {v}" for a, v in context.changed_attributes.items()
+                )
+            )
     lines += [
         f"Write {n} alternative modification texts that would retrieve the ideal images. Each is one short phrase "
         "(under 15 words) describing the change relative to the reference; vary the wording; do not repeat the "
@@ -78,7 +90,9 @@ def _from_json(text: str) -> list | None:
             items = []
             for x in data:
                 if isinstance(x, dict):  # [{"prompt": "..."}]
-                    x = next((x[k] for k in ("prompt", "text", "candidate", "query") if isinstance(x.get(k), str)), None)
+                    x = next(
+                        (x[k] for k in ("prompt", "text", "candidate", "query") if isinstance(x.get(k), str)), None
+                    )
                 if isinstance(x, str):
                     items.append(x)
             return items
@@ -119,7 +133,9 @@ def parse_candidates(text: str | None, n: int, original: str) -> list[str]:
     """
     body = (text or "").strip()
     if not body:
-        raise EnhancementError(f"The language model returned an empty answer; {KEPT}. Try again or use the offline provider.")
+        raise EnhancementError(
+            f"The language model returned an empty answer; {KEPT}. Try again or use the offline provider."
+        )
     fenced = _FENCE.findall(body)
     inner = "\n".join(fenced) if fenced else body
     items = _from_json(inner)
@@ -140,8 +156,12 @@ def parse_candidates(text: str | None, n: int, original: str) -> list[str]:
             break
     if not out:
         if _REFUSAL.search(body):
-            raise EnhancementError(f"The language model declined to rewrite the query; {KEPT}. "
-                                   "Rephrase the query or use the offline provider.")
-        raise EnhancementError(f"The language model's answer held no usable prompt (expected a list of short texts); "
-                               f"{KEPT}. Try again or use the offline provider.")
+            raise EnhancementError(
+                f"The language model declined to rewrite the query; {KEPT}. "
+                "Rephrase the query or use the offline provider."
+            )
+        raise EnhancementError(
+            f"The language model's answer held no usable prompt (expected a list of short texts); "
+            f"{KEPT}. Try again or use the offline provider."
+        )
     return out

@@ -1,5 +1,6 @@
 """Provider registry: names → classes, as for the CIR methods.  Adding a provider = one new module in
 ``enhance/`` with an ``@register`` class; its ``order`` is its place in the "auto" preference."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ def list_provider_names() -> list[str]:
     return PROVIDERS.names()
 
 
-def list_providers(cfg: "AppConfig") -> list[ProviderInfo]:
+def list_providers(cfg: AppConfig) -> list[ProviderInfo]:
     """Every provider with its availability under ``cfg`` and the current environment."""
     out = []
     for name, cls in PROVIDERS.ordered():
@@ -42,11 +43,13 @@ def create_provider(name: str) -> Provider:
     """A provider by name; unknown names are an EnhancementError listing the known ones."""
     cls = PROVIDERS.get(name)
     if cls is None:
-        raise EnhancementError(f"Unknown enhancement provider {name!r}; available: {', '.join(list_provider_names())}; {KEPT}.")
+        raise EnhancementError(
+            f"Unknown enhancement provider {name!r}; available: {', '.join(list_provider_names())}; {KEPT}."
+        )
     return cls()
 
 
-def resolve_provider(cfg: "AppConfig", name: str | None = None) -> Provider:
+def resolve_provider(cfg: AppConfig, name: str | None = None) -> Provider:
     """The provider to use: ``name`` or ``cfg.enhancement.provider``; "auto" takes the first available
     of Gemini (a key and a client package), an OpenAI-compatible server (a base URL or key), offline.
     An explicitly chosen provider that cannot run is an EnhancementError saying what to set."""

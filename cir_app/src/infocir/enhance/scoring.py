@@ -1,10 +1,12 @@
 """Re-run the original prompt and every candidate, score each against the ideals, rank the rows."""
+
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from infocir.enhance.base import KEPT, EnhancementError
 from infocir.metrics import prompt_metrics
@@ -57,6 +59,7 @@ class EnhancementResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Small, JSON-ready (NaN becomes None) — for a ``dcc.Store``."""
+
         def clean(x: Any) -> Any:
             if isinstance(x, float):
                 return None if math.isnan(x) else x
@@ -69,19 +72,26 @@ class EnhancementResult:
         return clean(asdict(self))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "EnhancementResult":
-        rows = [PromptRow(**{**r, "metrics": {k: float("nan") if v is None else v for k, v in r["metrics"].items()}})
-                for r in data["rows"]]
+    def from_dict(cls, data: dict[str, Any]) -> EnhancementResult:
+        rows = [
+            PromptRow(**{**r, "metrics": {k: float("nan") if v is None else v for k, v in r["metrics"].items()}})
+            for r in data["rows"]
+        ]
         return cls(**{**data, "rows": rows})
 
 
 def rank_key(metrics: dict[str, float]) -> tuple[float, ...]:
     """Sort key for the ranking rule (smaller sorts first); NaN counts as worst."""
+
     def val(x: float, worst: float) -> float:
         return worst if x is None or math.isnan(x) else x
 
-    return (-val(metrics["ndcg"], -1.0), -val(metrics["map"], -1.0), -val(metrics["coverage"], -1.0),
-            val(metrics["mean_rank"], math.inf))
+    return (
+        -val(metrics["ndcg"], -1.0),
+        -val(metrics["map"], -1.0),
+        -val(metrics["coverage"], -1.0),
+        val(metrics["mean_rank"], math.inf),
+    )
 
 
 def rank_rows(rows: Sequence[PromptRow]) -> list[int]:
@@ -104,8 +114,8 @@ def best_per_column(rows: Sequence[PromptRow], tol: float = 1e-9) -> dict[str, l
 
 
 def score_prompts(
-    engine: "RetrievalEngine",
-    reference: "Reference",
+    engine: RetrievalEngine,
+    reference: Reference,
     original: str,
     candidates: Sequence[str],
     ideals: Sequence[str],
@@ -139,9 +149,23 @@ def score_prompts(
     for i, text in enumerate(texts):
         res = engine.search(reference, text, k=k, method=method, exclude_reference=exclude_reference)
         sims = {iid: float(res.all_scores[r]) for iid, r in ideal_rows.items()} if res.all_scores is not None else None
-        rows.append(PromptRow(text, i == 0, prompt_metrics(res.ids, list(ideal_rows), k, sims), list(res.ids),
-                              [round(float(s), 5) for s in res.scores]))
+        rows.append(
+            PromptRow(
+                text,
+                i == 0,
+                prompt_metrics(res.ids, list(ideal_rows), k, sims),
+                list(res.ids),
+                [round(float(s), 5) for s in res.scores],
+            )
+        )
         if progress is not None:
             progress(i + 1, len(texts))
-    return EnhancementResult(rows=rows, order=rank_rows(rows), best=best_per_column(rows), k=k, method=method,
-                             ideals=list(ideal_rows), elapsed_s=time.perf_counter() - t0)
+    return EnhancementResult(
+        rows=rows,
+        order=rank_rows(rows),
+        best=best_per_column(rows),
+        k=k,
+        method=method,
+        ideals=list(ideal_rows),
+        elapsed_s=time.perf_counter() - t0,
+    )

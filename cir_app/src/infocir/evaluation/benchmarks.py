@@ -19,6 +19,7 @@ Readers for the public formats let a user who has the data reproduce the papers'
 
 Image ids that a benchmark names but the index lacks are reported and their queries skipped.
 """
+
 from __future__ import annotations
 
 import csv
@@ -53,7 +54,9 @@ class Benchmark:
     queries: list[CIRQuery]
     # "map": cut-offs for mAP@K, "recall": for R@K, "subset_recall": CIRR's Rs@K, "full_map": mAP over all candidates,
     # "interp_map": the trapezoidal (interpolated) AP over all candidates, as i-CIR's authors compute it
-    metrics: dict[str, tuple[int, ...]] = field(default_factory=lambda: {"map": (5, 10, 25, 50), "recall": (1, 5, 10, 50)})
+    metrics: dict[str, tuple[int, ...]] = field(
+        default_factory=lambda: {"map": (5, 10, 25, 50), "recall": (1, 5, 10, 50)}
+    )
     group_metrics: tuple[str, ...] = ("mAP@10",)
     note: str = ""
     skipped: int = 0
@@ -98,11 +101,18 @@ class _IdResolver:
 def _finish(bench: Benchmark, resolver: _IdResolver, total: int) -> Benchmark:
     bench.skipped = total - len(bench.queries)
     if resolver.missing:
-        log.warning("%s: %d referenced images are not in the index (e.g. %s); %d queries skipped.",
-                    bench.name, len(resolver.missing), ", ".join(sorted(resolver.missing)[:3]), bench.skipped)
+        log.warning(
+            "%s: %d referenced images are not in the index (e.g. %s); %d queries skipped.",
+            bench.name,
+            len(resolver.missing),
+            ", ".join(sorted(resolver.missing)[:3]),
+            bench.skipped,
+        )
     if not bench.queries:
-        raise BenchmarkError(f"{bench.name}: none of the {total} queries could be resolved against the index. "
-                             "Index the benchmark's image folder as the dataset (--dataset).")
+        raise BenchmarkError(
+            f"{bench.name}: none of the {total} queries could be resolved against the index. "
+            "Index the benchmark's image folder as the dataset (--dataset)."
+        )
     return bench
 
 
@@ -112,15 +122,21 @@ def demo_benchmark(dataset_root: str | Path) -> Benchmark:
 
     root = Path(dataset_root)
     if not (root / "queries.json").is_file():
-        raise BenchmarkError(f"{root} has no queries.json: the demo benchmark needs the generated demo world as the dataset.")
+        raise BenchmarkError(
+            f"{root} has no queries.json: the demo benchmark needs the generated demo world as the dataset."
+        )
     qs = [CIRQuery(q["reference_id"], q["text"], tuple(q["target_ids"]), q["attribute"]) for q in read_queries(root)]
-    return Benchmark("demo", qs, note="demo world: each query changes one attribute; targets are all images with the new attributes")
+    return Benchmark(
+        "demo", qs, note="demo world: each query changes one attribute; targets are all images with the new attributes"
+    )
 
 
 def circo_benchmark(engine, path: str | Path, split: str = "val") -> Benchmark:
     rows = _read_json(Path(path) / "annotations" / f"{split}.json")
     if rows and "gt_img_ids" not in rows[0]:
-        raise BenchmarkError(f"CIRCO {split} has no ground truth (gt_img_ids); evaluate on 'val' or use the official server.")
+        raise BenchmarkError(
+            f"CIRCO {split} has no ground truth (gt_img_ids); evaluate on 'val' or use the official server."
+        )
     res = _IdResolver(engine)
     qs = []
     for r in rows:
@@ -162,7 +178,9 @@ def fashioniq_benchmark(engine, path: str | Path, split: str = "val", categories
     qs, total = [], 0
     for cat in categories:
         rows = _read_json(root / "captions" / f"cap.{cat}.{split}.json")
-        gallery = tuple(g for g in (res(f"{n}.png") for n in _read_json(root / "image_splits" / f"split.{cat}.{split}.json")) if g)
+        gallery = tuple(
+            g for g in (res(f"{n}.png") for n in _read_json(root / "image_splits" / f"split.{cat}.{split}.json")) if g
+        )
         total += len(rows)
         for r in rows:
             ref, tgt = res(f"{r['candidate']}.png"), res(f"{r['target']}.png")
@@ -193,7 +211,9 @@ def domain_benchmark(engine, path: str | Path, domains=DOMAINS) -> Benchmark:
                 if targets:
                     qs.append(CIRQuery("", f"as a {d}", tuple(targets), group=d, reference_path=str(img)))
     if not qs:
-        raise BenchmarkError(f"domain conversion: no query class in {qdir} has {'/'.join(domains)} images in the index.")
+        raise BenchmarkError(
+            f"domain conversion: no query class in {qdir} has {'/'.join(domains)} images in the index."
+        )
     return Benchmark("domain", qs, {"full_map": (1,)}, group_metrics=("mAP",), skipped=total - len(qs))
 
 
@@ -222,8 +242,11 @@ def icir_benchmark(engine, path: str | Path) -> Benchmark:
         db = by_instance.get(inst, [])
         positives = tuple(i for i, t in db if t == text)
         if positives:
-            qs.append(CIRQuery("", text, positives, group=inst, candidates=tuple(i for i, _ in db),
-                               reference_path=str(root / img)))
+            qs.append(
+                CIRQuery(
+                    "", text, positives, group=inst, candidates=tuple(i for i, _ in db), reference_path=str(root / img)
+                )
+            )
     return _finish(Benchmark("icir", qs, {"full_map": (1,), "interp_map": (1,)}, group_metrics=()), res, len(queries))
 
 

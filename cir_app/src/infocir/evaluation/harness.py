@@ -1,4 +1,5 @@
 """Run CIR methods over a benchmark and score them like the papers do."""
+
 from __future__ import annotations
 
 import csv
@@ -29,7 +30,9 @@ def _reference(q, cache: dict):
     return cache[q.reference_path]
 
 
-def evaluate_method(engine, bench: Benchmark, method: str, exclude_reference: bool = True, **params) -> dict[str, float]:
+def evaluate_method(
+    engine, bench: Benchmark, method: str, exclude_reference: bool = True, **params
+) -> dict[str, float]:
     """Mean metrics of ``method`` over the benchmark's queries (in %), the per-group figures
     named by ``bench.group_metrics`` and the p50 latency.  The reference is removed from its
     own ranking, as CIRR/CIRCO evaluation does; per-query galleries restrict the ranking."""

@@ -4,12 +4,14 @@ A *target* turns the model's image (or text) embedding into the scalar being exp
 e.g. "cosine similarity of this image to the composed query".  Explainers only see the
 target, so one explainer serves the reference, the candidates and the text alike.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Iterator
+from typing import ClassVar
 
 import numpy as np
 
@@ -27,13 +29,13 @@ def similarity_target(vector: np.ndarray, bundle) -> Target:
     v = bundle.tensor(np.asarray(vector, np.float32))
     v = v / v.norm().clamp_min(1e-12)
 
-    def target(emb: "torch.Tensor") -> "torch.Tensor":  # noqa: F821
+    def target(emb: torch.Tensor) -> torch.Tensor:  # noqa: F821
         return F.normalize(emb.to(v.dtype), dim=-1) @ v
 
     return target
 
 
-def composed_target(compose: Callable[["torch.Tensor"], "torch.Tensor"], candidate: np.ndarray, bundle) -> Target:  # noqa: F821
+def composed_target(compose: Callable[[torch.Tensor], torch.Tensor], candidate: np.ndarray, bundle) -> Target:  # noqa: F821
     """Cosine similarity of a candidate image to the query composed *from* the explained image:
     ``compose`` maps the reference's raw embedding [B, D] to the composed query [B, D] (e.g. through
     SEARLE's φ and the text encoder), so the map shows what in the reference made this candidate
@@ -43,7 +45,7 @@ def composed_target(compose: Callable[["torch.Tensor"], "torch.Tensor"], candida
     c = bundle.tensor(np.asarray(candidate, np.float32))
     c = c / c.norm().clamp_min(1e-12)
 
-    def target(emb: "torch.Tensor") -> "torch.Tensor":  # noqa: F821
+    def target(emb: torch.Tensor) -> torch.Tensor:  # noqa: F821
         return F.normalize(compose(emb).to(c.dtype), dim=-1) @ c
 
     return target
@@ -53,7 +55,7 @@ def norm_target(module) -> Target:
     """The norm of ``module``'s output for the image embedding, e.g. ‖φ(image)‖: which regions make
     the pseudo-word strong."""
 
-    def target(emb: "torch.Tensor") -> "torch.Tensor":  # noqa: F821
+    def target(emb: torch.Tensor) -> torch.Tensor:  # noqa: F821
         p = next(module.parameters())
         return module(emb.to(p.dtype)).float().norm(dim=-1)
 
@@ -120,7 +122,7 @@ def grad_leaf(module) -> Iterator[dict]:
         handle.remove()
 
 
-def qkv(attn, x: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor", "torch.Tensor"]:  # noqa: F821
+def qkv(attn, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # noqa: F821
     """Queries, keys and values of an ``nn.MultiheadAttention`` for its (self-attention) input x
     [B, L, W] (batch first), each reshaped to [B, L, heads, head_dim].
 
@@ -131,19 +133,23 @@ def qkv(attn, x: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor", "torch
     if getattr(attn, "_qkv_same_embed_dim", True):
         q, k, v = F.linear(x, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
     else:
-        bq, bk, bv = (attn.in_proj_bias.chunk(3) if attn.in_proj_bias is not None else (None,) * 3)
-        q, k, v = (F.linear(x, attn.q_proj_weight, bq), F.linear(x, attn.k_proj_weight, bk), F.linear(x, attn.v_proj_weight, bv))
+        bq, bk, bv = attn.in_proj_bias.chunk(3) if attn.in_proj_bias is not None else (None,) * 3
+        q, k, v = (
+            F.linear(x, attn.q_proj_weight, bq),
+            F.linear(x, attn.k_proj_weight, bk),
+            F.linear(x, attn.v_proj_weight, bv),
+        )
     B, L, _ = x.shape
     h = attn.num_heads
     return tuple(t.reshape(B, L, h, -1) for t in (q, k, v))
 
 
-def batch_first(x: "torch.Tensor", attn) -> "torch.Tensor":  # noqa: F821
+def batch_first(x: torch.Tensor, attn) -> torch.Tensor:  # noqa: F821
     """A hooked attention tensor as [B, L, W] whatever the module's layout."""
     return x if getattr(attn, "batch_first", False) else x.transpose(0, 1)
 
 
-def minmax(x: "torch.Tensor", dim: int) -> "torch.Tensor":  # noqa: F821
+def minmax(x: torch.Tensor, dim: int) -> torch.Tensor:  # noqa: F821
     lo, hi = x.amin(dim=dim, keepdim=True), x.amax(dim=dim, keepdim=True)
     return (x - lo) / (hi - lo).clamp_min(1e-12)
 
@@ -154,7 +160,7 @@ def patch_grid(visual) -> tuple[int, int]:
     if g is not None:
         return (int(g[0]), int(g[1])) if isinstance(g, (tuple, list)) else (int(g), int(g))
     n = int(visual.positional_embedding.shape[0]) - 1
-    s = int(round(n ** 0.5))
+    s = int(round(n**0.5))
     return s, s
 
 
@@ -173,7 +179,7 @@ class ImageExplainer(ABC):
     order: ClassVar[int] = 100  # position in listings (Grad-ECLIP first)
 
     @abstractmethod
-    def grid(self, model, pixels: "torch.Tensor", target: Target) -> np.ndarray:  # noqa: F821
+    def grid(self, model, pixels: torch.Tensor, target: Target) -> np.ndarray:  # noqa: F821
         """Non-negative saliency [gh, gw] on the model's patch grid."""
 
 

@@ -1,17 +1,18 @@
 """``explain-eval``: faithfulness of the image explainers (deletion / insertion AUC), their mass on
 the object (demo world masks), and how the token attributions agree with exact word occlusion."""
+
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from infocir.explain.base import create_explainer, similarity_target
 from infocir.explain.faithfulness import deletion_insertion, mask_mass
 from infocir.explain.image import align_to_image
-from infocir.explain.text_attribution import TOKEN_METHODS
 from infocir.explain.service import text_prompt
+from infocir.explain.text_attribution import TOKEN_METHODS
 
 IMAGE_EXPLAINERS = ("grad_eclip", "gradient_input", "rollout", "random")
 
@@ -29,8 +30,14 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
         return float(spearmanr(a, b).statistic)
 
 
-def explain_eval(engine, queries: list[dict], masks: dict[str, np.ndarray] | None = None, method: str = "searle",
-                 explainers: tuple[str, ...] = IMAGE_EXPLAINERS, progress: Callable[[int, int], None] | None = None) -> dict:
+def explain_eval(
+    engine,
+    queries: list[dict],
+    masks: dict[str, np.ndarray] | None = None,
+    method: str = "searle",
+    explainers: tuple[str, ...] = IMAGE_EXPLAINERS,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
     """Evaluate the explainers on demo-world style queries (reference id, text, attribute).
 
     For each query the reference and the top-1 result are explained for their similarity to the
@@ -65,7 +72,9 @@ def explain_eval(engine, queries: list[dict], masks: dict[str, np.ndarray] | Non
                     rows[name]["mass_ratio"].append(frac / area if area > 0 else float("nan"))
         prompt, pseudo, n_template = text_prompt(engine, method, q["reference_id"], q["text"])
         text_target = similarity_target(engine.index.features[res.rows[0]], b)
-        exact = np.array(text_attribution(b, prompt, text_target, pseudo, n_template=n_template, method="occlusion").scores)
+        exact = np.array(
+            text_attribution(b, prompt, text_target, pseudo, n_template=n_template, method="occlusion").scores
+        )
         for m in tokens:
             s = np.array(text_attribution(b, prompt, text_target, pseudo, n_template=n_template, method=m).scores)
             tokens[m]["spearman"].append(_spearman(s, exact))
@@ -82,6 +91,11 @@ def explain_eval(engine, queries: list[dict], masks: dict[str, np.ndarray] | Non
         }
         for name, r in rows.items()
     }
-    token_table = {m: {"spearman_vs_occlusion": float(np.nanmean(v["spearman"])), "top_word_agreement": float(np.mean(v["top_word"]))}
-                   for m, v in tokens.items()}
+    token_table = {
+        m: {
+            "spearman_vs_occlusion": float(np.nanmean(v["spearman"])),
+            "top_word_agreement": float(np.mean(v["top_word"])),
+        }
+        for m, v in tokens.items()
+    }
     return {"image": table, "tokens": token_table, "queries": len(queries), "method": method}

@@ -7,6 +7,7 @@ decreasing saliency order and the target score is tracked; a faithful map makes 
 same order; a faithful map makes the score rise fast (high area).  Curves are taken over the
 fraction of patches changed, so the area is the mean score along the curve.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ def auc(curve: np.ndarray) -> float:
     return float(((c[1:] + c[:-1]) / 2).mean()) if len(c) > 1 else float(c.mean())
 
 
-def patch_masks(order: np.ndarray, grid: tuple[int, int], side: int) -> "torch.Tensor":  # noqa: F821
+def patch_masks(order: np.ndarray, grid: tuple[int, int], side: int) -> torch.Tensor:  # noqa: F821
     """Pixel masks [n+1, 1, side, side] (host, float32): row j keeps exactly the first j patches of ``order``."""
     import torch
 
@@ -49,7 +50,7 @@ def patch_masks(order: np.ndarray, grid: tuple[int, int], side: int) -> "torch.T
     return torch.nn.functional.interpolate(m, size=(side, side), mode="nearest")
 
 
-def deletion_insertion(bundle, pixels: "torch.Tensor", target: Target, saliency: np.ndarray, batch: int = 64) -> Curves:  # noqa: F821
+def deletion_insertion(bundle, pixels: torch.Tensor, target: Target, saliency: np.ndarray, batch: int = 64) -> Curves:  # noqa: F821
     """Deletion and insertion curves of ``saliency`` (on the patch grid) for one preprocessed image
     [1, 3, S, S] on the bundle's device."""
     import torch

@@ -5,12 +5,23 @@ the class token's attention output *before* the output projection; λ_i = min-ma
 cos(Q_cls, K_i) over the patch tokens; per head h the map is λ_i,h · Σ_c g_c,h · V_i,c,h, and
 the heads are summed before the ReLU.  The result lives on the model's real patch grid.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
+from infocir.explain.base import (
+    ExplainerUnsupported,
+    ImageExplainer,
+    Target,
+    batch_first,
+    capture,
+    minmax,
+    patch_grid,
+    qkv,
+    register,
+)
 from infocir.models.encoders import host_numpy
-from infocir.explain.base import ExplainerUnsupported, ImageExplainer, Target, batch_first, capture, minmax, patch_grid, qkv, register
 
 
 def last_attention(visual):
@@ -23,7 +34,7 @@ def last_attention(visual):
     return blocks[-1].attn
 
 
-def attention_contributions(attn, x_in, g_out, anchor: int, keys: slice) -> "torch.Tensor":  # noqa: F821
+def attention_contributions(attn, x_in, g_out, anchor: int, keys: slice) -> torch.Tensor:  # noqa: F821
     """Σ_h λ_i,h · Σ_c g_c,h · V_i,c,h for the key positions ``keys``, with ``anchor`` (CLS or EOT)
     as the query: the core of Grad-ECLIP, shared by the image and the text explainers. ``x_in`` is
     the block's attention input, ``g_out`` the score's gradient at the attention output. [B, n_keys]."""
@@ -45,7 +56,9 @@ class GradECLIP(ImageExplainer):
     name = "grad_eclip"
     label = "Grad-ECLIP"
     order = 10
-    description = "Gradient-weighted value features of the last attention block, spatially weighted by query-key similarity."
+    description = (
+        "Gradient-weighted value features of the last attention block, spatially weighted by query-key similarity."
+    )
 
     def grid(self, model, pixels, target: Target) -> np.ndarray:
         import torch
@@ -59,4 +72,4 @@ class GradECLIP(ImageExplainer):
             (g_out,) = torch.autograd.grad(score, rec.outputs[-1])
             h = attention_contributions(attn, rec.inputs[-1], g_out, anchor=0, keys=slice(1, None))
         h = host_numpy(torch.relu(h[0]))
-        return h[-gh * gw:].reshape(gh, gw)
+        return h[-gh * gw :].reshape(gh, gw)

@@ -1,11 +1,12 @@
 """Gradient × input: the plain baseline explainer (Simonyan et al. / Shrikumar et al.), pooled
 onto the patch grid so it is compared with Grad-ECLIP at the same resolution."""
+
 from __future__ import annotations
 
 import numpy as np
 
-from infocir.models.encoders import host_numpy
 from infocir.explain.base import ImageExplainer, Target, patch_grid, register
+from infocir.models.encoders import host_numpy
 
 
 @register

@@ -1,6 +1,7 @@
 """Explaining one image: preprocess it exactly as the index did, run an explainer on the
 model's patch grid, and map the grid back onto the image as displayed (undoing the
 centre crop, or the targetpad padding)."""
+
 from __future__ import annotations
 
 import time
@@ -36,8 +37,13 @@ def input_box(size: tuple[int, int], kind: str, target_ratio: float = 1.25) -> I
     return InputBox((w - side) / 2, (h - side) / 2, side)
 
 
-def align_to_image(grid: np.ndarray, size: tuple[int, int], kind: str, out_size: tuple[int, int] | None = None,
-                   target_ratio: float = 1.25) -> np.ndarray:
+def align_to_image(
+    grid: np.ndarray,
+    size: tuple[int, int],
+    kind: str,
+    out_size: tuple[int, int] | None = None,
+    target_ratio: float = 1.25,
+) -> np.ndarray:
     """Upsample a patch-grid saliency [gh, gw] (bilinear) onto the image as shown: an array
     [H, W] for ``out_size`` = (W, H) (default: the image size).  Parts of the image the model
     never saw (cropped away) get 0; padding bars are cut off."""
@@ -74,7 +80,9 @@ def display_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
     return max(1, round(w * s)), max(1, round(h * s))
 
 
-def explain_image(bundle, image: Image.Image, target: Target, explainer: ImageExplainer, max_side: int = 256) -> ImageSaliency:
+def explain_image(
+    bundle, image: Image.Image, target: Target, explainer: ImageExplainer, max_side: int = 256
+) -> ImageSaliency:
     """Saliency of ``image`` for ``target`` with ``explainer`` (the bundle's own preprocessing)."""
 
     t0 = time.perf_counter()
@@ -83,6 +91,7 @@ def explain_image(bundle, image: Image.Image, target: Target, explainer: ImageEx
     grid = np.nan_to_num(np.asarray(explainer.grid(bundle.model, pixels, target), np.float32))
     with bundle.encoding():
         score = float(target(bundle.model.encode_image(pixels))[0])
-    aligned = align_to_image(grid, image.size, bundle.preprocess_kind, display_size(image.size, max_side),
-                             bundle.targetpad_ratio)
+    aligned = align_to_image(
+        grid, image.size, bundle.preprocess_kind, display_size(image.size, max_side), bundle.targetpad_ratio
+    )
     return ImageSaliency(explainer.name, grid, aligned, score, time.perf_counter() - t0)

@@ -1,4 +1,5 @@
 """A random saliency map: the floor every explainer must beat in the faithfulness evaluation."""
+
 from __future__ import annotations
 
 import numpy as np

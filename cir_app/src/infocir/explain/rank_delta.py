@@ -1,9 +1,10 @@
 """F3's data: ranks of every image in the union of several top-k lists, and their change
 against the original prompt (missing = k + 1, as in ``metrics.rank_delta``)."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -18,8 +19,13 @@ class RankDeltaTable:
     delta: np.ndarray  # int [prompts, images]: rank under the prompt minus rank under the original
 
 
-def rank_delta_table(original: Sequence[str], others: Sequence[tuple[str, Sequence[str]]], k: int,
-                     original_label: str = "original", sort_by: str | None = None) -> RankDeltaTable:
+def rank_delta_table(
+    original: Sequence[str],
+    others: Sequence[tuple[str, Sequence[str]]],
+    k: int,
+    original_label: str = "original",
+    sort_by: str | None = None,
+) -> RankDeltaTable:
     """Columns are ordered by the original rank, or by Δ of the prompt named ``sort_by``
     (most improved first, ties by original rank)."""
     lists = [(original_label, list(original)[:k])] + [(label, list(ids)[:k]) for label, ids in others]
@@ -45,4 +51,6 @@ def largest_changes(table: RankDeltaTable, n: int | None) -> RankDeltaTable:
     n = max(1, int(n))
     moved = np.abs(table.delta[1:]).max(axis=0) if len(table.prompts) > 1 else np.zeros(total, int)
     keep = sorted(sorted(range(total), key=lambda j: (-int(moved[j]), j))[:n])
-    return RankDeltaTable([table.images[j] for j in keep], list(table.prompts), table.ranks[:, keep], table.delta[:, keep])
+    return RankDeltaTable(
+        [table.images[j] for j in keep], list(table.prompts), table.ranks[:, keep], table.delta[:, keep]
+    )

@@ -1,5 +1,6 @@
 """Saliency maps as images: a transparent heat layer to stack over the original (the browser
 sets its opacity, so the slider never recomputes anything)."""
+
 from __future__ import annotations
 
 import base64

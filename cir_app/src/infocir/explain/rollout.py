@@ -1,12 +1,13 @@
 """Attention rollout (Abnar & Zuidema, 2020): the class token's attention propagated through
 all layers, (0.5·A + 0.5·I) per layer with heads averaged.  It ignores the target: the same
 map for every query, which is exactly what makes it a useful contrast to Grad-ECLIP."""
+
 from __future__ import annotations
 
 import numpy as np
 
-from infocir.models.encoders import host_numpy
 from infocir.explain.base import ImageExplainer, Target, batch_first, capture, patch_grid, qkv, register
+from infocir.models.encoders import host_numpy
 
 
 @register
@@ -29,8 +30,8 @@ class AttentionRollout(ImageExplainer):
             for b, rec in zip(blocks, recs):
                 q, k, _ = qkv(b.attn, batch_first(rec.inputs[-1], b.attn))
                 d = q.shape[-1]
-                a = torch.softmax(torch.einsum("blhd,bmhd->bhlm", q, k) / d ** 0.5, dim=-1).mean(1)[0]  # [L, L]
+                a = torch.softmax(torch.einsum("blhd,bmhd->bhlm", q, k) / d**0.5, dim=-1).mean(1)[0]  # [L, L]
                 a = 0.5 * a + 0.5 * torch.eye(a.shape[0], device=a.device, dtype=a.dtype)
                 a = a / a.sum(-1, keepdim=True)
                 joint = a if joint is None else a @ joint
-        return host_numpy(joint[0, -gh * gw:]).reshape(gh, gw)
+        return host_numpy(joint[0, -gh * gw :]).reshape(gh, gw)

@@ -1,5 +1,6 @@
 """Explanations for the dashboard and scripts: which prompt and target each method implies, and
 a cache per (model, explainer, image, target) so revisiting an image is instant."""
+
 from __future__ import annotations
 
 import hashlib
@@ -36,7 +37,9 @@ def fallback_query_vector(engine, reference: Any, text: str) -> np.ndarray:
     """For score-level methods without one composed vector: the average of the unit reference
     and text features (what "average" would compose), so the maps still have a target."""
     query, _ = engine.build_query(reference, text)
-    parts = [p for p in (query.reference_unit, engine.context.text_unit(text) if text.strip() else None) if p is not None]
+    parts = [
+        p for p in (query.reference_unit, engine.context.text_unit(text) if text.strip() else None) if p is not None
+    ]
     return l2_normalize(np.sum(parts, axis=0))
 
 
@@ -73,19 +76,43 @@ class ExplanationService:
         self._cache.put(key, value)
         return value
 
-    def saliency(self, vector: np.ndarray, explainer: str, image_id: str | None = None, upload: bytes | None = None) -> ImageSaliency:
+    def saliency(
+        self, vector: np.ndarray, explainer: str, image_id: str | None = None, upload: bytes | None = None
+    ) -> ImageSaliency:
         """Saliency of an image for its similarity to ``vector`` (e.g. the composed query)."""
         b = self.engine.bundle
         if image_id is None and upload is None:
             raise ValueError("an image id or uploaded image bytes are needed")
         reference = image_id if image_id is not None else upload
-        key = _key("img", b.weights_hash, explainer, self.engine.reference_key(reference),
-                   np.asarray(vector, np.float32).round(5), self.max_side)
-        return self._cached(key, lambda: explain_image(b, self.engine.reference_image(reference), similarity_target(vector, b),
-                                                       create_explainer(explainer), self.max_side))
+        key = _key(
+            "img",
+            b.weights_hash,
+            explainer,
+            self.engine.reference_key(reference),
+            np.asarray(vector, np.float32).round(5),
+            self.max_side,
+        )
+        return self._cached(
+            key,
+            lambda: explain_image(
+                b,
+                self.engine.reference_image(reference),
+                similarity_target(vector, b),
+                create_explainer(explainer),
+                self.max_side,
+            ),
+        )
 
-    def reference_saliency(self, method: str, reference: Any, text: str, candidate_id: str, explainer: str,
-                           view: str = "candidate", vector: np.ndarray | None = None) -> ImageSaliency:
+    def reference_saliency(
+        self,
+        method: str,
+        reference: Any,
+        text: str,
+        candidate_id: str,
+        explainer: str,
+        view: str = "candidate",
+        vector: np.ndarray | None = None,
+    ) -> ImageSaliency:
         """Saliency of the *reference* image, by ``view`` (REFERENCE_VIEWS):
 
         ``candidate``: the candidate's similarity to the query composed from the reference, followed
@@ -103,15 +130,24 @@ class ExplanationService:
         m = create_method(method or e.config.retrieval.method)
         query, _ = e.build_query(reference, text)
         if view == "candidate" and m.reference_differentiable and candidate_id in e.index.row_of:
-            key = _key("ref-cand", b.weights_hash, explainer, query.reference_key, m.name, text, candidate_id, self.max_side)
-            target = composed_target(lambda emb: m.compose_from_image(e.context, query, emb),
-                                     e.index.features[e.index.row_of[candidate_id]], b)
+            key = _key(
+                "ref-cand", b.weights_hash, explainer, query.reference_key, m.name, text, candidate_id, self.max_side
+            )
+            target = composed_target(
+                lambda emb: m.compose_from_image(e.context, query, emb),
+                e.index.features[e.index.row_of[candidate_id]],
+                b,
+            )
             what = f"{candidate_id.rsplit('/', 1)[-1]}'s similarity to the query composed from it"
             return self._cached(key, lambda: self._explain(reference, target, explainer, what))
         if view == "phi_norm" and m.uses_phi:
             key = _key("ref-phi", b.weights_hash, explainer, query.reference_key, self.max_side)
-            return self._cached(key, lambda: self._explain(reference, norm_target(get_phi(e.context)), explainer,
-                                                           REFERENCE_VIEWS["phi_norm"]))
+            return self._cached(
+                key,
+                lambda: self._explain(
+                    reference, norm_target(get_phi(e.context)), explainer, REFERENCE_VIEWS["phi_norm"]
+                ),
+            )
         if vector is None:
             vector = e.compose(reference, text, method).query_vector
             if vector is None:
@@ -121,12 +157,19 @@ class ExplanationService:
         return self.saliency(vector, explainer, image_id=ref_id, upload=upload)
 
     def _explain(self, reference: Any, target, explainer: str, what: str) -> ImageSaliency:
-        sal = explain_image(self.engine.bundle, self.engine.reference_image(reference), target, create_explainer(explainer),
-                            self.max_side)
+        sal = explain_image(
+            self.engine.bundle,
+            self.engine.reference_image(reference),
+            target,
+            create_explainer(explainer),
+            self.max_side,
+        )
         sal.target = what
         return sal
 
-    def tokens(self, method: str, reference: Any, text: str, target_id: str, token_method: str = "grad_eclip") -> TokenAttribution:
+    def tokens(
+        self, method: str, reference: Any, text: str, target_id: str, token_method: str = "grad_eclip"
+    ) -> TokenAttribution:
         """Per-word attribution of the method's prompt for its similarity to the image ``target_id``."""
         b = self.engine.bundle
         ref_key = self.engine.reference_key(reference) if reference is not None else None

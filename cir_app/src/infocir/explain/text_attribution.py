@@ -6,6 +6,7 @@ images, with Q_eot instead of Q_cls), summed over the layers.  Scores are left s
 negative word pulled the query away from the target.  Word-pieces are summed back into words;
 SEARLE's pseudo-word ``$`` is shown as "[image]".
 """
+
 from __future__ import annotations
 
 import time
@@ -44,8 +45,10 @@ def word_pieces(tokenizer, prompt: str) -> list[tuple[str, int]]:
     full = tokenizer([prompt])[0].tolist()  # host: only counted, never fed to the model
     eot = int(np.argmax(full))
     if sum(pieces) != eot - 1:
-        raise PromptTooLong(f"The prompt is too long to attribute word by word ({sum(pieces)} word pieces, "
-                            f"the text encoder reads {eot - 1}); shorten it.")
+        raise PromptTooLong(
+            f"The prompt is too long to attribute word by word ({sum(pieces)} word pieces, "
+            f"the text encoder reads {eot - 1}); shorten it."
+        )
     return list(zip(words, pieces))
 
 
@@ -73,7 +76,12 @@ def _gradient_input_tokens(bundle, tokens, pseudo, target: Target, layers: int) 
     """∂S/∂e_i · e_i per token embedding e_i (the pseudo-word's own embedding at ``$``)."""
     import torch
 
-    from infocir.methods.textual_inversion import _tower, encode_text_with_pseudo, first_pseudo_positions, pseudo_token_id
+    from infocir.methods.textual_inversion import (
+        _tower,
+        encode_text_with_pseudo,
+        first_pseudo_positions,
+        pseudo_token_id,
+    )
 
     tower = _tower(bundle.model)
     with torch.enable_grad(), grad_leaf(tower.token_embedding) as seen:
@@ -89,11 +97,16 @@ def _gradient_input_tokens(bundle, tokens, pseudo, target: Target, layers: int) 
     return bundle.numpy(out)
 
 
-TOKEN_METHODS = {"grad_eclip": "Grad-ECLIP", "gradient_input": "Gradient × input", "occlusion": "Word occlusion (exact)"}
+TOKEN_METHODS = {
+    "grad_eclip": "Grad-ECLIP",
+    "gradient_input": "Gradient × input",
+    "occlusion": "Word occlusion (exact)",
+}
 
 
-def text_attribution(bundle, prompt: str, target: Target, pseudo=None, layers: int = 8, n_template: int = 0,
-                     method: str = "grad_eclip") -> TokenAttribution:
+def text_attribution(
+    bundle, prompt: str, target: Target, pseudo=None, layers: int = 8, n_template: int = 0, method: str = "grad_eclip"
+) -> TokenAttribution:
     """Signed per-word scores of ``prompt`` for ``target`` (a function of the text embedding).
 
     ``pseudo`` [1, d_tok] replaces the ``$`` token (SEARLE/OTI); ``n_template`` leading words

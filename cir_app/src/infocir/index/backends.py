@@ -4,6 +4,7 @@ The engine talks to a backend through this small interface so approximate (FAISS
 binary-code (hashing) backends can be added as one class each.  ``exact`` is numpy on the
 host; ``torch`` keeps the matrix on the model's device (a GPU) and takes the top k there.
 """
+
 from __future__ import annotations
 
 import logging
@@ -76,7 +77,7 @@ class TorchBackend(SearchBackend):
         dtype = torch.float16 if torch.device(bundle.device).type == "cuda" else torch.float32
         self.matrix = bundle.tensor(np.ascontiguousarray(features), dtype=dtype)
 
-    def _scores(self, queries: np.ndarray) -> "torch.Tensor":  # noqa: F821
+    def _scores(self, queries: np.ndarray) -> torch.Tensor:  # noqa: F821
         q = self.bundle.tensor(np.asarray(queries, np.float32), dtype=self.matrix.dtype)
         return (q @ self.matrix.T).float()
 
@@ -123,7 +124,9 @@ def choose_backend(name: str, features: np.ndarray, bundle: Any) -> str:
     need = features.shape[0] * features.shape[1] * 2
     if need <= free // 2:
         return "torch"
-    log.info("Features need %.1f GB, more than half of the GPU's %.1f GB free: searching on the CPU.", need / 1e9, free / 1e9)
+    log.info(
+        "Features need %.1f GB, more than half of the GPU's %.1f GB free: searching on the CPU.", need / 1e9, free / 1e9
+    )
     return "exact"
 
 

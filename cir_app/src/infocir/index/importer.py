@@ -20,6 +20,7 @@ stored for every row is then the median raw norm of a sample of dataset images e
 records which.  The same sample checks that the features belong to the configured model (cosine
 between imported and locally encoded features of the same images).
 """
+
 from __future__ import annotations
 
 import csv
@@ -30,7 +31,7 @@ import posixpath
 import re
 import shutil
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -102,16 +103,20 @@ class ImportSummary:
 
     def lines(self, show: int = 5) -> list[str]:
         m = self.manifest
-        out = [f"Imported {m.count} of {self.source_rows} rows ({m.source['format']}, dim {m.dim}) into {self.index_dir}",
-               f"model {m.key.model_name}, weights {m.key.weights_hash[:12]}, preprocess {m.key.preprocess}, "
-               f"dtype {m.key.dtype}"]
+        out = [
+            f"Imported {m.count} of {self.source_rows} rows ({m.source['format']}, dim {m.dim}) into {self.index_dir}",
+            f"model {m.key.model_name}, weights {m.key.weights_hash[:12]}, preprocess {m.key.preprocess}, "
+            f"dtype {m.key.dtype}",
+        ]
         rows = self.rejected
         if rows:
             out.append(f"{len(rows)} row{'s' * (len(rows) != 1)} left out, e.g.:")
             out += [f"  row {r.row}: {r.path} ({r.reason})" for r in rows[:show]]
         if self.unindexed:
-            out.append(f"{len(self.unindexed)} dataset images have no imported feature and are not searchable, "
-                       f"e.g. {', '.join(self.unindexed[:3])}")
+            out.append(
+                f"{len(self.unindexed)} dataset images have no imported feature and are not searchable, "
+                f"e.g. {', '.join(self.unindexed[:3])}"
+            )
         if self.report_path is not None:
             out.append(f"full list: {self.report_path}")
         return out + self.notes
@@ -129,7 +134,9 @@ def _load_npy(path: Path) -> np.ndarray:
     except (OSError, ValueError, EOFError) as exc:
         raise FeatureImportError(f"{path}: not a readable .npy array ({exc}).") from None
     if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.floating):
-        raise FeatureImportError(f"{path}: expected a 2-D float array [rows, dim], found shape {arr.shape}, dtype {arr.dtype}.")
+        raise FeatureImportError(
+            f"{path}: expected a 2-D float array [rows, dim], found shape {arr.shape}, dtype {arr.dtype}."
+        )
     return arr
 
 
@@ -143,15 +150,19 @@ def read_parquet_column(path: Path, column: str) -> list[str]:
         if pq is not None:
             table = pq.read_table(path)
             if column not in table.column_names:
-                raise FeatureImportError(f"{path}: no column {column!r} (columns: {', '.join(table.column_names)}). "
-                                   "clip-retrieval writes it when run with --input_format files.")
+                raise FeatureImportError(
+                    f"{path}: no column {column!r} (columns: {', '.join(table.column_names)}). "
+                    "clip-retrieval writes it when run with --input_format files."
+                )
             return [str(v) for v in table.column(column).to_pylist()]
         import pandas as pd
 
         frame = pd.read_parquet(path)
     except ImportError:
-        raise FeatureImportError("Reading clip-retrieval's metadata_N.parquet needs pyarrow: pip install pyarrow "
-                           "(or pip install -e '.[parquet]').") from None
+        raise FeatureImportError(
+            "Reading clip-retrieval's metadata_N.parquet needs pyarrow: pip install pyarrow "
+            "(or pip install -e '.[parquet]')."
+        ) from None
     except FeatureImportError:
         raise
     except Exception as exc:  # pyarrow/pandas raise many types for a damaged file
@@ -163,18 +174,25 @@ def read_parquet_column(path: Path, column: str) -> list[str]:
 
 def read_clip_retrieval(folder: Path) -> SourceFeatures:
     """``img_emb/img_emb_N.npy`` + ``metadata/metadata_N.parquet``, parts concatenated by N."""
-    embs, metas = _numbered(folder / "img_emb", "img_emb", ".npy"), _numbered(folder / "metadata", "metadata", ".parquet")
+    embs, metas = (
+        _numbered(folder / "img_emb", "img_emb", ".npy"),
+        _numbered(folder / "metadata", "metadata", ".parquet"),
+    )
     if not embs:
         raise FeatureImportError(f"{folder / 'img_emb'}: no img_emb_N.npy files.")
     if set(embs) != set(metas):
-        raise FeatureImportError(f"{folder}: img_emb and metadata parts differ (embeddings {sorted(embs)}, "
-                           f"metadata {sorted(metas)}); every img_emb_N.npy needs its metadata_N.parquet.")
+        raise FeatureImportError(
+            f"{folder}: img_emb and metadata parts differ (embeddings {sorted(embs)}, "
+            f"metadata {sorted(metas)}); every img_emb_N.npy needs its metadata_N.parquet."
+        )
     feats, paths = [], []
     for n in sorted(embs):
         arr, col = _load_npy(embs[n]), read_parquet_column(metas[n], "image_path")
         if len(arr) != len(col):
-            raise FeatureImportError(f"{embs[n].name} holds {len(arr)} rows but {metas[n].name} {len(col)}; "
-                               "they must describe the same images in the same order.")
+            raise FeatureImportError(
+                f"{embs[n].name} holds {len(arr)} rows but {metas[n].name} {len(col)}; "
+                "they must describe the same images in the same order."
+            )
         feats.append(arr)
         paths += col
     dims = {a.shape[1] for a in feats}
@@ -206,8 +224,10 @@ def read_plain(folder: Path) -> SourceFeatures:
     """``features.npy`` + ``ids.csv`` (same row order)."""
     feats, ids = _load_npy(folder / "features.npy"), read_ids_csv(folder / "ids.csv")
     if len(feats) != len(ids):
-        raise FeatureImportError(f"{folder / 'features.npy'} holds {len(feats)} rows but {folder / 'ids.csv'} "
-                           f"{len(ids)} ids (blank lines and a header line are not counted).")
+        raise FeatureImportError(
+            f"{folder / 'features.npy'} holds {len(feats)} rows but {folder / 'ids.csv'} "
+            f"{len(ids)} ids (blank lines and a header line are not counted)."
+        )
     return SourceFeatures(feats, ids, PLAIN)
 
 
@@ -220,16 +240,20 @@ def read_source(folder: str | os.PathLike) -> SourceFeatures:
         return read_clip_retrieval(folder)
     if (folder / "features.npy").is_file() and (folder / "ids.csv").is_file():
         return read_plain(folder)
-    raise FeatureImportError(f"{folder}: expected clip-retrieval output (img_emb/img_emb_N.npy + metadata/metadata_N.parquet) "
-                       "or features.npy + ids.csv.")
+    raise FeatureImportError(
+        f"{folder}: expected clip-retrieval output (img_emb/img_emb_N.npy + metadata/metadata_N.parquet) "
+        "or features.npy + ids.csv."
+    )
 
 
 # --------------------------------------------------------------------------- checks and mapping
 def check_dim(dim: int, embed_dim: int, model: str) -> None:
     """A clear error when the features cannot come from ``model``."""
     if dim != embed_dim:
-        raise FeatureImportError(f"The features have dimension {dim} but model {model} embeds into {embed_dim}: "
-                           "they were computed with another model. Pass the --model (and --pretrained) that computed them.")
+        raise FeatureImportError(
+            f"The features have dimension {dim} but model {model} embeds into {embed_dim}: "
+            "they were computed with another model. Pass the --model (and --pretrained) that computed them."
+        )
 
 
 def bad_rows(features: np.ndarray, chunk: int = 65536) -> dict[int, str]:
@@ -273,13 +297,19 @@ def to_dataset_id(path: str, roots: tuple[str, ...], prefix: str | None) -> str 
     return None
 
 
-def plan_import(paths: list[str], bad: dict[int, str], scan: ScanResult, given_root: str | os.PathLike,
-                path_prefix: str | None = None) -> ImportPlan:
+def plan_import(
+    paths: list[str],
+    bad: dict[int, str],
+    scan: ScanResult,
+    given_root: str | os.PathLike,
+    path_prefix: str | None = None,
+) -> ImportPlan:
     """Map source rows to dataset records; every row left out gets a reason.  Pure apart from
     ``os.path.isfile`` on rows whose id is not a scanned record (to tell missing from skipped)."""
     by_id = {r.id: r for r in scan.records}
-    roots = tuple(dict.fromkeys(posixpath.normpath(Path(x).expanduser().absolute().as_posix())
-                                for x in (given_root, scan.root)))
+    roots = tuple(
+        dict.fromkeys(posixpath.normpath(Path(x).expanduser().absolute().as_posix()) for x in (given_root, scan.root))
+    )
     prefix = posixpath.normpath(path_prefix) if path_prefix else None
     ids = set(by_id)
     if prefix is None:
@@ -287,8 +317,11 @@ def plan_import(paths: list[str], bad: dict[int, str], scan: ScanResult, given_r
         for p in outside[:100]:  # the first few that match a dataset image decide the prefix
             prefix = infer_prefix(posixpath.normpath(p.strip()), ids)
             if prefix:
-                log.info("Source paths are absolute outside %s; stripping the prefix %s (inferred; --path-prefix sets it).",
-                         scan.root, prefix)
+                log.info(
+                    "Source paths are absolute outside %s; stripping the prefix %s (inferred; --path-prefix sets it).",
+                    scan.root,
+                    prefix,
+                )
                 break
     skipped = dict(scan.skipped)
     sampled = any("dataset.sample_size" in w for w in scan.warnings)
@@ -330,13 +363,19 @@ def resolve_norms(raw_norms: np.ndarray, sample_norms: np.ndarray | None) -> tup
         return raw_norms.astype(np.float32), "raw", "the source features are raw: their norms are kept exactly."
     if sample_norms is not None and sample_norms.size:
         med = float(np.median(sample_norms))
-        return (np.full(raw_norms.shape, med, np.float32), "estimated",
-                f"the source features are L2-normalised, so raw norms are unknown; every row stores the median raw "
-                f"norm {med:.4g} of {sample_norms.size} images encoded here: SEARLE's φ receives the exact direction "
-                "at an approximate length.")
-    return (np.ones(raw_norms.shape, np.float32), "unit",
-            "the source features are L2-normalised and no sample was encoded: raw norms are unknown and SEARLE's φ "
-            "receives unit vectors (its results may differ from an index built here; OTI and the other methods are unaffected).")
+        return (
+            np.full(raw_norms.shape, med, np.float32),
+            "estimated",
+            f"the source features are L2-normalised, so raw norms are unknown; every row stores the median raw "
+            f"norm {med:.4g} of {sample_norms.size} images encoded here: SEARLE's φ receives the exact direction "
+            "at an approximate length.",
+        )
+    return (
+        np.ones(raw_norms.shape, np.float32),
+        "unit",
+        "the source features are L2-normalised and no sample was encoded: raw norms are unknown and SEARLE's φ "
+        "receives unit vectors (its results may differ from an index built here; OTI and the other methods are unaffected).",
+    )
 
 
 # --------------------------------------------------------------------------- writing
@@ -346,8 +385,9 @@ def _save_npy(path: Path, arr: np.ndarray) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def write_index(out_dir: Path, unit: np.ndarray, norms: np.ndarray, ids: list[str], classes: list[str],
-                manifest: IndexManifest) -> None:
+def write_index(
+    out_dir: Path, unit: np.ndarray, norms: np.ndarray, ids: list[str], classes: list[str], manifest: IndexManifest
+) -> None:
     """Write the index files in ``store``'s format; the manifest goes last, so a crash leaves no index
     (the engine then builds one) rather than a mixed one.  Cached maps of the old index are removed."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -405,8 +445,13 @@ def sample_check(bundle: ClipBundle, paths: list[str], unit: np.ndarray, n: int)
     return np.linalg.norm(raw, axis=1).astype(np.float32), float(np.median(cos))
 
 
-def import_features(cfg: AppConfig, folder: str | os.PathLike, path_prefix: str | None = None, sample: int = 16,
-                    report: str | os.PathLike | None = None) -> ImportSummary:
+def import_features(
+    cfg: AppConfig,
+    folder: str | os.PathLike,
+    path_prefix: str | None = None,
+    sample: int = 16,
+    report: str | os.PathLike | None = None,
+) -> ImportSummary:
     """Read ``folder``, check it against the configured model and dataset, and write the index the
     engine loads for ``cfg`` (``index_dir_for(cache_dir, dataset root, model name)``)."""
     from infocir.data.scan import scan_dataset
@@ -423,9 +468,11 @@ def import_features(cfg: AppConfig, folder: str | os.PathLike, path_prefix: str 
     plan = plan_import(src.paths, bad_rows(src.features), scan, cfg.dataset.root, path_prefix)
     if not plan.ids:
         e = plan.rejected[0] if plan.rejected else None
-        raise FeatureImportError(f"None of the {len(src.paths)} rows matches an image under {scan.root}"
-                           + (f" (row {e.row}: {e.path}: {e.reason})." if e else ".")
-                           + " Check --dataset, or --path-prefix for absolute paths from another machine.")
+        raise FeatureImportError(
+            f"None of the {len(src.paths)} rows matches an image under {scan.root}"
+            + (f" (row {e.row}: {e.path}: {e.reason})." if e else ".")
+            + " Check --dataset, or --path-prefix for absolute paths from another machine."
+        )
 
     feats = np.asarray(src.features[plan.rows], dtype=np.float32)
     raw_norms = np.linalg.norm(feats, axis=1).astype(np.float32)
@@ -434,15 +481,21 @@ def import_features(cfg: AppConfig, folder: str | os.PathLike, path_prefix: str 
     sample_norms, cosine = sample_check(bundle, [rec_path[i] for i in plan.ids], unit, sample)
     notes = []
     if cosine is not None and cosine < MISMATCH_COSINE:
-        raise FeatureImportError(f"The features do not match model {bundle.name} (pretrained {bundle.pretrained or 'random'!r}): "
-                           f"median cosine {cosine:.3f} with the same images encoded here. Pass the --model, --pretrained "
-                           "and --set model.preprocess=... that computed them, or --sample 0 to skip this check.")
+        raise FeatureImportError(
+            f"The features do not match model {bundle.name} (pretrained {bundle.pretrained or 'random'!r}): "
+            f"median cosine {cosine:.3f} with the same images encoded here. Pass the --model, --pretrained "
+            "and --set model.preprocess=... that computed them, or --sample 0 to skip this check."
+        )
     if cosine is not None and cosine < AGREE_COSINE:
-        notes.append(f"warning: median cosine {cosine:.3f} with images encoded here (expected ≥ {AGREE_COSINE}): "
-                     f"another preprocessing (this index says {bundle.preprocess_kind}) or precision?")
+        notes.append(
+            f"warning: median cosine {cosine:.3f} with images encoded here (expected ≥ {AGREE_COSINE}): "
+            f"another preprocessing (this index says {bundle.preprocess_kind}) or precision?"
+        )
     if src.format == CLIP_RETRIEVAL and bundle.preprocess_kind != "clip":
-        notes.append(f"note: clip-retrieval encodes with open_clip's resize + centre crop, but the manifest records "
-                     f"preprocess={bundle.preprocess_kind}; use --set model.preprocess=clip for the import and when serving.")
+        notes.append(
+            f"note: clip-retrieval encodes with open_clip's resize + centre crop, but the manifest records "
+            f"preprocess={bundle.preprocess_kind}; use --set model.preprocess=clip for the import and when serving."
+        )
     norms, norm_kind, norm_note = resolve_norms(raw_norms, sample_norms)
     notes.append(f"norms: {norm_note}")
 
@@ -450,25 +503,39 @@ def import_features(cfg: AppConfig, folder: str | os.PathLike, path_prefix: str 
     report_path = Path(report) if report else out_dir / "import-report.csv"
     dtype = cfg.index.dtype
     manifest = IndexManifest(
-        key=IndexKey(model_name=bundle.name, weights_hash=bundle.weights_hash, preprocess=bundle.preprocess_id,
-                     dataset_fingerprint=scan.fingerprint(), dtype=dtype),
+        key=IndexKey(
+            model_name=bundle.name,
+            weights_hash=bundle.weights_hash,
+            preprocess=bundle.preprocess_id,
+            dataset_fingerprint=scan.fingerprint(),
+            dtype=dtype,
+        ),
         dataset_root=str(scan.root),
         count=len(plan.ids),
         dim=int(unit.shape[1]),
         skipped=len(scan.skipped) + len(plan.rejected),
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
         source=_source_info(folder, src, plan, norm_kind, norm_note, cosine, sample_norms.size, report_path),
     )
-    write_index(out_dir, unit.astype(np.float16 if dtype == "float16" else np.float32), norms, plan.ids, plan.classes,
-                manifest)
+    write_index(
+        out_dir, unit.astype(np.float16 if dtype == "float16" else np.float32), norms, plan.ids, plan.classes, manifest
+    )
     write_report(report_path, plan.rejected, plan.unindexed)
     for n in notes:
         log.debug(n)
     return ImportSummary(out_dir, manifest, len(src.paths), plan.rejected, plan.unindexed, report_path, notes)
 
 
-def _source_info(folder: str | os.PathLike, src: SourceFeatures, plan: ImportPlan, norm_kind: str, norm_note: str,
-                 cosine: float | None, sampled: int, report_path: Path) -> dict[str, Any]:
+def _source_info(
+    folder: str | os.PathLike,
+    src: SourceFeatures,
+    plan: ImportPlan,
+    norm_kind: str,
+    norm_note: str,
+    cosine: float | None,
+    sampled: int,
+    report_path: Path,
+) -> dict[str, Any]:
     return {
         "imported_from": str(Path(folder).expanduser().absolute()),
         "format": src.format,

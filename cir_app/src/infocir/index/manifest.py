@@ -1,4 +1,5 @@
 """Manifests: what a cache file was built from, so a mismatch is detected rather than reused."""
+
 from __future__ import annotations
 
 import json
@@ -45,7 +46,7 @@ class IndexKey:
     dtype: str
     format_version: int = INDEX_FORMAT_VERSION
 
-    def differences(self, other: "IndexKey") -> list[str]:
+    def differences(self, other: IndexKey) -> list[str]:
         return [f.name for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)]
 
 
@@ -71,7 +72,7 @@ class IndexManifest:
         return json.dumps(asdict(self), indent=1)
 
     @classmethod
-    def read(cls, path: Path) -> "IndexManifest":
+    def read(cls, path: Path) -> IndexManifest:
         try:
             d = json.loads(path.read_text())
             _check_types(d)
@@ -86,15 +87,31 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-_KEY_TYPES = {"model_name": str, "weights_hash": str, "preprocess": str, "dataset_fingerprint": str, "dtype": str,
-              "format_version": int}
-_TYPES = {"key": dict, "dataset_root": str, "count": int, "dim": int, "skipped": int, "created": str,
-          "source": dict, "failed": list, "checksums": dict}
+_KEY_TYPES = {
+    "model_name": str,
+    "weights_hash": str,
+    "preprocess": str,
+    "dataset_fingerprint": str,
+    "dtype": str,
+    "format_version": int,
+}
+_TYPES = {
+    "key": dict,
+    "dataset_root": str,
+    "count": int,
+    "dim": int,
+    "skipped": int,
+    "created": str,
+    "source": dict,
+    "failed": list,
+    "checksums": dict,
+}
 _REQUIRED = {"key", "dataset_root", "count", "dim", "skipped", "created"}
 
 
 def _check_types(d: Any) -> None:
     """TypeError naming the first field of a parsed manifest that is missing or of the wrong JSON type."""
+
     def check(obj: Any, types: dict[str, type], required: set[str], where: str) -> None:
         if not isinstance(obj, dict):
             raise TypeError(f"{where} is {type(obj).__name__}, expected an object")
@@ -106,7 +123,9 @@ def _check_types(d: Any) -> None:
                 raise TypeError(f"{where} has an unknown field {name!r}")
             ok = _is_int(value) and value >= 0 if want is int else isinstance(value, want)
             if not ok:
-                raise TypeError(f"{where}.{name} is {value!r}, expected {'a non-negative integer' if want is int else want.__name__}")
+                raise TypeError(
+                    f"{where}.{name} is {value!r}, expected {'a non-negative integer' if want is int else want.__name__}"
+                )
 
     check(d, _TYPES, _REQUIRED, "the manifest")
     check(d["key"], _KEY_TYPES, set(_KEY_TYPES) - {"format_version"}, "the manifest's key")

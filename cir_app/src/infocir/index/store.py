@@ -10,6 +10,7 @@ A build in progress keeps finished chunks in ``.partial/``; a rerun with the sam
 checking each chunk (a damaged one is encoded again).  ``.build.lock`` keeps a second build of the
 same index out while one runs.
 """
+
 from __future__ import annotations
 
 import csv
@@ -21,10 +22,11 @@ import os
 import shutil
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -110,16 +112,20 @@ def verify_checksums(out_dir: Path, manifest: IndexManifest) -> None:
     """CacheCorruptError naming the first index file whose bytes are not the ones the build wrote
     (damaged, reordered, NaN written in, another build's file copied over)."""
     if set(manifest.checksums) != set(CHECKED_FILES):
-        raise CacheCorruptError(f"Index manifest {out_dir / 'manifest.json'} has no checksums of its files "
-                                f"(written before they were recorded, or edited). {REBUILD_HINT}")
+        raise CacheCorruptError(
+            f"Index manifest {out_dir / 'manifest.json'} has no checksums of its files "
+            f"(written before they were recorded, or edited). {REBUILD_HINT}"
+        )
     try:
         actual = file_checksums(out_dir)
     except OSError as exc:
         raise CacheCorruptError(f"Index file {exc.filename} is unreadable ({exc.strerror}). {REBUILD_HINT}") from None
     for name in CHECKED_FILES:
         if actual[name] != manifest.checksums[name]:
-            raise CacheCorruptError(f"Index file {out_dir / name} does not match the checksum in its manifest: it was "
-                                    f"changed after the build (damaged, reordered or edited). {REBUILD_HINT}")
+            raise CacheCorruptError(
+                f"Index file {out_dir / name} does not match the checksum in its manifest: it was "
+                f"changed after the build (damaged, reordered or edited). {REBUILD_HINT}"
+            )
 
 
 class BuildLockedError(UserError, RuntimeError):
@@ -158,7 +164,7 @@ class BuildLock:
         except OSError:
             return ""
 
-    def __enter__(self) -> "BuildLock":
+    def __enter__(self) -> BuildLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
             existed = self.path.exists()
@@ -182,11 +188,14 @@ class BuildLock:
             os.close(fd)  # the previous holder removed the file between our open and our lock: again
         previous = self._holder(fd)
         if existed or previous:
-            log.warning("Took over a stale build lock in %s (%s): that build stopped without finishing.",
-                        self.path.parent, previous or "no holder recorded")
+            log.warning(
+                "Took over a stale build lock in %s (%s): that build stopped without finishing.",
+                self.path.parent,
+                previous or "no holder recorded",
+            )
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
-        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
         os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {stamp}".encode())
         self._fd = fd
         return self
@@ -230,7 +239,11 @@ class DecodedImages:
 
     def __getitem__(self, i: int):
         try:
-            return self.preprocess(open_rgb(self.records[i].path, self.max_pixels)), i, ""  # host: a decoding worker; moved in encode_pixels
+            return (
+                self.preprocess(open_rgb(self.records[i].path, self.max_pixels)),
+                i,
+                "",
+            )  # host: a decoding worker; moved in encode_pixels
         except ImageReadError as exc:
             return None, i, str(exc)
 
@@ -256,24 +269,39 @@ def build_batches(n_records: int, chunk_size: int, batch_size: int, skip_chunks:
     return out
 
 
-def decoded_batches(bundle: ClipBundle, records: list[ImageRecord], batches: list[list[int]], num_workers: int,
-                    max_pixels: int | None = None):
+def decoded_batches(
+    bundle: ClipBundle,
+    records: list[ImageRecord],
+    batches: list[list[int]],
+    num_workers: int,
+    max_pixels: int | None = None,
+):
     """A DataLoader that decodes and preprocesses ``batches`` (in order) in ``num_workers``
     processes while the main process encodes; pinned memory when the model is on CUDA."""
     import torch
     from torch.utils.data import DataLoader
 
     cuda = torch.device(bundle.device).type == "cuda"
-    return DataLoader(DecodedImages(records, bundle.preprocess, max_pixels), batch_sampler=batches, num_workers=num_workers,
-                      collate_fn=collate_decoded, pin_memory=cuda, prefetch_factor=4 if num_workers else None,
-                      persistent_workers=False)
+    return DataLoader(
+        DecodedImages(records, bundle.preprocess, max_pixels),
+        batch_sampler=batches,
+        num_workers=num_workers,
+        collate_fn=collate_decoded,
+        pin_memory=cuda,
+        prefetch_factor=4 if num_workers else None,
+        persistent_workers=False,
+    )
 
 
 def _save_chunk(path: Path, feats: list[np.ndarray], keep: list[int], failed: list[tuple[str, str]], dim: int) -> None:
     """One finished chunk of the build: raw features, their record positions and the failures."""
     buf = io.BytesIO()
-    np.savez(buf, feats=np.concatenate(feats) if feats else np.zeros((0, dim), np.float32),
-             keep=np.array(keep, np.int64), failed=np.array(failed, dtype=str).reshape(-1, 2))
+    np.savez(
+        buf,
+        feats=np.concatenate(feats) if feats else np.zeros((0, dim), np.float32),
+        keep=np.array(keep, np.int64),
+        failed=np.array(failed, dtype=str).reshape(-1, 2),
+    )
     atomic_write_bytes(path, buf.getvalue())
 
 
@@ -287,9 +315,16 @@ def _read_chunk(path: Path, c: int, chunk_size: int, n_records: int, dim: int):
     except Exception:  # noqa: BLE001 - any unreadable chunk (BadZipFile, EOFError, KeyError, ...) is encoded again
         return None
     lo, hi = c * chunk_size, min(n_records, (c + 1) * chunk_size)
-    if (feats.ndim != 2 or feats.shape[1] != dim or keep.ndim != 1 or len(keep) != len(feats)
-            or failed.ndim != 2 or failed.shape[1] != 2 or len(keep) + len(failed) != hi - lo
-            or (len(keep) and (keep.min() < lo or keep.max() >= hi))):
+    if (
+        feats.ndim != 2
+        or feats.shape[1] != dim
+        or keep.ndim != 1
+        or len(keep) != len(feats)
+        or failed.ndim != 2
+        or failed.shape[1] != 2
+        or len(keep) + len(failed) != hi - lo
+        or (len(keep) and (keep.min() < lo or keep.max() >= hi))
+    ):
         return None
     return feats, keep, failed
 
@@ -313,14 +348,27 @@ def build_index(
     Images over ``max_pixels`` (dataset.max_image_pixels) are left out and reported.  One build per
     index folder at a time: a second one gets BuildLockedError."""
     with BuildLock(out_dir):
-        return _build_locked(bundle, scan, out_dir, dtype, batch_size, chunk_size, progress, num_workers, max_pixels,
-                             fresh)
+        return _build_locked(
+            bundle, scan, out_dir, dtype, batch_size, chunk_size, progress, num_workers, max_pixels, fresh
+        )
 
 
-def _build_locked(bundle: ClipBundle, scan: ScanResult, out_dir: Path, dtype: str, batch_size: int, chunk_size: int,
-                  progress: bool, num_workers: int, max_pixels: int | None, fresh: bool) -> IndexManifest:
+def _build_locked(
+    bundle: ClipBundle,
+    scan: ScanResult,
+    out_dir: Path,
+    dtype: str,
+    batch_size: int,
+    chunk_size: int,
+    progress: bool,
+    num_workers: int,
+    max_pixels: int | None,
+    fresh: bool,
+) -> IndexManifest:
     key = index_key(bundle, scan, dtype)
-    (out_dir / "manifest.json").unlink(missing_ok=True)  # the old files are no longer an index until the new manifest lands
+    (out_dir / "manifest.json").unlink(
+        missing_ok=True
+    )  # the old files are no longer an index until the new manifest lands
     partial = out_dir / ".partial"
     plan = {"key": asdict(key), "ids": [r.id for r in scan.records], "chunk_size": chunk_size}
     plan_path = partial / "plan.json"
@@ -354,8 +402,13 @@ def _build_locked(bundle: ClipBundle, scan: ScanResult, out_dir: Path, dtype: st
         log.info("Resuming index build: %d of %d chunks already encoded.", len(done), n_chunks)
     from tqdm import tqdm
 
-    bar = tqdm(total=len(records), initial=min(len(records), len(done) * chunk_size), unit="img",
-               desc="Encoding images", disable=not progress)
+    bar = tqdm(
+        total=len(records),
+        initial=min(len(records), len(done) * chunk_size),
+        unit="img",
+        desc="Encoding images",
+        disable=not progress,
+    )
     t0 = time.time()
     workers = auto_num_workers(bundle.device) if num_workers < 0 else num_workers
     batches = build_batches(len(records), chunk_size, batch_size, set(done))
@@ -408,7 +461,7 @@ def _build_locked(bundle: ClipBundle, scan: ScanResult, out_dir: Path, dtype: st
         count=len(rows),
         dim=int(unit.shape[1]),
         skipped=len(scan.skipped) + len(failed),
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
         failed=[list(f) for f in failed],
         checksums=file_checksums(out_dir),
     )
@@ -440,7 +493,9 @@ def load_index(out_dir: Path, dataset_root: Path | None = None) -> FeatureIndex:
                 f"Index file {out_dir / name} holds {n} rows but the manifest says {manifest.count}. {REBUILD_HINT}"
             )
     if features.ndim != 2 or features.shape[1] != manifest.dim:
-        raise CacheCorruptError(f"Index file {out_dir / 'features.npy'} has shape {features.shape}, expected [*, {manifest.dim}]. {REBUILD_HINT}")
+        raise CacheCorruptError(
+            f"Index file {out_dir / 'features.npy'} has shape {features.shape}, expected [*, {manifest.dim}]. {REBUILD_HINT}"
+        )
     for name, arr in (("features.npy", features), ("norms.npy", norms)):
         if not np.isfinite(arr).all():  # the checksum vouches for the bytes; a build that wrote NaN is still unusable
             raise CacheCorruptError(f"Index file {out_dir / name} holds NaN or infinite values. {REBUILD_HINT}")
@@ -498,8 +553,10 @@ def index_report(scan: ScanResult, index: FeatureIndex) -> str:
     those the scan skipped and those the build could not decode, each listed once."""
     m = index.manifest
     skipped = sorted(dict([*scan.skipped, *((i, why) for i, why in m.failed)]).items())
-    lines = [f"Index ready: {len(index)} images in {len(set(index.classes))} classes under {scan.root} "
-             f"(model {m.key.model_name}, dim {m.dim})."]
+    lines = [
+        f"Index ready: {len(index)} images in {len(set(index.classes))} classes under {scan.root} "
+        f"(model {m.key.model_name}, dim {m.dim})."
+    ]
     if skipped:
         lines.append(f"{len(skipped)} files skipped:")
         lines += [f"  {p} ({why})" for p, why in skipped]

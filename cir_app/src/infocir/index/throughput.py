@@ -4,6 +4,7 @@
 * model-only bound: the same batches, already decoded and in memory, through the encoder;
 * build: ``build_index`` end to end (decode overlapped with encode, chunks written to disk).
 """
+
 from __future__ import annotations
 
 import time
@@ -31,5 +32,10 @@ def measure(bundle, scan, batch: int, workers: int, out_dir: Path) -> dict:
     build_s = time.perf_counter() - t0
     n = len(records)
     decode, model, build = n / decode_s, n / model_s, n / build_s
-    return {"workers": workers, "decode_img_s": decode, "model_img_s": model, "build_img_s": build,
-            "ratio": build / min(decode, model)}
+    return {
+        "workers": workers,
+        "decode_img_s": decode,
+        "model_img_s": model,
+        "build_img_s": build,
+        "ratio": build / min(decode, model),
+    }

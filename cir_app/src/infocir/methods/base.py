@@ -1,9 +1,11 @@
 """The shared contract of every CIR method."""
+
 from __future__ import annotations
 
 from abc import ABC
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -63,7 +65,7 @@ class Query:
     text: str
     reference_raw: np.ndarray | None = None  # raw encode_image feature [D] (unnormalised)
     reference_row: int | None = None  # row in the index when the reference is a dataset image
-    reference_image: "Image.Image | None" = None
+    reference_image: Image.Image | None = None
     reference_key: str = ""  # stable identity of the reference (dataset id or upload hash), for caches
 
     @property
@@ -84,11 +86,11 @@ class Composition:
 class MethodContext:
     """Everything a method may use; built once per engine."""
 
-    bundle: "ClipBundle"
-    index: "FeatureIndex"
-    backend: "SearchBackend"
+    bundle: ClipBundle
+    index: FeatureIndex
+    backend: SearchBackend
     encode_text: Callable[[list[str]], np.ndarray]  # raw text features [n, D], cached by the engine
-    config: "AppConfig"
+    config: AppConfig
     cache: dict[str, Any] = field(default_factory=dict)  # per-engine caches (φ network, OTI tokens, ...)
 
     def text_unit(self, text: str) -> np.ndarray:
@@ -118,7 +120,9 @@ class CIRMethod(ABC):
         unknown = sorted(set(params) - set(self.parameters))
         if unknown:
             allowed = ", ".join(sorted(self.parameters)) or "none"
-            raise MethodParameterError(f"{self.name} has no parameter {', '.join(map(repr, unknown))}; allowed: {allowed}")
+            raise MethodParameterError(
+                f"{self.name} has no parameter {', '.join(map(repr, unknown))}; allowed: {allowed}"
+            )
         self.params = {k: p.default for k, p in self.parameters.items()}
         self.params.update({k: self.parameters[k].check(self.name, k, v) for k, v in params.items()})
 
@@ -145,7 +149,7 @@ class CIRMethod(ABC):
         """The composed query as a unit vector [D], or None for score-level methods."""
         raise NotImplementedError
 
-    def compose_from_image(self, ctx: MethodContext, query: Query, image_emb: "torch.Tensor") -> "torch.Tensor":  # noqa: F821
+    def compose_from_image(self, ctx: MethodContext, query: Query, image_emb: torch.Tensor) -> torch.Tensor:  # noqa: F821
         """The composed query [B, D] as a differentiable function of the reference image's raw
         ``encode_image`` output ``image_emb`` [B, D] (on the model's device), so an explainer can
         follow a candidate's similarity back into the reference's pixels.  Only for methods with

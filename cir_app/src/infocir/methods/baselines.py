@@ -1,4 +1,5 @@
 """Training-free baselines: image-only, text-only, average, product of similarities, WeiCom."""
+
 from __future__ import annotations
 
 import numpy as np

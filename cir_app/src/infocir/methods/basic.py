@@ -23,13 +23,14 @@
 A ``gallery`` parameter (index rows; the i-CIR harness passes the query's instance database) gives
 the database of steps 1 and 4, as the authors run each instance's database on its own.
 """
+
 from __future__ import annotations
 
 import logging
 import pickle
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -69,7 +70,9 @@ def load_mean(path: str | Path) -> np.ndarray:
             with open(p, "rb") as f:
                 data = pickle.load(f)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
-        raise BasicFileError(f"basic.mean_file {p}: cannot read it as a .npy array or the authors' pickle ({exc}).") from None
+        raise BasicFileError(
+            f"basic.mean_file {p}: cannot read it as a .npy array or the authors' pickle ({exc})."
+        ) from None
     if isinstance(data, dict):
         if "laion_1m_mean" not in data:
             raise BasicFileError(f"basic.mean_file {p}: no 'laion_1m_mean' entry (keys: {', '.join(map(str, data))}).")
@@ -96,8 +99,10 @@ def load_synthetic(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         data = data.item() if isinstance(data, np.ndarray) and data.dtype == object and data.shape == () else data
         img, txt = data["image_features"], data["text_features"]
     except Exception as exc:  # noqa: BLE001
-        raise BasicFileError(f"basic.synthetic_data {p}: not the authors' synthetic-data format, a dict with "
-                             f"'image_features' and 'text_features' ({exc}).") from None
+        raise BasicFileError(
+            f"basic.synthetic_data {p}: not the authors' synthetic-data format, a dict with "
+            f"'image_features' and 'text_features' ({exc})."
+        ) from None
     return _as_array(img), _as_array(txt)
 
 
@@ -126,8 +131,9 @@ def contrastive_projection(pos: np.ndarray, neg: np.ndarray, weight: float, comp
     return vecs[:, : max(1, n)]
 
 
-def expand_query(q: np.ndarray, db: np.ndarray, sims: np.ndarray, k: int, temperature: float,
-                 include_query: bool = True) -> np.ndarray:
+def expand_query(
+    q: np.ndarray, db: np.ndarray, sims: np.ndarray, k: int, temperature: float, include_query: bool = True
+) -> np.ndarray:
     """Weighted mean of the ``k`` rows of ``db`` with the highest ``sims`` (and of ``q`` with
     similarity 1 when ``include_query``), weights softmax(s / temperature).  Not projected."""
     k = min(int(k), len(sims))
@@ -139,8 +145,9 @@ def expand_query(q: np.ndarray, db: np.ndarray, sims: np.ndarray, k: int, temper
     return (w / w.sum()) @ feats
 
 
-def synthetic_minima(img: np.ndarray, txt: np.ndarray, mean_img: np.ndarray | None,
-                     mean_txt: np.ndarray | None) -> tuple[float, float]:
+def synthetic_minima(
+    img: np.ndarray, txt: np.ndarray, mean_img: np.ndarray | None, mean_txt: np.ndarray | None
+) -> tuple[float, float]:
     """(min image–image, min text–image) similarity over the synthetic features, each set
     L2-normalised and then centred like the real ones (no centring when the means are None)."""
     img, txt = l2_normalize(np.asarray(img, np.float64)), l2_normalize(np.asarray(txt, np.float64))
@@ -151,7 +158,9 @@ def synthetic_minima(img: np.ndarray, txt: np.ndarray, mean_img: np.ndarray | No
     return float((img @ img.T).min()), float((txt @ img.T).min())
 
 
-def normalise_similarities(s_i: np.ndarray, s_t: np.ndarray, min_img: float, min_txt: float) -> tuple[np.ndarray, np.ndarray]:
+def normalise_similarities(
+    s_i: np.ndarray, s_t: np.ndarray, min_img: float, min_txt: float
+) -> tuple[np.ndarray, np.ndarray]:
     """The authors' normalisation: both shifted by their minimum and divided by |image minimum|."""
     scale = max(abs(min_img), 1e-12)
     return (s_i - min_img) / scale, (s_t - min_txt) / scale
@@ -180,12 +189,16 @@ class Basic(CIRMethod):
     name = "basic"
     order = 30
     label = "BASIC"
-    description = ("BASIC as in the authors' code: centring, contrastive-PCA projection of the image, "
-                   "optional contextualized text, query expansion, normalisation, Harris fusion. Without "
-                   "their LAION mean the database mean centres; without their synthetic data a "
-                   "percentile normalisation stands in.")
+    description = (
+        "BASIC as in the authors' code: centring, contrastive-PCA projection of the image, "
+        "optional contextualized text, query expansion, normalisation, Harris fusion. Without "
+        "their LAION mean the database mean centres; without their synthetic data a "
+        "percentile normalisation stands in."
+    )
     gallery_aware = True  # takes a ``gallery`` parameter (the rows of the query's own database)
-    parameters = {"gallery": Param(None, object, help="index rows of the query's own database (i-CIR: one per instance)")}
+    parameters = {
+        "gallery": Param(None, object, help="index rows of the query's own database (i-CIR: one per instance)")
+    }
 
     def availability(self, ctx: MethodContext) -> tuple[bool, str]:
         # Cached per engine and settings: fusion asks on every query, and the answer needs file reads.
@@ -206,10 +219,12 @@ class Basic(CIRMethod):
         if b.normalize and b.synthetic_data:
             p = synthetic_file(b.synthetic_data, model_name)
             if not p.is_file():
-                return False, (f"basic.synthetic_data: {p} does not exist. It is the authors' synthetic-data file "
-                               "(dataset_1_sd_clip.pkl.npy or dataset_1_sd_siglip.pkl.npy from their synthetic_data/ "
-                               "folder); give that file or its folder, or set basic.synthetic_data=\"\" for the "
-                               "percentile normalisation, or basic.normalize=false.")
+                return False, (
+                    f"basic.synthetic_data: {p} does not exist. It is the authors' synthetic-data file "
+                    "(dataset_1_sd_clip.pkl.npy or dataset_1_sd_siglip.pkl.npy from their synthetic_data/ "
+                    "folder); give that file or its folder, or set basic.synthetic_data=\"\" for the "
+                    "percentile normalisation, or basic.normalize=false."
+                )
         return True, ""
 
     def _state(self, ctx: MethodContext) -> dict:
@@ -229,7 +244,9 @@ class Basic(CIRMethod):
                 if b.mean_file:
                     mean_img = load_mean(b.mean_file)
                     if mean_img.shape[0] != dim:
-                        raise BasicFileError(f"basic.mean_file has {mean_img.shape[0]} dimensions; the model has {dim}.")
+                        raise BasicFileError(
+                            f"basic.mean_file has {mean_img.shape[0]} dimensions; the model has {dim}."
+                        )
                     steps.append(f"centring on {Path(b.mean_file).name}")
                 else:
                     steps.append("centring on the database mean (no basic.mean_file, i.e. without --use_laion_mean)")
@@ -240,9 +257,13 @@ class Basic(CIRMethod):
                 proj = contrastive_projection(pos - mean_txt, neg - mean_txt, b.negative_weight, b.components)
                 steps.append(f"projection on {proj.shape[1]} components")
             if b.contextualize:
-                steps.append(f"text contextualized with {min(b.context_words, len(read_corpus(b.positive_corpus)))} corpus words")
+                steps.append(
+                    f"text contextualized with {min(b.context_words, len(read_corpus(b.positive_corpus)))} corpus words"
+                )
             if b.query_expansion:
-                steps.append(f"query expansion (k={b.qe_k}, T={b.qe_temperature:g}, query {'in' if b.qe_include_query else 'out'})")
+                steps.append(
+                    f"query expansion (k={b.qe_k}, T={b.qe_temperature:g}, query {'in' if b.qe_include_query else 'out'})"
+                )
             synthetic = None
             if b.normalize:
                 if b.synthetic_data:
@@ -250,17 +271,28 @@ class Basic(CIRMethod):
                     synthetic = load_synthetic(p)
                     for part, arr in zip(("image", "text"), synthetic):
                         if arr.ndim != 2 or arr.shape[1] != dim:
-                            raise BasicFileError(f"basic.synthetic_data {p}: {part} features have shape {arr.shape}; "
-                                                 f"the model has {dim} dimensions.")
+                            raise BasicFileError(
+                                f"basic.synthetic_data {p}: {part} features have shape {arr.shape}; "
+                                f"the model has {dim} dimensions."
+                            )
                     steps.append(f"normalised with the synthetic minima of {p.name}")
                 else:
-                    steps.append("normalised by the 0.5th percentile and range (no basic.synthetic_data: "
-                                 "not the authors' rule)")
+                    steps.append(
+                        "normalised by the 0.5th percentile and range (no basic.synthetic_data: not the authors' rule)"
+                    )
             steps.append(f"Harris fusion λ={b.harris_lambda:g}")
             summary = "; ".join(steps)
             log.info("BASIC: %s", summary)
-            ctx.cache[key] = {"mean_txt": mean_txt, "mean_img": mean_img, "proj": proj, "synthetic": synthetic,
-                              "steps": summary, "db_mean": None, "minima": OrderedDict(), "context": OrderedDict()}
+            ctx.cache[key] = {
+                "mean_txt": mean_txt,
+                "mean_img": mean_img,
+                "proj": proj,
+                "synthetic": synthetic,
+                "steps": summary,
+                "db_mean": None,
+                "minima": OrderedDict(),
+                "context": OrderedDict(),
+            }
         return ctx.cache[key]
 
     def _text(self, ctx: MethodContext, st: dict, text: str) -> np.ndarray:
@@ -327,6 +359,13 @@ class Basic(CIRMethod):
             else:
                 s_i, s_t = _percentile_normalise(s_i, s_i[rows]), _percentile_normalise(s_t, s_t[rows])
         fused = harris(s_t, s_i, b.harris_lambda)
-        return Composition(scores=fused.astype(np.float32), extras={
-            "image_scores": np.maximum(s_i, 0.0), "text_scores": np.maximum(s_t, 0.0),
-            "image_similarity": raw_i, "text_similarity": raw_t, "steps": st["steps"]})
+        return Composition(
+            scores=fused.astype(np.float32),
+            extras={
+                "image_scores": np.maximum(s_i, 0.0),
+                "text_scores": np.maximum(s_t, 0.0),
+                "image_similarity": raw_i,
+                "text_similarity": raw_t,
+                "steps": st["steps"],
+            },
+        )

@@ -1,8 +1,9 @@
 """Rocchio relevance feedback (seed 003): move the composed query toward the images marked
 relevant and away from those marked non-relevant, q' = α·q + β·mean(rel) − γ·mean(nonrel)."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -16,7 +17,9 @@ def _or(value, default):
     return default if value is None else value
 
 
-def rocchio(q: np.ndarray, relevant: np.ndarray, nonrelevant: np.ndarray, alpha: float, beta: float, gamma: float) -> np.ndarray:
+def rocchio(
+    q: np.ndarray, relevant: np.ndarray, nonrelevant: np.ndarray, alpha: float, beta: float, gamma: float
+) -> np.ndarray:
     """The Rocchio update of a unit query [D] from feature rows [n, D]; renormalised."""
     out = alpha * q
     if len(relevant):
@@ -65,6 +68,11 @@ class Feedback(CIRMethod):
             r = [ctx.index.row_of[i] for i in ids if i in ctx.index.row_of]
             return ctx.index.features[r] if r else np.zeros((0, ctx.index.dim), np.float32)
 
-        return rocchio(q, rows(self.params["relevant"] or ()), rows(self.params["nonrelevant"] or ()),
-                       float(_or(self.params["alpha"], fb.alpha)), float(_or(self.params["beta"], fb.beta)),
-                       float(_or(self.params["gamma"], fb.gamma)))
+        return rocchio(
+            q,
+            rows(self.params["relevant"] or ()),
+            rows(self.params["nonrelevant"] or ()),
+            float(_or(self.params["alpha"], fb.alpha)),
+            float(_or(self.params["beta"], fb.beta)),
+            float(_or(self.params["gamma"], fb.gamma)),
+        )

@@ -4,10 +4,11 @@ Item at 0-based rank i of a list gets log(1/(i+1)) + offset (offset 2.0: the top
 2.0), clipped at 0 so deep ranks never count against an item; votes sum over lists.
 Items with equal votes are ordered by their mean normalised score across the lists.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

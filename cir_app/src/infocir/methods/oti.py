@@ -1,6 +1,7 @@
 """OTI: per-query optimisation of the pseudo-word token (SEARLE's optimisation-based textual
 inversion), then the SEARLE prompt. Slow (hundreds of steps) but needs no trained φ; tokens
 are cached per (reference, model) so repeating a query is instant."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,7 +27,9 @@ class OTI(Searle):
     reference_differentiable = False  # the token is optimised per reference, not a function of it
     slow = True  # hundreds of optimisation steps per new reference
     uses_phi = False
-    description = "Optimises the pseudo-word token for the reference (350 AdamW steps), then 'a photo of $ that {text}'."
+    description = (
+        "Optimises the pseudo-word token for the reference (350 AdamW steps), then 'a photo of $ that {text}'."
+    )
 
     def availability(self, ctx: MethodContext) -> tuple[bool, str]:
         return True, ""
@@ -48,6 +51,12 @@ class OTI(Searle):
             b = ctx.bundle
             concept = "a " + self._concept(ctx, query)
             targets = [regulariser_targets(b, [concept], [s]) for s in REG_SUFFIXES]
-            cache[key] = oti(b, query.reference_raw[None], reg_targets=targets,
-                             steps=steps, reg_weight=reg_weight, progress=self.params.get("progress")).detach()
+            cache[key] = oti(
+                b,
+                query.reference_raw[None],
+                reg_targets=targets,
+                steps=steps,
+                reg_weight=reg_weight,
+                progress=self.params.get("progress"),
+            ).detach()
         return cache[key]

@@ -1,5 +1,6 @@
 """Method registry: names → classes.  Adding a method = one new module in ``methods/`` with an
 ``@register`` class (the registry imports every module of the package on first lookup)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,7 +31,13 @@ def fallback_method_name(ctx: MethodContext) -> str:
     """The method to use when the configured one is unavailable (e.g. no φ checkpoint): the first
     available fast method that composes one vector from both the reference and the text."""
     for name, cls in METHODS.ordered():
-        if cls.needs_reference and cls.needs_text and cls.composes_vector() and not cls.slow and cls().availability(ctx)[0]:
+        if (
+            cls.needs_reference
+            and cls.needs_text
+            and cls.composes_vector()
+            and not cls.slow
+            and cls().availability(ctx)[0]
+        ):
             return name
     raise UnknownPluginError("no available method composes a reference image and a text")
 

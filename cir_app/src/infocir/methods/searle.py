@@ -1,5 +1,6 @@
 """SEARLE (Baldrati et al., ICCV 2023): φ maps the reference image to a pseudo-word token,
 which replaces ``$`` in "a photo of $ that {text}"; the text encoder's output is the query."""
+
 from __future__ import annotations
 
 import logging
@@ -14,8 +15,10 @@ from infocir.models.encoding import l2_normalize
 
 log = logging.getLogger(__name__)
 SEARLE_TEMPLATE_WORDS = ("a", "photo", "of", "$", "that")  # "a photo of $ that {text}" before the user's text
-HUB_HINT = ("For ViT-B/32 or ViT-L/14 with internet, set model.phi_checkpoint=hub:ViT-B/32 (or hub:ViT-L/14) to fetch "
-            "the public φ once via torch.hub.")
+HUB_HINT = (
+    "For ViT-B/32 or ViT-L/14 with internet, set model.phi_checkpoint=hub:ViT-B/32 (or hub:ViT-L/14) to fetch "
+    "the public φ once via torch.hub."
+)
 
 
 def fetch_hub_phi(backbone: str, cache_dir: Path) -> Path:
@@ -30,7 +33,9 @@ def fetch_hub_phi(backbone: str, cache_dir: Path) -> Path:
         try:
             loaded = torch.hub.load("miccunifi/SEARLE", "searle", backbone=backbone)
         except Exception as exc:  # network, hub or repository errors: one message for the user
-            raise PhiCheckpointError(f"Could not fetch SEARLE φ for {backbone} from torch.hub (needs internet): {exc}") from None
+            raise PhiCheckpointError(
+                f"Could not fetch SEARLE φ for {backbone} from torch.hub (needs internet): {exc}"
+            ) from None
         phi = loaded[0] if isinstance(loaded, tuple) else loaded
         target.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"Phi": phi.state_dict()}, target)

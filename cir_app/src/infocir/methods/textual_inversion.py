@@ -6,12 +6,13 @@ Linear(4·d_tok, 4·d_tok) → GELU → Dropout(0.5) → Linear(4·d_tok, d_tok)
 key ``Phi`` (``layers.0/3/6.*``); its input is the raw ``encode_image`` output.  The
 pseudo-word is the ``$`` token (id 259 in the CLIP BPE vocabulary) in "a photo of $ that …".
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -34,8 +35,12 @@ class Phi(nn.Module):
     def __init__(self, input_dim: int, hidden_dim: int, output_dim: int, dropout: float = 0.5):
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Linear(input_dim, hidden_dim), nn.GELU(), nn.Dropout(dropout),
-            nn.Linear(hidden_dim, hidden_dim), nn.GELU(), nn.Dropout(dropout),
+            nn.Linear(input_dim, hidden_dim),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden_dim, hidden_dim),
+            nn.GELU(),
+            nn.Dropout(dropout),
             nn.Linear(hidden_dim, output_dim),
         )
 
@@ -47,7 +52,9 @@ def load_phi(path: str | os.PathLike, embed_dim: int, token_dim: int) -> Phi:
     """Load a SEARLE φ checkpoint (``{"Phi": state_dict}``) and check it fits the CLIP model."""
     p = Path(path)
     if not p.is_file():
-        raise PhiCheckpointError(f"SEARLE φ checkpoint not found: {p}. Set model.phi_checkpoint to a .pt file with key 'Phi'.")
+        raise PhiCheckpointError(
+            f"SEARLE φ checkpoint not found: {p}. Set model.phi_checkpoint to a .pt file with key 'Phi'."
+        )
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for bad files
@@ -97,7 +104,9 @@ def first_pseudo_positions(tokens: torch.Tensor, token_id: int) -> torch.Tensor:
     return hit & (hit.cumsum(-1) == 1)
 
 
-def encode_text_with_pseudo(model, tokens: torch.Tensor, pseudo: torch.Tensor | None, token_id: int = 259) -> torch.Tensor:
+def encode_text_with_pseudo(
+    model, tokens: torch.Tensor, pseudo: torch.Tensor | None, token_id: int = 259
+) -> torch.Tensor:
     """``encode_text`` where the first ``token_id`` position of each row uses the embedding
     ``pseudo`` [B, d_tok] (SEARLE replaces the template's pseudo-word only: a ``$`` the user typed
     later in the prompt stays the word "$").
@@ -135,7 +144,9 @@ def regulariser_targets(bundle, concepts: list[str], suffixes: list[str]) -> tup
     return bundle.tokens([f"a photo of {PSEUDO_TOKEN} that {s}" for s in suffixes]), target
 
 
-def regulariser_loss(model, pseudo: torch.Tensor, targets: tuple[torch.Tensor, torch.Tensor], token_id: int) -> torch.Tensor:
+def regulariser_loss(
+    model, pseudo: torch.Tensor, targets: tuple[torch.Tensor, torch.Tensor], token_id: int
+) -> torch.Tensor:
     """SEARLE's phrase regulariser: "a photo of $ that S" should encode like "a photo of <concept> that S"."""
     tokens, target = targets
     got = F.normalize(encode_text_with_pseudo(model, tokens, pseudo, token_id), dim=-1)

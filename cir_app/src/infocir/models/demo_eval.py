@@ -1,4 +1,5 @@
 """Quality of a CLIP model on held-out demo-world images (what ``evaluate-demo`` prints)."""
+
 from __future__ import annotations
 
 from infocir.models.encoders import ClipBundle

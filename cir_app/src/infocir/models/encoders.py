@@ -6,16 +6,18 @@ registered from ``models/configs``) and ``pretrained`` is either an open_clip ta
 weights (tests).  The preprocessing transform travels with the model so that index
 build and query encoding cannot drift apart.
 """
+
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from PIL import Image
 
@@ -89,7 +91,7 @@ def uses_quick_gelu(name: str, pretrained: str, setting: str = "auto") -> bool:
     return pretrained == "openai" and not name.endswith("-quickgelu")
 
 
-def resolve_device(setting: str = "auto") -> "torch.device":  # noqa: F821
+def resolve_device(setting: str = "auto") -> torch.device:  # noqa: F821
     """The torch device for ``model.device``: "auto" (CUDA when torch sees a GPU, else the CPU),
     "cpu", "cuda", "cuda:N" or "mps".  A GPU request on a machine without one is a ModelLoadError."""
     import torch
@@ -108,7 +110,9 @@ def resolve_device(setting: str = "auto") -> "torch.device":  # noqa: F821
                 f"built for CUDA {torch.version.cuda or 'none'}). Use model.device=auto or cpu."
             )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ModelLoadError(f"model.device={setting!r}: only {torch.cuda.device_count()} CUDA device(s) are visible.")
+            raise ModelLoadError(
+                f"model.device={setting!r}: only {torch.cuda.device_count()} CUDA device(s) are visible."
+            )
     elif dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
         raise ModelLoadError("model.device='mps' was requested but the MPS backend is not available here.")
     elif dev.type not in ("cpu", "cuda", "mps"):
@@ -116,7 +120,7 @@ def resolve_device(setting: str = "auto") -> "torch.device":  # noqa: F821
     return dev
 
 
-def resolve_precision(setting: str, device: "torch.device") -> str:  # noqa: F821
+def resolve_precision(setting: str, device: torch.device) -> str:  # noqa: F821
     """``model.precision`` for a device: "auto" is fp16 autocast on CUDA and fp32 elsewhere."""
     if setting not in PRECISIONS:
         raise ModelLoadError(f"model.precision must be one of {PRECISIONS}, got {setting!r}")
@@ -136,8 +140,8 @@ class ClipBundle:
     explanations, which run outside autocast, stay in float32.
     """
 
-    model: "object"  # open_clip.CLIP (kept untyped so importing this module stays cheap)
-    preprocess: Callable[[Image.Image], "object"]
+    model: object  # open_clip.CLIP (kept untyped so importing this module stays cheap)
+    preprocess: Callable[[Image.Image], object]
     tokenizer: Callable
     name: str
     pretrained: str
@@ -166,13 +170,13 @@ class ClipBundle:
         return int(self.model.token_embedding.weight.shape[1])
 
     @property
-    def float_dtype(self) -> "torch.dtype":  # noqa: F821
+    def float_dtype(self) -> torch.dtype:  # noqa: F821
         """The dtype of the model's weights and of every floating tensor handed to it."""
         import torch
 
         return torch.float64 if self.precision == "fp64" else torch.float32
 
-    def tensor(self, x: Any, dtype: "torch.dtype | None" = None) -> "torch.Tensor":  # noqa: F821
+    def tensor(self, x: Any, dtype: torch.dtype | None = None) -> torch.Tensor:  # noqa: F821
         """An array or tensor on the model's device; floating values in the model's dtype
         (or ``dtype``), integers unchanged."""
         import numpy as np
@@ -184,17 +188,17 @@ class ClipBundle:
             dtype = self.float_dtype
         return x.to(device=self.device, dtype=dtype, non_blocking=True)
 
-    def adopt(self, module: "torch.nn.Module") -> "torch.nn.Module":  # noqa: F821
+    def adopt(self, module: torch.nn.Module) -> torch.nn.Module:  # noqa: F821
         """Put an extra module (φ, a probe) on the model's device and dtype."""
         return module.to(device=self.device, dtype=self.float_dtype)
 
-    def pixels(self, images: list[Image.Image]) -> "torch.Tensor":  # noqa: F821
+    def pixels(self, images: list[Image.Image]) -> torch.Tensor:  # noqa: F821
         """Preprocess PIL images exactly as the index does: [B, 3, S, S] on the device."""
         import torch
 
         return self.tensor(torch.stack([self.preprocess(im) for im in images]))
 
-    def tokens(self, texts: list[str]) -> "torch.Tensor":  # noqa: F821
+    def tokens(self, texts: list[str]) -> torch.Tensor:  # noqa: F821
         """Token ids [B, context] of ``texts`` on the device."""
         return self.tensor(self.tokenizer(list(texts)))
 
@@ -216,12 +220,12 @@ class ClipBundle:
             yield
 
     @staticmethod
-    def numpy(t: "torch.Tensor") -> "np.ndarray":  # noqa: F821
+    def numpy(t: torch.Tensor) -> np.ndarray:  # noqa: F821
         """A tensor back on the host as float32 numpy (from any device or dtype)."""
         return host_numpy(t)
 
 
-def host_numpy(t: "torch.Tensor") -> "np.ndarray":  # noqa: F821
+def host_numpy(t: torch.Tensor) -> np.ndarray:  # noqa: F821
     """A tensor back on the host as float32 numpy (from any device or dtype)."""
     return t.detach().float().cpu().numpy()
 
@@ -285,7 +289,9 @@ def load_clip(
         # Built on the CPU (random init draws from the CPU generator, so a seed gives the same
         # weights on every device), then moved once.
         qg = uses_quick_gelu(name, source, quick_gelu)
-        model, _, val_transform = open_clip.create_model_and_transforms(name, pretrained=(source or None), force_quick_gelu=qg)
+        model, _, val_transform = open_clip.create_model_and_transforms(
+            name, pretrained=(source or None), force_quick_gelu=qg
+        )
     except Exception as exc:  # open_clip raises many types; the user needs one clear message
         where = "local checkpoint" if is_file else ("open_clip tag (needs internet)" if source else "config")
         raise ModelLoadError(f"Could not load CLIP model {name!r} from {where} {source!r}: {exc}") from exc

@@ -1,4 +1,5 @@
 """Batch encoding of images and texts with a loaded ClipBundle (no I/O beyond opening images)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -13,6 +13,7 @@ Recipe (see ../shared/ALGORITHMS.md, "The demo model"):
 
 Each stage checkpoints into ``workdir`` and a re-run resumes where it stopped.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,11 +69,13 @@ def _render_chunk(args: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarr
     seed, rep, size, side = args
     from torchvision import transforms
 
-    tf = transforms.Compose([
-        transforms.Resize(size, interpolation=transforms.InterpolationMode.BICUBIC),
-        transforms.CenterCrop(size),
-        transforms.PILToTensor(),
-    ])
+    tf = transforms.Compose(
+        [
+            transforms.Resize(size, interpolation=transforms.InterpolationMode.BICUBIC),
+            transforms.CenterCrop(size),
+            transforms.PILToTensor(),
+        ]
+    )
     imgs, attrs = [], []
     for ci, a in enumerate(W.all_combinations()):
         img, _ = W.render(a, np.random.default_rng([seed, rep, ci]), side)
@@ -81,7 +84,9 @@ def _render_chunk(args: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarr
     return np.stack(imgs), np.array(attrs, np.int64)
 
 
-def build_pool(seed: int, replicates: int, size: int, side: int = 128, workers: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+def build_pool(
+    seed: int, replicates: int, size: int, side: int = 128, workers: int = 2
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Render ``replicates`` × every combination, resized like open_clip's transform.
 
     Returns uint8 images [N,3,size,size] and attribute indices [N,5]; index = rep·1920 + combo.
@@ -147,7 +152,9 @@ def sample_caption(row, rng: np.random.Generator, recipe: Recipe) -> tuple[str, 
     return text, constraint
 
 
-def hard_batch(n: int, n_pool: int, replicates: int, group: int, rng: np.random.Generator, shape_focus: float = 0.0) -> np.ndarray:
+def hard_batch(
+    n: int, n_pool: int, replicates: int, group: int, rng: np.random.Generator, shape_focus: float = 0.0
+) -> np.ndarray:
     """Pool indices: half in groups of ``group`` images sharing all attributes but one, half random.
 
     ``shape_focus`` is the share of groups that vary the shape (the hardest attribute);
@@ -169,7 +176,9 @@ def hard_batch(n: int, n_pool: int, replicates: int, group: int, rng: np.random.
     return np.array(out)
 
 
-def multi_positive_loss(img: torch.Tensor, txt: torch.Tensor, scale: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def multi_positive_loss(
+    img: torch.Tensor, txt: torch.Tensor, scale: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
     """Symmetric InfoNCE with soft targets spread over every caption an image satisfies."""
     logits = scale * img @ txt.T
     t_i = targets / targets.sum(1, keepdim=True)
@@ -199,15 +208,20 @@ def _lr(step: int, total: int, base: float, warmup: int) -> float:
 @torch.no_grad()
 def encode_images(bundle, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
     """Unit image features [n, D] on the device of uint8 host images [n, 3, S, S]."""
-    out = [F.normalize(bundle.model.encode_image(_normalize(bundle, images[i : i + batch])), dim=-1)
-           for i in range(0, len(images), batch)]
+    out = [
+        F.normalize(bundle.model.encode_image(_normalize(bundle, images[i : i + batch])), dim=-1)
+        for i in range(0, len(images), batch)
+    ]
     return torch.cat(out)
 
 
 @torch.no_grad()
 def encode_texts(bundle, texts: list[str], batch: int = 512) -> torch.Tensor:
     """Unit text features [n, D] on the device."""
-    out = [F.normalize(bundle.model.encode_text(bundle.tokens(texts[i : i + batch])), dim=-1) for i in range(0, len(texts), batch)]
+    out = [
+        F.normalize(bundle.model.encode_text(bundle.tokens(texts[i : i + batch])), dim=-1)
+        for i in range(0, len(texts), batch)
+    ]
     return torch.cat(out)
 
 
@@ -227,7 +241,10 @@ def evaluate(bundle, images: torch.Tensor, attrs: torch.Tensor) -> dict[str, flo
     img = encode_images(bundle, images)
     res: dict[str, float] = {}
     for ai, a in enumerate(W.ATTRIBUTES):
-        words = [W.STYLE_WORDS[v][0] if a == "style" else W.BACKGROUND_WORDS[v][0] if a == "background" else v for v in W.VALUES[a]]
+        words = [
+            W.STYLE_WORDS[v][0] if a == "style" else W.BACKGROUND_WORDS[v][0] if a == "background" else v
+            for v in W.VALUES[a]
+        ]
         txt = encode_texts(bundle, [ZERO_SHOT_PROMPTS[a].format(w) for w in words])
         pred = (img @ txt.T).argmax(1).cpu()
         res[f"zero_shot_{a}"] = float((pred == attrs[:, ai]).float().mean())
@@ -241,8 +258,21 @@ def evaluate(bundle, images: torch.Tensor, attrs: torch.Tensor) -> dict[str, flo
 
 
 # --------------------------------------------------------------------------- stages
-def _checkpointed_loop(name, workdir, params_model, trainable, total, lr, wd, step_fn, eval_fn, every=100, warmup=50,
-                       stop_at=0, device="cpu"):
+def _checkpointed_loop(
+    name,
+    workdir,
+    params_model,
+    trainable,
+    total,
+    lr,
+    wd,
+    step_fn,
+    eval_fn,
+    every=100,
+    warmup=50,
+    stop_at=0,
+    device="cpu",
+):
     """Train ``total`` steps of a warm-up + cosine schedule (or stop at ``stop_at``), checkpointing and resuming."""
     ckpt = workdir / f"{name}.ckpt.pt"
     opt = torch.optim.AdamW(trainable, lr=lr, weight_decay=wd)
@@ -267,7 +297,15 @@ def _checkpointed_loop(name, workdir, params_model, trainable, total, lr, wd, st
         if step % 25 == 0:
             log.info("%s step %d/%d loss %.4f  %.1f min", name, step, total, loss.item(), (time.time() - t0) / 60)
         if step % every == 0 or step == end:
-            _atomic_save({"model": params_model.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": time.time() - t0}, ckpt)
+            _atomic_save(
+                {
+                    "model": params_model.state_dict(),
+                    "opt": opt.state_dict(),
+                    "step": step,
+                    "elapsed": time.time() - t0,
+                },
+                ckpt,
+            )
             if eval_fn and (step % (every * 4) == 0 or step == end):
                 log.info("%s eval at %d: %s", name, step, json.dumps(eval_fn()))
     return time.time() - t0
@@ -302,14 +340,30 @@ def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR, d
         return multi_positive_loss(im, tx, teacher.logit_scale.exp().clamp(max=100), teacher_b.tensor(targets))
 
     t_teacher = _checkpointed_loop(
-        "teacher", workdir, teacher, teacher.parameters(), recipe.teacher_steps, recipe.teacher_lr, recipe.weight_decay,
-        teacher_step, lambda: evaluate(teacher_b, ho_images, ho_attrs), device=dev,
+        "teacher",
+        workdir,
+        teacher,
+        teacher.parameters(),
+        recipe.teacher_steps,
+        recipe.teacher_lr,
+        recipe.weight_decay,
+        teacher_step,
+        lambda: evaluate(teacher_b, ho_images, ho_attrs),
+        device=dev,
     )
     if recipe.teacher_focus_steps:
         t_teacher += _checkpointed_loop(
-            "teacher-focus", workdir, teacher, teacher.parameters(), recipe.teacher_focus_steps, recipe.teacher_focus_lr,
-            recipe.weight_decay, lambda st: teacher_step(st, phase=3, focus=recipe.shape_focus),
-            lambda: evaluate(teacher_b, ho_images, ho_attrs), warmup=20, device=dev,
+            "teacher-focus",
+            workdir,
+            teacher,
+            teacher.parameters(),
+            recipe.teacher_focus_steps,
+            recipe.teacher_focus_lr,
+            recipe.weight_decay,
+            lambda st: teacher_step(st, phase=3, focus=recipe.shape_focus),
+            lambda: evaluate(teacher_b, ho_images, ho_attrs),
+            warmup=20,
+            device=dev,
         )
     teacher.eval()
     teacher_eval = evaluate(teacher_b, ho_images, ho_attrs)
@@ -343,9 +397,19 @@ def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR, d
         return (1 - (out * targets_emb[student_b.tensor(idx)]).sum(-1)).mean()
 
     t_student = _checkpointed_loop(
-        "student", workdir, student, [p for p in student.parameters() if p.requires_grad], recipe.student_steps,
-        recipe.student_lr, 0.05, student_step, lambda: evaluate(student_b, ho_images, ho_attrs), every=200, warmup=200,
-        stop_at=recipe.student_stop_at, device=dev,
+        "student",
+        workdir,
+        student,
+        [p for p in student.parameters() if p.requires_grad],
+        recipe.student_steps,
+        recipe.student_lr,
+        0.05,
+        student_step,
+        lambda: evaluate(student_b, ho_images, ho_attrs),
+        every=200,
+        warmup=200,
+        stop_at=recipe.student_stop_at,
+        device=dev,
     )
     student.eval()
     student_eval = evaluate(student_b, ho_images, ho_attrs)
@@ -362,8 +426,13 @@ def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR, d
         "config": config,
         "teacher": TEACHER,
         "recipe": asdict(recipe),
-        "data": {"world": "infocir.data.demo_world", "format_version": W.FORMAT_VERSION, "train_seed": recipe.seed,
-                 "heldout_seed": recipe.heldout_seed, "pool_images": n},
+        "data": {
+            "world": "infocir.data.demo_world",
+            "format_version": W.FORMAT_VERSION,
+            "train_seed": recipe.seed,
+            "heldout_seed": recipe.heldout_seed,
+            "pool_images": n,
+        },
         "training_minutes": {"teacher": round(t_teacher / 60, 1), "student": round(t_student / 60, 1)},
         "device": str(dev),
         "evaluation_heldout": {"teacher": teacher_eval, "student": student_eval, "n_images": len(ho_images)},
@@ -386,9 +455,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    recipe = Recipe(teacher_steps=args.teacher_steps, teacher_focus_steps=args.teacher_focus_steps,
-                    student_steps=args.student_steps, student_stop_at=args.student_stop_at,
-                    pool_replicates=args.replicates)
+    recipe = Recipe(
+        teacher_steps=args.teacher_steps,
+        teacher_focus_steps=args.teacher_focus_steps,
+        student_steps=args.student_steps,
+        student_stop_at=args.student_stop_at,
+        pool_replicates=args.replicates,
+    )
     train(Path(args.workdir), recipe, Path(args.out_dir), device=args.device)
     return 0
 

@@ -7,6 +7,7 @@
 3. Saved as ``{"Phi": state_dict}`` (float16) — the public SEARLE format — plus a manifest
    with the demo-world CIR figures of image-only, text-only, average and SEARLE.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,7 +66,9 @@ def train_phi(workdir: Path, recipe: PhiRecipe = PhiRecipe(), out_dir: Path = AS
     attrs_l = [_attrs_of(r) for r in attrs.tolist()]
     concepts = [W.describe(a) for a in attrs_l]
     with torch.no_grad():
-        feats = torch.cat([model.encode_image(_normalize(bundle, images[i : i + 256])) for i in range(0, len(images), 256)])
+        feats = torch.cat(
+            [model.encode_image(_normalize(bundle, images[i : i + 256])) for i in range(0, len(images), 256)]
+        )
     token_id = pseudo_token_id(tok)
 
     # 1. OTI pseudo-tokens, batch by batch (each batch file is a checkpoint).
@@ -83,10 +86,18 @@ def train_phi(workdir: Path, recipe: PhiRecipe = PhiRecipe(), out_dir: Path = AS
         sl = slice(start, start + recipe.oti_batch)
         rng = np.random.default_rng([recipe.seed, bi])
         # A few fixed phrase sets per batch, cycled through the steps (targets encoded once).
-        targets = [regulariser_targets(bundle, concepts[sl], [_suffix(a, rng) for a in attrs_l[sl]])
-                   for _ in range(recipe.phrase_sets)]
-        tk = oti(bundle, feats[sl], reg_targets=targets, steps=recipe.oti_steps,
-                 reg_weight=recipe.reg_weight, seed=recipe.seed + bi)
+        targets = [
+            regulariser_targets(bundle, concepts[sl], [_suffix(a, rng) for a in attrs_l[sl]])
+            for _ in range(recipe.phrase_sets)
+        ]
+        tk = oti(
+            bundle,
+            feats[sl],
+            reg_targets=targets,
+            steps=recipe.oti_steps,
+            reg_weight=recipe.reg_weight,
+            seed=recipe.seed + bi,
+        )
         oti_seconds += time.time() - t_batch
         torch.save({"tokens": tk, "seconds": time.time() - t_batch}, path)
         tokens.append(tk)
@@ -144,8 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    recipe = PhiRecipe(oti_steps=args.oti_steps, phi_steps=args.phi_steps, replicates=args.replicates,
-                       phi_reg_weight=args.phi_reg_weight)
+    recipe = PhiRecipe(
+        oti_steps=args.oti_steps,
+        phi_steps=args.phi_steps,
+        replicates=args.replicates,
+        phi_reg_weight=args.phi_reg_weight,
+    )
     train_phi(Path(args.workdir), recipe, Path(args.out_dir), device=args.device)
     return 0
 

@@ -11,6 +11,7 @@ The fitted reducer is kept, so a composed query is placed with the same ``transf
 the data (never by rescaling).  umap-learn compiles with numba on first import (~12 s):
 it is imported lazily, inside the fit, never at module import.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -95,8 +96,12 @@ def fit_map(features: np.ndarray, cfg: UMAPConfig, style_dir: np.ndarray | None 
 
 
 def map_key(index_manifest, cfg: UMAPConfig) -> dict:
-    return {"index": asdict(index_manifest.key), "count": index_manifest.count, "umap": asdict(cfg),
-            "format_version": MAP_FORMAT_VERSION}
+    return {
+        "index": asdict(index_manifest.key),
+        "count": index_manifest.count,
+        "umap": asdict(cfg),
+        "format_version": MAP_FORMAT_VERSION,
+    }
 
 
 def map_dir(index_dir: Path, cfg: UMAPConfig) -> Path:
@@ -108,7 +113,9 @@ def save_map(m: EmbeddingMap, out: Path, key: dict) -> None:
     buf = io.BytesIO()
     np.save(buf, m.coords)
     atomic_write_bytes(out / "coords.npy", buf.getvalue())
-    atomic_write_bytes(out / "reducer.pkl", pickle.dumps({"style": m.style_direction, "pca": m.pca, "reducer": m.reducer}))
+    atomic_write_bytes(
+        out / "reducer.pkl", pickle.dumps({"style": m.style_direction, "pca": m.pca, "reducer": m.reducer})
+    )
     atomic_write_text(out / "manifest.json", json.dumps(key, indent=1))  # last: marks a complete map
 
 
@@ -126,14 +133,26 @@ def load_map(out: Path, key: dict, n_rows: int | None = None) -> EmbeddingMap | 
         coords = np.load(out / "coords.npy", allow_pickle=False)
         state = pickle.loads((out / "reducer.pkl").read_bytes())
         style, pca, reducer = state["style"], state["pca"], state["reducer"]
-    except (OSError, ValueError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, KeyError,
-            TypeError) as exc:
-        raise CacheCorruptError(f"Map cache in {out} is unreadable ({exc}). Delete that folder to refit the map.") from None
+    except (
+        OSError,
+        ValueError,
+        EOFError,
+        pickle.UnpicklingError,
+        AttributeError,
+        ImportError,
+        KeyError,
+        TypeError,
+    ) as exc:
+        raise CacheCorruptError(
+            f"Map cache in {out} is unreadable ({exc}). Delete that folder to refit the map."
+        ) from None
     n = key.get("count") if n_rows is None else n_rows
     finite = coords.dtype.kind in "fiu" and bool(np.isfinite(coords).all())
     if coords.shape != (n, 2) or not finite:
-        raise CacheCorruptError(f"Map cache in {out} does not fit the index of {n} images (coordinates of shape "
-                                f"{coords.shape}{'' if finite else ', not all finite'}).")
+        raise CacheCorruptError(
+            f"Map cache in {out} does not fit the index of {n} images (coordinates of shape "
+            f"{coords.shape}{'' if finite else ', not all finite'})."
+        )
     return EmbeddingMap(np.asarray(coords, np.float32), style, pca, reducer)
 
 
@@ -177,8 +196,9 @@ class MapService:
                     from infocir.data.corpora import read_corpus
 
                     basic = self.engine.config.basic
-                    style = style_direction(self.engine.encode_text, read_corpus(basic.positive_corpus),
-                                            read_corpus(basic.negative_corpus))
+                    style = style_direction(
+                        self.engine.encode_text, read_corpus(basic.positive_corpus), read_corpus(basic.negative_corpus)
+                    )
                 log.info("Fitting the 2-D map of %d images (first start only)...", len(self.engine.index))
                 m = fit_map(self.engine.index.features, self.cfg, style)
                 save_map(m, self.out, self.key)
@@ -202,7 +222,10 @@ class MapService:
             return "ready", ""
         if self._error:
             return "error", self._error
-        return "fitting", f"Computing the 2-D map of {len(self.engine.index):,} images (first start only, {time.time() - self._started:.0f}s so far)…"
+        return (
+            "fitting",
+            f"Computing the 2-D map of {len(self.engine.index):,} images (first start only, {time.time() - self._started:.0f}s so far)…",
+        )
 
     @property
     def map(self) -> EmbeddingMap | None:

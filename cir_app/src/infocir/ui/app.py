@@ -3,6 +3,7 @@
 ``serve`` checks the exposure rules before anything loads (``infocir.ui.server.plan_server``), then
 serves with waitress by default (``ui.server``), behind the access token when ``ui.token`` is set.
 """
+
 from __future__ import annotations
 
 import logging

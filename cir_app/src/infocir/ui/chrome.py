@@ -1,12 +1,22 @@
 """Headless Chromium options for driving the dashboard: the browser tests, ``scripts/screenshots.py`` and
 ``benchmarks/browser_search_latency.py``. Debian's ``chromium`` with its matching ``chromedriver``;
 selenium comes with the ``test`` extra and is imported only when this is called."""
+
 from __future__ import annotations
 
 import tempfile
 
-CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync")
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 
 
 def chrome_options(width: int = 1440, height: int = 900):

@@ -1,17 +1,34 @@
 """Pure figure builders: data in, Plotly figures (or image data URIs) out. No engine, no I/O."""
+
 from __future__ import annotations
 
 import base64
 import io
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 
 # A qualitative palette with enough distinct, print-safe colours; classes beyond it cycle.
-PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6",
-           "#9d755d", "#bab0ac", "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#17becf")
+PALETTE = (
+    "#4c78a8",
+    "#f58518",
+    "#54a24b",
+    "#e45756",
+    "#72b7b2",
+    "#eeca3b",
+    "#b279a2",
+    "#ff9da6",
+    "#9d755d",
+    "#bab0ac",
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#9467bd",
+    "#8c564b",
+    "#17becf",
+)
 FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=12, color="#1f2430")
 
 
@@ -21,14 +38,17 @@ def class_colours(classes: Sequence[str]) -> dict[str, str]:
 
 
 def _base_layout(fig: go.Figure, **kw) -> go.Figure:
-    fig.update_layout(**{"font": FONT, "paper_bgcolor": "white", "plot_bgcolor": "white",
-                         "margin": dict(l=8, r=8, t=8, b=8), **kw})
+    fig.update_layout(
+        **{"font": FONT, "paper_bgcolor": "white", "plot_bgcolor": "white", "margin": dict(l=8, r=8, t=8, b=8), **kw}
+    )
     return fig
 
 
 def empty_figure(message: str) -> go.Figure:
     fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, font=dict(size=13, color="#6b7280"), x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.add_annotation(
+        text=message, showarrow=False, font=dict(size=13, color="#6b7280"), x=0.5, y=0.5, xref="paper", yref="paper"
+    )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return _base_layout(fig, height=260)
@@ -42,13 +62,22 @@ def class_histogram(classes: Sequence[str], highlight: str | None, colours: dict
     names = [c for c, _ in counts]
     values = [n for _, n in counts]
     opacity = [1.0 if highlight in (None, c) else 0.3 for c in names]
-    fig = go.Figure(go.Bar(
-        x=values, y=names, orientation="h",
-        marker=dict(color=[colours.get(c, "#888") for c in names], opacity=opacity,
-                    line=dict(color=["#1f2430" if c == highlight else "rgba(0,0,0,0)" for c in names], width=2)),
-        customdata=names, hovertemplate="%{y}: %{x} of the top-k<extra>click to highlight</extra>",
-        text=values, textposition="auto",
-    ))
+    fig = go.Figure(
+        go.Bar(
+            x=values,
+            y=names,
+            orientation="h",
+            marker=dict(
+                color=[colours.get(c, "#888") for c in names],
+                opacity=opacity,
+                line=dict(color=["#1f2430" if c == highlight else "rgba(0,0,0,0)" for c in names], width=2),
+            ),
+            customdata=names,
+            hovertemplate="%{y}: %{x} of the top-k<extra>click to highlight</extra>",
+            text=values,
+            textposition="auto",
+        )
+    )
     fig.update_yaxes(autorange="reversed", automargin=True)
     fig.update_xaxes(title=None, dtick=max(1, max(values) // 5), gridcolor="#eef0f3")
     return _base_layout(fig, height=max(200, 26 * len(names) + 40), bargap=0.25, clickmode="event")
@@ -73,9 +102,18 @@ def wordcloud_data_uri(weights: dict[str, float], colours: dict[str, str], width
     if not weights:
         return ""
     weights = {k: v for k, v in weights.items() if v > 0} or {k: 1.0 for k in weights}
-    wc = WordCloud(width=width, height=height, background_color="white", prefer_horizontal=0.95, random_state=0,
-                   max_font_size=min(96, height // 2), min_font_size=10, relative_scaling=0.6, margin=6,
-                   color_func=lambda word, **_: colours.get(word, "#333"))
+    wc = WordCloud(
+        width=width,
+        height=height,
+        background_color="white",
+        prefer_horizontal=0.95,
+        random_state=0,
+        max_font_size=min(96, height // 2),
+        min_font_size=10,
+        relative_scaling=0.6,
+        margin=6,
+        color_func=lambda word, **_: colours.get(word, "#333"),
+    )
     # WordCloud splits on nothing when given frequencies, so multi-word classes stay whole.
     img = wc.generate_from_frequencies(weights).to_image()
     buf = io.BytesIO()
@@ -94,7 +132,9 @@ def class_trace_rows(classes: Sequence[str], colours: dict[str, str]) -> list[np
     return out
 
 
-def map_point_rows(points: Sequence[dict], classes: Sequence[str], colours: dict[str, str], overlays: dict[str, Sequence[int]]) -> list[int]:
+def map_point_rows(
+    points: Sequence[dict], classes: Sequence[str], colours: dict[str, str], overlays: dict[str, Sequence[int]]
+) -> list[int]:
     """Index rows of the points of a Plotly click or selection event on the map.
 
     ``customdata`` (plain lists, see embedding_figure) is used when the event carries it; otherwise
@@ -154,28 +194,59 @@ def map_overlays(
         for r in res:
             xs += [query_xy[0], float(coords[r, 0]), None]
             ys += [query_xy[1], float(coords[r, 1]), None]
-    out["links"] = go.Scattergl(x=xs, y=ys, mode="lines", line=dict(color="rgba(31,36,48,0.25)", width=1),
-                                hoverinfo="skip", showlegend=False, name="links")
+    out["links"] = go.Scattergl(
+        x=xs,
+        y=ys,
+        mode="lines",
+        line=dict(color="rgba(31,36,48,0.25)", width=1),
+        hoverinfo="skip",
+        showlegend=False,
+        name="links",
+    )
     out["top-k"] = go.Scattergl(
-        x=coords[res, 0].tolist(), y=coords[res, 1].tolist(), mode="markers", name="top-k", customdata=res.tolist(),
-        marker=dict(size=11, color=[colours.get(classes[r], "#888") for r in res], line=dict(color="#1f2430", width=1.5)),
-        text=[f"#{i + 1}" for i in range(len(res))], hovertemplate="%{text} · " + "%{customdata}<extra>top-k</extra>",
-        showlegend=bool(len(res)))
-    out["ideals"] = go.Scattergl(x=coords[ideals, 0].tolist(), y=coords[ideals, 1].tolist(), mode="markers", name="ideals",
-                                 customdata=ideals.tolist(), showlegend=bool(len(ideals)),
-                                 marker=dict(size=15, symbol="circle-open", color="#d4a017", line=dict(width=3)),
-                                 hovertemplate="ideal<extra></extra>")
+        x=coords[res, 0].tolist(),
+        y=coords[res, 1].tolist(),
+        mode="markers",
+        name="top-k",
+        customdata=res.tolist(),
+        marker=dict(
+            size=11, color=[colours.get(classes[r], "#888") for r in res], line=dict(color="#1f2430", width=1.5)
+        ),
+        text=[f"#{i + 1}" for i in range(len(res))],
+        hovertemplate="%{text} · " + "%{customdata}<extra>top-k</extra>",
+        showlegend=bool(len(res)),
+    )
+    out["ideals"] = go.Scattergl(
+        x=coords[ideals, 0].tolist(),
+        y=coords[ideals, 1].tolist(),
+        mode="markers",
+        name="ideals",
+        customdata=ideals.tolist(),
+        showlegend=bool(len(ideals)),
+        marker=dict(size=15, symbol="circle-open", color="#d4a017", line=dict(width=3)),
+        hovertemplate="ideal<extra></extra>",
+    )
     # WebGL like the points, so that the markers drawn last are on top of the top-k rings.
     ref = [] if reference_xy is None else [reference_xy]
-    out["reference"] = go.Scattergl(x=[p[0] for p in ref], y=[p[1] for p in ref], mode="markers", name="reference",
-                                    showlegend=bool(ref),
-                                    marker=dict(size=20, symbol="star", color="#ffd43b", line=dict(color="#1f2430", width=1.5)),
-                                    hovertemplate="reference<extra></extra>")
+    out["reference"] = go.Scattergl(
+        x=[p[0] for p in ref],
+        y=[p[1] for p in ref],
+        mode="markers",
+        name="reference",
+        showlegend=bool(ref),
+        marker=dict(size=20, symbol="star", color="#ffd43b", line=dict(color="#1f2430", width=1.5)),
+        hovertemplate="reference<extra></extra>",
+    )
     q = [] if query_xy is None else [query_xy]
-    out["composed query"] = go.Scattergl(x=[p[0] for p in q], y=[p[1] for p in q], mode="markers", name="composed query",
-                                         showlegend=bool(q),
-                                         marker=dict(size=16, symbol="x", color="#e03131", line=dict(color="white", width=1)),
-                                         hovertemplate="composed query<extra></extra>")
+    out["composed query"] = go.Scattergl(
+        x=[p[0] for p in q],
+        y=[p[1] for p in q],
+        mode="markers",
+        name="composed query",
+        showlegend=bool(q),
+        marker=dict(size=16, symbol="x", color="#e03131", line=dict(color="white", width=1)),
+        hovertemplate="composed query<extra></extra>",
+    )
     return out
 
 
@@ -205,36 +276,62 @@ def embedding_figure(
     per_class = class_trace_rows(classes, colours)
     names = [classes[int(rows[0])] for rows in per_class]
     for rows, c, opacity in zip(per_class, names, class_opacities(names, highlight)):
-        fig.add_trace(go.Scattergl(
-            x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=c, customdata=rows.tolist(),
-            marker=dict(size=5, color=colours[c], opacity=opacity),
-            hovertemplate=f"{c}<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Scattergl(
+                x=coords[rows, 0],
+                y=coords[rows, 1],
+                mode="markers",
+                name=c,
+                customdata=rows.tolist(),
+                marker=dict(size=5, color=colours[c], opacity=opacity),
+                hovertemplate=f"{c}<extra></extra>",
+            )
+        )
     overlays = map_overlays(coords, classes, colours, result_rows, reference_xy, query_xy, show_lines, ideal_rows)
     for name, trace in overlays.items():
         if fixed_overlays or len(trace.x or ()):
             fig.add_trace(trace)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=1)
-    return _base_layout(fig, height=620, dragmode=dragmode, uirevision=uirevision, clickmode="event+select",
-                        legend=dict(orientation="h", y=-0.02, x=0, font=dict(size=11), itemsizing="constant"),
-                        hovermode="closest")
+    return _base_layout(
+        fig,
+        height=620,
+        dragmode=dragmode,
+        uirevision=uirevision,
+        clickmode="event+select",
+        legend=dict(orientation="h", y=-0.02, x=0, font=dict(size=11), itemsizing="constant"),
+        hovermode="closest",
+    )
 
 
-def token_figure(words: Sequence[str], scores: Sequence[float], is_template: Sequence[bool], title: str = "") -> go.Figure:
+def token_figure(
+    words: Sequence[str], scores: Sequence[float], is_template: Sequence[bool], title: str = ""
+) -> go.Figure:
     """F2: one signed bar per word of the prompt, in reading order; the method's template words
     are drawn faint so the user's own words stand out."""
     colours = ["#2f9e44" if s >= 0 else "#e03131" for s in scores]
     opacity = [0.35 if t else 1.0 for t in is_template]
     # Repeated words ("a ... a") need distinct categories: position-tagged x values, word labels.
     x = [f"{i}:{w}" for i, w in enumerate(words)]
-    fig = go.Figure(go.Bar(x=x, y=list(scores), marker={"color": colours, "opacity": opacity},
-                           customdata=[["template" if t else "your text"] for t in is_template],
-                           hovertemplate="%{text}<br>score %{y:+.4f}<br>%{customdata[0]}<extra></extra>",
-                           text=list(words), textposition="none"))
+    fig = go.Figure(
+        go.Bar(
+            x=x,
+            y=list(scores),
+            marker={"color": colours, "opacity": opacity},
+            customdata=[["template" if t else "your text"] for t in is_template],
+            hovertemplate="%{text}<br>score %{y:+.4f}<br>%{customdata[0]}<extra></extra>",
+            text=list(words),
+            textposition="none",
+        )
+    )
     fig.update_xaxes(tickvals=x, ticktext=list(words), tickangle=-30)
     fig.update_yaxes(zeroline=True, zerolinecolor="#adb5bd", title_text="attribution")
-    return _base_layout(fig, height=230, title={"text": title, "font": {"size": 12}, "x": 0.01}, margin={"l": 50, "r": 8, "t": 26, "b": 50})
+    return _base_layout(
+        fig,
+        height=230,
+        title={"text": title, "font": {"size": 12}, "x": 0.01},
+        margin={"l": 50, "r": 8, "t": 26, "b": 50},
+    )
 
 
 F3_CELL = (46, 32)  # px per image column and per prompt row: a rank fits at 12 px and 40+ columns stay readable
@@ -242,15 +339,27 @@ F3_THUMB = 40  # px: the thumbnail heading each column
 F3_LABELS = 220  # px of left margin for the prompt labels
 
 
-def rank_delta_figure(images: Sequence[str], prompts: Sequence[str], ranks: np.ndarray, delta: np.ndarray, k: int,
-                      thumbnails: Sequence[str] | None = None, cell: tuple[int, int] = F3_CELL) -> go.Figure:
+def rank_delta_figure(
+    images: Sequence[str],
+    prompts: Sequence[str],
+    ranks: np.ndarray,
+    delta: np.ndarray,
+    k: int,
+    thumbnails: Sequence[str] | None = None,
+    cell: tuple[int, int] = F3_CELL,
+) -> go.Figure:
     """F3: prompts × images; colour = rank change against the original (blue: moved up), text =
     the rank under that prompt ("–" when not in its top-k).  Every cell has a fixed size (``cell``, px)
     whatever the number of columns: the figure grows wider and the page scrolls it, instead of squeezing
     40 columns into unreadable slivers.  ``thumbnails`` (image URLs, one per column) head the columns."""
     text = [[str(r) if r <= k else "–" for r in row] for row in ranks]
-    hover = [[f"{img}<br>{p}: {'rank ' + str(r) if r <= k else 'not in top-' + str(k)}<br>Δ {d:+d}"
-              for img, r, d in zip(images, rrow, drow)] for p, rrow, drow in zip(prompts, ranks, delta)]
+    hover = [
+        [
+            f"{img}<br>{p}: {'rank ' + str(r) if r <= k else 'not in top-' + str(k)}<br>Δ {d:+d}"
+            for img, r, d in zip(images, rrow, drow)
+        ]
+        for p, rrow, drow in zip(prompts, ranks, delta)
+    ]
     lim = max(1, int(np.abs(delta).max()) if delta.size else 1)
     short = [i.rsplit("/", 1)[-1] for i in images]
     labels = [p if len(p) <= 34 else p[:32] + "…" for p in prompts]
@@ -258,19 +367,56 @@ def rank_delta_figure(images: Sequence[str], prompts: Sequence[str], ranks: np.n
     top = F3_THUMB + 10 if thumbnails else 8
     bottom, right = 90, 70  # rotated file names; the colour bar
     plot_w, plot_h = cell[0] * max(n, 1), cell[1] * max(rows, 1)
-    fig = go.Figure(go.Heatmap(
-        z=delta, x=list(range(n)), y=labels, text=text, texttemplate="%{text}", hovertext=hover,
-        hoverinfo="text", colorscale=[[0, "#1c7ed6"], [0.5, "#f8f9fa"], [1, "#e8590c"]], zmin=-lim, zmax=lim,
-        colorbar={"title": {"text": "Δ rank", "side": "right"}, "thickness": 10, "len": 1, "lenmode": "fraction"},
-        xgap=2, ygap=2, textfont={"size": 12},
-    ))
+    fig = go.Figure(
+        go.Heatmap(
+            z=delta,
+            x=list(range(n)),
+            y=labels,
+            text=text,
+            texttemplate="%{text}",
+            hovertext=hover,
+            hoverinfo="text",
+            colorscale=[[0, "#1c7ed6"], [0.5, "#f8f9fa"], [1, "#e8590c"]],
+            zmin=-lim,
+            zmax=lim,
+            colorbar={"title": {"text": "Δ rank", "side": "right"}, "thickness": 10, "len": 1, "lenmode": "fraction"},
+            xgap=2,
+            ygap=2,
+            textfont={"size": 12},
+        )
+    )
     if thumbnails:
-        fig.update_layout(images=[
-            dict(source=src, xref="x", yref="paper", x=j, y=1.0, sizex=0.92, sizey=F3_THUMB / plot_h, xanchor="center",
-                 yanchor="bottom", sizing="contain", layer="above")
-            for j, src in enumerate(thumbnails)])
-    fig.update_xaxes(tickvals=list(range(n)), ticktext=short, tickangle=-60, tickfont={"size": 10}, range=[-0.5, n - 0.5],
-                     fixedrange=True)
+        fig.update_layout(
+            images=[
+                dict(
+                    source=src,
+                    xref="x",
+                    yref="paper",
+                    x=j,
+                    y=1.0,
+                    sizex=0.92,
+                    sizey=F3_THUMB / plot_h,
+                    xanchor="center",
+                    yanchor="bottom",
+                    sizing="contain",
+                    layer="above",
+                )
+                for j, src in enumerate(thumbnails)
+            ]
+        )
+    fig.update_xaxes(
+        tickvals=list(range(n)),
+        ticktext=short,
+        tickangle=-60,
+        tickfont={"size": 10},
+        range=[-0.5, n - 0.5],
+        fixedrange=True,
+    )
     fig.update_yaxes(autorange="reversed", fixedrange=True, tickfont={"size": 12})
-    return _base_layout(fig, width=F3_LABELS + plot_w + right, height=top + plot_h + bottom, autosize=False,
-                        margin={"l": F3_LABELS, "r": right, "t": top, "b": bottom})
+    return _base_layout(
+        fig,
+        width=F3_LABELS + plot_w + right,
+        height=top + plot_h + bottom,
+        autosize=False,
+        margin={"l": F3_LABELS, "r": right, "t": top, "b": bottom},
+    )

@@ -1,4 +1,5 @@
 """Component ids, in one place so layout and callbacks cannot drift apart."""
+
 # panel A
 REFERENCE = "query-reference"
 UPLOAD = "query-upload"
@@ -39,7 +40,9 @@ RESULTS_STORE = "store-results"
 IDEALS_STORE = "store-ideals"
 HIGHLIGHT_STORE = "store-highlight"
 BROWSE_STORE = "store-browse"
-QUERY_VECTOR = "store-query-vector"  # {"vector": base64 float32 | None}: the search's composed query, beside the results
+QUERY_VECTOR = (
+    "store-query-vector"  # {"vector": base64 float32 | None}: the search's composed query, beside the results
+)
 # panel F
 F_EXPLAINER = "explain-explainer"
 F_TOKEN_METHOD = "explain-token-method"
@@ -83,8 +86,12 @@ E_ADOPT = "enhance-adopt"
 E_PREVIEW = "enhance-preview"
 # share and export (ui/callbacks/share.py)
 URL = "share-url"  # dcc.Location read on load and on back/forward: the query lives in the address
-URL_WRITE = "share-url-write"  # dcc.Location the page writes (?ref=…&text=…&method=…&k=…&ideal=…); two, so no callback cycle
-URL_WRITTEN = "share-url-written"  # dcc.Store: the address the page wrote last (its own change is not a link to restore)
+URL_WRITE = (
+    "share-url-write"  # dcc.Location the page writes (?ref=…&text=…&method=…&k=…&ideal=…); two, so no callback cycle
+)
+URL_WRITTEN = (
+    "share-url-written"  # dcc.Store: the address the page wrote last (its own change is not a link to restore)
+)
 SHARE_NOTE = "share-note"
 SHARE_LINK = "share-link"  # read-only text: the page's address, with a dcc.Clipboard beside it
 SHARE_LINK_COPY = "share-link-copy"

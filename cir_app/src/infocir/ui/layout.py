@@ -1,4 +1,5 @@
 """Page layout: pure functions from engine facts to Dash components."""
+
 from __future__ import annotations
 
 from dash import dcc, html
@@ -9,25 +10,25 @@ from infocir.ui import ids
 
 HELP = {
     "A": "Pick a reference image (upload one or choose from the dataset, the gallery or the map), describe how the "
-         "image you want differs from it, choose how many results (k) and a retrieval method, then Search (or press Enter). "
-         "Picking a dataset image (or ✕ remove upload) replaces an upload. The reference itself is left out of its "
-         "results unless you untick “exclude the reference”.",
+    "image you want differs from it, choose how many results (k) and a retrieval method, then Search (or press Enter). "
+    "Picking a dataset image (or ✕ remove upload) replaces an upload. The reference itself is left out of its "
+    "results unless you untick “exclude the reference”.",
     "B": "The top-k images, best first, with rank, similarity score and class. Click an image to mark it as an "
-         "'ideal' target (gold frame); ↺ makes it the reference and searches again. After a map selection the gallery shows the selected images.",
+    "'ideal' target (gold frame); ↺ makes it the reference and searches again. After a map selection the gallery shows the selected images.",
     "C": "C1 counts the classes among the top-k; click a bar to highlight that class in the gallery and on the map "
-         "(click again to clear). C2 shows the same classes as a word cloud, sized by count or by summed score.",
+    "(click again to clear). C2 shows the same classes as a word cloud, sized by count or by summed score.",
     "D": "Every dataset image as a point, placed by UMAP so that similar images sit close; colours are classes. "
-         "★ is the reference, ✕ the composed query (placed with the same fitted projection), ringed points the top-k, "
-         "gold rings the ideals. Zoom with the wheel, drag to lasso or box-select images into the gallery, click a point to use it as reference.",
+    "★ is the reference, ✕ the composed query (placed with the same fitted projection), ringed points the top-k, "
+    "gold rings the ideals. Zoom with the wheel, drag to lasso or box-select images into the gallery, click a point to use it as reference.",
     "E": "How should the text have been phrased? Mark the images you meant as ideals (B or D), then Enhance: a "
-         "generator (an LLM when a key is configured, otherwise the built-in offline one) proposes rewrites, and each one "
-         "and the original are searched again and scored against the ideals. Click a row to see its results and its rank "
-         "changes in F3; Adopt makes it the query text.",
+    "generator (an LLM when a key is configured, otherwise the built-in offline one) proposes rewrites, and each one "
+    "and the original are searched again and scored against the ideals. Click a row to see its results and its rank "
+    "changes in F3; Adopt makes it the query text.",
     "F": "Why these results? F1 colours the image regions that raised each image's similarity to the composed query "
-         "(Grad-ECLIP by default; switch explainer to compare), for the reference and for one candidate at a time (◀ ▶). "
-         "F2 scores each word of the prompt the method encoded (green raised the similarity to the shown candidate, red "
-         "lowered it; faint words are the method's template). F3 compares the top-k of the query with other prompts: "
-         "each cell is an image's rank under a prompt, coloured by how far it moved (blue = up).",
+    "(Grad-ECLIP by default; switch explainer to compare), for the reference and for one candidate at a time (◀ ▶). "
+    "F2 scores each word of the prompt the method encoded (green raised the similarity to the shown candidate, red "
+    "lowered it; faint words are the method's template). F3 compares the top-k of the query with other prompts: "
+    "each cell is an image's rank under a prompt, coloured by how far it moved (blue = up).",
 }
 
 
@@ -36,15 +37,24 @@ def panel(letter: str, title: str, *children, class_name: str = "", extra=None) 
     head = [html.Span(letter, className="panel-letter"), html.H3(title)]
     if extra is not None:
         head.append(extra)
-    head.append(html.Span("?", className="panel-help", title=HELP.get(letter, ""), **{"aria-label": HELP.get(letter, "")}))
-    return html.Section([html.Div(head, className="panel-head"), *children], className=f"panel {class_name}",
-                        id=f"panel-{letter.lower()}")
+    head.append(
+        html.Span("?", className="panel-help", title=HELP.get(letter, ""), **{"aria-label": HELP.get(letter, "")})
+    )
+    return html.Section(
+        [html.Div(head, className="panel-head"), *children],
+        className=f"panel {class_name}",
+        id=f"panel-{letter.lower()}",
+    )
 
 
 def method_options(engine: RetrievalEngine) -> list[dict]:
     return [
-        {"label": m.label if m.available else f"{m.label} — unavailable", "value": m.name, "disabled": not m.available,
-         "title": m.description if m.available else m.reason}
+        {
+            "label": m.label if m.available else f"{m.label} — unavailable",
+            "value": m.name,
+            "disabled": not m.available,
+            "title": m.description if m.available else m.reason,
+        }
         for m in engine.methods()
     ]
 
@@ -60,35 +70,95 @@ def default_method(engine: RetrievalEngine, cfg: AppConfig) -> str:
 
 def query_panel(engine: RetrievalEngine, cfg: AppConfig) -> html.Section:
     return panel(
-        "A", "Query",
+        "A",
+        "Query",
         dcc.Upload(
             id=ids.UPLOAD,
             children=html.Div(["Drop a reference image here or ", html.A("browse", className="link")]),
-            className="upload", multiple=False, max_size=-1,  # no `accept`: a rejected file must still get a message
+            className="upload",
+            multiple=False,
+            max_size=-1,  # no `accept`: a rejected file must still get a message
         ),
         html.Div(id=ids.UPLOAD_MESSAGE, className="message error", role="alert"),
         html.Label("…or pick one from the dataset", htmlFor=ids.REFERENCE),
-        dcc.Dropdown(id=ids.REFERENCE, options=engine.index.ids, value=engine.index.ids[0], clearable=False,
-                     placeholder="type to search image ids", optionHeight=30, maxHeight=260),
-        html.Figure([html.Img(id=ids.REFERENCE_PREVIEW, className="reference-preview", alt="reference image"),
-                     html.Figcaption(id=ids.REFERENCE_CAPTION)], className="reference"),
-        html.Div([html.Button("✕ remove upload", id=ids.UPLOAD_REMOVE, n_clicks=0, className="ghost small",
-                              style={"display": "none"}, title="use the dataset image picked above instead of the upload"),
-                  html.Span(id=ids.REF_PENDING, className="pending", role="status")], className="reference-actions"),
+        dcc.Dropdown(
+            id=ids.REFERENCE,
+            options=engine.index.ids,
+            value=engine.index.ids[0],
+            clearable=False,
+            placeholder="type to search image ids",
+            optionHeight=30,
+            maxHeight=260,
+        ),
+        html.Figure(
+            [
+                html.Img(id=ids.REFERENCE_PREVIEW, className="reference-preview", alt="reference image"),
+                html.Figcaption(id=ids.REFERENCE_CAPTION),
+            ],
+            className="reference",
+        ),
+        html.Div(
+            [
+                html.Button(
+                    "✕ remove upload",
+                    id=ids.UPLOAD_REMOVE,
+                    n_clicks=0,
+                    className="ghost small",
+                    style={"display": "none"},
+                    title="use the dataset image picked above instead of the upload",
+                ),
+                html.Span(id=ids.REF_PENDING, className="pending", role="status"),
+            ],
+            className="reference-actions",
+        ),
         html.Label("Modification text", htmlFor=ids.TEXT),
-        dcc.Input(id=ids.TEXT, type="text", value="", placeholder='e.g. "make it red"', className="text-input",
-                  n_submit=0, autoComplete="off"),
-        html.Div([
-            html.Div([html.Label("k", htmlFor=ids.K),
-                      dcc.Input(id=ids.K, type="number", min=1, max=100, step=1, value=cfg.ui.gallery_size)], className="k-box"),
-            html.Div([html.Label("Method", htmlFor=ids.METHOD),
-                      dcc.Dropdown(id=ids.METHOD, options=method_options(engine), value=default_method(engine, cfg),
-                                   clearable=False, searchable=False)], className="method-box"),
-        ], className="row"),
-        dcc.Checklist(id=ids.EXCLUDE_REF, options=[{"label": " exclude the reference from its results", "value": "exclude",
-                                                    "title": "a dataset image used as the reference is not ranked among "
-                                                             "its own results, as the evaluation does"}],
-                      value=["exclude"] if cfg.retrieval.exclude_reference else [], className="inline-check exclude-ref"),
+        dcc.Input(
+            id=ids.TEXT,
+            type="text",
+            value="",
+            placeholder='e.g. "make it red"',
+            className="text-input",
+            n_submit=0,
+            autoComplete="off",
+        ),
+        html.Div(
+            [
+                html.Div(
+                    [
+                        html.Label("k", htmlFor=ids.K),
+                        dcc.Input(id=ids.K, type="number", min=1, max=100, step=1, value=cfg.ui.gallery_size),
+                    ],
+                    className="k-box",
+                ),
+                html.Div(
+                    [
+                        html.Label("Method", htmlFor=ids.METHOD),
+                        dcc.Dropdown(
+                            id=ids.METHOD,
+                            options=method_options(engine),
+                            value=default_method(engine, cfg),
+                            clearable=False,
+                            searchable=False,
+                        ),
+                    ],
+                    className="method-box",
+                ),
+            ],
+            className="row",
+        ),
+        dcc.Checklist(
+            id=ids.EXCLUDE_REF,
+            options=[
+                {
+                    "label": " exclude the reference from its results",
+                    "value": "exclude",
+                    "title": "a dataset image used as the reference is not ranked among "
+                    "its own results, as the evaluation does",
+                }
+            ],
+            value=["exclude"] if cfg.retrieval.exclude_reference else [],
+            className="inline-check exclude-ref",
+        ),
         html.Button("Search", id=ids.SEARCH, n_clicks=0, className="primary"),
         dcc.Loading(html.Div(id=ids.MESSAGE, className="message", role="status"), type="dot"),
         share_box(),
@@ -97,88 +167,157 @@ def query_panel(engine: RetrievalEngine, cfg: AppConfig) -> html.Section:
 
 
 def results_panel() -> html.Section:
-    actions = html.Div([
-        html.Button("Back to results", id=ids.BACK_TO_RESULTS, className="ghost", style={"display": "none"}),
-        html.Button("Mark all as ideals", id=ids.MARK_SELECTION, className="ghost", style={"display": "none"}),
-        html.Button("Clear ideals", id=ids.CLEAR_IDEALS, className="ghost"),
-    ], className="panel-actions")
+    actions = html.Div(
+        [
+            html.Button("Back to results", id=ids.BACK_TO_RESULTS, className="ghost", style={"display": "none"}),
+            html.Button("Mark all as ideals", id=ids.MARK_SELECTION, className="ghost", style={"display": "none"}),
+            html.Button("Clear ideals", id=ids.CLEAR_IDEALS, className="ghost"),
+        ],
+        className="panel-actions",
+    )
     return panel(
-        "B", "Results",
+        "B",
+        "Results",
         html.Div(id=ids.GALLERY_SUMMARY, className="summary"),
         html.Div(id=ids.GALLERY, className="gallery"),
-        class_name="panel-b", extra=actions,
+        class_name="panel-b",
+        extra=actions,
     )
 
 
 def distribution_panel() -> html.Section:
     return panel(
-        "C", "Classes in the top-k",
+        "C",
+        "Classes in the top-k",
         html.Div("C1 · histogram", className="sub"),
         dcc.Graph(id=ids.HISTOGRAM, config={"displayModeBar": False}, className="histogram"),
         html.Div(id=ids.HIGHLIGHT_NOTE, className="message"),
-        html.Div([html.Span("C2 · word cloud", className="sub"),
-                  dcc.RadioItems(id=ids.WORDCLOUD_MODE, options=[{"label": "count", "value": "count"},
-                                                                 {"label": "score", "value": "score"}],
-                                 value="count", inline=True, className="radio")], className="sub-row"),
+        html.Div(
+            [
+                html.Span("C2 · word cloud", className="sub"),
+                dcc.RadioItems(
+                    id=ids.WORDCLOUD_MODE,
+                    options=[{"label": "count", "value": "count"}, {"label": "score", "value": "score"}],
+                    value="count",
+                    inline=True,
+                    className="radio",
+                ),
+            ],
+            className="sub-row",
+        ),
         html.Img(id=ids.WORDCLOUD, className="wordcloud", alt="word cloud of the classes in the top-k"),
         class_name="panel-c",
     )
 
 
 def map_panel() -> html.Section:
-    extra = dcc.Checklist(id=ids.MAP_LINES, options=[{"label": " lines to results", "value": "lines"}], value=[],
-                          className="inline-check")
+    extra = dcc.Checklist(
+        id=ids.MAP_LINES, options=[{"label": " lines to results", "value": "lines"}], value=[], className="inline-check"
+    )
     return panel(
-        "D", "Embedding map",
+        "D",
+        "Embedding map",
         html.Div(id=ids.MAP_STATUS, className="message"),
         # An offline tool: no "share to Plotly's cloud" or "edit in Chart Studio" buttons.
-        dcc.Graph(id=ids.MAP, config={"displaylogo": False, "scrollZoom": True, "showSendToCloud": False,
-                                      "showEditInChartStudio": False, "showLink": False,
-                                      "modeBarButtonsToRemove": ["toImage", "autoScale2d", "sendDataToCloud"]}, className="map"),
+        dcc.Graph(
+            id=ids.MAP,
+            config={
+                "displaylogo": False,
+                "scrollZoom": True,
+                "showSendToCloud": False,
+                "showEditInChartStudio": False,
+                "showLink": False,
+                "modeBarButtonsToRemove": ["toImage", "autoScale2d", "sendDataToCloud"],
+            },
+            className="map",
+        ),
         dcc.Interval(id=ids.MAP_POLL, interval=1000, disabled=False),
-        class_name="panel-d", extra=extra,
+        class_name="panel-d",
+        extra=extra,
     )
 
 
 def overlay(img_id: str, heat_id: str, caption_id: str, alt: str, overlay_id: str | None = None) -> html.Figure:
     """An image with its saliency layer stacked on top (the opacity slider styles the layer); a click,
     Enter or Space on it opens the enlarged view."""
-    return html.Figure([
-        html.Div([html.Img(id=img_id, className="overlay-base", alt=alt),
-                  html.Img(id=heat_id, className="overlay-heat", alt=f"saliency map of the {alt}")],
-                 className="overlay kbd", id=overlay_id, n_clicks=0, tabIndex="0", role="button",
-                 title=f"enlarge the {alt} and its map", **{"aria-label": f"enlarge the {alt} and its saliency map"}),
-        html.Figcaption(id=caption_id),
-    ], className="overlay-card")
+    return html.Figure(
+        [
+            html.Div(
+                [
+                    html.Img(id=img_id, className="overlay-base", alt=alt),
+                    html.Img(id=heat_id, className="overlay-heat", alt=f"saliency map of the {alt}"),
+                ],
+                className="overlay kbd",
+                id=overlay_id,
+                n_clicks=0,
+                tabIndex="0",
+                role="button",
+                title=f"enlarge the {alt} and its map",
+                **{"aria-label": f"enlarge the {alt} and its saliency map"},
+            ),
+            html.Figcaption(id=caption_id),
+        ],
+        className="overlay-card",
+    )
 
 
 def saliency_legend() -> html.Div:
     """F1's colour scale: the maps' own ramp (``explain.render.legend_uri``), high at the top."""
     from infocir.explain.render import legend_uri
 
-    return html.Div([
-        html.Span("high", className="legend-end"),
-        html.Img(src=legend_uri(150, 14), className="legend-strip", alt="saliency colour scale, high at the top"),
-        html.Span("low", className="legend-end"),
-    ], className="saliency-legend", title="saliency, each map scaled to its own maximum; low values are transparent")
+    return html.Div(
+        [
+            html.Span("high", className="legend-end"),
+            html.Img(src=legend_uri(150, 14), className="legend-strip", alt="saliency colour scale, high at the top"),
+            html.Span("low", className="legend-end"),
+        ],
+        className="saliency-legend",
+        title="saliency, each map scaled to its own maximum; low values are transparent",
+    )
 
 
 def zoom_modal() -> html.Div:
     """The enlarged image + map, opened from F1 (closed by its button or Escape)."""
     from infocir.explain.render import legend_uri
 
-    return html.Div(html.Div([
-        html.Div([html.Div([html.Img(id=ids.F_ZOOM_BASE, className="overlay-base", alt="enlarged image"),
-                            html.Img(id=ids.F_ZOOM_HEAT, className="overlay-heat", alt="enlarged saliency map")],
-                           className="overlay zoom-overlay"),
-                  html.Div([html.Span("high", className="legend-end"),
-                            html.Img(src=legend_uri(400, 18), className="legend-strip", alt="saliency colour scale"),
-                            html.Span("low", className="legend-end")], className="saliency-legend")],
-                 className="zoom-pair"),
-        html.Div(id=ids.F_ZOOM_CAPTION, className="zoom-caption"),
-        html.Button("✕ close", id=ids.F_ZOOM_CLOSE, n_clicks=0, className="ghost zoom-close", title="close (Esc)"),
-    ], className="zoom-card"), id=ids.F_ZOOM, className="zoom-modal", style={"display": "none"}, role="dialog",
-        **{"aria-modal": "true", "aria-label": "enlarged saliency map"})
+    return html.Div(
+        html.Div(
+            [
+                html.Div(
+                    [
+                        html.Div(
+                            [
+                                html.Img(id=ids.F_ZOOM_BASE, className="overlay-base", alt="enlarged image"),
+                                html.Img(id=ids.F_ZOOM_HEAT, className="overlay-heat", alt="enlarged saliency map"),
+                            ],
+                            className="overlay zoom-overlay",
+                        ),
+                        html.Div(
+                            [
+                                html.Span("high", className="legend-end"),
+                                html.Img(
+                                    src=legend_uri(400, 18), className="legend-strip", alt="saliency colour scale"
+                                ),
+                                html.Span("low", className="legend-end"),
+                            ],
+                            className="saliency-legend",
+                        ),
+                    ],
+                    className="zoom-pair",
+                ),
+                html.Div(id=ids.F_ZOOM_CAPTION, className="zoom-caption"),
+                html.Button(
+                    "✕ close", id=ids.F_ZOOM_CLOSE, n_clicks=0, className="ghost zoom-close", title="close (Esc)"
+                ),
+            ],
+            className="zoom-card",
+        ),
+        id=ids.F_ZOOM,
+        className="zoom-modal",
+        style={"display": "none"},
+        role="dialog",
+        **{"aria-modal": "true", "aria-label": "enlarged saliency map"},
+    )
 
 
 def explanation_panel(cfg: AppConfig) -> html.Section:
@@ -186,65 +325,166 @@ def explanation_panel(cfg: AppConfig) -> html.Section:
     from infocir.explain.service import REFERENCE_VIEWS
     from infocir.explain.text_attribution import TOKEN_METHODS
 
-    controls = html.Div([
-        html.Div([html.Label("Explainer", htmlFor=ids.F_EXPLAINER),
-                  dcc.Dropdown(id=ids.F_EXPLAINER, clearable=False, searchable=False, value=cfg.saliency.explainer,
-                               options=[{"label": c.label, "value": c.name, "title": c.description}
-                                        for c in list_explainers(ui_only=True)])], className="ctl"),
-        html.Div([html.Label("Overlay opacity", htmlFor=ids.F_OPACITY),
-                  dcc.Slider(id=ids.F_OPACITY, min=0, max=1, step=0.05, value=0.65, marks=None,
-                             tooltip={"placement": "bottom"})], className="ctl slider"),
-        html.Div([html.Label("Reference map", htmlFor=ids.F_REF_VIEW),
-                  dcc.Dropdown(id=ids.F_REF_VIEW, clearable=False, searchable=False, value=cfg.saliency.reference_view,
-                               options=[{"label": "for the shown candidate", "value": "candidate",
-                                         "title": REFERENCE_VIEWS["candidate"]},
-                                        {"label": "for the composed query", "value": "query", "title": REFERENCE_VIEWS["query"]},
-                                        {"label": "φ-norm (pseudo-word)", "value": "phi_norm",
-                                         "title": REFERENCE_VIEWS["phi_norm"]}])], className="ctl"),
-        html.Div([html.Label("Word scores", htmlFor=ids.F_TOKEN_METHOD),
-                  dcc.Dropdown(id=ids.F_TOKEN_METHOD, clearable=False, searchable=False, value=cfg.saliency.token_method,
-                               options=[{"label": v, "value": k} for k, v in TOKEN_METHODS.items()])], className="ctl"),
-    ], className="explain-controls")
-    f1 = html.Div([
-        html.Div("F1 · saliency", className="sub"),
-        html.Div([
-            overlay(ids.F_REF_IMG, ids.F_REF_HEAT, ids.F_REF_CAPTION, "reference", ids.F_REF_OVERLAY),
-            html.Div([
-                overlay(ids.F_CAND_IMG, ids.F_CAND_HEAT, ids.F_CAND_CAPTION, "candidate", ids.F_CAND_OVERLAY),
-                html.Div([html.Button("◀ previous", id=ids.F_PREV, className="ghost", n_clicks=0, disabled=True),
-                          html.Button("next ▶", id=ids.F_NEXT, className="ghost", n_clicks=0),
-                          html.Button("Save maps", id=ids.F_SAVE, className="ghost", n_clicks=0,
-                                      title=f"write both maps as PNG and their patch grids as .npy to {cfg.saliency.output_dir}")],
-                         className="pager"),
-                html.Div(id=ids.F_SAVE_NOTE, className="message", role="status"),
-            ]),
-            saliency_legend(),
-        ], className="pair"),
-    ], className="f1")
-    f2 = html.Div([
-        html.Div("F2 · word attribution", className="sub"),
-        dcc.Graph(id=ids.F_TOKENS, config={"displayModeBar": False}),
-        html.Div(id=ids.F_TOKENS_NOTE, className="message"),
-    ], className="f2")
-    f3 = html.Div([
-        html.Div("F3 · rank change", className="sub"),
-        html.Div([
-            dcc.Input(id=ids.F_COMPARE_TEXT, type="text", placeholder="another modification text to compare",
-                      className="text-input", n_submit=0, autoComplete="off"),
-            html.Button("Compare", id=ids.F_COMPARE, className="ghost", n_clicks=0),
-            dcc.Dropdown(id=ids.F_SORT, value="original", clearable=False, searchable=False, className="sort",
-                         options=[{"label": "original rank", "value": "original"}]),
-        ], className="compare-row"),
-        f3_columns_row(),
-        html.Div(id=ids.F_HEATMAP_NOTE, className="message"),
-        html.Div(dcc.Graph(id=ids.F_HEATMAP, config={"displayModeBar": False}), className="f3-scroll"),
-    ], className="f3")
+    controls = html.Div(
+        [
+            html.Div(
+                [
+                    html.Label("Explainer", htmlFor=ids.F_EXPLAINER),
+                    dcc.Dropdown(
+                        id=ids.F_EXPLAINER,
+                        clearable=False,
+                        searchable=False,
+                        value=cfg.saliency.explainer,
+                        options=[
+                            {"label": c.label, "value": c.name, "title": c.description}
+                            for c in list_explainers(ui_only=True)
+                        ],
+                    ),
+                ],
+                className="ctl",
+            ),
+            html.Div(
+                [
+                    html.Label("Overlay opacity", htmlFor=ids.F_OPACITY),
+                    dcc.Slider(
+                        id=ids.F_OPACITY,
+                        min=0,
+                        max=1,
+                        step=0.05,
+                        value=0.65,
+                        marks=None,
+                        tooltip={"placement": "bottom"},
+                    ),
+                ],
+                className="ctl slider",
+            ),
+            html.Div(
+                [
+                    html.Label("Reference map", htmlFor=ids.F_REF_VIEW),
+                    dcc.Dropdown(
+                        id=ids.F_REF_VIEW,
+                        clearable=False,
+                        searchable=False,
+                        value=cfg.saliency.reference_view,
+                        options=[
+                            {
+                                "label": "for the shown candidate",
+                                "value": "candidate",
+                                "title": REFERENCE_VIEWS["candidate"],
+                            },
+                            {"label": "for the composed query", "value": "query", "title": REFERENCE_VIEWS["query"]},
+                            {
+                                "label": "φ-norm (pseudo-word)",
+                                "value": "phi_norm",
+                                "title": REFERENCE_VIEWS["phi_norm"],
+                            },
+                        ],
+                    ),
+                ],
+                className="ctl",
+            ),
+            html.Div(
+                [
+                    html.Label("Word scores", htmlFor=ids.F_TOKEN_METHOD),
+                    dcc.Dropdown(
+                        id=ids.F_TOKEN_METHOD,
+                        clearable=False,
+                        searchable=False,
+                        value=cfg.saliency.token_method,
+                        options=[{"label": v, "value": k} for k, v in TOKEN_METHODS.items()],
+                    ),
+                ],
+                className="ctl",
+            ),
+        ],
+        className="explain-controls",
+    )
+    f1 = html.Div(
+        [
+            html.Div("F1 · saliency", className="sub"),
+            html.Div(
+                [
+                    overlay(ids.F_REF_IMG, ids.F_REF_HEAT, ids.F_REF_CAPTION, "reference", ids.F_REF_OVERLAY),
+                    html.Div(
+                        [
+                            overlay(
+                                ids.F_CAND_IMG, ids.F_CAND_HEAT, ids.F_CAND_CAPTION, "candidate", ids.F_CAND_OVERLAY
+                            ),
+                            html.Div(
+                                [
+                                    html.Button(
+                                        "◀ previous", id=ids.F_PREV, className="ghost", n_clicks=0, disabled=True
+                                    ),
+                                    html.Button("next ▶", id=ids.F_NEXT, className="ghost", n_clicks=0),
+                                    html.Button(
+                                        "Save maps",
+                                        id=ids.F_SAVE,
+                                        className="ghost",
+                                        n_clicks=0,
+                                        title=f"write both maps as PNG and their patch grids as .npy to {cfg.saliency.output_dir}",
+                                    ),
+                                ],
+                                className="pager",
+                            ),
+                            html.Div(id=ids.F_SAVE_NOTE, className="message", role="status"),
+                        ]
+                    ),
+                    saliency_legend(),
+                ],
+                className="pair",
+            ),
+        ],
+        className="f1",
+    )
+    f2 = html.Div(
+        [
+            html.Div("F2 · word attribution", className="sub"),
+            dcc.Graph(id=ids.F_TOKENS, config={"displayModeBar": False}),
+            html.Div(id=ids.F_TOKENS_NOTE, className="message"),
+        ],
+        className="f2",
+    )
+    f3 = html.Div(
+        [
+            html.Div("F3 · rank change", className="sub"),
+            html.Div(
+                [
+                    dcc.Input(
+                        id=ids.F_COMPARE_TEXT,
+                        type="text",
+                        placeholder="another modification text to compare",
+                        className="text-input",
+                        n_submit=0,
+                        autoComplete="off",
+                    ),
+                    html.Button("Compare", id=ids.F_COMPARE, className="ghost", n_clicks=0),
+                    dcc.Dropdown(
+                        id=ids.F_SORT,
+                        value="original",
+                        clearable=False,
+                        searchable=False,
+                        className="sort",
+                        options=[{"label": "original rank", "value": "original"}],
+                    ),
+                ],
+                className="compare-row",
+            ),
+            f3_columns_row(),
+            html.Div(id=ids.F_HEATMAP_NOTE, className="message"),
+            html.Div(dcc.Graph(id=ids.F_HEATMAP, config={"displayModeBar": False}), className="f3-scroll"),
+        ],
+        className="f3",
+    )
     return panel(
-        "F", "Explanations",
+        "F",
+        "Explanations",
         controls,
         html.Div(id=ids.F_STATUS, className="message", role="status"),
         html.Div([f1, f2, f3], className="explain-body"),
-        dcc.Store(id=ids.F_INDEX, data=0), dcc.Store(id=ids.F_JOB), dcc.Store(id=ids.F_SHOWN), dcc.Store(id=ids.F_COMPARE_STORE, data=[]),
+        dcc.Store(id=ids.F_INDEX, data=0),
+        dcc.Store(id=ids.F_JOB),
+        dcc.Store(id=ids.F_SHOWN),
+        dcc.Store(id=ids.F_COMPARE_STORE, data=[]),
         dcc.Interval(id=ids.F_POLL, interval=400, disabled=True),
         zoom_modal(),
         class_name="panel-f",
@@ -260,27 +500,53 @@ def provider_options(cfg: AppConfig) -> tuple[list[dict], str]:
         default = resolve_provider(cfg).name
     except Exception:  # an explicitly configured provider that cannot run: start on the offline one
         default = "offline"
-    return [{"label": i.label if i.available else f"{i.label} — {i.reason}", "value": i.name, "disabled": not i.available,
-             "title": i.description if i.available else i.reason} for i in infos], default
+    return [
+        {
+            "label": i.label if i.available else f"{i.label} — {i.reason}",
+            "value": i.name,
+            "disabled": not i.available,
+            "title": i.description if i.available else i.reason,
+        }
+        for i in infos
+    ], default
 
 
 def enhancement_panel(cfg: AppConfig) -> html.Section:
     options, default = provider_options(cfg)
     return panel(
-        "E", "Prompt enhancement",
-        html.Div([
-            html.Div([html.Label("Generator", htmlFor=ids.E_PROVIDER),
-                      dcc.Dropdown(id=ids.E_PROVIDER, options=options, value=default, clearable=False, searchable=False,
-                                   optionHeight=44)], className="ctl"),
-            html.Button("Enhance prompt", id=ids.E_RUN, n_clicks=0, className="primary inline"),
-            html.Button("Adopt selected as query text", id=ids.E_ADOPT, n_clicks=0, className="ghost", disabled=True),
-            enhancement_download(),
-        ], className="enhance-controls"),
+        "E",
+        "Prompt enhancement",
+        html.Div(
+            [
+                html.Div(
+                    [
+                        html.Label("Generator", htmlFor=ids.E_PROVIDER),
+                        dcc.Dropdown(
+                            id=ids.E_PROVIDER,
+                            options=options,
+                            value=default,
+                            clearable=False,
+                            searchable=False,
+                            optionHeight=44,
+                        ),
+                    ],
+                    className="ctl",
+                ),
+                html.Button("Enhance prompt", id=ids.E_RUN, n_clicks=0, className="primary inline"),
+                html.Button(
+                    "Adopt selected as query text", id=ids.E_ADOPT, n_clicks=0, className="ghost", disabled=True
+                ),
+                enhancement_download(),
+            ],
+            className="enhance-controls",
+        ),
         html.Div(id=ids.E_IDEALS_NOTE, className="message"),
         html.Div(id=ids.E_STATUS, className="message", role="status"),
         html.Div(id=ids.E_TABLE),
         html.Div(id=ids.E_PREVIEW, className="enhance-preview"),
-        dcc.Store(id=ids.E_JOB), dcc.Store(id=ids.E_RESULT), dcc.Store(id=ids.E_SELECTED),
+        dcc.Store(id=ids.E_JOB),
+        dcc.Store(id=ids.E_RESULT),
+        dcc.Store(id=ids.E_SELECTED),
         dcc.Interval(id=ids.E_POLL, interval=400, disabled=True),
         class_name="panel-e",
     )
@@ -297,13 +563,24 @@ def build_layout(engine: RetrievalEngine, cfg: AppConfig) -> html.Div:
             dcc.Store(id=ids.REF_MODE, storage_type="memory", data="dataset"),
             dcc.Store(id=ids.UPLOAD_REF, storage_type="memory"),
             dcc.Store(id=ids.QUERY_VECTOR, storage_type="memory"),
-            dcc.Location(id=ids.URL, refresh=False), dcc.Location(id=ids.URL_WRITE, refresh="callback-nav"),
+            dcc.Location(id=ids.URL, refresh=False),
+            dcc.Location(id=ids.URL_WRITE, refresh="callback-nav"),
             dcc.Store(id=ids.URL_WRITTEN, storage_type="memory"),
-            html.Header([html.H1("InfoCIR"), html.Span("explainable composed image retrieval", className="tagline"),
-                         html.Span(f"{len(engine.index):,} images · {len(set(engine.index.classes))} classes · {engine.bundle.name}",
-                                   className="dataset-badge")]),
-            html.Main([query_panel(engine, cfg), distribution_panel(), map_panel(), results_panel()], className="grid",
-                      style={"--row-size": str(cfg.ui.gallery_row_size)}),
+            html.Header(
+                [
+                    html.H1("InfoCIR"),
+                    html.Span("explainable composed image retrieval", className="tagline"),
+                    html.Span(
+                        f"{len(engine.index):,} images · {len(set(engine.index.classes))} classes · {engine.bundle.name}",
+                        className="dataset-badge",
+                    ),
+                ]
+            ),
+            html.Main(
+                [query_panel(engine, cfg), distribution_panel(), map_panel(), results_panel()],
+                className="grid",
+                style={"--row-size": str(cfg.ui.gallery_row_size)},
+            ),
             html.Div([enhancement_panel(cfg), explanation_panel(cfg)], className="grid lower"),
         ],
         className="app",
@@ -316,37 +593,85 @@ F3_DEFAULT_COLUMNS = 20
 
 def f3_columns_row() -> html.Div:
     """F3's column count (the images whose rank moved most) and its CSV download."""
-    return html.Div([
-        html.Label("columns", htmlFor=ids.F_HEATMAP_COLUMNS, className="inline-label",
-                   title="how many images F3 shows: those whose rank changed most"),
-        dcc.Input(id=ids.F_HEATMAP_COLUMNS, type="number", min=1, max=500, step=1, value=F3_DEFAULT_COLUMNS,
-                  className="columns-input", debounce=True),
-        html.Span(id=ids.F_HEATMAP_SHOWN, className="muted"),
-        html.Button("Download F3 (CSV)", id=ids.F_HEATMAP_DOWNLOAD, n_clicks=0, className="ghost",
-                    title="every image of every compared prompt: rank and Δ against the original"),
-        dcc.Download(id=ids.F_HEATMAP_DOWNLOAD_FILE),
-    ], className="columns-row")
+    return html.Div(
+        [
+            html.Label(
+                "columns",
+                htmlFor=ids.F_HEATMAP_COLUMNS,
+                className="inline-label",
+                title="how many images F3 shows: those whose rank changed most",
+            ),
+            dcc.Input(
+                id=ids.F_HEATMAP_COLUMNS,
+                type="number",
+                min=1,
+                max=500,
+                step=1,
+                value=F3_DEFAULT_COLUMNS,
+                className="columns-input",
+                debounce=True,
+            ),
+            html.Span(id=ids.F_HEATMAP_SHOWN, className="muted"),
+            html.Button(
+                "Download F3 (CSV)",
+                id=ids.F_HEATMAP_DOWNLOAD,
+                n_clicks=0,
+                className="ghost",
+                title="every image of every compared prompt: rank and Δ against the original",
+            ),
+            dcc.Download(id=ids.F_HEATMAP_DOWNLOAD_FILE),
+        ],
+        className="columns-row",
+    )
 
 
 def enhancement_download() -> html.Span:
-    return html.Span([html.Button("Download table (CSV)", id=ids.E_DOWNLOAD, n_clicks=0, className="ghost"),
-                      dcc.Download(id=ids.E_DOWNLOAD_FILE)])
+    return html.Span(
+        [
+            html.Button("Download table (CSV)", id=ids.E_DOWNLOAD, n_clicks=0, className="ghost"),
+            dcc.Download(id=ids.E_DOWNLOAD_FILE),
+        ]
+    )
 
 
 def share_box() -> html.Div:
     """Panel A's share and export block: the link, the command line, the result downloads."""
-    return html.Div([
-        html.Div("Share and export", className="sub"),
-        html.Label("Link to this query", htmlFor=ids.SHARE_LINK),
-        html.Div([dcc.Input(id=ids.SHARE_LINK, type="text", readOnly=True, value="", className="text-input mono copy-text"),
-                  dcc.Clipboard(id=ids.SHARE_LINK_COPY, target_id=ids.SHARE_LINK, title="copy the link", className="copy")],
-                 className="copy-row"),
-        html.Label("Same search on the command line", htmlFor=ids.SHARE_CLI),
-        html.Div([dcc.Textarea(id=ids.SHARE_CLI, readOnly=True, value="", className="text-input mono copy-text cli", rows=4),
-                  dcc.Clipboard(id=ids.SHARE_CLI_COPY, target_id=ids.SHARE_CLI, title="copy as CLI command", className="copy")],
-                 className="copy-row"),
-        html.Div([html.Button("Results CSV", id=ids.DL_RESULTS_CSV, n_clicks=0, className="ghost"),
-                  html.Button("Results JSON", id=ids.DL_RESULTS_JSON, n_clicks=0, className="ghost")], className="download-row"),
-        html.Div(id=ids.SHARE_NOTE, className="message", role="status"),
-        dcc.Download(id=ids.DL_RESULTS),
-    ], className="share-box")
+    return html.Div(
+        [
+            html.Div("Share and export", className="sub"),
+            html.Label("Link to this query", htmlFor=ids.SHARE_LINK),
+            html.Div(
+                [
+                    dcc.Input(
+                        id=ids.SHARE_LINK, type="text", readOnly=True, value="", className="text-input mono copy-text"
+                    ),
+                    dcc.Clipboard(
+                        id=ids.SHARE_LINK_COPY, target_id=ids.SHARE_LINK, title="copy the link", className="copy"
+                    ),
+                ],
+                className="copy-row",
+            ),
+            html.Label("Same search on the command line", htmlFor=ids.SHARE_CLI),
+            html.Div(
+                [
+                    dcc.Textarea(
+                        id=ids.SHARE_CLI, readOnly=True, value="", className="text-input mono copy-text cli", rows=4
+                    ),
+                    dcc.Clipboard(
+                        id=ids.SHARE_CLI_COPY, target_id=ids.SHARE_CLI, title="copy as CLI command", className="copy"
+                    ),
+                ],
+                className="copy-row",
+            ),
+            html.Div(
+                [
+                    html.Button("Results CSV", id=ids.DL_RESULTS_CSV, n_clicks=0, className="ghost"),
+                    html.Button("Results JSON", id=ids.DL_RESULTS_JSON, n_clicks=0, className="ghost"),
+                ],
+                className="download-row",
+            ),
+            html.Div(id=ids.SHARE_NOTE, className="message", role="status"),
+            dcc.Download(id=ids.DL_RESULTS),
+        ],
+        className="share-box",
+    )

@@ -3,6 +3,7 @@
 An image that is gone, damaged or over the pixel cap answers 404 with a placeholder picture (not a
 500), so every <img> that points here shows a neutral tile instead of a broken one; the dataset's
 symlink rule (``dataset.symlinks``) is the scan's own, through ``scan.symlink_refusal``."""
+
 from __future__ import annotations
 
 import hashlib
@@ -66,8 +67,9 @@ def register_media_route(server: Flask, engine: RetrievalEngine, thumb_dir: Path
             return unavailable()
         if not stat.S_ISREG(st.st_mode):
             return unavailable()
-        key = hashlib.sha256(f"v{THUMB_VERSION}:{path}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}:{size}"
-                             .encode()).hexdigest()[:24]
+        key = hashlib.sha256(
+            f"v{THUMB_VERSION}:{path}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}:{size}".encode()
+        ).hexdigest()[:24]
         thumb = thumb_dir / f"{key}.png"
         if not thumb.exists():
             try:

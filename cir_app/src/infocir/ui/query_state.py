@@ -2,6 +2,7 @@
 means, the search's identity (to tell a table computed for an older search), and the composed query
 vector kept beside the results (``ids.QUERY_VECTOR``: nothing composes the query again for the map
 or panel F)."""
+
 from __future__ import annotations
 
 import base64
@@ -31,8 +32,14 @@ def search_key(results: dict | None) -> list | None:
         return None
     ref = results.get("reference") or {}
     who = ref.get("key") if ref.get("kind") == "upload" else ref.get("id")
-    return [ref.get("kind"), who, results.get("text", ""), results.get("method"), results.get("k"),
-            bool(results.get("exclude_reference", False))]
+    return [
+        ref.get("kind"),
+        who,
+        results.get("text", ""),
+        results.get("method"),
+        results.get("k"),
+        bool(results.get("exclude_reference", False)),
+    ]
 
 
 def encode_vector(vector) -> str | None:

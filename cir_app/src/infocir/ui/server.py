@@ -11,6 +11,7 @@
   without the cookie (or ``Authorization: Bearer …``) gets HTTP 401 and a short page saying how to get
   in.  Tokens are compared with :func:`hmac.compare_digest` and never logged.
 """
+
 from __future__ import annotations
 
 import errno
@@ -22,8 +23,9 @@ import logging
 import re
 import socket
 import urllib.parse
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from infocir.config import ConfigError
 from infocir.errors import UserError
@@ -104,14 +106,17 @@ def check_token(token: str) -> None:
     if not token:
         return
     if any(c.isspace() or not c.isprintable() for c in token):
-        raise ConfigError("ui.token holds spaces or control characters (a stray newline from a file?); "
-                          f"use e.g. letters, digits, - and _, as {TOKEN_HINT} prints")
+        raise ConfigError(
+            "ui.token holds spaces or control characters (a stray newline from a file?); "
+            f"use e.g. letters, digits, - and _, as {TOKEN_HINT} prints"
+        )
     if len(token) < MIN_TOKEN_CHARS:
-        raise ConfigError(f"ui.token is shorter than {MIN_TOKEN_CHARS} characters and easy to guess; "
-                          f"make one with {TOKEN_HINT}")
+        raise ConfigError(
+            f"ui.token is shorter than {MIN_TOKEN_CHARS} characters and easy to guess; make one with {TOKEN_HINT}"
+        )
 
 
-def plan_server(cfg: "AppConfig") -> ServePlan:
+def plan_server(cfg: AppConfig) -> ServePlan:
     """Choose the server and check the exposure rules; ConfigError (exit 2) when they are broken."""
     ui = cfg.ui
     host = ui.host.strip()
@@ -121,9 +126,11 @@ def plan_server(cfg: "AppConfig") -> ServePlan:
         raise ConfigError("ui.host is empty: use 127.0.0.1 (this machine only) or 0.0.0.0 (all network interfaces)")
     loopback = is_loopback(host)
     if ui.debug and not loopback:
-        raise ConfigError(f"ui.debug=true is refused on host {host} ({describe_bind(host)}): the debug server includes "
-                          "Werkzeug's interactive debugger, which runs any Python code a visitor types. "
-                          "Debug on --host 127.0.0.1, or set ui.debug=false to serve on this host.")
+        raise ConfigError(
+            f"ui.debug=true is refused on host {host} ({describe_bind(host)}): the debug server includes "
+            "Werkzeug's interactive debugger, which runs any Python code a visitor types. "
+            "Debug on --host 127.0.0.1, or set ui.debug=false to serve on this host."
+        )
     check_token(ui.token)
     notes = []
     server = ui.server
@@ -131,13 +138,23 @@ def plan_server(cfg: "AppConfig") -> ServePlan:
         server = "dev"
         notes.append("ui.debug=true: serving with the development server (Werkzeug) for Dash's dev tools")
     if server == "dev" and not loopback:
-        notes.append("ui.server=dev on a host other than loopback: Werkzeug's development server is not made "
-                     "for other people's traffic; the default ui.server=waitress is")
+        notes.append(
+            "ui.server=dev on a host other than loopback: Werkzeug's development server is not made "
+            "for other people's traffic; the default ui.server=waitress is"
+        )
     # Uploads travel base64-encoded (4/3) inside callback bodies, sometimes more than once per request.
     max_body = int((64 + 6 * ui.max_upload_mb) * 2**20)
-    return ServePlan(server=server, host=host, port=ui.port, threads=ui.threads, debug=ui.debug,
-                     exposed=not loopback, token_required=bool(ui.token), notes=tuple(notes),
-                     max_body_bytes=max_body)
+    return ServePlan(
+        server=server,
+        host=host,
+        port=ui.port,
+        threads=ui.threads,
+        debug=ui.debug,
+        exposed=not loopback,
+        token_required=bool(ui.token),
+        notes=tuple(notes),
+        max_body_bytes=max_body,
+    )
 
 
 def exposure_warning(plan: ServePlan, host: str | None = None, port: int | None = None) -> str | None:
@@ -145,9 +162,12 @@ def exposure_warning(plan: ServePlan, host: str | None = None, port: int | None 
     if not plan.exposed:
         return None
     host, port = host or plan.host, port or plan.port
-    access = ("every request needs the access token (ui.token)" if plan.token_required else
-              "anyone who can reach this address can use the dashboard and read the dataset's images; "
-              "set CIR_UI_TOKEN (ui.token) to require an access token")
+    access = (
+        "every request needs the access token (ui.token)"
+        if plan.token_required
+        else "anyone who can reach this address can use the dashboard and read the dataset's images; "
+        "set CIR_UI_TOKEN (ui.token) to require an access token"
+    )
     return f"InfoCIR is exposed on {host}:{port} ({describe_bind(host)}): {access}"
 
 
@@ -156,7 +176,9 @@ def banner(plan: ServePlan, host: str, port: int) -> str:
     lines = [f"  InfoCIR dashboard bound to {host}:{port} ({describe_bind(host)})"]
     if host.strip("[]") in ALL_INTERFACES:
         here = url_for("127.0.0.1" if host == "0.0.0.0" else "::1", port)
-        lines.append(f"  open {here} on this machine, http://{socket.gethostname()}:{port} (or its address) from others")
+        lines.append(
+            f"  open {here} on this machine, http://{socket.gethostname()}:{port} (or its address) from others"
+        )
     else:
         lines.append(f"  open {url_for(host, port)}")
     if plan.token_required:
@@ -223,6 +245,7 @@ class TokenGate:
     def _adding(start_response: Callable, cookie: str) -> Callable:
         def start(status, headers, exc_info=None):
             return start_response(status, [*headers, ("Set-Cookie", cookie)], exc_info)
+
         return start
 
     @staticmethod
@@ -233,15 +256,30 @@ class TokenGate:
         location = "/" + urllib.parse.quote(path.lstrip(b"/\\"), safe="/:@!$&'()*+,;=-._~")
         if rest:
             location += "?" + rest
-        start_response("303 See Other", [("Location", location), ("Set-Cookie", cookie), ("Cache-Control", "no-store"),
-                                         ("Referrer-Policy", "no-referrer"), ("Content-Length", "0")])
+        start_response(
+            "303 See Other",
+            [
+                ("Location", location),
+                ("Set-Cookie", cookie),
+                ("Cache-Control", "no-store"),
+                ("Referrer-Policy", "no-referrer"),
+                ("Content-Length", "0"),
+            ],
+        )
         return [b""]
 
     @staticmethod
     def _deny(start_response: Callable, why: str) -> list[bytes]:
         body = _PAGE.format(why=html.escape(why)).encode()
-        start_response("401 Unauthorized", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body))),
-                                            ("Cache-Control", "no-store"), ("WWW-Authenticate", 'Bearer realm="InfoCIR"')])
+        start_response(
+            "401 Unauthorized",
+            [
+                ("Content-Type", "text/html; charset=utf-8"),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"),
+                ("WWW-Authenticate", 'Bearer realm="InfoCIR"'),
+            ],
+        )
         return [body]
 
 
@@ -263,7 +301,7 @@ class TokenLogFilter(logging.Filter):
         return True
 
 
-def install_token(app: "Dash", token: str) -> None:
+def install_token(app: Dash, token: str) -> None:
     """Put ``app`` behind ``token`` (no-op for an empty token) and keep it out of the logs."""
     if not token:
         return
@@ -281,8 +319,9 @@ def check_bindable(host: str, port: int) -> None:
     try:
         infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except (socket.gaierror, UnicodeError) as exc:
-        raise ServeError(f"ui.host {host!r} is not an address or a name this machine can resolve ({exc}); "
-                         "use 127.0.0.1 or 0.0.0.0") from None
+        raise ServeError(
+            f"ui.host {host!r} is not an address or a name this machine can resolve ({exc}); use 127.0.0.1 or 0.0.0.0"
+        ) from None
     family, kind, proto, _, addr = infos[0]
     with socket.socket(family, kind, proto) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do
@@ -290,25 +329,34 @@ def check_bindable(host: str, port: int) -> None:
             s.bind(addr)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise ServeError(f"port {port} on {host} is in use (another InfoCIR or another program); "
-                                 "choose another with --port") from None
+                raise ServeError(
+                    f"port {port} on {host} is in use (another InfoCIR or another program); choose another with --port"
+                ) from None
             if exc.errno == errno.EADDRNOTAVAIL:
                 raise ServeError(f"{host} is not an address of this machine; use 127.0.0.1 or 0.0.0.0") from None
             if exc.errno == errno.EACCES:
-                raise ServeError(f"no permission to listen on port {port} (ports below 1024 need root); "
-                                 "choose another with --port") from None
+                raise ServeError(
+                    f"no permission to listen on port {port} (ports below 1024 need root); choose another with --port"
+                ) from None
             raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
-def make_runner(app: "Dash", plan: ServePlan) -> tuple[Callable[[], Any], str, int, Any]:
+def make_runner(app: Dash, plan: ServePlan) -> tuple[Callable[[], Any], str, int, Any]:
     """(run, bound host, bound port, server object).  For waitress the socket is bound here and ``run``
     blocks serving; for the development server ``run`` is Dash's ``app.run`` and the object is None."""
     if plan.server == "waitress":
         from waitress import create_server
 
         try:
-            server = create_server(app.server, host=plan.host, port=plan.port, threads=plan.threads, ident="InfoCIR",
-                                   max_request_body_size=plan.max_body_bytes, clear_untrusted_proxy_headers=True)
+            server = create_server(
+                app.server,
+                host=plan.host,
+                port=plan.port,
+                threads=plan.threads,
+                ident="InfoCIR",
+                max_request_body_size=plan.max_body_bytes,
+                clear_untrusted_proxy_headers=True,
+            )
         except OSError as exc:
             raise ServeError(f"cannot listen on {plan.host}:{plan.port}: {exc.strerror or exc}") from None
         listen = getattr(server, "effective_listen", None) or [(server.effective_host, server.effective_port)]
@@ -317,4 +365,5 @@ def make_runner(app: "Dash", plan: ServePlan) -> tuple[Callable[[], Any], str, i
 
     def run() -> None:
         app.run(host=plan.host, port=plan.port, debug=plan.debug, threaded=True)
+
     return run, plan.host, plan.port, None

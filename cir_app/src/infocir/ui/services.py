@@ -1,4 +1,5 @@
 """What the callbacks share: the engine and the map service (read-only after start-up)."""
+
 from __future__ import annotations
 
 import logging
@@ -23,7 +24,9 @@ class Services:
     config: AppConfig
     maps: MapService
     # One worker: explanations and LLM calls share the CPU with the searches.
-    jobs: JobRunner = field(default_factory=lambda: JobRunner(workers=1, describe_error=lambda exc: user_message(exc, "This step")))
+    jobs: JobRunner = field(
+        default_factory=lambda: JobRunner(workers=1, describe_error=lambda exc: user_message(exc, "This step"))
+    )
     # Uploaded references, by content hash: the browser keeps only the key (ui/uploads.py).
     uploads: UploadStore = field(default_factory=UploadStore)
 
@@ -77,4 +80,3 @@ def user_message(exc: Exception, what: str) -> str:
         return str(exc).strip("'\"")
     log.exception("%s failed", what)
     return f"{what} failed because of an internal error; the server log has the details."
-

@@ -1,4 +1,5 @@
 """Validation of uploaded reference images (dcc.Upload gives a base64 data URI)."""
+
 from __future__ import annotations
 
 import base64
@@ -68,7 +69,7 @@ class UploadStore:
         from collections import OrderedDict
 
         self.max_items, self.max_bytes = max_items, max_bytes
-        self._data: "OrderedDict[str, bytes]" = OrderedDict()
+        self._data: OrderedDict[str, bytes] = OrderedDict()
         self._thumbs: dict[tuple[str, int], bytes] = {}
         self._lock = threading.Lock()
 
@@ -100,8 +101,10 @@ class UploadStore:
             if data is not None:
                 self._data.move_to_end(key)
                 return data
-        raise UploadGone("The uploaded reference image is no longer on the server (it restarted, or many images "
-                         "were uploaded since): upload it again, or pick a dataset image.")
+        raise UploadGone(
+            "The uploaded reference image is no longer on the server (it restarted, or many images "
+            "were uploaded since): upload it again, or pick a dataset image."
+        )
 
     def thumbnail(self, key: str, size: int, max_pixels: int | None) -> bytes | None:
         """A PNG of the upload no larger than ``size`` px (made once per size), or None when it is gone."""

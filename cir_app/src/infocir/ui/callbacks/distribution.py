@@ -1,4 +1,5 @@
 """Panel C: class histogram (C1, click a bar to highlight the class) and word cloud (C2)."""
+
 from __future__ import annotations
 
 from dash import Dash, Input, Output, State, no_update

@@ -3,13 +3,21 @@
 The dataset's points are sent once, when the map is first drawn; a new search, a highlight, the
 ideals or the lines switch change only the markers, and are sent as a ``dash.Patch`` of those
 traces (``figures.MAP_OVERLAYS``) and of the class traces' opacity."""
+
 from __future__ import annotations
 
 from dash import Dash, Input, Output, Patch, State, ctx, no_update
 
 from infocir.ui import ids
-from infocir.ui.figures import (MAP_OVERLAYS, class_opacities, class_trace_rows, embedding_figure, empty_figure,
-                                map_overlays, map_point_rows)
+from infocir.ui.figures import (
+    MAP_OVERLAYS,
+    class_opacities,
+    class_trace_rows,
+    embedding_figure,
+    empty_figure,
+    map_overlays,
+    map_point_rows,
+)
 from infocir.ui.query_state import with_vector
 from infocir.ui.services import Services
 
@@ -47,8 +55,19 @@ def register(app: Dash, s: Services) -> None:
         res_rows, show_lines = (results or {}).get("rows", []), "lines" in (lines or [])
         if not drawn or ctx.triggered_id in (None, ids.MAP_POLL):
             # first drawing (the poll stops once the map is on the page): the dataset and the markers
-            fig = embedding_figure(m.coords, index.classes, s.colours, res_rows, ref_xy, query_xy, highlight, show_lines,
-                                   ideal_rows, dragmode=tool or "lasso", fixed_overlays=True)
+            fig = embedding_figure(
+                m.coords,
+                index.classes,
+                s.colours,
+                res_rows,
+                ref_xy,
+                query_xy,
+                highlight,
+                show_lines,
+                ideal_rows,
+                dragmode=tool or "lasso",
+                fixed_overlays=True,
+            )
             return fig, note, True
         # the map is on the page: replace only the markers and the classes' opacity
         patch = Patch()

@@ -1,5 +1,6 @@
 """Panel E: rewrites of the modification text (LLM or offline), each re-run and scored against the
 ideals; a selected row shows its results and goes to F3; "Adopt" makes it the query text."""
+
 from __future__ import annotations
 
 import math
@@ -14,12 +15,20 @@ from infocir.ui.media import media_url
 from infocir.ui.query_state import same_ranking_setup, search_key
 from infocir.ui.services import Services, user_message
 
-STALE_NOTE = ("Stale: this table was made for an earlier search, not for the results shown now. "
-              "Enhance again to score prompts for the current query.")
+STALE_NOTE = (
+    "Stale: this table was made for an earlier search, not for the results shown now. "
+    "Enhance again to score prompts for the current query."
+)
 
 
-COLUMNS = (("ndcg", "nDCG@k", "{:.3f}"), ("map", "mAP@k", "{:.3f}"), ("mrr", "MRR", "{:.3f}"),
-           ("coverage", "coverage", "{:.0%}"), ("mean_rank", "mean rank", "{:.1f}"), ("mean_similarity", "mean sim.", "{:.3f}"))
+COLUMNS = (
+    ("ndcg", "nDCG@k", "{:.3f}"),
+    ("map", "mAP@k", "{:.3f}"),
+    ("mrr", "MRR", "{:.3f}"),
+    ("coverage", "coverage", "{:.0%}"),
+    ("mean_rank", "mean rank", "{:.1f}"),
+    ("mean_similarity", "mean sim.", "{:.3f}"),
+)
 
 
 def _fmt(value, pattern: str) -> str:
@@ -46,34 +55,59 @@ def results_table(result: dict, selected: int | None) -> html.Table:
     best = result.get("best", {})
     rows = result["rows"]
     base = next((r for r in rows if r["is_baseline"]), None)
-    head = html.Tr([html.Th("#"), html.Th("prompt")] + [
-        c for _, label, _ in COLUMNS for c in (html.Th(label), html.Th("Δ", className="delta", title=f"{label} − baseline"))])
+    head = html.Tr(
+        [html.Th("#"), html.Th("prompt")]
+        + [
+            c
+            for _, label, _ in COLUMNS
+            for c in (html.Th(label), html.Th("Δ", className="delta", title=f"{label} − baseline"))
+        ]
+    )
     place = {i: p + 1 for p, i in enumerate(result["order"])}
     shown = sorted(range(len(rows)), key=lambda i: (not rows[i]["is_baseline"], place.get(i, len(rows) + 1)))
     body = []
     for i in shown:
         row = rows[i]
-        cells = [html.Td(str(place.get(i, "–"))),
-                 html.Td([row["text"], html.Span(" baseline", className="tag") if row["is_baseline"] else None],
-                         className="prompt")]
+        cells = [
+            html.Td(str(place.get(i, "–"))),
+            html.Td(
+                [row["text"], html.Span(" baseline", className="tag") if row["is_baseline"] else None],
+                className="prompt",
+            ),
+        ]
         for key, _, pattern in COLUMNS:
             is_best = i in best.get(key, []) and len(best.get(key, [])) < len(rows)
             value = row["metrics"].get(key)
-            cells.append(html.Td(_fmt(value, pattern) + (" ★" if is_best else ""), className="num best" if is_best else "num"))
+            cells.append(
+                html.Td(_fmt(value, pattern) + (" ★" if is_best else ""), className="num best" if is_best else "num")
+            )
             if row["is_baseline"] or base is None:
                 cells.append(html.Td("", className="delta"))
             else:
                 text, cls = _delta(value, base["metrics"].get(key), key, pattern)
                 cells.append(html.Td(text, className=cls))
-        cls = " ".join(c for c in ("baseline" if row["is_baseline"] else "", "selected" if i == selected else "", "kbd") if c)
-        body.append(html.Tr(cells, id={"type": ids.E_ROW, "index": i}, className=cls, n_clicks=0, tabIndex="0", role="button",
-                            title="click (or Enter) to show this prompt's results and compare it in F3",
-                            **{"aria-pressed": "true" if i == selected else "false"}))
+        cls = " ".join(
+            c for c in ("baseline" if row["is_baseline"] else "", "selected" if i == selected else "", "kbd") if c
+        )
+        body.append(
+            html.Tr(
+                cells,
+                id={"type": ids.E_ROW, "index": i},
+                className=cls,
+                n_clicks=0,
+                tabIndex="0",
+                role="button",
+                title="click (or Enter) to show this prompt's results and compare it in F3",
+                **{"aria-pressed": "true" if i == selected else "false"},
+            )
+        )
     return html.Table([html.Thead(head), html.Tbody(body)], className="enhance-table")
 
 
 def register(app: Dash, s: Services) -> None:
-    @app.callback(Output(ids.E_IDEALS_NOTE, "children"), Input(ids.IDEALS_STORE, "data"), Input(ids.RESULTS_STORE, "data"))
+    @app.callback(
+        Output(ids.E_IDEALS_NOTE, "children"), Input(ids.IDEALS_STORE, "data"), Input(ids.RESULTS_STORE, "data")
+    )
     def _ideals_note(ideals, results):
         if not results:
             return "Run a search, then mark the images you meant as ideals (click them in B or select them on the map)."
@@ -104,9 +138,17 @@ def register(app: Dash, s: Services) -> None:
         progress: dict = {}
 
         def run():
-            result = enhance(s.engine, reference, results.get("text", ""), ideals, k=results["k"], method=results["method"],
-                             provider=provider, progress=lambda done, total: progress.update(done=done, total=total),
-                             exclude_reference=bool(results.get("exclude_reference")))
+            result = enhance(
+                s.engine,
+                reference,
+                results.get("text", ""),
+                ideals,
+                k=results["k"],
+                method=results["method"],
+                provider=provider,
+                progress=lambda done, total: progress.update(done=done, total=total),
+                exclude_reference=bool(results.get("exclude_reference")),
+            )
             # the search it was made for: a later search marks the table stale (query_state.search_key)
             return result.to_dict() | {"query_text": results.get("text", ""), "search": search_key(results)}
 
@@ -136,9 +178,15 @@ def register(app: Dash, s: Services) -> None:
         best = next((i for i in result["order"] if not result["rows"][i]["is_baseline"]), None)
         return result, best, f"{result['message']} ({result['elapsed_s']:.1f} s)", True
 
-    @app.callback(Output(ids.E_TABLE, "children"), Output(ids.E_PREVIEW, "children"), Output(ids.E_ADOPT, "disabled"),
-                  Input(ids.E_RESULT, "data"), Input(ids.E_SELECTED, "data"), Input(ids.RESULTS_STORE, "data"),
-                  State(ids.IDEALS_STORE, "data"))
+    @app.callback(
+        Output(ids.E_TABLE, "children"),
+        Output(ids.E_PREVIEW, "children"),
+        Output(ids.E_ADOPT, "disabled"),
+        Input(ids.E_RESULT, "data"),
+        Input(ids.E_SELECTED, "data"),
+        Input(ids.RESULTS_STORE, "data"),
+        State(ids.IDEALS_STORE, "data"),
+    )
     def _table(result, selected, results, ideals):
         if not result:
             return html.P(RANKING_RULE, className="muted"), None, True
@@ -147,29 +195,46 @@ def register(app: Dash, s: Services) -> None:
         if row is not None:
             ideal = set(ideals or result.get("ideals", []))
             preview = [html.Div(f"top-{result['k']} for “{row['text']}”", className="sub")] + [
-                html.Img(src=media_url(i, 128), title=f"rank {r + 1}: {i}", className="mini ideal" if i in ideal else "mini")
-                for r, i in enumerate(row["ids"])]
-        caption = html.Div(f"for the query “{result.get('query_text', '')}” · method {result['method']} · "
-                           f"k {result['k']} · {len(result['ideals'])} ideals · provider {result['provider']}", className="muted")
+                html.Img(
+                    src=media_url(i, 128), title=f"rank {r + 1}: {i}", className="mini ideal" if i in ideal else "mini"
+                )
+                for r, i in enumerate(row["ids"])
+            ]
+        caption = html.Div(
+            f"for the query “{result.get('query_text', '')}” · method {result['method']} · "
+            f"k {result['k']} · {len(result['ideals'])} ideals · provider {result['provider']}",
+            className="muted",
+        )
         stale = result.get("search") != search_key(results)  # made for another search (Adopt, a new search)
         table = results_table(result, selected)
         if stale:
             caption = html.Div([caption, html.Div(STALE_NOTE, className="message stale-note", role="status")])
             table = html.Div(table, className="stale", title=STALE_NOTE)
-        return ([caption, table, html.P(RANKING_RULE, className="muted")], preview,
-                stale or row is None or row["is_baseline"])
+        return (
+            [caption, table, html.P(RANKING_RULE, className="muted")],
+            preview,
+            stale or row is None or row["is_baseline"],
+        )
 
-    @app.callback(Output(ids.E_SELECTED, "data", allow_duplicate=True), Input({"type": ids.E_ROW, "index": ALL}, "n_clicks"),
-                  prevent_initial_call=True)
+    @app.callback(
+        Output(ids.E_SELECTED, "data", allow_duplicate=True),
+        Input({"type": ids.E_ROW, "index": ALL}, "n_clicks"),
+        prevent_initial_call=True,
+    )
     def _select(clicks):
         if not ctx.triggered_id or not any(clicks or []):
             return no_update
         return ctx.triggered_id["index"]
 
-    @app.callback(Output(ids.F_COMPARE_STORE, "data", allow_duplicate=True),
-                  Output(ids.E_STATUS, "children", allow_duplicate=True), Input(ids.E_SELECTED, "data"),
-                  State(ids.E_RESULT, "data"), State(ids.F_COMPARE_STORE, "data"), State(ids.RESULTS_STORE, "data"),
-                  prevent_initial_call=True)
+    @app.callback(
+        Output(ids.F_COMPARE_STORE, "data", allow_duplicate=True),
+        Output(ids.E_STATUS, "children", allow_duplicate=True),
+        Input(ids.E_SELECTED, "data"),
+        State(ids.E_RESULT, "data"),
+        State(ids.F_COMPARE_STORE, "data"),
+        State(ids.RESULTS_STORE, "data"),
+        prevent_initial_call=True,
+    )
     def _to_f3(selected, result, current, results):
         if result is None or selected is None or selected >= len(result["rows"]):
             return no_update, no_update
@@ -178,19 +243,26 @@ def register(app: Dash, s: Services) -> None:
             return no_update, no_update
         if not same_ranking_setup(result.get("search"), search_key(results)):
             # another reference, method, k or exclusion: the row's ranks cannot be set against the results
-            return no_update, ("This table was made for another reference, method or k: run Enhance again to "
-                               "compare its prompts with the current results in F3.")
+            return no_update, (
+                "This table was made for another reference, method or k: run Enhance again to "
+                "compare its prompts with the current results in F3."
+            )
         # a search that differs only in its text (after Adopt): each row's ranking is still that prompt's
         kept = [e for e in (current or []) if not e.get("enhanced") and e["label"] != row["text"]][-3:]
         return kept + [{"label": row["text"], "ids": row["ids"], "enhanced": True}], no_update
 
-    @app.callback(Output(ids.TEXT, "value"), Output(ids.SEARCH, "n_clicks"), Input(ids.E_ADOPT, "n_clicks"),
-                  State(ids.E_RESULT, "data"), State(ids.E_SELECTED, "data"), State(ids.SEARCH, "n_clicks"),
-                  prevent_initial_call=True)
+    @app.callback(
+        Output(ids.TEXT, "value"),
+        Output(ids.SEARCH, "n_clicks"),
+        Input(ids.E_ADOPT, "n_clicks"),
+        State(ids.E_RESULT, "data"),
+        State(ids.E_SELECTED, "data"),
+        State(ids.SEARCH, "n_clicks"),
+        prevent_initial_call=True,
+    )
     def _adopt(_clicks, result, selected, search_clicks):
         try:
             text = result["rows"][selected]["text"]
         except (TypeError, IndexError, KeyError):
             return no_update, no_update
         return text, (search_clicks or 0) + 1  # adopting runs the search with the new text
-

@@ -3,6 +3,7 @@ of the prompt (F2) and the rank-Δ heatmap against other prompts (F3).
 
 Maps are computed in a background job for what is on screen (the reference and the shown
 candidate) and cached per (model, explainer, image, query); the page polls the job."""
+
 from __future__ import annotations
 
 from dash import Dash, Input, Output, State, ctx, no_update
@@ -43,8 +44,9 @@ function(refClicks, candClicks, closeClicks, refImg, refHeat, refCap, candImg, c
 """
 
 
-def _steps(s: Services, results: dict, reference, index: int, explainer: str, token_method: str,
-           ref_view: str = "candidate") -> list:
+def _steps(
+    s: Services, results: dict, reference, index: int, explainer: str, token_method: str, ref_view: str = "candidate"
+) -> list:
     """The job for one view of panel F: compose the query once, then only what is shown."""
     sal = s.config.saliency
     text, method = results.get("text", ""), results.get("method")
@@ -60,8 +62,14 @@ def _steps(s: Services, results: dict, reference, index: int, explainer: str, to
 
     steps = [("query", query_vector)]
     if sal.generate_reference and reference is not None:
-        steps.append(("ref", lambda: s.explanations.reference_saliency(method, reference, text, cand, explainer, ref_view,
-                                                                       vector=state["vector"])))
+        steps.append(
+            (
+                "ref",
+                lambda: s.explanations.reference_saliency(
+                    method, reference, text, cand, explainer, ref_view, vector=state["vector"]
+                ),
+            )
+        )
     limit = sal.max_candidates if sal.max_candidates is not None else len(results["ids"])
     if sal.generate_candidates and index < limit:
         steps.append(("cand", lambda: s.explanations.saliency(state["vector"], explainer, image_id=cand)))
@@ -72,10 +80,24 @@ def _steps(s: Services, results: dict, reference, index: int, explainer: str, to
         # Warm the cache for the next candidates, so "next ▶" shows its map at once.
         for j in range(index + 1, min(index + 1 + PREFETCH, limit, len(results["ids"]))):
             nxt = results["ids"][j]
-            steps.append((f"{PREFETCH_STEP}{j}", lambda nxt=nxt: s.explanations.saliency(state["vector"], explainer, image_id=nxt) and None))
+            steps.append(
+                (
+                    f"{PREFETCH_STEP}{j}",
+                    lambda nxt=nxt: s.explanations.saliency(state["vector"], explainer, image_id=nxt) and None,
+                )
+            )
             if sal.generate_reference and reference is not None and ref_view == "candidate":
-                steps.append((f"{PREFETCH_STEP}ref{j}", lambda nxt=nxt: s.explanations.reference_saliency(
-                    method, reference, text, nxt, explainer, ref_view, vector=state["vector"]) and None))
+                steps.append(
+                    (
+                        f"{PREFETCH_STEP}ref{j}",
+                        lambda nxt=nxt: (
+                            s.explanations.reference_saliency(
+                                method, reference, text, nxt, explainer, ref_view, vector=state["vector"]
+                            )
+                            and None
+                        ),
+                    )
+                )
     return steps
 
 
@@ -94,12 +116,18 @@ def save_maps(s: Services, results: dict, reference, index: int, explainer: str,
     vector = vector if vector is not None else fallback_query_vector(s.engine, reference, text)
     out = Path(s.config.saliency.output_dir)
     tag = f"{method}-{explainer}-rank{index + 1:03d}"
-    written = save_saliency(s.explanations.saliency(vector, explainer, image_id=cand), s.engine.reference_image(cand),
-                            out, f"{tag}-candidate-{cand}")
+    written = save_saliency(
+        s.explanations.saliency(vector, explainer, image_id=cand),
+        s.engine.reference_image(cand),
+        out,
+        f"{tag}-candidate-{cand}",
+    )
     if reference is not None:
         ref_sal = s.explanations.reference_saliency(method, reference, text, cand, explainer, ref_view, vector=vector)
         name = reference if isinstance(reference, str) else "upload"
-        written += save_saliency(ref_sal, s.engine.reference_image(reference), out, f"{tag}-reference-{ref_view}-{name}")
+        written += save_saliency(
+            ref_sal, s.engine.reference_image(reference), out, f"{tag}-reference-{ref_view}-{name}"
+        )
     return written
 
 
@@ -118,9 +146,16 @@ def _visible(job) -> tuple[list[str], dict[str, str]]:
 def register(app: Dash, s: Services) -> None:
     sal = s.config.saliency
 
-    @app.callback(Output(ids.F_INDEX, "data"), Output(ids.F_PREV, "disabled"), Output(ids.F_NEXT, "disabled"),
-                  Input(ids.RESULTS_STORE, "data"), Input(ids.F_PREV, "n_clicks"),
-                  Input(ids.F_NEXT, "n_clicks"), State(ids.F_INDEX, "data"), prevent_initial_call=True)
+    @app.callback(
+        Output(ids.F_INDEX, "data"),
+        Output(ids.F_PREV, "disabled"),
+        Output(ids.F_NEXT, "disabled"),
+        Input(ids.RESULTS_STORE, "data"),
+        Input(ids.F_PREV, "n_clicks"),
+        Input(ids.F_NEXT, "n_clicks"),
+        State(ids.F_INDEX, "data"),
+        prevent_initial_call=True,
+    )
     def _browse(results, _prev, _next, index):
         n = len((results or {}).get("ids") or [])
         if ctx.triggered_id == ids.RESULTS_STORE or not n:
@@ -158,9 +193,18 @@ def register(app: Dash, s: Services) -> None:
             return None, True, user_message(exc, "Explanations"), "", media_url(cand), caption
         ref_src = upload_url(shown["key"]) if shown.get("kind") == "upload" else (media_url(ref) if ref else "")
         if not sal.enabled:
-            return None, True, "Explanations are switched off (saliency.enabled = false).", ref_src, media_url(cand), caption
+            return (
+                None,
+                True,
+                "Explanations are switched off (saliency.enabled = false).",
+                ref_src,
+                media_url(cand),
+                caption,
+            )
         s.jobs.cancel(old_job)
-        job = s.jobs.submit(_steps(s, with_vector(results, kept), ref, index, explainer, token_method, ref_view or "candidate"))
+        job = s.jobs.submit(
+            _steps(s, with_vector(results, kept), ref, index, explainer, token_method, ref_view or "candidate")
+        )
         return job, False, "Computing explanations…", ref_src, media_url(cand), caption
 
     @app.callback(
@@ -199,21 +243,28 @@ def register(app: Dash, s: Services) -> None:
         visible, errors = _visible(job)
         shown_done = finished or all(n in r or n in errors for n in visible)
         ref, cand, tok = r.get("ref"), r.get("cand"), r.get("tokens")
-        ref_caption = (f"reference · {LABELS.get(ref.explainer, ref.explainer)} of {ref.target} ({ref.score:.3f}) · "
-                       f"{ref.seconds:.2f} s" if ref else
-                       ("reference maps are off (saliency.generate_reference)" if not sal.generate_reference else ""))
+        ref_caption = (
+            f"reference · {LABELS.get(ref.explainer, ref.explainer)} of {ref.target} ({ref.score:.3f}) · "
+            f"{ref.seconds:.2f} s"
+            if ref
+            else ("reference maps are off (saliency.generate_reference)" if not sal.generate_reference else "")
+        )
         if tok is not None:
             fig = token_figure(tok.words, tok.scores, tok.is_template) if "tokens" not in sent else no_update
             note = f"“{tok.prompt}” vs the shown candidate · {tok.seconds * 1000:.0f} ms"
         else:
-            fig = empty_figure(errors.get("tokens") or ("Computing…" if not shown_done else "No words to attribute for this query."))
+            fig = empty_figure(
+                errors.get("tokens") or ("Computing…" if not shown_done else "No words to attribute for this query.")
+            )
             note = ""
         status = [f"{v}" for v in errors.values()]
         if not shown_done:
             status.insert(0, f"Computing explanations… {sum(n in r or n in errors for n in visible)}/{len(visible)}")
         elif not errors:
-            status = [f"Done: {r.get('query') == 'fallback' and 'this method has no single query vector, maps use the average of reference and text; ' or ''}"
-                      f"{len(visible) - 1} explanation(s) ready."]
+            status = [
+                f"Done: {r.get('query') == 'fallback' and 'this method has no single query vector, maps use the average of reference and text; ' or ''}"
+                f"{len(visible) - 1} explanation(s) ready."
+            ]
 
         def heat(name: str, x):
             if x is None:
@@ -239,26 +290,42 @@ def register(app: Dash, s: Services) -> None:
         if not results or not results.get("ids"):
             return "Run a search first: there are no maps to save."
         try:
-            written = save_maps(s, with_vector(results, kept), s.reference_from(results), min(index or 0, len(results["ids"]) - 1),
-                                explainer, ref_view or "candidate")
+            written = save_maps(
+                s,
+                with_vector(results, kept),
+                s.reference_from(results),
+                min(index or 0, len(results["ids"]) - 1),
+                explainer,
+                ref_view or "candidate",
+            )
         except Exception as exc:
             return user_message(exc, "Saving the maps")
         return f"Saved {len(written)} files to {written[0].parent}: " + ", ".join(p.name for p in written)
 
     app.clientside_callback(
         "function(v) { return [{opacity: v}, {opacity: v}, {opacity: v}]; }",
-        Output(ids.F_REF_HEAT, "style"), Output(ids.F_CAND_HEAT, "style"), Output(ids.F_ZOOM_HEAT, "style"),
+        Output(ids.F_REF_HEAT, "style"),
+        Output(ids.F_CAND_HEAT, "style"),
+        Output(ids.F_ZOOM_HEAT, "style"),
         Input(ids.F_OPACITY, "value"),
     )
     # Click-to-enlarge, in the browser: the shown image and map at a larger size (the 512 px thumbnail);
     # focus moves to "close" and back to the image it came from, for keyboard users.
     app.clientside_callback(
         ZOOM_JS,
-        Output(ids.F_ZOOM, "style"), Output(ids.F_ZOOM_BASE, "src"), Output(ids.F_ZOOM_HEAT, "src"),
+        Output(ids.F_ZOOM, "style"),
+        Output(ids.F_ZOOM_BASE, "src"),
+        Output(ids.F_ZOOM_HEAT, "src"),
         Output(ids.F_ZOOM_CAPTION, "children"),
-        Input(ids.F_REF_OVERLAY, "n_clicks"), Input(ids.F_CAND_OVERLAY, "n_clicks"), Input(ids.F_ZOOM_CLOSE, "n_clicks"),
-        State(ids.F_REF_IMG, "src"), State(ids.F_REF_HEAT, "src"), State(ids.F_REF_CAPTION, "children"),
-        State(ids.F_CAND_IMG, "src"), State(ids.F_CAND_HEAT, "src"), State(ids.F_CAND_CAPTION, "children"),
+        Input(ids.F_REF_OVERLAY, "n_clicks"),
+        Input(ids.F_CAND_OVERLAY, "n_clicks"),
+        Input(ids.F_ZOOM_CLOSE, "n_clicks"),
+        State(ids.F_REF_IMG, "src"),
+        State(ids.F_REF_HEAT, "src"),
+        State(ids.F_REF_CAPTION, "children"),
+        State(ids.F_CAND_IMG, "src"),
+        State(ids.F_CAND_HEAT, "src"),
+        State(ids.F_CAND_CAPTION, "children"),
         prevent_initial_call=True,
     )
 
@@ -280,8 +347,13 @@ def register(app: Dash, s: Services) -> None:
         if not (text or "").strip():
             return no_update, "Type another modification text to compare with."
         try:
-            res = s.engine.search(s.reference_from(results), text, k=results["k"], method=results["method"],
-                                  exclude_reference=bool(results.get("exclude_reference")))  # ranked as the original
+            res = s.engine.search(
+                s.reference_from(results),
+                text,
+                k=results["k"],
+                method=results["method"],
+                exclude_reference=bool(results.get("exclude_reference")),
+            )  # ranked as the original
         except Exception as exc:
             return no_update, user_message(exc, "Comparison")
         entries = [e for e in (current or []) if e["label"] != text][-4:]  # keep the last few prompts
@@ -298,14 +370,26 @@ def register(app: Dash, s: Services) -> None:
     )
     def _heatmap(results, compare, sort_by, columns):
         options = [{"label": "original rank", "value": "original"}] + [
-            {"label": f"Δ of “{e['label']}”", "value": e["label"]} for e in (compare or [])]
+            {"label": f"Δ of “{e['label']}”", "value": e["label"]} for e in (compare or [])
+        ]
         if not results or not compare:
-            return (empty_figure("Compare the query with another prompt (or an enhancement candidate) to see rank changes."),
-                    options, "")
+            return (
+                empty_figure(
+                    "Compare the query with another prompt (or an enhancement candidate) to see rank changes."
+                ),
+                options,
+                "",
+            )
         t = heatmap_table(results, compare, sort_by)
         shown = largest_changes(t, columns if isinstance(columns, int) and columns >= 1 else None)
-        fig = rank_delta_figure(shown.images, shown.prompts, shown.ranks, shown.delta, results["k"],
-                                thumbnails=[media_url(i, 64) for i in shown.images])
+        fig = rank_delta_figure(
+            shown.images,
+            shown.prompts,
+            shown.ranks,
+            shown.delta,
+            results["k"],
+            thumbnails=[media_url(i, 64) for i in shown.images],
+        )
         if len(shown.images) < len(t.images):
             note = f"the {len(shown.images)} largest rank changes of {len(t.images)} images"
         else:
@@ -316,5 +400,10 @@ def register(app: Dash, s: Services) -> None:
 def heatmap_table(results: dict, compare: list, sort_by: str | None):
     """F3's full table (every image of every compared top-k): what the heatmap shows a part of and
     what its download holds."""
-    return rank_delta_table(results["ids"], [(e["label"], e["ids"]) for e in compare], results["k"],
-                            original_label=f"original: {results.get('text', '')}", sort_by=sort_by)
+    return rank_delta_table(
+        results["ids"],
+        [(e["label"], e["ids"]) for e in compare],
+        results["k"],
+        original_label=f"original: {results.get('text', '')}",
+        sort_by=sort_by,
+    )

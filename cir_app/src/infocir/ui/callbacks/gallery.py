@@ -1,4 +1,5 @@
 """Panel B: the results gallery (or a map selection), ideals, and 'use as reference'."""
+
 from __future__ import annotations
 
 import os
@@ -20,31 +21,55 @@ def placeholder_src() -> str:
         return "/assets/missing.svg"
 
 
-def tile(rank: int | None, image_id: str, score: float | None, cls: str, ideal: bool, highlight: str | None,
-         missing: bool = False) -> html.Div:
+def tile(
+    rank: int | None,
+    image_id: str,
+    score: float | None,
+    cls: str,
+    ideal: bool,
+    highlight: str | None,
+    missing: bool = False,
+) -> html.Div:
     """One gallery tile (pure); ``missing``: the file was deleted since the index was built."""
     state = " ideal" if ideal else ""
     if highlight is not None:
         state += " hl" if cls == highlight else " dim"
     if missing:
         state += " missing"
-    caption = [html.Span(f"#{rank}" if rank else "·", className="rank"),
-               html.Span(f"{score:.3f}" if score is not None else "", className="score"),
-               html.Span(cls, className="cls")]
+    caption = [
+        html.Span(f"#{rank}" if rank else "·", className="rank"),
+        html.Span(f"{score:.3f}" if score is not None else "", className="score"),
+        html.Span(cls, className="cls"),
+    ]
     if missing:
         caption.append(html.Span("image missing", className="gone"))
-    return html.Div([
-        html.Div([html.Img(src=placeholder_src() if missing else media_url(image_id), alt=image_id),
-                  html.Span("★ ideal", className="badge") if ideal else None,
-                  html.Div(caption, className="caption")],
-                 id={"type": ids.TILE, "id": image_id}, n_clicks=0, className="tile-body kbd",
-                 title=f"{image_id}\nclick to {'unmark' if ideal else 'mark'} as ideal",
-                 # a keyboard stop: Tab reaches it, Enter or Space toggles the ideal (assets/keyboard.js)
-                 tabIndex="0", role="button", **{"aria-pressed": "true" if ideal else "false",
-                                                 "aria-label": f"{image_id}, {'ideal' if ideal else 'mark as ideal'}"}),
-        html.Button("↺", id={"type": ids.USE_REF, "id": image_id}, n_clicks=0, className="use-ref",
-                    title="use as reference"),
-    ], className="tile" + state, **{"data-id": image_id, "data-class": cls})
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Img(src=placeholder_src() if missing else media_url(image_id), alt=image_id),
+                    html.Span("★ ideal", className="badge") if ideal else None,
+                    html.Div(caption, className="caption"),
+                ],
+                id={"type": ids.TILE, "id": image_id},
+                n_clicks=0,
+                className="tile-body kbd",
+                title=f"{image_id}\nclick to {'unmark' if ideal else 'mark'} as ideal",
+                # a keyboard stop: Tab reaches it, Enter or Space toggles the ideal (assets/keyboard.js)
+                tabIndex="0",
+                role="button",
+                **{
+                    "aria-pressed": "true" if ideal else "false",
+                    "aria-label": f"{image_id}, {'ideal' if ideal else 'mark as ideal'}",
+                },
+            ),
+            html.Button(
+                "↺", id={"type": ids.USE_REF, "id": image_id}, n_clicks=0, className="use-ref", title="use as reference"
+            ),
+        ],
+        className="tile" + state,
+        **{"data-id": image_id, "data-class": cls},
+    )
 
 
 def register(app: Dash, s: Services) -> None:
@@ -70,19 +95,26 @@ def register(app: Dash, s: Services) -> None:
         if browse and browse.get("rows"):
             rows = browse["rows"]
             shown = rows[:limit]
-            tiles = [tile(None, index.ids[r], None, index.classes[r], index.ids[r] in ideals, highlight, gone(index.ids[r]))
-                     for r in shown]
+            tiles = [
+                tile(None, index.ids[r], None, index.classes[r], index.ids[r] in ideals, highlight, gone(index.ids[r]))
+                for r in shown
+            ]
             more = f" (showing the first {limit}; ui.max_images_on_scatterplot)" if len(rows) > limit else ""
             return tiles, f"Browsing {len(rows)} images selected on the map{more}.", SHOWN, SHOWN
         if not results:
             return [], "Run a search to see results.", HIDDEN, HIDDEN
-        tiles = [tile(i + 1, iid, sc, cls, iid in ideals, highlight, gone(iid))
-                 for i, (iid, sc, cls) in enumerate(zip(results["ids"], results["scores"], results["classes"]))]
+        tiles = [
+            tile(i + 1, iid, sc, cls, iid in ideals, highlight, gone(iid))
+            for i, (iid, sc, cls) in enumerate(zip(results["ids"], results["scores"], results["classes"]))
+        ]
         ref = results["reference"]
         ref_text = ref.get("id") or ref.get("name") or "no reference"
-        summary = [html.Span(f"Top {len(tiles)} · {results['method']} · "),
-                   html.Span(ref_text, className="mono"), html.Span(" + “" + results["text"] + "”"),
-                   html.Span(f" · {len(ideals)} ideal{'s' if len(ideals) != 1 else ''} selected", className="muted")]
+        summary = [
+            html.Span(f"Top {len(tiles)} · {results['method']} · "),
+            html.Span(ref_text, className="mono"),
+            html.Span(" + “" + results["text"] + "”"),
+            html.Span(f" · {len(ideals)} ideal{'s' if len(ideals) != 1 else ''} selected", className="muted"),
+        ]
         return tiles, summary, HIDDEN, HIDDEN
 
     @app.callback(
@@ -110,13 +142,19 @@ def register(app: Dash, s: Services) -> None:
         have = list(ideals or [])
         return have + [index.ids[r] for r in rows if index.ids[r] not in have]
 
-    @app.callback(Output(ids.IDEALS_STORE, "data", allow_duplicate=True), Input(ids.CLEAR_IDEALS, "n_clicks"),
-                  prevent_initial_call=True)
+    @app.callback(
+        Output(ids.IDEALS_STORE, "data", allow_duplicate=True),
+        Input(ids.CLEAR_IDEALS, "n_clicks"),
+        prevent_initial_call=True,
+    )
     def _clear(_n):
         return []
 
-    @app.callback(Output(ids.BROWSE_STORE, "data", allow_duplicate=True), Input(ids.BACK_TO_RESULTS, "n_clicks"),
-                  prevent_initial_call=True)
+    @app.callback(
+        Output(ids.BROWSE_STORE, "data", allow_duplicate=True),
+        Input(ids.BACK_TO_RESULTS, "n_clicks"),
+        prevent_initial_call=True,
+    )
     def _back(_n):
         return None
 

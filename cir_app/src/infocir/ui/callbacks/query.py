@@ -3,6 +3,7 @@
 An upload is checked once, kept on the server under its content key (``Services.uploads``) and
 named in the page by that key only: no callback receives the image again.  Picking a dataset image
 (the dropdown, ↺ in the gallery, a map click) or "✕ remove upload" replaces it as the reference."""
+
 from __future__ import annotations
 
 from dash import Dash, Input, Output, State, no_update
@@ -54,8 +55,11 @@ def register(app: Dash, s: Services) -> None:
             const input = document.querySelector('#%s input[type=file]');
             if (input) { input.value = ''; }
             return window.dash_clientside.no_update;
-        }""" % ids.UPLOAD,
-        Output(ids.UPLOAD_MESSAGE, "title"), Input(ids.UPLOAD, "contents"), prevent_initial_call=True,
+        }"""
+        % ids.UPLOAD,
+        Output(ids.UPLOAD_MESSAGE, "title"),
+        Input(ids.UPLOAD, "contents"),
+        prevent_initial_call=True,
     )
 
     @app.callback(
@@ -144,9 +148,16 @@ def register(app: Dash, s: Services) -> None:
         except Exception as exc:
             return no_update, no_update, no_update, no_update, user_message(exc, "Search")
         data = {
-            "ids": res.ids, "rows": res.rows.tolist(), "scores": [round(float(x), 5) for x in res.scores],
-            "classes": res.classes, "reference": ref_info, "text": text or "", "method": method, "k": int(k),
-            "exclude_reference": exclude, "elapsed_ms": round(res.elapsed_ms, 1),
+            "ids": res.ids,
+            "rows": res.rows.tolist(),
+            "scores": [round(float(x), 5) for x in res.scores],
+            "classes": res.classes,
+            "reference": ref_info,
+            "text": text or "",
+            "method": method,
+            "k": int(k),
+            "exclude_reference": exclude,
+            "elapsed_ms": round(res.elapsed_ms, 1),
         }
         if s.maps.map is not None:
             # two 2-D points: the map redraws for highlights and ideals without recomposing the query

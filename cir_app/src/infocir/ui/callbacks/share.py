@@ -4,6 +4,7 @@ the current query.  The formats are ``infocir.export``'s.
 
 Two ``dcc.Location`` components: ``ids.URL`` is read (on load and on back/forward) and ``ids.URL_WRITE``
 is written after each search or ideal change, so no callback feeds its own input."""
+
 from __future__ import annotations
 
 import re
@@ -27,9 +28,14 @@ def current_query(results: dict | None, ideals) -> export.SharedQuery | None:
         return None
     ref = results.get("reference") or {}
     exclude = results.get("exclude_reference")
-    return export.SharedQuery(reference=ref.get("id") if ref.get("kind") == "dataset" else None,
-                              text=results.get("text", ""), method=results.get("method"), k=results.get("k"),
-                              ideals=tuple(ideals or ()), exclude_reference=None if exclude is None else bool(exclude))
+    return export.SharedQuery(
+        reference=ref.get("id") if ref.get("kind") == "dataset" else None,
+        text=results.get("text", ""),
+        method=results.get("method"),
+        k=results.get("k"),
+        ideals=tuple(ideals or ()),
+        exclude_reference=None if exclude is None else bool(exclude),
+    )
 
 
 def register(app: Dash, s: Services) -> None:
@@ -39,17 +45,25 @@ def register(app: Dash, s: Services) -> None:
 
     def meta(results: dict) -> dict:
         ref = results.get("reference") or {}
-        return {"method": results.get("method"), "model": engine.bundle.name,
-                "weights": index.manifest.key.weights_hash,
-                "dataset_fingerprint": index.manifest.key.dataset_fingerprint,
-                "reference": ref.get("id") or (f"upload:{ref.get('name')}" if ref.get("kind") == "upload" else ""),
-                "text": results.get("text", "")}
+        return {
+            "method": results.get("method"),
+            "model": engine.bundle.name,
+            "weights": index.manifest.key.weights_hash,
+            "dataset_fingerprint": index.manifest.key.dataset_fingerprint,
+            "reference": ref.get("id") or (f"upload:{ref.get('name')}" if ref.get("kind") == "upload" else ""),
+            "text": results.get("text", ""),
+        }
 
     def result_rows(results: dict) -> list[dict]:
         """The page's results with each image's path from the index (ids, not the browser's row numbers)."""
         rows = [index.row_of[i] for i in results["ids"]]
-        return export.result_rows(results["ids"], results["scores"], [index.paths[r] for r in rows],
-                                  [index.classes[r] for r in rows], meta(results))
+        return export.result_rows(
+            results["ids"],
+            results["scores"],
+            [index.paths[r] for r in rows],
+            [index.classes[r] for r in rows],
+            meta(results),
+        )
 
     # ------------------------------------------------------------------ the address and the command line
     overrides = export.config_overrides(s.config)
@@ -58,15 +72,27 @@ def register(app: Dash, s: Services) -> None:
         ref = results.get("reference") or {}
         upload = ref.get("kind") == "upload"
         reference = ref.get("name") if upload else (ref.get("id") if ref.get("kind") == "dataset" else None)
-        command = export.cli_command(reference, results.get("text", ""), results["k"], results.get("method"), overrides,
-                                     exclude_reference=bool(results.get("exclude_reference")))
+        command = export.cli_command(
+            reference,
+            results.get("text", ""),
+            results["k"],
+            results.get("method"),
+            overrides,
+            exclude_reference=bool(results.get("exclude_reference")),
+        )
         if upload:
             command = f"# the reference was an upload: save it as {ref.get('name')!r} in this folder first\n" + command
         return command
 
-    @app.callback(Output(ids.URL_WRITE, "search"), Output(ids.URL_WRITTEN, "data"), Output(ids.SHARE_NOTE, "children"),
-                  Output(ids.SHARE_CLI, "value"),
-                  Input(ids.RESULTS_STORE, "data"), Input(ids.IDEALS_STORE, "data"), prevent_initial_call=True)
+    @app.callback(
+        Output(ids.URL_WRITE, "search"),
+        Output(ids.URL_WRITTEN, "data"),
+        Output(ids.SHARE_NOTE, "children"),
+        Output(ids.SHARE_CLI, "value"),
+        Input(ids.RESULTS_STORE, "data"),
+        Input(ids.IDEALS_STORE, "data"),
+        prevent_initial_call=True,
+    )
     def _write_url(results, ideals):
         """One response per search or ideal change: the address (a link to this query) and the command."""
         q = current_query(results, ideals)
@@ -74,14 +100,22 @@ def register(app: Dash, s: Services) -> None:
             return no_update, no_update, no_update, ""
         command = cli(results) if f"{ids.RESULTS_STORE}.data" in ctx.triggered_prop_ids else no_update  # not per ideal
         if q.reference is None and (results.get("reference") or {}).get("kind") == "upload":
-            return "", "", ("A link cannot carry an uploaded reference image: the address holds no query while an "
-                            "upload is the reference (the downloads and the command still work)."), command
+            return (
+                "",
+                "",
+                (
+                    "A link cannot carry an uploaded reference image: the address holds no query while an "
+                    "upload is the reference (the downloads and the command still work)."
+                ),
+                command,
+            )
         search = export.query_string(q)
         return search, search, "", command
 
     app.clientside_callback(
         "function(search) { return window.location.origin + window.location.pathname + (search || ''); }",
-        Output(ids.SHARE_LINK, "value"), Input(ids.URL_WRITE, "search"),
+        Output(ids.SHARE_LINK, "value"),
+        Input(ids.URL_WRITE, "search"),
     )
 
     @app.callback(
@@ -116,7 +150,11 @@ def register(app: Dash, s: Services) -> None:
             return (*keep, [i for i in q.ideals if i in index.row_of], no_update)
         notes = []
         if q.reference is not None and q.reference not in index.row_of:
-            return (*keep, no_update, f"The link's reference {q.reference!r} is not in this dataset; nothing was searched.")
+            return (
+                *keep,
+                no_update,
+                f"The link's reference {q.reference!r} is not in this dataset; nothing was searched.",
+            )
         method = q.method
         if method is not None and not (method in methods and methods[method].available):
             notes.append(f"The link's method {method!r} is not available here; the page's method is used.")
@@ -124,15 +162,28 @@ def register(app: Dash, s: Services) -> None:
         unknown = [i for i in q.ideals if i not in index.row_of]
         if unknown:
             notes.append(f"{len(unknown)} of the link's ideals are not in this dataset and were left out.")
-        return (q.reference if q.reference is not None else no_update, "dataset", q.text,
-                q.k if q.k is not None else no_update, method if method is not None else no_update,
-                no_update if q.exclude_reference is None else (["exclude"] if q.exclude_reference else []),
-                (clicks or 0) + 1, [i for i in q.ideals if i in index.row_of], " ".join(notes))
+        return (
+            q.reference if q.reference is not None else no_update,
+            "dataset",
+            q.text,
+            q.k if q.k is not None else no_update,
+            method if method is not None else no_update,
+            no_update if q.exclude_reference is None else (["exclude"] if q.exclude_reference else []),
+            (clicks or 0) + 1,
+            [i for i in q.ideals if i in index.row_of],
+            " ".join(notes),
+        )
 
     # ------------------------------------------------------------------ downloads
-    @app.callback(Output(ids.DL_RESULTS, "data"), Output(ids.SHARE_NOTE, "children", allow_duplicate=True),
-                  Input(ids.DL_RESULTS_CSV, "n_clicks"), Input(ids.DL_RESULTS_JSON, "n_clicks"),
-                  State(ids.RESULTS_STORE, "data"), State(ids.IDEALS_STORE, "data"), prevent_initial_call=True)
+    @app.callback(
+        Output(ids.DL_RESULTS, "data"),
+        Output(ids.SHARE_NOTE, "children", allow_duplicate=True),
+        Input(ids.DL_RESULTS_CSV, "n_clicks"),
+        Input(ids.DL_RESULTS_JSON, "n_clicks"),
+        State(ids.RESULTS_STORE, "data"),
+        State(ids.IDEALS_STORE, "data"),
+        prevent_initial_call=True,
+    )
     def _download_results(_csv, _json, results, ideals):
         if not results or not results.get("ids"):
             return no_update, "Run a search first: there are no results to download."
@@ -140,37 +191,76 @@ def register(app: Dash, s: Services) -> None:
         stem = f"infocir-results-{_slug(results.get('text', ''))}"
         if ctx.triggered_id == ids.DL_RESULTS_JSON:
             ref = results.get("reference") or {}
-            query = {"reference": ref.get("id") or ref.get("name"), "reference_kind": ref.get("kind"),
-                     "text": results.get("text", ""), "method": results.get("method"), "k": results["k"],
-                     "ideals": list(ideals or [])}
+            query = {
+                "reference": ref.get("id") or ref.get("name"),
+                "reference_kind": ref.get("kind"),
+                "text": results.get("text", ""),
+                "method": results.get("method"),
+                "k": results["k"],
+                "ideals": list(ideals or []),
+            }
             m = meta(results)
-            doc_meta = {"method": m["method"], "model": m["model"], "weights": m["weights"],
-                        "dataset": {"root": str(engine.scan.root), "fingerprint": m["dataset_fingerprint"],
-                                    "images": len(index)}}
-            return dcc.send_string(export.results_json(rows, query, doc_meta), f"{stem}.json", type="application/json"), ""
+            doc_meta = {
+                "method": m["method"],
+                "model": m["model"],
+                "weights": m["weights"],
+                "dataset": {
+                    "root": str(engine.scan.root),
+                    "fingerprint": m["dataset_fingerprint"],
+                    "images": len(index),
+                },
+            }
+            return dcc.send_string(
+                export.results_json(rows, query, doc_meta), f"{stem}.json", type="application/json"
+            ), ""
         return dcc.send_string(export.to_csv(rows, export.RESULT_FIELDS), f"{stem}.csv", type="text/csv"), ""
 
-    @app.callback(Output(ids.E_DOWNLOAD_FILE, "data"), Output(ids.E_STATUS, "children", allow_duplicate=True),
-                  Input(ids.E_DOWNLOAD, "n_clicks"), State(ids.E_RESULT, "data"), prevent_initial_call=True)
+    @app.callback(
+        Output(ids.E_DOWNLOAD_FILE, "data"),
+        Output(ids.E_STATUS, "children", allow_duplicate=True),
+        Input(ids.E_DOWNLOAD, "n_clicks"),
+        State(ids.E_RESULT, "data"),
+        prevent_initial_call=True,
+    )
     def _download_enhancement(_n, result):
         if not result:
             return no_update, "Enhance a prompt first: there is no table to download."
         rows = export.enhancement_rows(result, METRIC_COLUMNS)
         for r in rows:
-            r.update(method=result.get("method"), k=result.get("k"), provider=result.get("provider"),
-                     query_text=result.get("query_text", ""), ideals=result.get("ideals", []))
-        fields = (["place", "prompt", "baseline"] + [c for m in METRIC_COLUMNS for c in (m, f"d_{m}")]
-                  + ["method", "k", "provider", "query_text", "ideals", "top_k"])
-        return dcc.send_string(export.to_csv(rows, fields), f"infocir-enhancement-{_slug(result.get('query_text', ''))}.csv",
-                               type="text/csv"), no_update
+            r.update(
+                method=result.get("method"),
+                k=result.get("k"),
+                provider=result.get("provider"),
+                query_text=result.get("query_text", ""),
+                ideals=result.get("ideals", []),
+            )
+        fields = (
+            ["place", "prompt", "baseline"]
+            + [c for m in METRIC_COLUMNS for c in (m, f"d_{m}")]
+            + ["method", "k", "provider", "query_text", "ideals", "top_k"]
+        )
+        return dcc.send_string(
+            export.to_csv(rows, fields),
+            f"infocir-enhancement-{_slug(result.get('query_text', ''))}.csv",
+            type="text/csv",
+        ), no_update
 
-    @app.callback(Output(ids.F_HEATMAP_DOWNLOAD_FILE, "data"), Output(ids.F_HEATMAP_NOTE, "children", allow_duplicate=True),
-                  Input(ids.F_HEATMAP_DOWNLOAD, "n_clicks"), State(ids.RESULTS_STORE, "data"),
-                  State(ids.F_COMPARE_STORE, "data"), State(ids.F_SORT, "value"), prevent_initial_call=True)
+    @app.callback(
+        Output(ids.F_HEATMAP_DOWNLOAD_FILE, "data"),
+        Output(ids.F_HEATMAP_NOTE, "children", allow_duplicate=True),
+        Input(ids.F_HEATMAP_DOWNLOAD, "n_clicks"),
+        State(ids.RESULTS_STORE, "data"),
+        State(ids.F_COMPARE_STORE, "data"),
+        State(ids.F_SORT, "value"),
+        prevent_initial_call=True,
+    )
     def _download_rank_delta(_n, results, compare, sort_by):
         if not results or not compare:
             return no_update, "Compare the query with another prompt first: F3 is empty."
         t = heatmap_table(results, compare, sort_by)
         rows = export.rank_delta_rows(t.images, t.prompts, t.ranks, t.delta, results["k"])
-        return dcc.send_string(export.to_csv(rows, ("prompt", "image", "rank", "delta")),
-                               f"infocir-rank-change-{_slug(results.get('text', ''))}.csv", type="text/csv"), no_update
+        return dcc.send_string(
+            export.to_csv(rows, ("prompt", "image", "rank", "delta")),
+            f"infocir-rank-change-{_slug(results.get('text', ''))}.csv",
+            type="text/csv",
+        ), no_update
