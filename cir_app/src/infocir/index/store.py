@@ -239,11 +239,8 @@ class DecodedImages:
 
     def __getitem__(self, i: int):
         try:
-            return (
-                self.preprocess(open_rgb(self.records[i].path, self.max_pixels)),
-                i,
-                "",
-            )  # host: a decoding worker; moved in encode_pixels
+            pixels = self.preprocess(open_rgb(self.records[i].path, self.max_pixels))  # host: moved in encode_pixels
+            return pixels, i, ""
         except ImageReadError as exc:
             return None, i, str(exc)
 
