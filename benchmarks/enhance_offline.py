@@ -50,7 +50,8 @@ def main() -> int:
         f"{' (attribute table hidden: vocabulary path)' if args.hide_attributes else ''}"
     )
     print(
-        f"mean mAP@{args.k}  first candidate (no selection) {r['map_first']:.3f}   mean candidate {r['map_mean_candidate']:.3f}"
+        f"mean mAP@{args.k}  first candidate (no selection) {r['map_first']:.3f}"
+        f"   mean candidate {r['map_mean_candidate']:.3f}"
     )
     print(
         f"mean mAP@{args.k}  vague original {r['map_original']:.3f}   best offline candidate {r['map_best']:.3f}   "

@@ -61,7 +61,7 @@ def cli(args: list[str], common: list[str]) -> str:
     return ""
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--precision", default="auto")
@@ -69,43 +69,20 @@ def main() -> int:
     ap.add_argument("--agreement", action="store_true", help="compare with the CPU even when --device is cpu")
     ap.add_argument("--json", help="write the table (and agreement figures) as JSON")
     ap.add_argument("--workdir", help="keep the demo world and indexes here (default: a temporary folder)")
-    args = ap.parse_args()
+    return ap.parse_args()
 
-    import torch
-    from scipy.stats import spearmanr
 
-    from infocir.config import AppConfig, apply_overrides
-    from infocir.engine import RetrievalEngine
-    from infocir.enhance import enhance
-    from infocir.evaluation.benchmarks import demo_benchmark
-    from infocir.evaluation.harness import evaluate_method
-    from infocir.explain.base import create_explainer, list_explainers, similarity_target
-    from infocir.explain.evaluate import explain_eval
-    from infocir.explain.faithfulness import deletion_insertion
-    from infocir.explain.service import ExplanationService
-    from infocir.explain.text_attribution import TOKEN_METHODS
-    from infocir.index.throughput import measure
-    from infocir.models.demo_eval import evaluate_bundle
-    from infocir.models.encoders import ASSET_DIR, load_clip
+REF, TEXT = "star/star_00000.png", "make it red"
 
-    tmp = Path(args.workdir or tempfile.mkdtemp(prefix="gpu-check-"))
-    n_img = 64 if args.quick else 2048
-    n_queries = 8 if args.quick else 60
-    base = {"index.cache_dir": str(tmp / "cache"), "dataset.demo_replicates": "1", "model.precision": args.precision}
-    cfg = apply_overrides(AppConfig(), {**base, "model.device": args.device})
-    common = [f"--set={k}={v}" for k, v in {**base, "model.device": args.device}.items()]
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    print(f"device={args.device} precision={args.precision} torch={torch.__version__} GPU={gpu} cores={os.cpu_count()}")
 
-    # ------------------------------------------------------------------ CLI paths (fresh processes)
+def cli_steps(tmp: Path, common: list[str]) -> None:
+    """The CLI paths, each in a fresh process."""
     print("CLI")
     step("build-index (demo world, 1,920 images)", lambda: cli(["build-index"], common))
     for m in ("searle", "oti", "basic"):
         step(
             f"search --method {m}",
-            lambda m=m: cli(
-                ["search", "-r", "star/star_00000.png", "-t", "make it red", "-k", "5", "--method", m], common
-            ),
+            lambda m=m: cli(["search", "-r", REF, "-t", TEXT, "-k", "5", "--method", m], common),
         )
     step("methods", lambda: cli(["methods"], common))
     step(
@@ -117,47 +94,46 @@ def main() -> int:
     step("explain-eval --queries 2", lambda: cli(["explain-eval", "--queries", "2", "--out", str(tmp / "xe")], common))
     step("evaluate-demo", lambda: cli(["evaluate-demo"], common))
 
-    # ------------------------------------------------------------------ engine entry points
-    print("engine")
-    holder: dict = {}
 
-    def load() -> str:
-        holder["engine"] = RetrievalEngine.from_config(cfg, progress=False)
-        e = holder["engine"]
-        return f"{e.bundle.device} {e.bundle.precision}, backend {e.backend.name}"
-
-    step("load engine (index reused)", load)
-    e = holder.get("engine")
-    if e is None:
-        return report(args, {})
-    ref, text = "star/star_00000.png", "make it red"
+def method_steps(e) -> None:
+    """Every method the engine lists: one warm-up search, then the mean of five."""
     for info in e.methods():
         if not info.available:
             ROWS.append(
                 {"step": f"method {info.name}", "ok": True, "seconds": 0, "throughput": f"unavailable: {info.reason}"}
             )
             continue
-        params = {"steps": 20} if info.name == "oti" else {}
+        params: dict = {"steps": 20} if info.name == "oti" else {}
         if info.name == "feedback":
             params = {"relevant": ["circle/circle_00000.png"], "nonrelevant": ["square/square_00000.png"]}
 
         def run(name=info.name, params=params) -> str:
-            e.search(ref, text, k=10, method=name, **params)
+            e.search(REF, TEXT, k=10, method=name, **params)
             t0, n = time.perf_counter(), 5
             for i in range(n):
-                e.search(ref, f"{text} {i}", k=10, method=name, **params)
+                e.search(REF, f"{TEXT} {i}", k=10, method=name, **params)
             return f"{(time.perf_counter() - t0) / n * 1000:.1f} ms/query"
 
         step(f"method {info.name}", run)
-    res = e.search(ref, text, k=5, method="searle")
-    maps = ExplanationService(e, max_side=128)
+
+
+def explanation_steps(e, maps) -> None:
+    """Every explainer, every word-attribution method, deletion/insertion, enhancement, explain-eval."""
+    from infocir.enhance import enhance
+    from infocir.explain.base import create_explainer, list_explainers, similarity_target
+    from infocir.explain.evaluate import explain_eval
+    from infocir.explain.faithfulness import deletion_insertion
+    from infocir.explain.text_attribution import TOKEN_METHODS
+    from infocir.models.demo_eval import evaluate_bundle
+
+    res = e.search(REF, TEXT, k=5, method="searle")
     for cls in list_explainers():
         step(
             f"explainer {cls.name}",
             lambda c=cls: f"{maps.saliency(res.query_vector, c.name, image_id=res.ids[1]).seconds:.3f} s/map",
         )
     for m in TOKEN_METHODS:
-        step(f"token method {m}", lambda m=m: f"{maps.tokens('searle', ref, text, res.ids[0], m).seconds:.3f} s")
+        step(f"token method {m}", lambda m=m: f"{maps.tokens('searle', REF, TEXT, res.ids[0], m).seconds:.3f} s")
 
     def faithfulness() -> str:
         b = e.bundle
@@ -169,14 +145,14 @@ def main() -> int:
     step("deletion / insertion", faithfulness)
     step(
         "enhancement (offline)",
-        lambda: f"{len(enhance(e, ref, 'change it', ideals=list(res.ids[1:3]), k=10, provider='offline').rows)} rows",
+        lambda: f"{len(enhance(e, REF, 'change it', ideals=list(res.ids[1:3]), k=10, provider='offline').rows)} rows",
     )
-    bench = demo_benchmark(e.scan.root)
-    bench.queries = bench.queries[:n_queries]
     step("explain-eval (engine)", lambda: _xe(e, explain_eval))
     step("evaluate-demo (engine)", lambda: f"shape {evaluate_bundle(e.bundle)['zero_shot_shape']:.3f}")
 
-    # ------------------------------------------------------------------ training scripts, a few steps each
+
+def training_steps(tmp: Path, device: str) -> None:
+    """Both training scripts, a few steps each."""
     print("training")
 
     def train_clip() -> str:
@@ -191,26 +167,33 @@ def main() -> int:
             teacher_batch=64,
             student_batch=32,
         )
-        man = train(tmp / "train-clip", r, tmp / "train-clip-out", device=args.device)
+        man = train(tmp / "train-clip", r, tmp / "train-clip-out", device=device)
         return f"trained on {man['device']}"
 
     def train_phi_steps() -> str:
+        from infocir.models.encoders import ASSET_DIR
         from infocir.models.train_phi import PhiRecipe, train_phi
 
         out = tmp / "train-phi-out"
         out.mkdir(exist_ok=True)
         shutil.copy(ASSET_DIR / "InfoCIR-Demo-ViT.pt", out / "InfoCIR-Demo-ViT.pt")
-        train_phi(tmp / "train-phi", PhiRecipe(oti_steps=3, oti_batch=960, phi_steps=3), out, device=args.device)
+        train_phi(tmp / "train-phi", PhiRecipe(oti_steps=3, oti_batch=960, phi_steps=3), out, device=device)
         return ""
 
     step("train-demo-clip (4+2+4 steps)", train_clip)
     step("train-demo-phi (3 OTI + 3 φ steps)", train_phi_steps)
 
-    # ------------------------------------------------------------------ index builds, real architectures
-    print("index build (random weights)")
-    from infocir.data.scan import scan_dataset
 
-    scan = scan_dataset(e.scan.root, sample_size=n_img)
+def index_build_steps(root: Path, n_img: int, tmp: Path, args: argparse.Namespace) -> None:
+    """Index builds with the real architectures (random weights) against their throughput bounds."""
+    import torch
+
+    from infocir.data.scan import scan_dataset
+    from infocir.index.throughput import measure
+    from infocir.models.encoders import load_clip
+
+    print("index build (random weights)")
+    scan = scan_dataset(root, sample_size=n_img)
     for arch in ("ViT-B-32", "ViT-L-14"):
 
         def build(arch=arch) -> str:
@@ -224,35 +207,87 @@ def main() -> int:
 
         step(f"build-index {arch} ({len(scan.records)} images)", build)
 
-    # ------------------------------------------------------------------ CPU vs device
+
+def cpu_agreement(e, cfg, maps, n_queries: int) -> dict:
+    """evaluate's mAP@10 per method, the top-10 and Grad-ECLIP maps: device against a fresh CPU engine."""
+    from scipy.stats import spearmanr
+
+    from infocir.config import apply_overrides
+    from infocir.engine import RetrievalEngine
+    from infocir.evaluation.benchmarks import demo_benchmark
+    from infocir.evaluation.harness import evaluate_method
+    from infocir.explain.service import ExplanationService
+
+    print("agreement with the CPU")
+    bench = demo_benchmark(e.scan.root)
+    bench.queries = bench.queries[:n_queries]
+    cpu = RetrievalEngine.from_config(
+        apply_overrides(cfg, {"model.device": "cpu", "model.precision": "fp32", "retrieval.backend": "exact"}),
+        progress=False,
+    )
+    agreement: dict = {}
+    for m in ("searle", "average", "basic", "image", "text"):
+        a, c = evaluate_method(e, bench, m), evaluate_method(cpu, bench, m)
+        key = "mAP@10"
+        agreement[f"mAP@10 {m}"] = {"device": a[key], "cpu": c[key], "ok": abs(a[key] - c[key]) <= 0.5}
+    qs = bench.queries[:20]
+    same = sum(
+        e.search(q.reference_id, q.text, k=10, method="searle").ids
+        == cpu.search(q.reference_id, q.text, k=10, method="searle").ids
+        for q in qs
+    )
+    agreement["same top-10 (searle)"] = {"device": same, "cpu": len(qs), "ok": same == len(qs)}
+    maps_cpu = ExplanationService(cpu, max_side=128)
+    rhos = []
+    for q in bench.queries[:10]:
+        r = cpu.search(q.reference_id, q.text, k=1, method="searle")
+        g1 = maps.saliency(r.query_vector, "grad_eclip", image_id=r.ids[0]).grid.ravel()
+        g2 = maps_cpu.saliency(r.query_vector, "grad_eclip", image_id=r.ids[0]).grid.ravel()
+        rhos.append(float(spearmanr(g1, g2).statistic))
+    agreement["Grad-ECLIP Spearman (min of 10)"] = {"device": min(rhos), "cpu": 1.0, "ok": min(rhos) >= 0.99}
+    for name, a in agreement.items():
+        print(f"  {'ok ' if a['ok'] else 'MISSED'} {name:<44} device {a['device']:.3f}  cpu {a['cpu']:.3f}")
+    return agreement
+
+
+def main() -> int:
+    args = parse_args()
+    import torch
+
+    from infocir.config import AppConfig, apply_overrides
+    from infocir.engine import RetrievalEngine
+    from infocir.explain.service import ExplanationService
+
+    tmp = Path(args.workdir or tempfile.mkdtemp(prefix="gpu-check-"))
+    n_img = 64 if args.quick else 2048
+    n_queries = 8 if args.quick else 60
+    base = {"index.cache_dir": str(tmp / "cache"), "dataset.demo_replicates": "1", "model.precision": args.precision}
+    cfg = apply_overrides(AppConfig(), {**base, "model.device": args.device})
+    common = [f"--set={k}={v}" for k, v in {**base, "model.device": args.device}.items()]
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    print(f"device={args.device} precision={args.precision} torch={torch.__version__} GPU={gpu} cores={os.cpu_count()}")
+
+    cli_steps(tmp, common)
+    print("engine")
+    holder: dict = {}
+
+    def load() -> str:
+        holder["engine"] = RetrievalEngine.from_config(cfg, progress=False)
+        e = holder["engine"]
+        return f"{e.bundle.device} {e.bundle.precision}, backend {e.backend.name}"
+
+    step("load engine (index reused)", load)
+    e = holder.get("engine")
+    if e is None:
+        return report(args, {})
+    method_steps(e)
+    maps = ExplanationService(e, max_side=128)
+    explanation_steps(e, maps)
+    training_steps(tmp, args.device)
+    index_build_steps(e.scan.root, n_img, tmp, args)
     agreement: dict = {}
     if torch.device(e.bundle.device).type != "cpu" or args.agreement:
-        print("agreement with the CPU")
-        cpu = RetrievalEngine.from_config(
-            apply_overrides(cfg, {"model.device": "cpu", "model.precision": "fp32", "retrieval.backend": "exact"}),
-            progress=False,
-        )
-        for m in ("searle", "average", "basic", "image", "text"):
-            a, c = evaluate_method(e, bench, m), evaluate_method(cpu, bench, m)
-            key = "mAP@10"
-            agreement[f"mAP@10 {m}"] = {"device": a[key], "cpu": c[key], "ok": abs(a[key] - c[key]) <= 0.5}
-        same = 0
-        qs = bench.queries[:20]
-        for q in qs:
-            rd = e.search(q.reference_id, q.text, k=10, method="searle").ids
-            rc = cpu.search(q.reference_id, q.text, k=10, method="searle").ids
-            same += rd == rc
-        agreement["same top-10 (searle)"] = {"device": same, "cpu": len(qs), "ok": same == len(qs)}
-        maps_cpu = ExplanationService(cpu, max_side=128)
-        rhos = []
-        for q in bench.queries[:10]:
-            r = cpu.search(q.reference_id, q.text, k=1, method="searle")
-            g1 = maps.saliency(r.query_vector, "grad_eclip", image_id=r.ids[0]).grid.ravel()
-            g2 = maps_cpu.saliency(r.query_vector, "grad_eclip", image_id=r.ids[0]).grid.ravel()
-            rhos.append(float(spearmanr(g1, g2).statistic))
-        agreement["Grad-ECLIP Spearman (min of 10)"] = {"device": min(rhos), "cpu": 1.0, "ok": min(rhos) >= 0.99}
-        for name, a in agreement.items():
-            print(f"  {'ok ' if a['ok'] else 'MISSED'} {name:<44} device {a['device']:.3f}  cpu {a['cpu']:.3f}")
+        agreement = cpu_agreement(e, cfg, maps, n_queries)
     if not args.workdir:
         shutil.rmtree(tmp, ignore_errors=True)
     return report(args, agreement)

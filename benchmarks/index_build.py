@@ -77,7 +77,8 @@ def main() -> int:
             r = measure(bundle, scan, args.batch, workers, Path(tmp) / f"index{i}")
             label = f"{workers}{' (auto)' if wk < 0 else ''}"
             print(
-                f"{label:>8} {r['decode_img_s']:13.1f} {r['model_img_s']:12.1f} {r['build_img_s']:12.1f} {r['ratio']:10.2f}"
+                f"{label:>8} {r['decode_img_s']:13.1f} {r['model_img_s']:12.1f}"
+                f" {r['build_img_s']:12.1f} {r['ratio']:10.2f}"
             )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {rss:.0f} MiB")

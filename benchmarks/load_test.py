@@ -205,7 +205,7 @@ def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(xs) * 1000, q)) if xs else float("nan")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--users", type=int, default=8, help="simulated users at once (default 8)")
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the timed phase (default 60)")
@@ -217,7 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not 1 <= args.users <= 64 or not 1 <= args.seconds <= 1800:
         ap.error("--users must be 1..64 and --seconds 1..1800 (the test is bounded)")
+    return args
 
+
+def queries_per_user(users: int, per_user: int) -> list[list[dict]]:
+    """User u takes queries u, u+N, u+2N, ... of the default config's demo world."""
     from infocir.config import load_config
     from infocir.data.demo_world import read_queries
 
@@ -226,11 +230,174 @@ def main(argv: list[str] | None = None) -> int:
     if not (world / "queries.json").is_file():
         raise SystemExit(f"no demo world in {world}: run `python cir_app/run.py build-index` once first")
     queries = read_queries(world)
-    mine = [[queries[(u + j * args.users) % len(queries)] for j in range(args.per_user)] for u in range(args.users)]
+    return [[queries[(u + j * users) % len(queries)] for j in range(per_user)] for u in range(users)]
+
+
+def solo_answers(solo_user: DashUser, mine: list[list[dict]], timeout: float) -> dict[tuple[str, str], list[str]]:
+    """Wait for the map, then every query once on its own: the answers the timed phase must reproduce."""
+    t0 = time.perf_counter()
+    while True:
+        status, _, answer, _ = solo_user.fire(solo_user.map, ["map-poll.n_intervals"])
+        if status == 200 and answer["response"].get("map-poll", {}).get("disabled"):
+            break
+        if time.perf_counter() - t0 > timeout:
+            raise SystemExit("the map did not become ready")
+        time.sleep(1.0)
+    solo: dict[tuple[str, str], list[str]] = {}
+    for q in (q for qs in mine for q in qs):
+        status, _, answer, raw = solo_user.search_for(q["reference_id"], q["text"])
+        res = results_of(answer)
+        if status != 200 or not res or not res.get("ids"):
+            raise SystemExit(f"the solo search for {q['reference_id']!r} / {q['text']!r} failed: {status} {raw[:200]}")
+        solo[(q["reference_id"], q["text"])] = res["ids"]
+    return solo
+
+
+class Tally:
+    """What the users' threads record, under one lock."""
+
+    def __init__(self) -> None:
+        self.lat: dict[str, list[float]] = defaultdict(list)
+        self.rounds: list[float] = []
+        self.errors: list[str] = []
+        self.crosstalk: list[str] = []
+        self.served = 0
+        self.lock = threading.Lock()
+
+    def error(self, line: str) -> None:
+        with self.lock:
+            self.errors.append(line)
+
+
+def search_round(me: DashUser, u: int, q: dict, solo: dict[tuple[str, str], list[str]], tally: Tally) -> None:
+    """One search and the panels it redraws, checked against the solo answer."""
+    t_round = time.perf_counter()
+    status, dt, answer, raw = me.search_for(q["reference_id"], q["text"])
+    res = results_of(answer)
+    with tally.lock:
+        if status != 200 or res is None:
+            tally.errors.append(f"user {u} search: HTTP {status} {raw[:120]}")
+            return
+        tally.served += 1
+        tally.lat["search"].append(dt)
+        ref = (res.get("reference") or {}).get("id")
+        if ref != q["reference_id"] or res.get("text") != q["text"] or res.get("ids") != solo[(ref, q["text"])]:
+            tally.crosstalk.append(
+                f"user {u} asked {q['reference_id']!r}/{q['text']!r}, got {ref!r}/{res.get('text')!r}"
+            )
+    for dep in me.follow_ups:
+        status, dt, answer, raw = me.fire(dep, ["store-results.data"])
+        kind = dep["output"].lstrip(".").split(".")[0]
+        with tally.lock:
+            if status not in (200, 204):
+                tally.errors.append(f"user {u} {kind}: HTTP {status} {raw[:120]}")
+                continue
+            tally.served += 1
+            tally.lat[kind].append(dt)
+            # (the raw text has "/" escaped by plotly's encoder: look in the parsed answer)
+            if kind == "results-gallery" and res["ids"][0] not in json.dumps(answer):
+                tally.crosstalk.append(f"user {u}: the gallery does not show its top result {res['ids'][0]!r}")
+    with tally.lock:
+        tally.rounds.append(time.perf_counter() - t_round)
+
+
+def timed_phase(base: str, token: str, solo_user: DashUser, mine, solo, seconds: float, tally: Tally) -> float:
+    """Every user searches its queries in turn until the deadline; returns the elapsed seconds."""
+    deps, layout = solo_user.deps, solo_user.http.get(f"{base}/_dash-layout", timeout=TIMEOUT_S).json()
+    start = threading.Barrier(len(mine) + 1)
+    deadline = [0.0]
+
+    def user(u: int) -> None:
+        try:
+            me = DashUser(base, token, deps, layout)
+        except Exception as exc:  # noqa: BLE001 (counted, not raised: the run must finish)
+            tally.error(f"user {u}: could not open the app: {exc!r}")
+            start.wait()
+            return
+        start.wait()
+        i = 0
+        while time.perf_counter() < deadline[0]:
+            q = mine[u][i % len(mine[u])]
+            i += 1
+            try:
+                search_round(me, u, q, solo, tally)
+            except requests.RequestException as exc:
+                tally.error(f"user {u}: {type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=user, args=(u,), daemon=True) for u in range(len(mine))]
+    for t in threads:
+        t.start()
+    deadline[0] = time.perf_counter() + seconds
+    start.wait()
+    t_start = time.perf_counter()
+    for t in threads:
+        t.join(seconds + 2 * TIMEOUT_S)
+    elapsed = time.perf_counter() - t_start
+    hung = sum(t.is_alive() for t in threads)
+    if hung:
+        tally.error(f"{hung} users still waiting for an answer {2 * TIMEOUT_S:.0f} s after the end")
+    return elapsed
+
+
+def summarise(args: argparse.Namespace, token: str, tally: Tally, elapsed: float, log_text: str) -> dict:
+    all_lat = [x for xs in tally.lat.values() for x in xs]
+
+    def p50_p95(xs: list[float]) -> dict:
+        return {"p50": round(pct(xs, 50), 1), "p95": round(pct(xs, 95), 1)}
+
+    return {
+        "users": args.users,
+        "seconds": args.seconds,
+        "elapsed_s": round(elapsed, 1),
+        "server": "waitress",
+        "threads": args.threads,
+        "token": bool(token),
+        "requests_served": tally.served,
+        "requests_per_s": round(tally.served / elapsed, 1),
+        "search_rounds": len(tally.rounds),
+        "errors": len(tally.errors),
+        "crosstalk": len(tally.crosstalk),
+        "server_tracebacks": log_text.count("Traceback"),
+        "token_in_server_log": bool(token) and token in log_text,
+        "latency_ms": {k: {"n": len(v), **p50_p95(v)} for k, v in sorted(tally.lat.items())},
+        "all_requests": len(all_lat),
+        "all_requests_ms": p50_p95(all_lat),
+        "search_round_ms": p50_p95(tally.rounds),
+        "cpu_count": os.cpu_count(),
+        "load_avg_1m_end": round(os.getloadavg()[0], 2),
+    }
+
+
+def print_report(f: dict, tally: Tally) -> None:
+    print(
+        f"\n{f['users']} users for {f['elapsed_s']:.1f} s on waitress ({f['threads']} threads), token "
+        f"{'on' if f['token'] else 'off'}, {f['cpu_count']} CPUs (1-min load at the end {f['load_avg_1m_end']})"
+    )
+    print(f"  requests served: {f['requests_served']} ({f['requests_per_s']}/s), search rounds: {f['search_rounds']}")
+    print(
+        f"  errors: {f['errors']}   cross-talk: {f['crosstalk']}   server tracebacks: {f['server_tracebacks']}   "
+        f"token in the server log: {'YES' if f['token_in_server_log'] else 'no'}"
+    )
+    print(f"  {'request':<18}{'n':>6}{'p50 ms':>10}{'p95 ms':>10}")
+    rows = [
+        *((k, v["n"], v, "") for k, v in f["latency_ms"].items()),
+        ("all requests", f["all_requests"], f["all_requests_ms"], ""),
+        ("search round", f["search_rounds"], f["search_round_ms"], "   (search + the 4 panels it redraws)"),
+    ]
+    for label, n, v, note in rows:
+        print(f"  {label:<18}{n:>6}{v['p50']:>10.1f}{v['p95']:>10.1f}{note}")
+    for line in (tally.errors + tally.crosstalk)[:10]:
+        print("  !", line)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    mine = queries_per_user(args.users, args.per_user)
     token = "" if args.no_token else secrets.token_urlsafe(16)
     port = free_port()
     base = f"http://{HOST}:{port}"
     log_path = Path(tempfile.mkdtemp(prefix="infocir-load-")) / "server.log"
+    tally = Tally()
     proc = start_server(port, token, args.threads, log_path)
     try:
         startup = wait_ready(base, proc, log_path, args.startup_timeout)
@@ -241,159 +408,21 @@ def main(argv: list[str] | None = None) -> int:
         )
         if token:
             assert requests.get(base + "/_dash-layout", timeout=10).status_code == 401, "the token is not enforced"
-
-        # -- solo answers (and the map ready) before the timed phase
         solo_user = DashUser(base, token)
-        deps, layout = solo_user.deps, solo_user.http.get(f"{base}/_dash-layout", timeout=TIMEOUT_S).json()
-        t0 = time.perf_counter()
-        while True:
-            status, _, answer, _ = solo_user.fire(solo_user.map, ["map-poll.n_intervals"])
-            if status == 200 and answer["response"].get("map-poll", {}).get("disabled"):
-                break
-            if time.perf_counter() - t0 > args.startup_timeout:
-                raise SystemExit("the map did not become ready")
-            time.sleep(1.0)
-        solo: dict[tuple[str, str], list[str]] = {}
-        for q in (q for qs in mine for q in qs):
-            status, _, answer, raw = solo_user.search_for(q["reference_id"], q["text"])
-            res = results_of(answer)
-            if status != 200 or not res or not res.get("ids"):
-                raise SystemExit(
-                    f"the solo search for {q['reference_id']!r} / {q['text']!r} failed: {status} {raw[:200]}"
-                )
-            solo[(q["reference_id"], q["text"])] = res["ids"]
+        solo = solo_answers(solo_user, mine, args.startup_timeout)
         print(
             f"{len(solo)} distinct queries answered alone; timed phase: {args.users} users × {args.seconds:g} s",
             flush=True,
         )
-
-        # -- the timed phase
-        lat: dict[str, list[float]] = defaultdict(list)
-        rounds: list[float] = []
-        errors: list[str] = []
-        crosstalk: list[str] = []
-        served = [0]
-        lock = threading.Lock()
-        start = threading.Barrier(args.users + 1)
-        deadline = [0.0]
-
-        def user(u: int) -> None:
-            try:
-                me = DashUser(base, token, deps, layout)
-            except Exception as exc:  # noqa: BLE001 (counted, not raised: the run must finish)
-                with lock:
-                    errors.append(f"user {u}: could not open the app: {exc!r}")
-                start.wait()
-                return
-            start.wait()
-            i = 0
-            while time.perf_counter() < deadline[0]:
-                q = mine[u][i % len(mine[u])]
-                i += 1
-                t_round = time.perf_counter()
-                try:
-                    status, dt, answer, raw = me.search_for(q["reference_id"], q["text"])
-                    res = results_of(answer)
-                    with lock:
-                        if status != 200 or res is None:
-                            errors.append(f"user {u} search: HTTP {status} {raw[:120]}")
-                            continue
-                        served[0] += 1
-                        lat["search"].append(dt)
-                        ref = (res.get("reference") or {}).get("id")
-                        if (
-                            ref != q["reference_id"]
-                            or res.get("text") != q["text"]
-                            or res.get("ids") != solo[(ref, q["text"])]
-                        ):
-                            crosstalk.append(
-                                f"user {u} asked {q['reference_id']!r}/{q['text']!r}, got {ref!r}/{res.get('text')!r}"
-                            )
-                    for dep in me.follow_ups:
-                        status, dt, answer, raw = me.fire(dep, ["store-results.data"])
-                        kind = dep["output"].lstrip(".").split(".")[0]
-                        with lock:
-                            if status not in (200, 204):
-                                errors.append(f"user {u} {kind}: HTTP {status} {raw[:120]}")
-                                continue
-                            served[0] += 1
-                            lat[kind].append(dt)
-                            # (the raw text has "/" escaped by plotly's encoder: look in the parsed answer)
-                            if kind == "results-gallery" and res["ids"][0] not in json.dumps(answer):
-                                crosstalk.append(
-                                    f"user {u}: the gallery does not show its top result {res['ids'][0]!r}"
-                                )
-                    with lock:
-                        rounds.append(time.perf_counter() - t_round)
-                except requests.RequestException as exc:
-                    with lock:
-                        errors.append(f"user {u}: {type(exc).__name__}: {exc}")
-
-        threads = [threading.Thread(target=user, args=(u,), daemon=True) for u in range(args.users)]
-        for t in threads:
-            t.start()
-        deadline[0] = time.perf_counter() + args.seconds
-        start.wait()
-        t_start = time.perf_counter()
-        for t in threads:
-            t.join(args.seconds + 2 * TIMEOUT_S)
-        elapsed = time.perf_counter() - t_start
-        hung = sum(t.is_alive() for t in threads)
-        if hung:
-            errors.append(f"{hung} users still waiting for an answer {2 * TIMEOUT_S:.0f} s after the end")
+        elapsed = timed_phase(base, token, solo_user, mine, solo, args.seconds, tally)
     finally:
         stop_server(proc)
-    log_text = log_path.read_text(errors="replace")
-    tracebacks = log_text.count("Traceback")
-    token_logged = bool(token) and token in log_text
-
-    all_lat = [x for xs in lat.values() for x in xs]
-    figures = {
-        "users": args.users,
-        "seconds": args.seconds,
-        "elapsed_s": round(elapsed, 1),
-        "server": "waitress",
-        "threads": args.threads,
-        "token": bool(token),
-        "requests_served": served[0],
-        "requests_per_s": round(served[0] / elapsed, 1),
-        "search_rounds": len(rounds),
-        "errors": len(errors),
-        "crosstalk": len(crosstalk),
-        "server_tracebacks": tracebacks,
-        "token_in_server_log": token_logged,
-        "latency_ms": {
-            k: {"n": len(v), "p50": round(pct(v, 50), 1), "p95": round(pct(v, 95), 1)} for k, v in sorted(lat.items())
-        },
-        "all_requests_ms": {"p50": round(pct(all_lat, 50), 1), "p95": round(pct(all_lat, 95), 1)},
-        "search_round_ms": {"p50": round(pct(rounds, 50), 1), "p95": round(pct(rounds, 95), 1)},
-        "cpu_count": os.cpu_count(),
-        "load_avg_1m_end": round(os.getloadavg()[0], 2),
-    }
-    print(
-        f"\n{args.users} users for {elapsed:.1f} s on waitress ({args.threads} threads), token "
-        f"{'on' if token else 'off'}, {os.cpu_count()} CPUs (1-min load at the end {figures['load_avg_1m_end']})"
-    )
-    print(f"  requests served: {served[0]} ({figures['requests_per_s']}/s), search rounds: {len(rounds)}")
-    print(
-        f"  errors: {len(errors)}   cross-talk: {len(crosstalk)}   server tracebacks: {tracebacks}   "
-        f"token in the server log: {'YES' if token_logged else 'no'}"
-    )
-    print(f"  {'request':<18}{'n':>6}{'p50 ms':>10}{'p95 ms':>10}")
-    for k, v in figures["latency_ms"].items():
-        print(f"  {k:<18}{v['n']:>6}{v['p50']:>10.1f}{v['p95']:>10.1f}")
-    print(
-        f"  {'all requests':<18}{len(all_lat):>6}{figures['all_requests_ms']['p50']:>10.1f}{figures['all_requests_ms']['p95']:>10.1f}"
-    )
-    print(
-        f"  {'search round':<18}{len(rounds):>6}{figures['search_round_ms']['p50']:>10.1f}{figures['search_round_ms']['p95']:>10.1f}"
-        "   (search + the 4 panels it redraws)"
-    )
-    for line in (errors + crosstalk)[:10]:
-        print("  !", line)
+    figures = summarise(args, token, tally, elapsed, log_path.read_text(errors="replace"))
+    print_report(figures, tally)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
-    return 0 if not errors and not crosstalk and not token_logged else 1
+    ok = not tally.errors and not tally.crosstalk and not figures["token_in_server_log"]
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -52,7 +52,8 @@ def main() -> int:
             explain_image(b, images[0], target, explainer)  # warm-up
             times = [explain_image(b, im, target, explainer).seconds for im in images]
             print(
-                f"  {ex.label:<22} median {statistics.median(times):.3f} s/map  (min {min(times):.3f}, max {max(times):.3f})"
+                f"  {ex.label:<22} median {statistics.median(times):.3f} s/map"
+                f"  (min {min(times):.3f}, max {max(times):.3f})"
             )
         pseudo = torch.randn(1, b.token_dim)
         for m, label in TOKEN_METHODS.items():

@@ -199,8 +199,8 @@ def test_normalize_similarities_reads_the_authors_synthetic_file(engine, tmp_pat
     folder.mkdir()
     _write_synthetic(folder / "dataset_1_sd_clip.pkl.npy", img.astype(np.float32), txt.astype(np.float32))
     mt, m = P.mean(0), X.mean(0)
-    I, T = unit(img) - m, unit(txt) - mt
-    m_i, m_t = (I @ I.T).min(), (T @ I.T).min()
+    img_c, txt_c = unit(img) - m, unit(txt) - mt
+    m_i, m_t = (img_c @ img_c.T).min(), (txt_c @ img_c.T).min()
     s_i, s_t = (X - m) @ (q - m), (X - m) @ (t - mt)
     for where in (folder, folder / "dataset_1_sd_clip.pkl.npy"):  # the folder (their flag) or the file
         comp = variant(engine, **{**OFF, "center": True, "normalize": True, "synthetic_data": str(where)}).compose(

@@ -171,7 +171,8 @@ def test_icir_per_instance_databases(world):
     root = tmp / "icir_q"
     (root / "database_files.csv").write_text(
         "image_path,text,instance\n"
-        "database/temple/0.jpg,at night,temple\ndatabase/temple/1.jpg,at night,temple\ndatabase/temple/2.jpg,in snow,temple\n"
+        "database/temple/0.jpg,at night,temple\ndatabase/temple/1.jpg,at night,temple\n"
+        "database/temple/2.jpg,in snow,temple\n"
         "database/tower/0.jpg,at night,tower\ndatabase/tower/1.jpg,in snow,tower\n"
     )
     (root / "query_files.csv").write_text("query/temple_q.jpg,at night,temple\nquery/missing.jpg,at dawn,temple\n")

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -75,7 +76,7 @@ def test_typed_parsing_of_strings():
 
 
 def test_config_is_frozen():
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         AppConfig().ui.port = 1  # type: ignore[misc]
 
 

@@ -228,7 +228,8 @@ def test_no_tensor_reaches_the_model_off_the_bundle():
         for n in _raw_input_calls(tree):
             if "# host:" not in lines[n - 1]:
                 problems.append(
-                    f"{rel}:{n} model input built off the device (use bundle.tokens / bundle.pixels, or mark '# host: why')"
+                    f"{rel}:{n} model input built off the device "
+                    "(use bundle.tokens / bundle.pixels, or mark '# host: why')"
                 )
     assert not problems, "\n".join(problems)
 
@@ -241,6 +242,7 @@ def test_static_check_catches_the_original_bug():
     assert _torch_factory_calls_without_device(old) == [2]
     assert _raw_input_calls(old) == [3]
     ok = ast.parse(
-        "def f(bundle, v):\n    t = bundle.tensor(torch.as_tensor(v))\n    return bundle.model.encode_text(bundle.tokens(['x']))\n"
+        "def f(bundle, v):\n    t = bundle.tensor(torch.as_tensor(v))\n"
+        "    return bundle.model.encode_text(bundle.tokens(['x']))\n"
     )
     assert _torch_factory_calls_without_device(ok) == [] and _raw_input_calls(ok) == []

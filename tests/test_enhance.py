@@ -74,7 +74,8 @@ def cfg_with(**enh) -> AppConfig:
 @pytest.mark.parametrize(
     "answer",
     [
-        "Sure! Here are some prompts:\n\n1. Make it red.\n2) \"turn it into a heart\"\n3 - a red heart\n\nHope this helps!",
+        "Sure! Here are some prompts:\n\n1. Make it red.\n2) \"turn it into a heart\"\n3 - a red heart\n\n"
+        "Hope this helps!",
         "- make it red\n* turn it into a heart\n• a red heart",
         '```json\n["make it red", "turn it into a heart", "a red heart"]\n```',
         'Here you go: {"prompts": ["make it red", "turn it into a heart", "a red heart"]}',

@@ -188,7 +188,7 @@ def test_build_report_lists_every_skipped_file_once_and_agrees_with_itself(image
         "--set",
         "index.batch_size=4",
     ]
-    for attempt in range(2):  # the first run builds, the second reuses the index: the same report
+    for _ in range(2):  # the first run builds, the second reuses the index: the same report
         assert main(args) == 0
         out = capsys.readouterr().out
         assert "Index ready: 9 images" in out and "7 files skipped" in out

@@ -98,7 +98,9 @@ def _upload(client, contents: str, filename: str):
     output = next(d["output"] for d in deps if d["inputs"] == [{"id": ids.UPLOAD, "property": "contents"}])
     payload = {
         "output": output,
-        "outputs": [dict(zip(("id", "property"), o.rsplit(".", 1))) for o in output.strip(".").split("...")],
+        "outputs": [
+            dict(zip(("id", "property"), o.rsplit(".", 1), strict=True)) for o in output.strip(".").split("...")
+        ],
         "inputs": [{"id": ids.UPLOAD, "property": "contents", "value": contents}],
         "state": [
             {"id": ids.UPLOAD, "property": "filename", "value": filename},

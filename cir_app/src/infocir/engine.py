@@ -19,7 +19,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -39,7 +39,7 @@ from infocir.plugins import check_plugin_names
 
 log = logging.getLogger(__name__)
 
-Reference = Union[str, Image.Image, bytes, None]
+Reference = str | Image.Image | bytes | None
 DEMO_MODEL = "InfoCIR-Demo-ViT"
 
 
@@ -185,7 +185,7 @@ class RetrievalEngine:
         """Raw text features [n, D], cached per text."""
         missing = [t for t in dict.fromkeys(texts) if self._text_cache.get(t) is None]
         if missing:
-            for t, f in zip(missing, encode_texts(self.bundle, missing)):
+            for t, f in zip(missing, encode_texts(self.bundle, missing), strict=True):
                 self._text_cache.put(t, f)
         return (
             np.stack([self._text_cache.get(t) for t in texts]) if texts else np.zeros((0, self.index.dim), np.float32)

@@ -58,7 +58,7 @@ def result_rows(
     extra = dict(meta or {})
     return [
         {"rank": i + 1, "id": iid, "path": path, "score": float(score), "class": cls, **extra}
-        for i, (iid, score, path, cls) in enumerate(zip(ids, scores, paths, classes))
+        for i, (iid, score, path, cls) in enumerate(zip(ids, scores, paths, classes, strict=True))
     ]
 
 

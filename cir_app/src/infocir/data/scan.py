@@ -173,6 +173,60 @@ def _walk(d: Path, root: Path, symlinks: str, ancestors: frozenset[Path], skippe
             yield p
 
 
+def _top_level(
+    root: Path,
+    class_names_file: str,
+    symlinks: str,
+    candidates: list[tuple[Path, str]],
+    skipped: list[tuple[str, str]],
+) -> list[Path]:
+    """Images directly in ``root`` become unlabelled candidates; returns the sub-folders (the classes)."""
+    subdirs = []
+    for p in sorted(p for p in root.iterdir() if not p.name.startswith(".")):
+        rel = p.relative_to(root).as_posix()
+        if p.is_symlink() and not p.exists():
+            skipped.append((rel, "broken symlink"))
+        elif p.is_dir():
+            subdirs.append(p)
+        elif p.is_file() and p.name != class_names_file and p.suffix.lower() in IMAGE_EXTENSIONS:
+            refusal = symlink_refusal(p, root, symlinks)
+            if refusal:
+                skipped.append((rel, refusal))
+            else:
+                candidates.append((p, UNLABELLED))
+    return subdirs
+
+
+def _symlinked_folder_refused(d: Path, root: Path, symlinks: str) -> str | None:
+    """Why a symlinked class folder is not followed (None: a plain folder, or one the symlink rule allows)."""
+    if not d.is_symlink():
+        return None
+    if is_within(d.resolve(), root):
+        return "symlinked folder inside the dataset: its images are indexed under their real path"
+    return symlink_refusal(d, root, symlinks)
+
+
+def _class_folder(
+    d: Path,
+    root: Path,
+    cls: str,
+    symlinks: str,
+    candidates: list[tuple[Path, str]],
+    skipped: list[tuple[str, str]],
+) -> None:
+    """Every image under the class folder ``d`` becomes a candidate of class ``cls``; the rest is skipped."""
+    for p in _walk(d, root, symlinks, frozenset({root, d.resolve()}), skipped):
+        rel = p.relative_to(root).as_posix()
+        if p.suffix.lower() not in IMAGE_EXTENSIONS:
+            skipped.append((rel, f"not an image type ({p.suffix or 'no extension'})"))
+            continue
+        refusal = symlink_refusal(p, root, symlinks) if p.is_symlink() else None  # (folders were checked)
+        if refusal:
+            skipped.append((rel, refusal))
+        else:
+            candidates.append((p, cls))
+
+
 def scan_dataset(
     root: str | os.PathLike,
     class_names_file: str = "class_names.csv",
@@ -197,46 +251,17 @@ def scan_dataset(
 
     candidates: list[tuple[Path, str]] = []
     skipped: list[tuple[str, str]] = []
-    top = sorted(p for p in root.iterdir() if not p.name.startswith("."))
-    subdirs = []
-    for p in top:
-        rel = p.relative_to(root).as_posix()
-        if p.is_symlink() and not p.exists():
-            skipped.append((rel, "broken symlink"))
-        elif p.is_dir():
-            subdirs.append(p)
-        elif p.is_file() and p.name != class_names_file and p.suffix.lower() in IMAGE_EXTENSIONS:
-            refusal = symlink_refusal(p, root, symlinks)
-            if refusal:
-                skipped.append((rel, refusal))
-            else:
-                candidates.append((p, UNLABELLED))
+    subdirs = _top_level(root, class_names_file, symlinks, candidates, skipped)
     if class_map is None and subdirs:
         warnings.append(f"{class_names_file} not found in {root}: using folder names as class names.")
     for d in subdirs:
-        if d.is_symlink():
-            real = d.resolve()
-            refusal = (
-                "symlinked folder inside the dataset: its images are indexed under their real path"
-                if is_within(real, root)
-                else symlink_refusal(d, root, symlinks)
-            )
-            if refusal:
-                skipped.append((d.name, refusal))
-                continue
+        refusal = _symlinked_folder_refused(d, root, symlinks)
+        if refusal:
+            skipped.append((d.name, refusal))
+            continue
         if class_map is not None and d.name not in class_map:
             warnings.append(f"folder {d.name!r} is not listed in {class_names_file}; using its name as the class.")
-        cls = (class_map or {}).get(d.name, d.name)
-        for p in _walk(d, root, symlinks, frozenset({root, d.resolve()}), skipped):
-            rel = p.relative_to(root).as_posix()
-            if p.suffix.lower() not in IMAGE_EXTENSIONS:
-                skipped.append((rel, f"not an image type ({p.suffix or 'no extension'})"))
-                continue
-            refusal = symlink_refusal(p, root, symlinks) if p.is_symlink() else None  # (folders were checked)
-            if refusal:
-                skipped.append((rel, refusal))
-            else:
-                candidates.append((p, cls))
+        _class_folder(d, root, (class_map or {}).get(d.name, d.name), symlinks, candidates, skipped)
     if class_map:
         missing = sorted(set(class_map) - {d.name for d in subdirs})
         if missing:

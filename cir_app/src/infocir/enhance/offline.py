@@ -10,6 +10,7 @@ the original text refined with the top unit.  Deterministic: the same context gi
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from infocir.data import demo_world as W
@@ -21,7 +22,11 @@ if TYPE_CHECKING:
     from infocir.config import AppConfig
 
 MAX_UNITS = 5
-_SYNONYMS = {"size": W.SIZE_WORDS, "style": W.STYLE_WORDS, "background": W.BACKGROUND_WORDS}
+_SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
+    "size": W.SIZE_WORDS,
+    "style": W.STYLE_WORDS,
+    "background": W.BACKGROUND_WORDS,
+}
 _ADJECTIVE_KINDS = ("size", "colour", "material", "pattern")
 
 
@@ -97,49 +102,62 @@ def _refine(original: str, word: str, kind: str, phrase: str) -> str | None:
     return f"{orig}, {phrase}"
 
 
+def _other_phrasings(options: list[tuple[str, ...]]) -> Iterator[str]:
+    """Every phrasing after the first, round-robin over the units."""
+    depth = max((len(p) for p in options), default=0)
+    for level in range(1, depth):
+        for p in options:
+            if level < len(p):
+                yield p[level]
+
+
+def _demo_synonyms(context: VisualContext) -> Iterator[str]:
+    """The demo world's synonyms of each changed value ("big", "huge", "polka dot"), in every phrasing."""
+    for attribute, value in context.changed_attributes.items():
+        kind = DEMO_KIND[attribute]
+        for synonym in _SYNONYMS.get(attribute, {}).get(value, ()):
+            yield from phrases(synonym, kind)
+
+
+def _candidates(context: VisualContext) -> Iterator[str | None]:
+    """Candidate rewrites, best first (duplicates and blanks are filtered by the caller)."""
+    units = change_units(context)
+    options = [phrases(w, k) for w, k in units]
+    for p in options[:3]:
+        yield p[0]
+    if context.attributes_known and len(context.changed_attributes) > 1:
+        yield " and ".join(p[0] for p in options[: len(context.changed_attributes)])
+    elif len(options) > 1:
+        yield f"{options[0][0]} and {options[1][0]}"
+    yield _description(context, units)
+    full = {**context.reference_attributes, **context.changed_attributes}
+    if context.attributes_known and context.changed_attributes and set(full) == set(W.ATTRIBUTES):
+        yield W.describe(W.Attributes(**full))  # the whole wanted image, every attribute named
+    if units:
+        yield _refine(context.original_text, *units[0], options[0][0])
+    yield from _other_phrasings(options)
+    if units and len(options) > 1:
+        yield f"{options[1][0]} and {options[0][0]}"
+    if context.attributes_known:
+        yield from _demo_synonyms(context)
+    exact = set(DEMO_KIND.values()) if context.attributes_known else set()
+    for w in context.ideal_words:  # fill with lesser words rather than return too few
+        if w.kind not in exact:
+            yield phrases(w.word, w.kind)[0]
+
+
 def generate_offline(context: VisualContext, n: int) -> list[str]:
     """Up to ``n`` distinct candidates (not the original), deterministic for a context."""
     seen = {_norm(context.original_text)}
     out: list[str] = []
-
-    def add(text: str | None) -> None:
-        text = _article((text or "").strip())
+    for candidate in _candidates(context):
+        if len(out) >= n:
+            break
+        text = _article((candidate or "").strip())
         key = _norm(text)
-        if key and key not in seen and len(out) < n:
+        if key and key not in seen:
             seen.add(key)
             out.append(text)
-
-    units = change_units(context)
-    options = [phrases(w, k) for w, k in units]
-    for p in options[:3]:
-        add(p[0])
-    if context.attributes_known and len(context.changed_attributes) > 1:
-        add(" and ".join(p[0] for p in options[: len(context.changed_attributes)]))
-    elif len(options) > 1:
-        add(f"{options[0][0]} and {options[1][0]}")
-    add(_description(context, units))
-    full = {**context.reference_attributes, **context.changed_attributes}
-    if context.attributes_known and context.changed_attributes and set(full) == set(W.ATTRIBUTES):
-        add(W.describe(W.Attributes(**full)))  # the whole wanted image, every attribute named
-    if units:
-        add(_refine(context.original_text, *units[0], options[0][0]))
-    depth = max((len(p) for p in options), default=0)
-    for level in range(1, depth):  # then every other phrasing, round-robin over the units
-        for p in options:
-            if level < len(p):
-                add(p[level])
-    if units and len(options) > 1:
-        add(f"{options[1][0]} and {options[0][0]}")
-    if context.attributes_known:  # the demo world's synonyms of each changed value ("big", "huge", "polka dot")
-        for attribute, value in context.changed_attributes.items():
-            kind = DEMO_KIND[attribute]
-            for synonym in _SYNONYMS.get(attribute, {}).get(value, ()):
-                for p in phrases(synonym, kind):
-                    add(p)
-    exact = set(DEMO_KIND.values()) if context.attributes_known else set()
-    for w in context.ideal_words:  # fill with lesser words rather than return too few
-        if w.kind not in exact:
-            add(phrases(w.word, w.kind)[0])
     return out
 
 

@@ -30,6 +30,45 @@ def _reference(q, cache: dict):
     return cache[q.reference_path]
 
 
+def _query_metrics(bench: Benchmark, q, ranked: list[str], n_valid: int, scores: np.ndarray, row_of) -> dict:
+    """The benchmark's metrics of one query (fractions), from its ranking and the method's raw scores."""
+    m = bench.metrics
+    r: dict[str, float] = {}
+    for k in m.get("map", ()):
+        r[f"mAP@{k}"] = M.average_precision_at_k(ranked, q.target_ids, k)
+    if m.get("full_map"):
+        r["mAP"] = M.average_precision_at_k(ranked, q.target_ids, max(1, n_valid))
+    if m.get("interp_map"):
+        r["mAP_interp"] = M.average_precision_interpolated(ranked, q.target_ids)
+    for k in m.get("recall", ()):
+        r[f"R@{k}"] = M.recall_at_k(ranked, q.target_ids, k)
+    if m.get("subset_recall", ()) and q.subset:
+        # CIRR subset recall: rank only the members of the query's image set
+        sub_ranked = sorted(q.subset, key=lambda i: -float(scores[row_of[i]]))
+        for k in m["subset_recall"]:
+            r[f"Rs@{k}"] = M.recall_at_k(sub_ranked, q.target_ids, k)
+    if "mAP@10" in bench.group_metrics and "mAP@10" not in r:
+        r["mAP@10"] = M.average_precision_at_k(ranked, q.target_ids, 10)
+    return r
+
+
+def _means(bench: Benchmark, per_query: list[dict[str, float]], latencies: list[float]) -> dict[str, float]:
+    """Mean of each column (in %), per group for ``bench.group_metrics``, the p50 latency, the query count."""
+    out: dict[str, float] = {}
+    for c in bench.columns():
+        vals = [r[c] for r in per_query if c in r]
+        if vals:
+            out[c] = 100 * float(np.mean(vals))
+    for metric in bench.group_metrics:
+        for g in sorted({q.group for q in bench.queries if q.group}):
+            vals = [r[metric] for r, q in zip(per_query, bench.queries, strict=True) if q.group == g and metric in r]
+            if vals:
+                out[f"{metric}[{g}]"] = 100 * float(np.mean(vals))
+    out["p50_ms"] = 1000 * float(np.median(latencies)) if latencies else float("nan")
+    out["queries"] = len(bench.queries)
+    return out
+
+
 def evaluate_method(
     engine, bench: Benchmark, method: str, exclude_reference: bool = True, **params
 ) -> dict[str, float]:
@@ -37,12 +76,11 @@ def evaluate_method(
     named by ``bench.group_metrics`` and the p50 latency.  The reference is removed from its
     own ranking, as CIRR/CIRCO evaluation does; per-query galleries restrict the ranking."""
     m = bench.metrics
-    map_ks, recall_ks, subset_ks = m.get("map", ()), m.get("recall", ()), m.get("subset_recall", ())
     full = bool(m.get("full_map") or m.get("interp_map"))
     # a method that searches the query's own database when the benchmark gives one (BASIC: its mean and
     # query expansion come from the instance's database, as the i-CIR authors run it)
     gallery_aware = bool(getattr(METHODS.get(method), "gallery_aware", False))
-    depth = max((*map_ks, *recall_ks, 10))
+    depth = max((*m.get("map", ()), *m.get("recall", ()), 10))
     per_query: list[dict[str, float]] = []
     latencies = []
     images: dict = {}
@@ -63,36 +101,8 @@ def evaluate_method(
         n_valid = int(np.isfinite(scores).sum())
         ranked = [engine.index.ids[r] for r in top_k(scores, n_valid if full else depth)]
         latencies.append(time.perf_counter() - t0)
-        r: dict[str, float] = {}
-        for k in map_ks:
-            r[f"mAP@{k}"] = M.average_precision_at_k(ranked, q.target_ids, k)
-        if m.get("full_map"):
-            r["mAP"] = M.average_precision_at_k(ranked, q.target_ids, max(1, n_valid))
-        if m.get("interp_map"):
-            r["mAP_interp"] = M.average_precision_interpolated(ranked, q.target_ids)
-        for k in recall_ks:
-            r[f"R@{k}"] = M.recall_at_k(ranked, q.target_ids, k)
-        if subset_ks and q.subset:
-            # CIRR subset recall: rank only the members of the query's image set
-            sub_ranked = sorted(q.subset, key=lambda i: -float(comp.scores[row_of[i]]))
-            for k in subset_ks:
-                r[f"Rs@{k}"] = M.recall_at_k(sub_ranked, q.target_ids, k)
-        if "mAP@10" in bench.group_metrics and "mAP@10" not in r:
-            r["mAP@10"] = M.average_precision_at_k(ranked, q.target_ids, 10)
-        per_query.append(r)
-    out: dict[str, float] = {}
-    for c in bench.columns():
-        vals = [r[c] for r in per_query if c in r]
-        if vals:
-            out[c] = 100 * float(np.mean(vals))
-    for metric in bench.group_metrics:
-        for g in sorted({q.group for q in bench.queries if q.group}):
-            vals = [r[metric] for r, q in zip(per_query, bench.queries) if q.group == g and metric in r]
-            if vals:
-                out[f"{metric}[{g}]"] = 100 * float(np.mean(vals))
-    out["p50_ms"] = 1000 * float(np.median(latencies)) if latencies else float("nan")
-    out["queries"] = len(bench.queries)
-    return out
+        per_query.append(_query_metrics(bench, q, ranked, n_valid, comp.scores, row_of))
+    return _means(bench, per_query, latencies)
 
 
 def evaluate(engine, bench: Benchmark, methods: list[str], **params) -> dict[str, dict[str, float]]:

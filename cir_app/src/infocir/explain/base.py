@@ -92,7 +92,7 @@ def capture(modules: list) -> Iterator[list[Captured]]:
         return hook
 
     try:
-        for m, rec in zip(modules, records):
+        for m, rec in zip(modules, records, strict=True):
             handles.append(m.register_forward_hook(make(rec)))
         yield records
     finally:

@@ -27,7 +27,7 @@ class AttentionRollout(ImageExplainer):
         with torch.inference_mode(), capture([b.attn for b in blocks]) as recs:
             model.encode_image(pixels)
             joint = None
-            for b, rec in zip(blocks, recs):
+            for b, rec in zip(blocks, recs, strict=True):
                 q, k, _ = qkv(b.attn, batch_first(rec.inputs[-1], b.attn))
                 d = q.shape[-1]
                 a = torch.softmax(torch.einsum("blhd,bmhd->bhlm", q, k) / d**0.5, dim=-1).mean(1)[0]  # [L, L]

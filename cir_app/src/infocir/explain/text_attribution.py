@@ -49,7 +49,7 @@ def word_pieces(tokenizer, prompt: str) -> list[tuple[str, int]]:
             f"The prompt is too long to attribute word by word ({sum(pieces)} word pieces, "
             f"the text encoder reads {eot - 1}); shorten it."
         )
-    return list(zip(words, pieces))
+    return list(zip(words, pieces, strict=True))
 
 
 def _grad_eclip_tokens(bundle, tokens, pseudo, target: Target, layers: int) -> np.ndarray:
@@ -67,7 +67,7 @@ def _grad_eclip_tokens(bundle, tokens, pseudo, target: Target, layers: int) -> n
         grads = torch.autograd.grad(score, [r.outputs[-1] for r in recs])  # one backward pass for every layer
         total = sum(
             attention_contributions(b.attn, r.inputs[-1], g, anchor=eot, keys=slice(0, eot + 1))[0]
-            for b, r, g in zip(blocks, recs, grads)
+            for b, r, g in zip(blocks, recs, grads, strict=True)
         )
     return bundle.numpy(total)
 

@@ -374,7 +374,8 @@ def resolve_norms(raw_norms: np.ndarray, sample_norms: np.ndarray | None) -> tup
         np.ones(raw_norms.shape, np.float32),
         "unit",
         "the source features are L2-normalised and no sample was encoded: raw norms are unknown and SEARLE's φ "
-        "receives unit vectors (its results may differ from an index built here; OTI and the other methods are unaffected).",
+        "receives unit vectors (its results may differ from an index built here; "
+        "OTI and the other methods are unaffected).",
     )
 
 
@@ -402,7 +403,7 @@ def write_index(
     meta = io.StringIO()
     w = csv.writer(meta)
     w.writerow(["row", "id", "class", "path"])
-    for i, (rid, cls) in enumerate(zip(ids, classes)):
+    for i, (rid, cls) in enumerate(zip(ids, classes, strict=True)):
         w.writerow([i, rid, cls, rid])
     atomic_write_text(out_dir / "metadata.csv", meta.getvalue())
     from infocir.index.store import file_checksums  # the engine verifies them on load

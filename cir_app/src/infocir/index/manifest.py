@@ -79,7 +79,8 @@ class IndexManifest:
             return cls(key=IndexKey(**d.pop("key")), **d)
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise CacheCorruptError(
-                f"Index manifest {path} is unreadable ({exc}). Rebuild with: python cir_app/run.py build-index --rebuild"
+                f"Index manifest {path} is unreadable ({exc}). "
+                "Rebuild with: python cir_app/run.py build-index --rebuild"
             ) from None
 
 
@@ -123,9 +124,8 @@ def _check_types(d: Any) -> None:
                 raise TypeError(f"{where} has an unknown field {name!r}")
             ok = _is_int(value) and value >= 0 if want is int else isinstance(value, want)
             if not ok:
-                raise TypeError(
-                    f"{where}.{name} is {value!r}, expected {'a non-negative integer' if want is int else want.__name__}"
-                )
+                expected = "a non-negative integer" if want is int else want.__name__
+                raise TypeError(f"{where}.{name} is {value!r}, expected {expected}")
 
     check(d, _TYPES, _REQUIRED, "the manifest")
     check(d["key"], _KEY_TYPES, set(_KEY_TYPES) - {"format_version"}, "the manifest's key")

@@ -350,24 +350,10 @@ def build_index(
         )
 
 
-def _build_locked(
-    bundle: ClipBundle,
-    scan: ScanResult,
-    out_dir: Path,
-    dtype: str,
-    batch_size: int,
-    chunk_size: int,
-    progress: bool,
-    num_workers: int,
-    max_pixels: int | None,
-    fresh: bool,
-) -> IndexManifest:
-    key = index_key(bundle, scan, dtype)
-    (out_dir / "manifest.json").unlink(
-        missing_ok=True
-    )  # the old files are no longer an index until the new manifest lands
+def _prepare_partial(out_dir: Path, plan: dict, fresh: bool) -> Path:
+    """The ``.partial`` folder of this build: an unfinished build with the same plan is kept (resumed),
+    one with another plan, or any with ``fresh``, is discarded."""
     partial = out_dir / ".partial"
-    plan = {"key": asdict(key), "ids": [r.id for r in scan.records], "chunk_size": chunk_size}
     plan_path = partial / "plan.json"
     if partial.exists() and fresh:
         log.info("Discarding the unfinished build in %s (--rebuild).", partial)
@@ -382,23 +368,41 @@ def _build_locked(
             shutil.rmtree(partial)
     partial.mkdir(exist_ok=True)
     atomic_write_text(plan_path, json.dumps(plan))
+    return partial
 
-    records = scan.records
-    n_chunks = (len(records) + chunk_size - 1) // chunk_size
+
+def _finished_chunks(partial: Path, n_chunks: int, chunk_size: int, n_records: int, dim: int) -> list[int]:
+    """The chunks an interrupted build already encoded; damaged ones are deleted (encoded again)."""
     done = []
     for c in range(n_chunks):
         chunk = partial / f"chunk_{c:05d}.npz"
         if not chunk.exists():
             continue
-        if _read_chunk(chunk, c, chunk_size, len(records), bundle.embed_dim) is None:
+        if _read_chunk(chunk, c, chunk_size, n_records, dim) is None:
             log.warning("Discarding the damaged chunk %s of the unfinished build; it is encoded again.", chunk)
             chunk.unlink()
         else:
             done.append(c)
     if done:
         log.info("Resuming index build: %d of %d chunks already encoded.", len(done), n_chunks)
+    return done
+
+
+def _encode_chunks(
+    bundle: ClipBundle,
+    records: list[ImageRecord],
+    partial: Path,
+    chunk_size: int,
+    batch_size: int,
+    done: list[int],
+    num_workers: int,
+    max_pixels: int | None,
+    progress: bool,
+) -> float:
+    """Encode every chunk not in ``done`` and save each as it completes; returns the seconds it took."""
     from tqdm import tqdm
 
+    n_chunks = (len(records) + chunk_size - 1) // chunk_size
     bar = tqdm(
         total=len(records),
         initial=min(len(records), len(done) * chunk_size),
@@ -427,31 +431,65 @@ def _build_locked(
             feats, keep, failed = pending.pop(c)
             _save_chunk(partial / f"chunk_{c:05d}.npz", feats, keep, failed, bundle.embed_dim)
     bar.close()
-    elapsed = time.time() - t0
+    return time.time() - t0
 
+
+def _gather_chunks(
+    partial: Path, n_chunks: int, chunk_size: int, n_records: int, dim: int
+) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
+    """Every chunk's raw features [N, dim] (float32), their record positions [N] and the failures."""
     feats, keep, failed = [], [], []
     for c in range(n_chunks):
-        chunk = _read_chunk(partial / f"chunk_{c:05d}.npz", c, chunk_size, len(records), bundle.embed_dim)
+        chunk = _read_chunk(partial / f"chunk_{c:05d}.npz", c, chunk_size, n_records, dim)
         if chunk is None:  # only if something outside this build changed .partial while it held the lock
             raise CacheCorruptError(f"Chunk {partial / f'chunk_{c:05d}.npz'} changed during the build. {REBUILD_HINT}")
         feats.append(chunk[0])
         keep.append(chunk[1])
         failed += [(str(a), str(b)) for a, b in chunk[2]]
-    raw = np.concatenate(feats).astype(np.float32) if feats else np.zeros((0, bundle.embed_dim), np.float32)
+    raw = np.concatenate(feats).astype(np.float32) if feats else np.zeros((0, dim), np.float32)
     rows = np.concatenate(keep) if keep else np.zeros(0, np.int64)
+    return raw, rows, failed
+
+
+def _write_metadata(path: Path, scan: ScanResult, rows: np.ndarray) -> None:
+    meta = io.StringIO()
+    w = csv.writer(meta)
+    w.writerow(["row", "id", "class", "path"])
+    for i, r in enumerate(rows):
+        rec = scan.records[int(r)]
+        w.writerow([i, rec.id, rec.class_name, Path(rec.path).relative_to(scan.root).as_posix()])
+    atomic_write_text(path, meta.getvalue())
+
+
+def _build_locked(
+    bundle: ClipBundle,
+    scan: ScanResult,
+    out_dir: Path,
+    dtype: str,
+    batch_size: int,
+    chunk_size: int,
+    progress: bool,
+    num_workers: int,
+    max_pixels: int | None,
+    fresh: bool,
+) -> IndexManifest:
+    key = index_key(bundle, scan, dtype)
+    # the old files are no longer an index until the new manifest lands
+    (out_dir / "manifest.json").unlink(missing_ok=True)
+    plan = {"key": asdict(key), "ids": [r.id for r in scan.records], "chunk_size": chunk_size}
+    partial = _prepare_partial(out_dir, plan, fresh)
+    records = scan.records
+    n_chunks = (len(records) + chunk_size - 1) // chunk_size
+    done = _finished_chunks(partial, n_chunks, chunk_size, len(records), bundle.embed_dim)
+    elapsed = _encode_chunks(bundle, records, partial, chunk_size, batch_size, done, num_workers, max_pixels, progress)
+    raw, rows, failed = _gather_chunks(partial, n_chunks, chunk_size, len(records), bundle.embed_dim)
     if len(rows) == 0:
         raise ImageReadError(f"None of the {len(records)} images could be decoded; nothing to index.")
     norms = np.linalg.norm(raw, axis=1).astype(np.float32)
     unit = l2_normalize(raw).astype(np.float16 if dtype == "float16" else np.float32)
     _save_npy(out_dir / "features.npy", unit)
     _save_npy(out_dir / "norms.npy", norms)
-    meta = io.StringIO()
-    w = csv.writer(meta)
-    w.writerow(["row", "id", "class", "path"])
-    for i, r in enumerate(rows):
-        rec = records[int(r)]
-        w.writerow([i, rec.id, rec.class_name, Path(rec.path).relative_to(scan.root).as_posix()])
-    atomic_write_text(out_dir / "metadata.csv", meta.getvalue())
+    _write_metadata(out_dir / "metadata.csv", scan, rows)
     manifest = IndexManifest(
         key=key,
         dataset_root=str(scan.root),
@@ -491,7 +529,8 @@ def load_index(out_dir: Path, dataset_root: Path | None = None) -> FeatureIndex:
             )
     if features.ndim != 2 or features.shape[1] != manifest.dim:
         raise CacheCorruptError(
-            f"Index file {out_dir / 'features.npy'} has shape {features.shape}, expected [*, {manifest.dim}]. {REBUILD_HINT}"
+            f"Index file {out_dir / 'features.npy'} has shape {features.shape}, expected [*, {manifest.dim}]. "
+            f"{REBUILD_HINT}"
         )
     for name, arr in (("features.npy", features), ("norms.npy", norms)):
         if not np.isfinite(arr).all():  # the checksum vouches for the bytes; a build that wrote NaN is still unusable

@@ -153,8 +153,8 @@ class CIRMethod(ABC):
         """The composed query [B, D] as a differentiable function of the reference image's raw
         ``encode_image`` output ``image_emb`` [B, D] (on the model's device), so an explainer can
         follow a candidate's similarity back into the reference's pixels.  Only for methods with
-        ``reference_differentiable``; for the others (text only, optimised tokens, score fusion): the reference map then explains its
-        similarity to the composed query instead."""
+        ``reference_differentiable``; for the others (text only, optimised tokens, score fusion): the
+        reference map then explains its similarity to the composed query instead."""
         raise NotImplementedError(f"{self.name} does not compose from the reference image differentiably")
 
     def score(self, ctx: MethodContext, query: Query) -> Composition:

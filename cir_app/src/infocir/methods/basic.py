@@ -261,15 +261,14 @@ class Basic(CIRMethod):
                     f"text contextualized with {min(b.context_words, len(read_corpus(b.positive_corpus)))} corpus words"
                 )
             if b.query_expansion:
-                steps.append(
-                    f"query expansion (k={b.qe_k}, T={b.qe_temperature:g}, query {'in' if b.qe_include_query else 'out'})"
-                )
+                query = "in" if b.qe_include_query else "out"
+                steps.append(f"query expansion (k={b.qe_k}, T={b.qe_temperature:g}, query {query})")
             synthetic = None
             if b.normalize:
                 if b.synthetic_data:
                     p = synthetic_file(b.synthetic_data, ctx.bundle.name)
                     synthetic = load_synthetic(p)
-                    for part, arr in zip(("image", "text"), synthetic):
+                    for part, arr in zip(("image", "text"), synthetic, strict=True):
                         if arr.ndim != 2 or arr.shape[1] != dim:
                             raise BasicFileError(
                                 f"basic.synthetic_data {p}: {part} features have shape {arr.shape}; "

@@ -139,7 +139,7 @@ def encode_text_with_pseudo(
 def regulariser_targets(bundle, concepts: list[str], suffixes: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
     """Token ids of "a photo of $ that S" and unit features of "a photo of <concept> that S" (on the device)."""
     with torch.no_grad():
-        plain = bundle.tokens([f"a photo of {c} that {s}" for c, s in zip(concepts, suffixes)])
+        plain = bundle.tokens([f"a photo of {c} that {s}" for c, s in zip(concepts, suffixes, strict=True)])
         target = F.normalize(encode_text_with_pseudo(bundle.model, plain, None), dim=-1)
     return bundle.tokens([f"a photo of {PSEUDO_TOKEN} that {s}" for s in suffixes]), target
 
@@ -163,7 +163,7 @@ def frozen(model):
     try:
         yield model
     finally:
-        for p, w in zip(params, was):
+        for p, w in zip(params, was, strict=True):
             p.requires_grad_(w)
 
 

@@ -224,7 +224,8 @@ class MapService:
             return "error", self._error
         return (
             "fitting",
-            f"Computing the 2-D map of {len(self.engine.index):,} images (first start only, {time.time() - self._started:.0f}s so far)…",
+            f"Computing the 2-D map of {len(self.engine.index):,} images "
+            f"(first start only, {time.time() - self._started:.0f}s so far)…",
         )
 
     @property
