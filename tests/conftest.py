@@ -81,3 +81,52 @@ def demo_world_engine(tmp_path_factory):
     root = W.generate_dataset(tmp / "world", W.DemoWorldSpec(seed=5, replicates=1, n_queries=150))
     cfg = apply_overrides(AppConfig(), {"dataset.root": str(root), "index.cache_dir": str(tmp / "cache")})
     return RetrievalEngine.from_config(cfg, progress=False), root
+
+
+# --------------------------------------------------------------------------- the browser tests' world
+BROWSER_SHAPES = ("circle", "star", "square", "heart")
+
+
+@pytest.fixture(scope="module")
+def engine_cfg(tmp_path_factory):
+    """The browser tests' world (tests/test_browser*.py): four classes of six generated shapes, the tiny
+    model, and an attributes.csv beside it (colour, size) for the map's "colour by"; one per test module."""
+    from infocir.engine import RetrievalEngine
+
+    tmp = tmp_path_factory.mktemp("ui")
+    data = make_image_folder(tmp / "data", per_class=6, shapes=BROWSER_SHAPES)
+    colours = list(W.COLOURS)
+    rows = [
+        f"{s}/{s}_{i:02d}.png,{colours[(i + si) % len(colours)]},{'small' if i % 2 else 'large'}\n"
+        for si, s in enumerate(BROWSER_SHAPES)
+        for i in range(6)
+    ]
+    (data / "attributes.csv").write_text("image_id,colour,size\n" + "".join(rows))
+    cfg = tiny_config(
+        data, tmp / "cache", **{"umap.n_epochs": "20", "umap.n_neighbors": "5", "umap.pca_components": "0"}
+    )
+    return RetrievalEngine.from_config(cfg, progress=False), cfg
+
+
+@pytest.fixture(scope="module")
+def shared_maps(engine_cfg):
+    """One map for a module's apps: fitted once in the background (UMAP's first run is slow on a busy
+    machine), not once per test."""
+    from infocir.index.store import index_dir_for
+    from infocir.projection.embedding_map import MapService, map_dir
+
+    engine, cfg = engine_cfg
+    maps = MapService(
+        engine, cfg.umap, map_dir(index_dir_for(cfg.cache_dir, engine.scan.root, engine.bundle.name), cfg.umap)
+    )
+    maps.start()
+    return maps
+
+
+@pytest.fixture
+def app(engine_cfg, shared_maps):
+    """A dashboard bound to the module's engine and map."""
+    from infocir.ui.app import create_app
+
+    engine, cfg = engine_cfg
+    return create_app(engine, cfg, maps=shared_maps)

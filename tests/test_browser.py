@@ -19,62 +19,37 @@ from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
-from conftest import make_image_folder, tiny_config  # noqa: E402
-from infocir.engine import RetrievalEngine  # noqa: E402
 from infocir.ui.app import create_app  # noqa: E402
+from infocir.ui.browser import (  # noqa: E402, F401  (re-exported for the other browser test modules)
+    MAP_POINT_JS,
+    choose,
+    click_fresh,
+    drag,
+    gallery_ids,
+    lasso_path,
+    map_points,
+    tiles,
+    type_query,
+    wait_until,
+)
 
-
-@pytest.fixture(scope="module")
-def engine_cfg(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("ui")
-    data = make_image_folder(tmp / "data", per_class=6, shapes=("circle", "star", "square", "heart"))
-    cfg = tiny_config(
-        data, tmp / "cache", **{"umap.n_epochs": "20", "umap.n_neighbors": "5", "umap.pca_components": "0"}
-    )
-    engine = RetrievalEngine.from_config(cfg, progress=False)
-    return engine, cfg
-
-
-@pytest.fixture
-def app(engine_cfg):
-    engine, cfg = engine_cfg
-    app = create_app(engine, cfg)
-    return app
-
-
-def click_fresh(d, selector, i=0, attempts=20):
-    """Click the i-th match, finding it again if a re-render made it stale."""
-    for _ in range(attempts):
-        try:
-            d.find_elements(By.CSS_SELECTOR, selector)[i].click()
-            return
-        except (StaleElementReferenceException, IndexError):
-            time.sleep(0.25)
-    raise AssertionError(f"could not click {selector}[{i}]")
-
-
-def tiles(d):
-    return d.find_elements(By.CSS_SELECTOR, "#results-gallery .tile")
+# the fixtures engine_cfg (24 images, an attributes.csv), shared_maps and app are in conftest.py
 
 
 def search(dash_duo, text="make it red", k=None):
-    d = dash_duo.driver
-    if k is not None:
-        box = d.find_element(By.ID, "query-k")
-        box.send_keys(Keys.CONTROL, "a")
-        box.send_keys(str(k))
-    t = d.find_element(By.ID, "query-text")
-    t.clear()
-    t.send_keys(text)
-    t.send_keys(Keys.ENTER)
+    type_query(dash_duo.driver, text, k)
 
 
-def map_points(d):
-    # number of top-k points drawn on the map, read from the figure data
-    return d.execute_script(
-        "const g=document.querySelector('#map-graph .js-plotly-plot');"
-        "if(!g||!g._fullData) return -1; const t=g._fullData.find(t=>t.name==='top-k'); return t? t._length : 0;"
-    )
+def settled(fn, polls: int = 4, timeout: float = 20.0):
+    """``fn()`` once it returns the same value ``polls`` times in a row (an animation has ended)."""
+    seen: list = []
+
+    def same():
+        seen.append(fn())
+        return len(seen) >= polls and all(v == seen[-1] for v in seen[-polls:])
+
+    assert wait_until(same, timeout), seen[-polls:]
+    return seen[-1]
 
 
 def server_errors(dash_duo) -> list:
@@ -180,16 +155,6 @@ def test_two_sessions_are_isolated(dash_duo, app):
     assert len(tiles(d)) == 5 and len(d.find_elements(By.CSS_SELECTOR, ".tile.ideal")) == 1
 
 
-def wait_until(fn, timeout=30.0, step=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(step)
-    return fn()
-
-
 def start_and_search(dash_duo, app, text: str, k: int):
     """Serve the app, search from the default reference, wait for the k tiles; returns the driver."""
     dash_duo.start_server(app)
@@ -288,52 +253,50 @@ def test_panel_e_scores_candidates_and_adopts_one(dash_duo, app, tmp_path):
 
 
 # --------------------------------------------------------------------------- panel D gestures
-MAP_POINT_JS = """
-const g = document.querySelector('#map-graph .js-plotly-plot');
-if (!g || !g._fullLayout || !g._fullData) return null;
-const t = g._fullData.find(t => t.name === arguments[0]);
-if (!t) return null;
-const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis, r = g.getBoundingClientRect();
-const pts = [];
-for (let i = 0; i < t._length; i++) pts.push([xa._offset + xa.l2p(t.x[i]), ya._offset + ya.l2p(t.y[i]), t.customdata[i]]);
-return {w: r.width, h: r.height, pts: pts};
-"""
-
-
 def wait_for_map(dash_duo, name="Circle"):
     d = dash_duo.driver
     dash_duo.wait_for_element("#map-graph .js-plotly-plot", timeout=60)
     assert wait_until(lambda: d.execute_script(MAP_POINT_JS, name) is not None, 150)  # fitted in the background
-    d.execute_script("document.querySelector('#map-graph').scrollIntoView({block: 'center'})")
-    time.sleep(0.5)
+    d.execute_script("document.querySelector('#map-graph').scrollIntoView({block: 'center', behavior: 'instant'})")
     return d.execute_script(MAP_POINT_JS, name)
 
 
-def drag(d, element, path):
-    """A real mouse drag along ``path`` (pixel positions in the element, from its top-left corner)."""
-    chain = ActionChains(d).move_to_element_with_offset(element, int(path[0][0]), int(path[0][1])).click_and_hold()
-    for (x0, y0), (x1, y1) in zip(path, path[1:]):
-        chain = chain.move_by_offset(int(x1 - x0), int(y1 - y0))
-    chain.release().perform()
-
-
-def gallery_ids(d):
-    return d.execute_script("return [...document.querySelectorAll('#results-gallery .tile')].map(e => e.dataset.id)")
-
-
-def test_map_click_sets_the_reference(dash_duo, app, engine_cfg):
+def test_map_click_opens_a_card_that_marks_an_ideal_and_sets_the_reference(dash_duo, app, engine_cfg):
+    """A click on a map point opens that image's card beside it; "mark ideal" marks it (gold ring on the
+    map, the button says so), "use as reference" makes it the reference and searches."""
     engine, _ = engine_cfg
-    dash_duo.start_server(app)
-    d = dash_duo.driver
+    d = start_and_search(dash_duo, app, "make it red", 5)
     info = wait_for_map(dash_duo, "Heart")
     x, y, row = info["pts"][2]
-    graph = d.find_element(By.CSS_SELECTOR, "#map-graph .js-plotly-plot")
-    ActionChains(d).move_to_element_with_offset(
-        graph, int(x), int(y)
-    ).click().perform()  # offsets from the top-left (selenium 4.2)
     want = engine.index.ids[row]
+    graph = d.find_element(By.CSS_SELECTOR, "#map-graph .js-plotly-plot")
+    # offsets from the top-left (selenium 4.2)
+    ActionChains(d).move_to_element_with_offset(graph, int(x), int(y)).click().perform()
+    card = d.find_element(By.ID, "map-card")
+    assert wait_until(lambda: card.is_displayed() and want in card.text, 20)
+    assert "class Heart" in card.text
+    assert want in (d.find_element(By.ID, "map-card-img").get_attribute("src") or "")
+    box = d.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.left, r.top];", card)
+    at = d.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.left, r.top];", graph)
+    assert abs(box[0] - (at[0] + x)) < 260 and abs(box[1] - (at[1] + y)) < 120  # beside the point
+    click_fresh(d, "#map-card-ideal")
+    ideal_ring = (
+        "const g=document.querySelector('#map-graph .js-plotly-plot');"
+        "const t=g._fullData.find(t => t.name === 'ideals'); return t ? [...t.customdata] : [];"
+    )
+    assert wait_until(lambda: d.execute_script(ideal_ring) == [row], 20)
+    assert wait_until(lambda: "Unmark ideal" in d.find_element(By.ID, "map-card-ideal").text, 10)
+    assert wait_until(lambda: "1 ideal selected" in d.find_element(By.ID, "results-summary").text, 10)
+    click_fresh(d, "#map-card-use")
     assert wait_until(lambda: want in d.find_element(By.ID, "query-reference").text, 20)
-    assert wait_until(lambda: want in (d.find_element(By.ID, "query-reference-preview").get_attribute("src") or ""), 20)
+    assert wait_until(lambda: want in d.find_element(By.ID, "results-summary").text, 30)  # the search ran
+    assert wait_until(lambda: not card.is_displayed(), 10)
+    # a click elsewhere opens that point; Escape closes the card
+    x, y, row = info["pts"][4]
+    ActionChains(d).move_to_element_with_offset(graph, int(x), int(y)).click().perform()
+    assert wait_until(lambda: card.is_displayed() and engine.index.ids[row] in card.text, 20)
+    ActionChains(d).send_keys(Keys.ESCAPE).perform()
+    assert wait_until(lambda: not card.is_displayed(), 10)
     assert not server_errors(dash_duo)
 
 
@@ -372,22 +335,6 @@ def test_map_selection_browses_the_gallery_and_marks_ideals(dash_duo, app, engin
     assert not server_errors(dash_duo)
 
 
-def choose(d, dropdown_id: str, label: str):
-    """Pick an option of a dcc.Dropdown the way a user does: open it, click the option."""
-    el = d.find_element(By.ID, dropdown_id)
-    d.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
-    el.click()
-    text = lambda o: o.get_attribute("textContent") or ""  # noqa: E731
-    assert wait_until(
-        lambda: any(label in text(o) for o in d.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")), 10
-    )
-    for o in d.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option"):
-        if label in text(o):
-            o.click()
-            return
-    raise AssertionError(f"no option {label!r} in #{dropdown_id}")
-
-
 def test_panel_f_never_freezes(dash_duo, app):
     """▶ ten times in a row, then a word-score change while maps are computing: the panel always
     reaches "Done" with both maps (it used to stop polling at "Computing… 3/4")."""
@@ -421,13 +368,14 @@ def test_map_keeps_zoom_and_tool_across_searches_and_small_things(dash_duo, app)
     ActionChains(d).move_to_element_with_offset(graph, int(info["w"] / 2), int(info["h"] / 2)).scroll_by_amount(
         0, -300
     ).perform()
-    rng = "const g=document.querySelector('#map-graph .js-plotly-plot'); return [g._fullLayout.xaxis.range, g._fullLayout.dragmode];"
-    time.sleep(1.0)
-    zoomed, mode = d.execute_script(rng)
+    rng = (
+        "const g=document.querySelector('#map-graph .js-plotly-plot');"
+        "return [g._fullLayout.xaxis.range, g._fullLayout.dragmode];"
+    )
+    zoomed, mode = settled(lambda: d.execute_script(rng))  # the wheel zoom has finished
     assert mode == "select"
     search(dash_duo, "make it red", k=5)
-    assert wait_until(lambda: map_points(d) == 5, 60)
-    time.sleep(0.5)
+    assert wait_until(lambda: map_points(d) == 5, 60)  # the search's markers are drawn
     after, mode_after = d.execute_script(rng)
     assert mode_after == "select" and after == pytest.approx(zoomed, abs=1e-6)
     assert not d.find_elements(

@@ -38,7 +38,7 @@ def create_app(engine: RetrievalEngine, cfg: AppConfig, maps: MapService | None 
     services = Services(engine, cfg, maps)
     app = Dash(__name__, title="InfoCIR", update_title=None)
     register_media_route(app.server, engine, cfg.cache_dir / "thumbs")
-    app.layout = build_layout(engine, cfg)
+    app.layout = build_layout(engine, cfg, services.attribute_names(), services.attributes_note)
     for module in PANELS:
         module.register(app, services)
     install_token(app, cfg.ui.token)

@@ -6,6 +6,8 @@ import base64
 import io
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import plotly.graph_objects as go
@@ -54,8 +56,11 @@ def empty_figure(message: str) -> go.Figure:
     return _base_layout(fig, height=260)
 
 
-def class_histogram(classes: Sequence[str], highlight: str | None, colours: dict[str, str]) -> go.Figure:
-    """C1: how many of the top-k fall in each class, most frequent first; the highlighted class stands out."""
+def class_histogram(
+    classes: Sequence[str], highlight: str | None, colours: dict[str, str], of: str = "the top-k"
+) -> go.Figure:
+    """C1: how many of the top-k (or of ``of``: a map selection) fall in each class, most frequent first;
+    the highlighted class stands out."""
     if not classes:
         return empty_figure("Run a search to see the class distribution.")
     counts = Counter(classes).most_common()
@@ -73,7 +78,7 @@ def class_histogram(classes: Sequence[str], highlight: str | None, colours: dict
                 line=dict(color=["#1f2430" if c == highlight else "rgba(0,0,0,0)" for c in names], width=2),
             ),
             customdata=names,
-            hovertemplate="%{y}: %{x} of the top-k<extra>click to highlight</extra>",
+            hovertemplate="%{y}: %{x} of " + of + "<extra>click to highlight</extra>",
             text=values,
             textposition="auto",
         )
@@ -90,18 +95,41 @@ def class_weights(classes: Sequence[str], scores: Sequence[float] | None = None)
     s = np.asarray(scores, float)
     s = s - s.min() + 1e-3 * (abs(s.max()) + 1e-3)  # strictly positive, order-preserving
     out: dict[str, float] = {}
-    for c, v in zip(classes, s):
+    for c, v in zip(classes, s, strict=True):
         out[c] = out.get(c, 0.0) + float(v)
     return out
 
 
+@dataclass(frozen=True)
+class WordCloudPicture:
+    """C2's picture and where each word sits on it (in % of the picture: it is shown at any width)."""
+
+    uri: str
+    boxes: tuple[tuple[str, float, float, float, float], ...] = ()  # (word, left, top, width, height) %
+
+
 def wordcloud_data_uri(weights: dict[str, float], colours: dict[str, str], width: int = 420, height: int = 220) -> str:
     """C2: a PNG word cloud as a data URI. Works for one class and for all-equal weights."""
+    return wordcloud_picture(weights, colours, width, height).uri
+
+
+def wordcloud_picture(
+    weights: dict[str, float], colours: dict[str, str], width: int = 420, height: int = 220
+) -> WordCloudPicture:
+    """C2 with each word's box, so that a click on a word can act on it (cached: the same cloud is asked
+    for again whenever the highlight changes)."""
+    if not weights:
+        return WordCloudPicture("")
+    return _wordcloud(tuple(sorted(weights.items())), tuple(sorted(colours.items())), width, height)
+
+
+@lru_cache(maxsize=64)
+def _wordcloud(weights: tuple, colours: tuple, width: int, height: int) -> WordCloudPicture:
+    from PIL import Image, ImageDraw, ImageFont
     from wordcloud import WordCloud
 
-    if not weights:
-        return ""
-    weights = {k: v for k, v in weights.items() if v > 0} or {k: 1.0 for k in weights}
+    colour_of = dict(colours)
+    freq = {k: v for k, v in weights if v > 0} or {k: 1.0 for k, _ in weights}
     wc = WordCloud(
         width=width,
         height=height,
@@ -112,13 +140,19 @@ def wordcloud_data_uri(weights: dict[str, float], colours: dict[str, str], width
         min_font_size=10,
         relative_scaling=0.6,
         margin=6,
-        color_func=lambda word, **_: colours.get(word, "#333"),
+        color_func=lambda word, **_: colour_of.get(word, "#333"),
     )
     # WordCloud splits on nothing when given frequencies, so multi-word classes stay whole.
-    img = wc.generate_from_frequencies(weights).to_image()
+    img = wc.generate_from_frequencies(freq).to_image()
     buf = io.BytesIO()
     img.save(buf, "PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    draw = ImageDraw.Draw(Image.new("L", (1, 1)))
+    boxes = []
+    for (word, _), font_size, (top, left), orientation, _colour in wc.layout_:
+        font = ImageFont.TransposedFont(ImageFont.truetype(wc.font_path, font_size), orientation=orientation)
+        _, _, w, h = draw.textbbox((0, 0), word, font=font, anchor="lt")
+        boxes.append((word, 100 * left / width, 100 * top / height, 100 * w / width, 100 * h / height))
+    return WordCloudPicture("data:image/png;base64," + base64.b64encode(buf.getvalue()).decode(), tuple(boxes))
 
 
 def class_trace_rows(classes: Sequence[str], colours: dict[str, str]) -> list[np.ndarray]:
@@ -132,16 +166,105 @@ def class_trace_rows(classes: Sequence[str], colours: dict[str, str]) -> list[np
     return out
 
 
+# ----------------------------------------------------------------------------------------- map colouring
+MISSING_COLOUR = "#c7c9ce"
+COLOUR_SCALE = "Viridis"
+
+
+@dataclass(frozen=True)
+class MapGroups:
+    """How the map's dataset points are split into traces: one per class (the default), one per value of
+    a categorical attribute, or one coloured trace for a numeric attribute (+ one for missing values).
+    ``names``/``rows``/``colours``: per trace, in trace order; ``values``: a numeric trace's colour values."""
+
+    attribute: str
+    names: tuple[str, ...]
+    rows: tuple[np.ndarray, ...]
+    colours: tuple[str, ...]
+    values: tuple[list | None, ...] = ()
+
+    def trace_of_row(self) -> dict[int, tuple[int, int]]:
+        return {int(r): (t, i) for t, rows in enumerate(self.rows) for i, r in enumerate(rows)}
+
+
+def _named_colour(value: str) -> str | None:
+    """A CSS colour named by an attribute value ("red", "blue"): the demo world's colours look like themselves."""
+    from PIL import ImageColor
+
+    try:
+        r, g, b = ImageColor.getrgb(value.strip().lower())[:3]
+    except ValueError:
+        return None
+    return f"rgb({r},{g},{b})"
+
+
+def class_groups(classes: Sequence[str], colours: dict[str, str]) -> MapGroups:
+    rows = class_trace_rows(classes, colours)
+    names = tuple(classes[int(r[0])] for r in rows)
+    return MapGroups("class", names, tuple(rows), tuple(colours[n] for n in names))
+
+
+def attribute_groups(name: str, kind: str, values: Sequence) -> MapGroups:
+    """The traces for an attribute column (``values``: one per dataset row; None is missing)."""
+    missing = np.asarray([v is None for v in values])
+    missing_rows = np.flatnonzero(missing)
+    tail = (("(missing)",), (missing_rows,), (MISSING_COLOUR,), (None,)) if len(missing_rows) else ((), (), (), ())
+    if kind == "numeric":
+        rows = np.flatnonzero(~missing)
+        head = ((name,), (rows,), ("",), ([float(values[int(r)]) for r in rows],))
+        return MapGroups(name, *(a + b for a, b in zip(head, tail, strict=True)))
+    cats = sorted({v for v in values if v is not None}, key=lambda v: (str(v).lower(), str(v)))
+    arr = np.asarray([("" if v is None else str(v)) for v in values], dtype=object)
+    named = [_named_colour(c) for c in cats]
+    use_named = all(named) and len(set(named)) == len(named)
+    colours = tuple(named) if use_named else tuple(PALETTE[i % len(PALETTE)] for i in range(len(cats)))
+    rows = tuple(np.flatnonzero((arr == c) & ~missing) for c in cats)
+    return MapGroups(
+        name,
+        tuple(cats) + tail[0],
+        rows + tail[1],
+        colours + tail[2],
+        (None,) * len(cats) + tail[3],
+    )
+
+
+def group_opacities(groups: MapGroups, classes: Sequence[str], highlight: str | None) -> list:
+    """Marker opacity per trace: a highlighted class stands out, the others dim (not hide).  Coloured by
+    class, one number per trace; by another attribute, one per point (a class spans several traces)."""
+    if groups.attribute == "class" or highlight is None:
+        return class_opacities(groups.names, highlight if groups.attribute == "class" else None)
+    return [[0.85 if classes[int(r)] == highlight else 0.12 for r in rows] for rows in groups.rows]
+
+
+def selected_points(groups: MapGroups, selected_rows: Sequence[int] | None) -> list:
+    """Each trace's ``selectedpoints`` (positions in the trace) for a map selection; None: no selection
+    (nothing dimmed).  Plotly draws the others with ``unselected`` opacity: dimmed, not hidden."""
+    if selected_rows is None:
+        return [None] * len(groups.rows)
+    where = groups.trace_of_row()
+    out: list[list[int]] = [[] for _ in groups.rows]
+    for r in selected_rows:
+        if int(r) in where:
+            t, i = where[int(r)]
+            out[t].append(i)
+    return out
+
+
 def map_point_rows(
-    points: Sequence[dict], classes: Sequence[str], colours: dict[str, str], overlays: dict[str, Sequence[int]]
+    points: Sequence[dict],
+    classes: Sequence[str],
+    colours: dict[str, str],
+    overlays: dict[str, Sequence[int]],
+    groups: MapGroups | None = None,
 ) -> list[int]:
     """Index rows of the points of a Plotly click or selection event on the map.
 
     ``customdata`` (plain lists, see embedding_figure) is used when the event carries it; otherwise
-    the row is recovered from ``curveNumber``/``pointNumber``: class traces come first in
-    ``class_trace_rows`` order, then the overlays named in ``overlays`` (trace name → rows, in the
-    order they were drawn).  Events on the reference and query markers give no row."""
-    per_class = class_trace_rows(classes, colours)
+    the row is recovered from ``curveNumber``/``pointNumber``: the dataset traces come first (``groups``,
+    by default one per class in ``class_trace_rows`` order), then the overlays named in ``overlays``
+    (trace name → rows, in the order they were drawn).  Events on the reference and query markers give
+    no row."""
+    per_trace = list(groups.rows) if groups is not None else class_trace_rows(classes, colours)
     overlay_rows = list(overlays.values())
     rows: list[int] = []
     for p in points or []:
@@ -149,24 +272,31 @@ def map_point_rows(
         if isinstance(r, list) and r:
             r = r[0]
         if not isinstance(r, int):
-            curve, point = p.get("curveNumber"), p.get("pointNumber", p.get("pointIndex"))
-            if not isinstance(curve, int) or not isinstance(point, int):
+            r = _row_from_numbers(p, per_trace, overlay_rows)
+            if r is None:
                 continue
-            if curve < len(per_class):
-                src = per_class[curve]
-            elif curve - len(per_class) < len(overlay_rows):
-                src = overlay_rows[curve - len(per_class)]
-            else:
-                continue
-            if not 0 <= point < len(src):
-                continue
-            r = int(src[point])
         if r not in rows:
             rows.append(r)
     return rows
 
 
-MAP_OVERLAYS = ("links", "top-k", "ideals", "reference", "composed query")  # drawn over the class traces, in this order
+def _row_from_numbers(p: dict, per_trace: list, overlay_rows: list) -> int | None:
+    curve, point = p.get("curveNumber"), p.get("pointNumber", p.get("pointIndex"))
+    if not isinstance(curve, int) or not isinstance(point, int):
+        return None
+    if curve < len(per_trace):
+        src = per_trace[curve]
+    elif curve - len(per_trace) < len(overlay_rows):
+        src = overlay_rows[curve - len(per_trace)]
+    else:
+        return None
+    return int(src[point]) if 0 <= point < len(src) else None
+
+
+# drawn over the dataset traces, in this order; "hovered" rings the point of the gallery tile under the
+# pointer (set in the browser by assets/linking.js, so it costs no request)
+MAP_OVERLAYS = ("links", "top-k", "ideals", "reference", "composed query", "hovered")
+UNSELECTED = {"marker": {"opacity": 0.07}}  # a map selection dims the other points (does not hide them)
 
 
 def class_opacities(names: Sequence[str], highlight: str | None) -> list[float]:
@@ -212,8 +342,7 @@ def map_overlays(
         marker=dict(
             size=11, color=[colours.get(classes[r], "#888") for r in res], line=dict(color="#1f2430", width=1.5)
         ),
-        text=[f"#{i + 1}" for i in range(len(res))],
-        hovertemplate="%{text} · " + "%{customdata}<extra>top-k</extra>",
+        hoverinfo="none",  # the hover card (ids.MAP_HOVER) shows the image, its id, class and rank
         showlegend=bool(len(res)),
     )
     out["ideals"] = go.Scattergl(
@@ -224,7 +353,7 @@ def map_overlays(
         customdata=ideals.tolist(),
         showlegend=bool(len(ideals)),
         marker=dict(size=15, symbol="circle-open", color="#d4a017", line=dict(width=3)),
-        hovertemplate="ideal<extra></extra>",
+        hoverinfo="none",
     )
     # WebGL like the points, so that the markers drawn last are on top of the top-k rings.
     ref = [] if reference_xy is None else [reference_xy]
@@ -247,7 +376,54 @@ def map_overlays(
         marker=dict(size=16, symbol="x", color="#e03131", line=dict(color="white", width=1)),
         hovertemplate="composed query<extra></extra>",
     )
+    out["hovered"] = go.Scattergl(
+        x=[],
+        y=[],
+        mode="markers",
+        name="hovered",
+        showlegend=False,
+        hoverinfo="skip",
+        marker=dict(size=24, symbol="circle-open", color="#3b5bdb", line=dict(width=4)),
+    )
     return out
+
+
+def dataset_traces(
+    coords: np.ndarray,
+    classes: Sequence[str],
+    groups: MapGroups,
+    highlight: str | None = None,
+    selected_rows: Sequence[int] | None = None,
+) -> list[go.Scattergl]:
+    """The dataset's points, one WebGL trace per group (see MapGroups)."""
+    traces = []
+    opacities = group_opacities(groups, classes, highlight)
+    chosen = selected_points(groups, selected_rows)
+    for t, (rows, name, colour) in enumerate(zip(groups.rows, groups.names, groups.colours, strict=True)):
+        values = groups.values[t] if groups.values else None
+        marker: dict = dict(size=5, color=colour, opacity=opacities[t])
+        if values is not None:  # a numeric attribute: a continuous scale with its colour bar as the legend
+            marker.update(
+                color=values,
+                colorscale=COLOUR_SCALE,
+                showscale=True,
+                colorbar=dict(title=dict(text=name, side="right"), thickness=10, len=0.6, x=1.0),
+            )
+        traces.append(
+            go.Scattergl(
+                x=coords[rows, 0],
+                y=coords[rows, 1],
+                mode="markers",
+                name=name,
+                customdata=rows.tolist(),
+                marker=marker,
+                hoverinfo="none",  # the hover card (ids.MAP_HOVER) replaces Plotly's label
+                selectedpoints=chosen[t],
+                unselected=UNSELECTED,
+                showlegend=values is None,
+            )
+        )
+    return traces
 
 
 def embedding_figure(
@@ -263,43 +439,34 @@ def embedding_figure(
     uirevision: str = "map",
     dragmode: str = "lasso",
     fixed_overlays: bool = False,
+    groups: MapGroups | None = None,
+    selected_rows: Sequence[int] | None = None,
 ) -> go.Figure:
-    """D: every image as a WebGL point coloured by class, with the reference (star), the composed
-    query (X), the top-k (ringed) and the ideals (gold) on top. ``customdata`` holds index rows as
-    plain lists: Plotly ≥ 6 sends numpy arrays as typed arrays, and scattergl click and selection
-    events then arrive without them (map_point_rows also recovers rows from point numbers).
+    """D: every image as a WebGL point coloured by class (or by ``groups``: an attribute), with the
+    reference (star), the composed query (X), the top-k (ringed) and the ideals (gold) on top.
+    ``customdata`` holds index rows as plain lists: Plotly ≥ 6 sends numpy arrays as typed arrays, and
+    scattergl click and selection events then arrive without them (map_point_rows also recovers rows
+    from point numbers).  ``selected_rows``: a map selection, the other points dimmed.
 
-    ``fixed_overlays``: all of MAP_OVERLAYS follow the class traces, empty ones included, so that a
+    ``fixed_overlays``: all of MAP_OVERLAYS follow the dataset traces, empty ones included, so that a
     redraw can patch the markers in place (``dash.Patch``) without sending the dataset again;
     otherwise only the overlays with something to draw."""
-    fig = go.Figure()
-    per_class = class_trace_rows(classes, colours)
-    names = [classes[int(rows[0])] for rows in per_class]
-    for rows, c, opacity in zip(per_class, names, class_opacities(names, highlight)):
-        fig.add_trace(
-            go.Scattergl(
-                x=coords[rows, 0],
-                y=coords[rows, 1],
-                mode="markers",
-                name=c,
-                customdata=rows.tolist(),
-                marker=dict(size=5, color=colours[c], opacity=opacity),
-                hovertemplate=f"{c}<extra></extra>",
-            )
-        )
+    groups = groups or class_groups(classes, colours)
+    fig = go.Figure(dataset_traces(coords, classes, groups, highlight, selected_rows))
     overlays = map_overlays(coords, classes, colours, result_rows, reference_xy, query_xy, show_lines, ideal_rows)
-    for name, trace in overlays.items():
+    for trace in overlays.values():
         if fixed_overlays or len(trace.x or ()):
             fig.add_trace(trace)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=1)
+    title = None if groups.attribute == "class" else dict(text=f"{groups.attribute}: ", font=dict(size=11))
     return _base_layout(
         fig,
         height=620,
         dragmode=dragmode,
         uirevision=uirevision,
-        clickmode="event+select",
-        legend=dict(orientation="h", y=-0.02, x=0, font=dict(size=11), itemsizing="constant"),
+        clickmode="event",  # a click opens the point's card; lasso and box select
+        legend=dict(orientation="h", y=-0.02, x=0, font=dict(size=11), itemsizing="constant", title=title),
         hovermode="closest",
     )
 
@@ -356,9 +523,9 @@ def rank_delta_figure(
     hover = [
         [
             f"{img}<br>{p}: {'rank ' + str(r) if r <= k else 'not in top-' + str(k)}<br>Δ {d:+d}"
-            for img, r, d in zip(images, rrow, drow)
+            for img, r, d in zip(images, rrow, drow, strict=True)
         ]
-        for p, rrow, drow in zip(prompts, ranks, delta)
+        for p, rrow, drow in zip(prompts, ranks, delta, strict=True)
     ]
     lim = max(1, int(np.abs(delta).max()) if delta.size else 1)
     short = [i.rsplit("/", 1)[-1] for i in images]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from dash import dcc, html
 
 from infocir.config import AppConfig
@@ -14,12 +16,16 @@ HELP = {
     "Picking a dataset image (or ✕ remove upload) replaces an upload. The reference itself is left out of its "
     "results unless you untick “exclude the reference”.",
     "B": "The top-k images, best first, with rank, similarity score and class. Click an image to mark it as an "
-    "'ideal' target (gold frame); ↺ makes it the reference and searches again. After a map selection the gallery shows the selected images.",
-    "C": "C1 counts the classes among the top-k; click a bar to highlight that class in the gallery and on the map "
-    "(click again to clear). C2 shows the same classes as a word cloud, sized by count or by summed score.",
-    "D": "Every dataset image as a point, placed by UMAP so that similar images sit close; colours are classes. "
-    "★ is the reference, ✕ the composed query (placed with the same fitted projection), ringed points the top-k, "
-    "gold rings the ideals. Zoom with the wheel, drag to lasso or box-select images into the gallery, click a point to use it as reference.",
+    "'ideal' target (gold frame); ↺ makes it the reference and searches again. After a map selection the gallery "
+    "shows the selected images. Pointing at an image rings its point on the map (D).",
+    "C": "C1 counts the classes among the top-k (or among the images selected on the map); click a bar to highlight "
+    "that class in the gallery and on the map (click again to clear). C2 shows the same classes as a word cloud, "
+    "sized by count or by summed score; clicking a word highlights its class like a bar.",
+    "D": "Every dataset image as a point, placed by UMAP so that similar images sit close; colours are classes, or "
+    "any attribute of the dataset's attributes.csv ('colour by'). ★ is the reference, ✕ the composed query (placed "
+    "with the same fitted projection), ringed points the top-k, gold rings the ideals. Point at a dot to see its "
+    "image; click it to open it (use as reference, mark ideal). Zoom with the wheel, drag to lasso or box-select "
+    "images into the gallery (the other points dim).",
     "E": "How should the text have been phrased? Mark the images you meant as ideals (B or D), then Enhance: a "
     "generator (an LLM when a key is configured, otherwise the built-in offline one) proposes rewrites, and each one "
     "and the original are searched again and scored against the ideals. Click a row to see its results and its rank "
@@ -189,6 +195,7 @@ def distribution_panel() -> html.Section:
     return panel(
         "C",
         "Classes in the top-k",
+        html.Div(id=ids.DIST_SCOPE, className="scope"),
         html.Div("C1 · histogram", className="sub"),
         dcc.Graph(id=ids.HISTOGRAM, config={"displayModeBar": False}, className="histogram"),
         html.Div(id=ids.HIGHLIGHT_NOTE, className="message"),
@@ -205,35 +212,96 @@ def distribution_panel() -> html.Section:
             ],
             className="sub-row",
         ),
-        html.Img(id=ids.WORDCLOUD, className="wordcloud", alt="word cloud of the classes in the top-k"),
+        html.Div(
+            [
+                html.Img(id=ids.WORDCLOUD, className="wordcloud", alt="word cloud of the classes in the top-k"),
+                html.Div(id=ids.WORDCLOUD_WORDS, className="cloud-words"),
+            ],
+            className="cloud-wrap",
+        ),
         class_name="panel-c",
     )
 
 
-def map_panel() -> html.Section:
-    extra = dcc.Checklist(
+def map_panel(attributes: Sequence[str] = (), attributes_note: str = "") -> html.Section:
+    """D: the map with its "colour by" menu (class and every column of attributes.csv), the hover card
+    and the card a click opens."""
+    colour_by = html.Div(
+        [
+            html.Span("colour by", className="inline-label"),
+            dcc.Dropdown(
+                id=ids.MAP_COLOUR,
+                options=[{"label": "class", "value": "class"}] + [{"label": a, "value": a} for a in attributes],
+                value="class",
+                clearable=False,
+                searchable=False,
+                className="colour-by",
+            ),
+        ],
+        className="colour-by-box",
+        title="colour the points by class or by a column of the dataset's attributes.csv",
+    )
+    lines = dcc.Checklist(
         id=ids.MAP_LINES, options=[{"label": " lines to results", "value": "lines"}], value=[], className="inline-check"
     )
     return panel(
         "D",
         "Embedding map",
         html.Div(id=ids.MAP_STATUS, className="message"),
-        # An offline tool: no "share to Plotly's cloud" or "edit in Chart Studio" buttons.
-        dcc.Graph(
-            id=ids.MAP,
-            config={
-                "displaylogo": False,
-                "scrollZoom": True,
-                "showSendToCloud": False,
-                "showEditInChartStudio": False,
-                "showLink": False,
-                "modeBarButtonsToRemove": ["toImage", "autoScale2d", "sendDataToCloud"],
-            },
-            className="map",
+        html.Div(attributes_note, id=ids.MAP_COLOUR_NOTE, className="message error", role="alert"),
+        html.Div(
+            [
+                # An offline tool: no "share to Plotly's cloud" or "edit in Chart Studio" buttons.
+                dcc.Graph(
+                    id=ids.MAP,
+                    clear_on_unhover=True,
+                    config={
+                        "displaylogo": False,
+                        "scrollZoom": True,
+                        "showSendToCloud": False,
+                        "showEditInChartStudio": False,
+                        "showLink": False,
+                        "modeBarButtonsToRemove": ["toImage", "autoScale2d", "sendDataToCloud"],
+                    },
+                    className="map",
+                ),
+                dcc.Tooltip(id=ids.MAP_HOVER, direction="right", className="map-hover", loading_text=""),
+                map_card(),
+            ],
+            id=ids.MAP_WRAP,
+            className="map-wrap",
         ),
         dcc.Interval(id=ids.MAP_POLL, interval=1000, disabled=False),
+        dcc.Store(id=ids.MAP_CARD_STORE, storage_type="memory"),
+        dcc.Store(id=ids.MAP_READY, storage_type="memory"),
+        dcc.Store(id=ids.MAP_DRAWN, storage_type="memory"),
         class_name="panel-d",
-        extra=extra,
+        extra=html.Div([colour_by, lines], className="map-controls"),
+    )
+
+
+def map_card() -> html.Div:
+    """The card a click on a map point opens, beside the point: the image, what it is, two actions."""
+    return html.Div(
+        [
+            html.Button(
+                "✕", id=ids.MAP_CARD_CLOSE, n_clicks=0, className="ghost small card-close", title="close (Esc)"
+            ),
+            html.Img(id=ids.MAP_CARD_IMG, className="card-img", alt="the clicked image"),
+            html.Div(id=ids.MAP_CARD_TEXT, className="card-text"),
+            html.Div(
+                [
+                    html.Button("Use as reference", id=ids.MAP_CARD_USE, n_clicks=0, className="primary small"),
+                    html.Button("☆ Mark ideal", id=ids.MAP_CARD_IDEAL, n_clicks=0, className="ghost"),
+                ],
+                className="card-actions",
+            ),
+        ],
+        id=ids.MAP_CARD,
+        className="map-card",
+        style={"display": "none"},
+        role="dialog",
+        **{"aria-label": "the clicked image"},
     )
 
 
@@ -277,7 +345,8 @@ def saliency_legend() -> html.Div:
 
 
 def zoom_modal() -> html.Div:
-    """The enlarged image + map, opened from F1 (closed by its button or Escape)."""
+    """The enlarged image + map, opened from F1 (closed by its button, Escape or a click outside it; it
+    follows the shown explanation, and ← → step through the candidates)."""
     from infocir.explain.render import legend_uri
 
     return html.Div(
@@ -306,6 +375,11 @@ def zoom_modal() -> html.Div:
                     className="zoom-pair",
                 ),
                 html.Div(id=ids.F_ZOOM_CAPTION, className="zoom-caption"),
+                html.Div(
+                    "← → previous / next candidate · Esc or a click outside closes",
+                    id=ids.F_ZOOM_HINT,
+                    className="muted zoom-hint",
+                ),
                 html.Button(
                     "✕ close", id=ids.F_ZOOM_CLOSE, n_clicks=0, className="ghost zoom-close", title="close (Esc)"
                 ),
@@ -421,7 +495,8 @@ def explanation_panel(cfg: AppConfig) -> html.Section:
                                         id=ids.F_SAVE,
                                         className="ghost",
                                         n_clicks=0,
-                                        title=f"write both maps as PNG and their patch grids as .npy to {cfg.saliency.output_dir}",
+                                        title="write both maps as PNG and their patch grids as .npy to "
+                                        f"{cfg.saliency.output_dir}",
                                     ),
                                 ],
                                 className="pager",
@@ -552,9 +627,14 @@ def enhancement_panel(cfg: AppConfig) -> html.Section:
     )
 
 
-def build_layout(engine: RetrievalEngine, cfg: AppConfig) -> html.Div:
+def build_layout(
+    engine: RetrievalEngine, cfg: AppConfig, attributes: Sequence[str] = (), attributes_note: str = ""
+) -> html.Div:
+    """The page; ``attributes``: the columns of the dataset's attributes.csv the map can be coloured by
+    (``attributes_note``: why the file could not be used)."""
     return html.Div(
         [
+            dcc.Store(id=ids.SESSION, storage_type="memory"),
             dcc.Store(id=ids.RESULTS_STORE, storage_type="memory"),
             dcc.Store(id=ids.IDEALS_STORE, storage_type="memory", data=[]),
             dcc.Store(id=ids.HIGHLIGHT_STORE, storage_type="memory"),
@@ -571,13 +651,19 @@ def build_layout(engine: RetrievalEngine, cfg: AppConfig) -> html.Div:
                     html.H1("InfoCIR"),
                     html.Span("explainable composed image retrieval", className="tagline"),
                     html.Span(
-                        f"{len(engine.index):,} images · {len(set(engine.index.classes))} classes · {engine.bundle.name}",
+                        f"{len(engine.index):,} images · {len(set(engine.index.classes))} classes · "
+                        f"{engine.bundle.name}",
                         className="dataset-badge",
                     ),
                 ]
             ),
             html.Main(
-                [query_panel(engine, cfg), distribution_panel(), map_panel(), results_panel()],
+                [
+                    query_panel(engine, cfg),
+                    distribution_panel(),
+                    map_panel(attributes, attributes_note),
+                    results_panel(),
+                ],
                 className="grid",
                 style={"--row-size": str(cfg.ui.gallery_row_size)},
             ),

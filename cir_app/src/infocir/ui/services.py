@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 
 from infocir.config import AppConfig
+from infocir.data.attributes_table import AttributeTable, load_attribute_table
 from infocir.engine import RetrievalEngine
 from infocir.errors import is_user_error
 from infocir.explain.service import ExplanationService
 from infocir.jobs import JobRunner
 from infocir.projection.embedding_map import MapService
-from infocir.ui.figures import class_colours
+from infocir.ui.figures import MapGroups, attribute_groups, class_colours, class_groups
 from infocir.ui.query_state import results_vector
 from infocir.ui.uploads import UploadStore
 
@@ -33,6 +35,79 @@ class Services:
     def __post_init__(self) -> None:
         self.colours = class_colours(self.engine.index.classes)
         self.explanations = ExplanationService(self.engine, max_side=self.config.saliency.max_side)
+        # attributes.csv beside the dataset (the map's "colour by"); a bad file gives a message, not a crash
+        self.attributes: AttributeTable | None
+        self.attributes, self.attributes_note = load_attribute_table(self.engine.scan.root, self.engine.index.ids)
+        if self.attributes_note:
+            log.warning("%s", self.attributes_note)
+        self._groups: dict[str, MapGroups] = {}
+        self._slots: dict[tuple[str, str], str] = {}
+        self._slots_lock = threading.Lock()
+
+    def attribute_names(self) -> list[str]:
+        return self.attributes.names() if self.attributes is not None else []
+
+    def groups(self, attribute: str | None) -> MapGroups:
+        """The map's dataset traces when coloured by ``attribute`` ("class", or a column of attributes.csv;
+        an unknown name is "class")."""
+        name = attribute if attribute in self.attribute_names() else "class"
+        if name not in self._groups:
+            if name == "class":
+                self._groups[name] = class_groups(self.engine.index.classes, self.colours)
+            else:
+                col = self.attributes.columns[name]
+                self._groups[name] = attribute_groups(name, col.kind, col.values)
+        return self._groups[name]
+
+    def attribute_value(self, attribute: str | None, row: int):
+        if self.attributes is None or attribute in (None, "class"):
+            return None
+        return self.attributes.value(attribute, row)
+
+    def search(self, reference_info: dict, text: str, k: int, method: str | None, exclude_reference: bool):
+        """The one search of the page: panel A's query (``reference_info`` as ``query_state.page_reference``
+        records it) and F3's comparisons, which rank another text exactly as the results were ranked."""
+        reference = self.reference_from({"reference": reference_info})
+        return self.engine.search(reference, text or "", k=int(k), method=method, exclude_reference=exclude_reference)
+
+    def search_like(self, results: dict, text: str):
+        """Another text searched as ``results`` were (same reference, k, method and exclusion)."""
+        return self.search(
+            results.get("reference") or {},
+            text,
+            results["k"],
+            results.get("method"),
+            bool(results.get("exclude_reference")),
+        )
+
+    def submit_for(self, session: str | None, kind: str, steps: list, replaces: str | None = None) -> str:
+        """Start a job for a page (``session``: the page's id, ``ids.SESSION``) and cancel the one the page
+        showed (``replaces``).  The job is remembered in the page's slot for ``kind`` (see ``claim``)."""
+        self.jobs.cancel(replaces)
+        job = self.jobs.submit(steps)
+        if session:
+            with self._slots_lock:
+                self._slots.setdefault((session, kind), []).append(job)
+                if len(self._slots) > 4096:  # forget the oldest pages
+                    for key in list(self._slots)[:1024]:
+                        del self._slots[key]
+        return job
+
+    def claim(self, session: str | None, kind: str, job: str | None) -> None:
+        """The page polls ``job``: cancel every job the page started for ``kind`` before it.  When requests
+        overlap (▶ ten times in a second) the browser keeps only the newest answer, so the jobs of the
+        answers it dropped never reach ``replaces``; they would run on, queued before the one the page
+        waits for.  Jobs started after ``job`` are left alone: the page may be about to show one of them."""
+        if not session or not job:
+            return
+        with self._slots_lock:
+            slot = self._slots.get((session, kind), [])
+            if job not in slot:
+                return
+            at = slot.index(job)
+            for older in slot[:at]:
+                self.jobs.cancel(older)
+            del slot[:at]
 
     def reference_from(self, results: dict):
         """The engine reference of a stored result: a dataset id, the uploaded bytes (kept on the server

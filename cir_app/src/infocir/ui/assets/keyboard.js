@@ -1,6 +1,7 @@
 /* Keyboard use of the dashboard's clickable non-buttons (gallery tiles, panel E's rows, F1's maps):
    elements with class "kbd" and role="button" are Tab stops (tabindex="0" in the layout); Enter or
-   Space on one acts as a click.  Escape closes the enlarged saliency view.  Real <button>s need
+   Space on one acts as a click.  Escape (or a click outside it) closes the enlarged saliency view, whose
+   ← → step through the candidates; Escape closes the map's point card.  Real <button>s need
    nothing: the browser already does this for them.
 
    A click re-renders what was clicked (a tile marked as ideal, the selected row): the new element has
@@ -35,13 +36,32 @@
             return;
         }
         if (e.key === 'Tab') { pending = null; }
+        var modal = document.getElementById('explain-zoom');
+        var zoomOpen = modal && modal.style.display !== 'none';
         if (e.key === 'Escape') {
-            var modal = document.getElementById('explain-zoom');
             var close = document.getElementById('explain-zoom-close');
-            if (modal && close && modal.style.display !== 'none') {
+            var card = document.getElementById('map-card');
+            if (zoomOpen && close) {
                 e.preventDefault();
                 close.click();
+            } else if (card && card.style.display !== 'none') {
+                e.preventDefault();
+                document.getElementById('map-card-close').click();
             }
+        }
+        if (zoomOpen && (e.key === 'ArrowRight' || e.key === 'ArrowLeft')) {
+            var step = document.getElementById(e.key === 'ArrowRight' ? 'explain-next' : 'explain-prev');
+            if (step && !step.disabled) {
+                e.preventDefault();
+                step.click();
+            }
+        }
+    });
+    // a click on the dimmed page around the enlarged view (not on the view itself) closes it
+    document.addEventListener('click', function (e) {
+        if (e.target && e.target.id === 'explain-zoom') {
+            var close = document.getElementById('explain-zoom-close');
+            if (close) { close.click(); }
         }
     });
     document.addEventListener('mousedown', function () { pending = null; });

@@ -105,6 +105,11 @@ def results_table(result: dict, selected: int | None) -> html.Table:
 
 
 def register(app: Dash, s: Services) -> None:
+    register_run(app, s)
+    register_table(app)
+
+
+def register_run(app: Dash, s: Services) -> None:
     @app.callback(
         Output(ids.E_IDEALS_NOTE, "children"), Input(ids.IDEALS_STORE, "data"), Input(ids.RESULTS_STORE, "data")
     )
@@ -178,6 +183,8 @@ def register(app: Dash, s: Services) -> None:
         best = next((i for i in result["order"] if not result["rows"][i]["is_baseline"]), None)
         return result, best, f"{result['message']} ({result['elapsed_s']:.1f} s)", True
 
+
+def register_table(app: Dash) -> None:
     @app.callback(
         Output(ids.E_TABLE, "children"),
         Output(ids.E_PREVIEW, "children"),

@@ -24,24 +24,50 @@ NO_HEAT = ""
 LABELS = {c.name: c.label for c in list_explainers()}
 PREFETCH = 2  # candidates after the shown one whose maps are computed ahead
 PREFETCH_STEP = "prefetch:"
+FALLBACK_NOTE = "this method has no single query vector, maps use the average of reference and text; "
 ZOOM_JS = r"""
-function(refClicks, candClicks, closeClicks, refImg, refHeat, refCap, candImg, candHeat, candCap) {
+function(refClicks, candClicks, closeClicks, refImg, refHeat, refCap, candImg, candHeat, candCap, style) {
     const nu = window.dash_clientside.no_update;
-    const trig = ((window.dash_clientside.callback_context || {}).triggered || []).map(t => t.prop_id)[0] || '';
+    const trig = ((window.dash_clientside.callback_context || {}).triggered || []).map(t => t.prop_id);
     const focus = (id) => setTimeout(() => { const el = document.getElementById(id); if (el) { el.focus(); } }, 60);
-    if (trig.startsWith('explain-zoom-close')) {
+    if (trig.some(t => t.startsWith('explain-zoom-close'))) {
         if (window.infocirZoomFrom) { focus(window.infocirZoomFrom); }
         return [{display: 'none'}, nu, nu, nu];
     }
-    const ref = trig.startsWith('explain-ref-overlay');
+    const clicked = trig.find(t => t.startsWith('explain-ref-overlay') || t.startsWith('explain-cand-overlay'));
+    let ref;
+    if (clicked) {
+        ref = clicked.startsWith('explain-ref-overlay');
+    } else if (style && style.display && style.display !== 'none') {
+        // the explanation under the open view changed (its map arrived, another candidate, another
+        // explainer): show the new one
+        ref = window.infocirZoomFrom === 'explain-ref-overlay';
+    } else {
+        return [nu, nu, nu, nu];
+    }
     const img = ref ? refImg : candImg;
     if (!img) { return [nu, nu, nu, nu]; }
-    window.infocirZoomFrom = ref ? 'explain-ref-overlay' : 'explain-cand-overlay';
-    focus('explain-zoom-close');
+    if (clicked) {
+        window.infocirZoomFrom = ref ? 'explain-ref-overlay' : 'explain-cand-overlay';
+        focus('explain-zoom-close');
+    }
     const big = img.startsWith('/media/') ? img.replace(/^\/media\/\d+\//, '/media/512/') : img;
-    return [{display: 'flex'}, big, (ref ? refHeat : candHeat) || '', (ref ? refCap : candCap) || ''];
+    return [clicked ? {display: 'flex'} : nu, big, (ref ? refHeat : candHeat) || '', (ref ? refCap : candCap) || ''];
 }
 """
+# ◀ ▶ in the browser: each click moves from the index the page shows now.  (On the server, clicks faster
+# than the answers were lost: the browser keeps only the newest answer of a callback, and each request
+# had read the same old index.)
+PAGER_JS = """
+function(results, prev, next, index) {
+    const n = ((results || {}).ids || []).length;
+    const trig = ((window.dash_clientside.callback_context || {}).triggered || []).map(t => t.prop_id);
+    if (!n || trig.some(t => t.startsWith('%s'))) { return [0, true, n <= 1]; }
+    const step = trig.some(t => t.startsWith('%s')) ? -1 : 1;
+    const now = Math.min(Math.max(0, (index || 0) + step), n - 1);  // the ends disable the buttons: no wrap
+    return [now, now === 0, now === n - 1];
+}
+""".replace("%s", ids.RESULTS_STORE, 1).replace("%s", ids.F_PREV, 1)
 
 
 def _steps(
@@ -143,10 +169,46 @@ def _visible(job) -> tuple[list[str], dict[str, str]]:
     return names, {n: e for n, e in job.errors.items() if n in names}
 
 
-def register(app: Dash, s: Services) -> None:
-    sal = s.config.saliency
+def render_poll(sal, job, r: dict, finished: bool, sent: set, results, index) -> tuple:
+    """The panel's outputs for a snapshot of the job; maps and word bars are sent only once."""
+    visible, errors = _visible(job)
+    shown_done = finished or all(n in r or n in errors for n in visible)
+    ref, cand, tok = r.get("ref"), r.get("cand"), r.get("tokens")
+    ref_caption = (
+        f"reference · {LABELS.get(ref.explainer, ref.explainer)} of {ref.target} ({ref.score:.3f}) · "
+        f"{ref.seconds:.2f} s"
+        if ref
+        else ("reference maps are off (saliency.generate_reference)" if not sal.generate_reference else "")
+    )
+    if tok is not None:
+        fig = token_figure(tok.words, tok.scores, tok.is_template) if "tokens" not in sent else no_update
+        note = f"“{tok.prompt}” vs the shown candidate · {tok.seconds * 1000:.0f} ms"
+    else:
+        fig = empty_figure(
+            errors.get("tokens") or ("Computing…" if not shown_done else "No words to attribute for this query.")
+        )
+        note = ""
+    status = [f"{v}" for v in errors.values()]
+    if not shown_done:
+        status.insert(0, f"Computing explanations… {sum(n in r or n in errors for n in visible)}/{len(visible)}")
+    elif not errors:
+        fallback = r.get("query") == "fallback"
+        status = [f"Done: {FALLBACK_NOTE if fallback else ''}{len(visible) - 1} explanation(s) ready."]
 
-    @app.callback(
+    def heat(name: str, x):
+        if x is None:
+            return NO_HEAT
+        return no_update if name in sent else heat_uri(x)
+
+    cand_caption = no_update
+    if cand is not None and results and results.get("ids"):
+        cand_caption = _cand_caption(results, min(index or 0, len(results["ids"]) - 1), cand.score)
+    return heat("ref", ref), ref_caption, heat("cand", cand), cand_caption, fig, note, " ".join(status), finished
+
+
+def register(app: Dash, s: Services) -> None:
+    app.clientside_callback(
+        PAGER_JS,
         Output(ids.F_INDEX, "data"),
         Output(ids.F_PREV, "disabled"),
         Output(ids.F_NEXT, "disabled"),
@@ -156,13 +218,19 @@ def register(app: Dash, s: Services) -> None:
         State(ids.F_INDEX, "data"),
         prevent_initial_call=True,
     )
-    def _browse(results, _prev, _next, index):
-        n = len((results or {}).get("ids") or [])
-        if ctx.triggered_id == ids.RESULTS_STORE or not n:
-            return 0, True, n <= 1
-        step = -1 if ctx.triggered_id == ids.F_PREV else 1
-        new = min(max(0, (index or 0) + step), n - 1)  # no silent wrap-around: the ends disable the buttons
-        return new, new == 0, new == n - 1
+    # a random id per page: the server cancels the jobs of answers the page dropped (Services.claim)
+    app.clientside_callback(
+        "function(_) { return Math.random().toString(36).slice(2) + Date.now().toString(36); }",
+        Output(ids.SESSION, "data"),
+        Input(ids.URL, "pathname"),
+    )
+    register_f1(app, s)
+    register_zoom(app)
+    register_f3(app, s)
+
+
+def register_f1(app: Dash, s: Services) -> None:
+    sal = s.config.saliency
 
     @app.callback(
         Output(ids.F_JOB, "data"),
@@ -178,9 +246,10 @@ def register(app: Dash, s: Services) -> None:
         State(ids.RESULTS_STORE, "data"),
         State(ids.QUERY_VECTOR, "data"),
         State(ids.F_JOB, "data"),
+        State(ids.SESSION, "data"),
         prevent_initial_call=True,
     )
-    def _start(index, explainer, token_method, ref_view, results, kept, old_job):
+    def _start(index, explainer, token_method, ref_view, results, kept, old_job, session):
         if not results or not results.get("ids"):
             return None, True, "Run a search to explain its results.", "", "", ""
         index = min(index or 0, len(results["ids"]) - 1)
@@ -201,10 +270,8 @@ def register(app: Dash, s: Services) -> None:
                 media_url(cand),
                 caption,
             )
-        s.jobs.cancel(old_job)
-        job = s.jobs.submit(
-            _steps(s, with_vector(results, kept), ref, index, explainer, token_method, ref_view or "candidate")
-        )
+        steps = _steps(s, with_vector(results, kept), ref, index, explainer, token_method, ref_view or "candidate")
+        job = s.submit_for(session, "explain", steps, replaces=old_job)
         return job, False, "Computing explanations…", ref_src, media_url(cand), caption
 
     @app.callback(
@@ -222,9 +289,11 @@ def register(app: Dash, s: Services) -> None:
         State(ids.RESULTS_STORE, "data"),
         State(ids.F_INDEX, "data"),
         State(ids.F_SHOWN, "data"),
+        State(ids.SESSION, "data"),
         prevent_initial_call=True,
     )
-    def _poll(_n, job_id, results, index, shown):
+    def _poll(_n, job_id, results, index, shown, session):
+        s.claim(session, "explain", job_id)  # the page shows this job: older ones it never saw stop
         job = s.jobs.get(job_id)
         if job is None:
             return NO_HEAT, "", NO_HEAT, no_update, empty_figure("No explanation yet."), "", no_update, True, None
@@ -236,45 +305,10 @@ def register(app: Dash, s: Services) -> None:
         finished = job.finished
         r = dict(job.results)
         sent = set((shown or {}).get("steps", [])) if (shown or {}).get("job") == job_id else set()
-        return (*render_poll(job, r, finished, sent, results, index), {"job": job_id, "steps": sorted(sent | set(r))})
-
-    def render_poll(job, r: dict, finished: bool, sent: set, results, index) -> tuple:
-        """The panel's outputs for a snapshot of the job; maps and word bars are sent only once."""
-        visible, errors = _visible(job)
-        shown_done = finished or all(n in r or n in errors for n in visible)
-        ref, cand, tok = r.get("ref"), r.get("cand"), r.get("tokens")
-        ref_caption = (
-            f"reference · {LABELS.get(ref.explainer, ref.explainer)} of {ref.target} ({ref.score:.3f}) · "
-            f"{ref.seconds:.2f} s"
-            if ref
-            else ("reference maps are off (saliency.generate_reference)" if not sal.generate_reference else "")
+        return (
+            *render_poll(sal, job, r, finished, sent, results, index),
+            {"job": job_id, "steps": sorted(sent | set(r))},
         )
-        if tok is not None:
-            fig = token_figure(tok.words, tok.scores, tok.is_template) if "tokens" not in sent else no_update
-            note = f"“{tok.prompt}” vs the shown candidate · {tok.seconds * 1000:.0f} ms"
-        else:
-            fig = empty_figure(
-                errors.get("tokens") or ("Computing…" if not shown_done else "No words to attribute for this query.")
-            )
-            note = ""
-        status = [f"{v}" for v in errors.values()]
-        if not shown_done:
-            status.insert(0, f"Computing explanations… {sum(n in r or n in errors for n in visible)}/{len(visible)}")
-        elif not errors:
-            status = [
-                f"Done: {r.get('query') == 'fallback' and 'this method has no single query vector, maps use the average of reference and text; ' or ''}"
-                f"{len(visible) - 1} explanation(s) ready."
-            ]
-
-        def heat(name: str, x):
-            if x is None:
-                return NO_HEAT
-            return no_update if name in sent else heat_uri(x)
-
-        cand_caption = no_update
-        if cand is not None and results and results.get("ids"):
-            cand_caption = _cand_caption(results, min(index or 0, len(results["ids"]) - 1), cand.score)
-        return heat("ref", ref), ref_caption, heat("cand", cand), cand_caption, fig, note, " ".join(status), finished
 
     @app.callback(
         Output(ids.F_SAVE_NOTE, "children"),
@@ -302,6 +336,8 @@ def register(app: Dash, s: Services) -> None:
             return user_message(exc, "Saving the maps")
         return f"Saved {len(written)} files to {written[0].parent}: " + ", ".join(p.name for p in written)
 
+
+def register_zoom(app: Dash) -> None:
     app.clientside_callback(
         "function(v) { return [{opacity: v}, {opacity: v}, {opacity: v}]; }",
         Output(ids.F_REF_HEAT, "style"),
@@ -320,15 +356,18 @@ def register(app: Dash, s: Services) -> None:
         Input(ids.F_REF_OVERLAY, "n_clicks"),
         Input(ids.F_CAND_OVERLAY, "n_clicks"),
         Input(ids.F_ZOOM_CLOSE, "n_clicks"),
-        State(ids.F_REF_IMG, "src"),
-        State(ids.F_REF_HEAT, "src"),
-        State(ids.F_REF_CAPTION, "children"),
-        State(ids.F_CAND_IMG, "src"),
-        State(ids.F_CAND_HEAT, "src"),
-        State(ids.F_CAND_CAPTION, "children"),
+        Input(ids.F_REF_IMG, "src"),
+        Input(ids.F_REF_HEAT, "src"),
+        Input(ids.F_REF_CAPTION, "children"),
+        Input(ids.F_CAND_IMG, "src"),
+        Input(ids.F_CAND_HEAT, "src"),
+        Input(ids.F_CAND_CAPTION, "children"),
+        State(ids.F_ZOOM, "style"),
         prevent_initial_call=True,
     )
 
+
+def register_f3(app: Dash, s: Services) -> None:
     @app.callback(
         Output(ids.F_COMPARE_STORE, "data"),
         Output(ids.F_HEATMAP_NOTE, "children"),
@@ -347,13 +386,7 @@ def register(app: Dash, s: Services) -> None:
         if not (text or "").strip():
             return no_update, "Type another modification text to compare with."
         try:
-            res = s.engine.search(
-                s.reference_from(results),
-                text,
-                k=results["k"],
-                method=results["method"],
-                exclude_reference=bool(results.get("exclude_reference")),
-            )  # ranked as the original
+            res = s.search_like(results, text)  # ranked as the original
         except Exception as exc:
             return no_update, user_message(exc, "Comparison")
         entries = [e for e in (current or []) if e["label"] != text][-4:]  # keep the last few prompts

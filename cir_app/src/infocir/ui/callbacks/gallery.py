@@ -29,8 +29,10 @@ def tile(
     ideal: bool,
     highlight: str | None,
     missing: bool = False,
+    row: int | None = None,
 ) -> html.Div:
-    """One gallery tile (pure); ``missing``: the file was deleted since the index was built."""
+    """One gallery tile (pure); ``missing``: the file was deleted since the index was built; ``row``: its
+    index row, which assets/linking.js uses to ring the image's point on the map while the tile is pointed at."""
     state = " ideal" if ideal else ""
     if highlight is not None:
         state += " hl" if cls == highlight else " dim"
@@ -68,7 +70,7 @@ def tile(
             ),
         ],
         className="tile" + state,
-        **{"data-id": image_id, "data-class": cls},
+        **{"data-id": image_id, "data-class": cls, "data-row": "" if row is None else str(row)},
     )
 
 
@@ -96,7 +98,9 @@ def register(app: Dash, s: Services) -> None:
             rows = browse["rows"]
             shown = rows[:limit]
             tiles = [
-                tile(None, index.ids[r], None, index.classes[r], index.ids[r] in ideals, highlight, gone(index.ids[r]))
+                tile(
+                    None, index.ids[r], None, index.classes[r], index.ids[r] in ideals, highlight, gone(index.ids[r]), r
+                )
                 for r in shown
             ]
             more = f" (showing the first {limit}; ui.max_images_on_scatterplot)" if len(rows) > limit else ""
@@ -104,8 +108,8 @@ def register(app: Dash, s: Services) -> None:
         if not results:
             return [], "Run a search to see results.", HIDDEN, HIDDEN
         tiles = [
-            tile(i + 1, iid, sc, cls, iid in ideals, highlight, gone(iid))
-            for i, (iid, sc, cls) in enumerate(zip(results["ids"], results["scores"], results["classes"]))
+            tile(i + 1, iid, sc, cls, iid in ideals, highlight, gone(iid), index.row_of.get(iid))
+            for i, (iid, sc, cls) in enumerate(zip(results["ids"], results["scores"], results["classes"], strict=True))
         ]
         ref = results["reference"]
         ref_text = ref.get("id") or ref.get("name") or "no reference"

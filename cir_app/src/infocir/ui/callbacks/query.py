@@ -18,9 +18,14 @@ SHOWN, HIDDEN = {}, {"display": "none"}
 
 
 def register(app: Dash, s: Services) -> None:
+    register_upload_route(app.server, s.uploads, s.config.ui.max_upload_pixels)
+    register_upload(app, s)
+    register_reference(app, s)
+    register_search(app, s)
+
+
+def register_upload(app: Dash, s: Services) -> None:
     cfg = s.config
-    index = s.engine.index
-    register_upload_route(app.server, s.uploads, cfg.ui.max_upload_pixels)
 
     @app.callback(
         Output(ids.REF_MODE, "data"),
@@ -51,16 +56,19 @@ def register(app: Dash, s: Services) -> None:
     # The file input keeps the last file chosen, and choosing the same file again fires no change: empty
     # it once the upload is read, so that the photo removed a minute ago can be taken again.
     app.clientside_callback(
-        """function(contents) {
-            const input = document.querySelector('#%s input[type=file]');
-            if (input) { input.value = ''; }
+        f"""function(contents) {{
+            const input = document.querySelector('#{ids.UPLOAD} input[type=file]');
+            if (input) {{ input.value = ''; }}
             return window.dash_clientside.no_update;
-        }"""
-        % ids.UPLOAD,
+        }}""",
         Output(ids.UPLOAD_MESSAGE, "title"),
         Input(ids.UPLOAD, "contents"),
         prevent_initial_call=True,
     )
+
+
+def register_reference(app: Dash, s: Services) -> None:
+    index = s.engine.index
 
     @app.callback(
         Output(ids.REF_MODE, "data", allow_duplicate=True),
@@ -120,6 +128,8 @@ def register(app: Dash, s: Services) -> None:
             return ""
         return "Not searched yet: the results below are for the previous reference. Press Search."
 
+
+def register_search(app: Dash, s: Services) -> None:
     @app.callback(
         Output(ids.RESULTS_STORE, "data"),
         Output(ids.BROWSE_STORE, "data"),
@@ -143,8 +153,7 @@ def register(app: Dash, s: Services) -> None:
         ref_info = page_reference(mode, ref, upload)
         exclude = "exclude" in (exclude or [])
         try:
-            reference = s.reference_from({"reference": ref_info})
-            res = s.engine.search(reference, text or "", k=int(k), method=method, exclude_reference=exclude)
+            res = s.search(ref_info, text or "", int(k), method, exclude)
         except Exception as exc:
             return no_update, no_update, no_update, no_update, user_message(exc, "Search")
         data = {

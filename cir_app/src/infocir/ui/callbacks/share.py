@@ -38,51 +38,60 @@ def current_query(results: dict | None, ideals) -> export.SharedQuery | None:
     )
 
 
+def meta(s: Services, results: dict) -> dict:
+    """The provenance columns of an export: method, model, weights, dataset, reference, text."""
+    index = s.engine.index
+    ref = results.get("reference") or {}
+    return {
+        "method": results.get("method"),
+        "model": s.engine.bundle.name,
+        "weights": index.manifest.key.weights_hash,
+        "dataset_fingerprint": index.manifest.key.dataset_fingerprint,
+        "reference": ref.get("id") or (f"upload:{ref.get('name')}" if ref.get("kind") == "upload" else ""),
+        "text": results.get("text", ""),
+    }
+
+
+def result_rows(s: Services, results: dict) -> list[dict]:
+    """The page's results with each image's path from the index (ids, not the browser's row numbers)."""
+    index = s.engine.index
+    rows = [index.row_of[i] for i in results["ids"]]
+    return export.result_rows(
+        results["ids"],
+        results["scores"],
+        [index.paths[r] for r in rows],
+        [index.classes[r] for r in rows],
+        meta(s, results),
+    )
+
+
+def cli(s: Services, results: dict) -> str:
+    """The `infocir search` command of the page's query."""
+    ref = results.get("reference") or {}
+    upload = ref.get("kind") == "upload"
+    reference = ref.get("name") if upload else (ref.get("id") if ref.get("kind") == "dataset" else None)
+    command = export.cli_command(
+        reference,
+        results.get("text", ""),
+        results["k"],
+        results.get("method"),
+        export.config_overrides(s.config),
+        exclude_reference=bool(results.get("exclude_reference")),
+    )
+    if upload:
+        command = f"# the reference was an upload: save it as {ref.get('name')!r} in this folder first\n" + command
+    return command
+
+
 def register(app: Dash, s: Services) -> None:
-    engine = s.engine
-    index = engine.index
-    methods = {m.name: m for m in engine.methods()}
+    register_address(app, s)
+    register_downloads(app, s)
 
-    def meta(results: dict) -> dict:
-        ref = results.get("reference") or {}
-        return {
-            "method": results.get("method"),
-            "model": engine.bundle.name,
-            "weights": index.manifest.key.weights_hash,
-            "dataset_fingerprint": index.manifest.key.dataset_fingerprint,
-            "reference": ref.get("id") or (f"upload:{ref.get('name')}" if ref.get("kind") == "upload" else ""),
-            "text": results.get("text", ""),
-        }
 
-    def result_rows(results: dict) -> list[dict]:
-        """The page's results with each image's path from the index (ids, not the browser's row numbers)."""
-        rows = [index.row_of[i] for i in results["ids"]]
-        return export.result_rows(
-            results["ids"],
-            results["scores"],
-            [index.paths[r] for r in rows],
-            [index.classes[r] for r in rows],
-            meta(results),
-        )
-
-    # ------------------------------------------------------------------ the address and the command line
-    overrides = export.config_overrides(s.config)
-
-    def cli(results: dict) -> str:
-        ref = results.get("reference") or {}
-        upload = ref.get("kind") == "upload"
-        reference = ref.get("name") if upload else (ref.get("id") if ref.get("kind") == "dataset" else None)
-        command = export.cli_command(
-            reference,
-            results.get("text", ""),
-            results["k"],
-            results.get("method"),
-            overrides,
-            exclude_reference=bool(results.get("exclude_reference")),
-        )
-        if upload:
-            command = f"# the reference was an upload: save it as {ref.get('name')!r} in this folder first\n" + command
-        return command
+def register_address(app: Dash, s: Services) -> None:
+    """The address and the command line."""
+    index = s.engine.index
+    methods = {m.name: m for m in s.engine.methods()}
 
     @app.callback(
         Output(ids.URL_WRITE, "search"),
@@ -98,7 +107,9 @@ def register(app: Dash, s: Services) -> None:
         q = current_query(results, ideals)
         if q is None:
             return no_update, no_update, no_update, ""
-        command = cli(results) if f"{ids.RESULTS_STORE}.data" in ctx.triggered_prop_ids else no_update  # not per ideal
+        command = (
+            cli(s, results) if f"{ids.RESULTS_STORE}.data" in ctx.triggered_prop_ids else no_update
+        )  # not per ideal
         if q.reference is None and (results.get("reference") or {}).get("kind") == "upload":
             return (
                 "",
@@ -174,7 +185,10 @@ def register(app: Dash, s: Services) -> None:
             " ".join(notes),
         )
 
-    # ------------------------------------------------------------------ downloads
+
+def register_downloads(app: Dash, s: Services) -> None:
+    engine, index = s.engine, s.engine.index
+
     @app.callback(
         Output(ids.DL_RESULTS, "data"),
         Output(ids.SHARE_NOTE, "children", allow_duplicate=True),
@@ -187,7 +201,7 @@ def register(app: Dash, s: Services) -> None:
     def _download_results(_csv, _json, results, ideals):
         if not results or not results.get("ids"):
             return no_update, "Run a search first: there are no results to download."
-        rows = result_rows(results)
+        rows = result_rows(s, results)
         stem = f"infocir-results-{_slug(results.get('text', ''))}"
         if ctx.triggered_id == ids.DL_RESULTS_JSON:
             ref = results.get("reference") or {}
@@ -199,7 +213,7 @@ def register(app: Dash, s: Services) -> None:
                 "k": results["k"],
                 "ideals": list(ideals or []),
             }
-            m = meta(results)
+            m = meta(s, results)
             doc_meta = {
                 "method": m["method"],
                 "model": m["model"],
