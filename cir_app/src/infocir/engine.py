@@ -183,13 +183,19 @@ class RetrievalEngine:
     # ----------------------------------------------------------------- encoding
     def encode_text(self, texts: list[str]) -> np.ndarray:
         """Raw text features [n, D], cached per text."""
-        missing = [t for t in dict.fromkeys(texts) if self._text_cache.get(t) is None]
+        if not texts:
+            return np.zeros((0, self.index.dim), np.float32)
+        found: dict[str, np.ndarray] = {}
+        for t in dict.fromkeys(texts):
+            cached = self._text_cache.get(t)
+            if cached is not None:
+                found[t] = cached
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
             for t, f in zip(missing, encode_texts(self.bundle, missing), strict=True):
                 self._text_cache.put(t, f)
-        return (
-            np.stack([self._text_cache.get(t) for t in texts]) if texts else np.zeros((0, self.index.dim), np.float32)
-        )
+                found[t] = f  # (kept here too: more texts than the cache holds would evict some)
+        return np.stack([found[t] for t in texts])
 
     def encode_image(self, image: Image.Image) -> np.ndarray:
         """Raw image feature [D] of an image that is not (necessarily) in the dataset."""

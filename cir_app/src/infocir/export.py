@@ -179,11 +179,14 @@ def parse_query_string(search: str | None) -> SharedQuery | None:
     qs = parse_qs(search.lstrip("?"), keep_blank_values=True)
     if not any(key in qs for key in ("ref", "text", "method", "k", "ideal", "exclude")):
         return None
-    first = lambda key: (qs.get(key) or [None])[0]  # noqa: E731
-    k = first("k")
+
+    def first(key: str) -> str | None:
+        values = qs.get(key)
+        return values[0] if values else None
+
     try:
-        k = int(k) if k not in (None, "") else None
-    except ValueError:
+        k: int | None = int(first("k") or "")
+    except ValueError:  # absent, blank or not a number
         k = None
     if k is not None and not 1 <= k <= MAX_K:
         k = None

@@ -8,10 +8,11 @@ uses the whole list.  Missing ideals count at rank ``k + 1`` where a rank is nee
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import TypeVar
 
 import numpy as np
 
-Id = Hashable
+Id = TypeVar("Id", bound=Hashable)  # an item id: a path string, a row number, ...
 
 
 def _topk(ranked: Sequence[Id], k: int | None) -> list[Id]:

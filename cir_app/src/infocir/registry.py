@@ -12,11 +12,18 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import threading
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, Protocol, TypeVar
 
 from infocir.errors import UserError
 
-T = TypeVar("T", bound=type)
+
+class Named(Protocol):
+    """What a registry needs of a plugin class: its ``name``."""
+
+    name: ClassVar[str]
+
+
+T = TypeVar("T", bound=type[Named])
 
 
 class UnknownPluginError(UserError, KeyError):

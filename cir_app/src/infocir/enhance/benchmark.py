@@ -40,7 +40,7 @@ class VagueQuery:
 def vague_query_benchmark(root: str | os.PathLike, n: int = 30) -> list[VagueQuery]:
     """The first ``n`` demo-world queries (with targets) of the world at ``root``, with vague texts:
     two in three say nothing ("change it"), one in three names the attribute but not the value."""
-    out = []
+    out: list[VagueQuery] = []
     for q in W.read_queries(root):
         if not q["target_ids"]:
             continue

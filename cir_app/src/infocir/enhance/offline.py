@@ -10,7 +10,7 @@ the original text refined with the top unit.  Deterministic: the same context gi
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from infocir.data import demo_world as W
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from infocir.config import AppConfig
 
 MAX_UNITS = 5
-_SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
+_SYNONYMS: dict[str, Mapping[str, tuple[str, ...]]] = {
     "size": W.SIZE_WORDS,
     "style": W.STYLE_WORDS,
     "background": W.BACKGROUND_WORDS,

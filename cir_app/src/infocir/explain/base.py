@@ -11,14 +11,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from infocir.errors import UserError
 from infocir.registry import Registry
 
-Target = Callable[["torch.Tensor"], "torch.Tensor"]  # embedding [B, D] -> score [B]  # noqa: F821
+if TYPE_CHECKING:
+    import torch
+
+Target = Callable[["torch.Tensor"], "torch.Tensor"]  # embedding [B, D] -> score [B]
 
 
 def similarity_target(vector: np.ndarray, bundle) -> Target:
@@ -29,13 +32,13 @@ def similarity_target(vector: np.ndarray, bundle) -> Target:
     v = bundle.tensor(np.asarray(vector, np.float32))
     v = v / v.norm().clamp_min(1e-12)
 
-    def target(emb: torch.Tensor) -> torch.Tensor:  # noqa: F821
+    def target(emb: torch.Tensor) -> torch.Tensor:
         return F.normalize(emb.to(v.dtype), dim=-1) @ v
 
     return target
 
 
-def composed_target(compose: Callable[[torch.Tensor], torch.Tensor], candidate: np.ndarray, bundle) -> Target:  # noqa: F821
+def composed_target(compose: Callable[[torch.Tensor], torch.Tensor], candidate: np.ndarray, bundle) -> Target:
     """Cosine similarity of a candidate image to the query composed *from* the explained image:
     ``compose`` maps the reference's raw embedding [B, D] to the composed query [B, D] (e.g. through
     SEARLE's φ and the text encoder), so the map shows what in the reference made this candidate
@@ -45,7 +48,7 @@ def composed_target(compose: Callable[[torch.Tensor], torch.Tensor], candidate: 
     c = bundle.tensor(np.asarray(candidate, np.float32))
     c = c / c.norm().clamp_min(1e-12)
 
-    def target(emb: torch.Tensor) -> torch.Tensor:  # noqa: F821
+    def target(emb: torch.Tensor) -> torch.Tensor:
         return F.normalize(compose(emb).to(c.dtype), dim=-1) @ c
 
     return target
@@ -55,7 +58,7 @@ def norm_target(module) -> Target:
     """The norm of ``module``'s output for the image embedding, e.g. ‖φ(image)‖: which regions make
     the pseudo-word strong."""
 
-    def target(emb: torch.Tensor) -> torch.Tensor:  # noqa: F821
+    def target(emb: torch.Tensor) -> torch.Tensor:
         p = next(module.parameters())
         return module(emb.to(p.dtype)).float().norm(dim=-1)
 
@@ -122,7 +125,7 @@ def grad_leaf(module) -> Iterator[dict]:
         handle.remove()
 
 
-def qkv(attn, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # noqa: F821
+def qkv(attn, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Queries, keys and values of an ``nn.MultiheadAttention`` for its (self-attention) input x
     [B, L, W] (batch first), each reshaped to [B, L, heads, head_dim].
 
@@ -141,15 +144,15 @@ def qkv(attn, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
         )
     B, L, _ = x.shape
     h = attn.num_heads
-    return tuple(t.reshape(B, L, h, -1) for t in (q, k, v))
+    return q.reshape(B, L, h, -1), k.reshape(B, L, h, -1), v.reshape(B, L, h, -1)
 
 
-def batch_first(x: torch.Tensor, attn) -> torch.Tensor:  # noqa: F821
+def batch_first(x: torch.Tensor, attn) -> torch.Tensor:
     """A hooked attention tensor as [B, L, W] whatever the module's layout."""
     return x if getattr(attn, "batch_first", False) else x.transpose(0, 1)
 
 
-def minmax(x: torch.Tensor, dim: int) -> torch.Tensor:  # noqa: F821
+def minmax(x: torch.Tensor, dim: int) -> torch.Tensor:
     lo, hi = x.amin(dim=dim, keepdim=True), x.amax(dim=dim, keepdim=True)
     return (x - lo) / (hi - lo).clamp_min(1e-12)
 
@@ -179,7 +182,7 @@ class ImageExplainer(ABC):
     order: ClassVar[int] = 100  # position in listings (Grad-ECLIP first)
 
     @abstractmethod
-    def grid(self, model, pixels: torch.Tensor, target: Target) -> np.ndarray:  # noqa: F821
+    def grid(self, model, pixels: torch.Tensor, target: Target) -> np.ndarray:
         """Non-negative saliency [gh, gw] on the model's patch grid."""
 
 

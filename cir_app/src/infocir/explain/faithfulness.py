@@ -11,10 +11,14 @@ fraction of patches changed, so the area is the mean score along the curve.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from infocir.explain.base import Target, patch_grid
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -37,7 +41,7 @@ def auc(curve: np.ndarray) -> float:
     return float(((c[1:] + c[:-1]) / 2).mean()) if len(c) > 1 else float(c.mean())
 
 
-def patch_masks(order: np.ndarray, grid: tuple[int, int], side: int) -> torch.Tensor:  # noqa: F821
+def patch_masks(order: np.ndarray, grid: tuple[int, int], side: int) -> torch.Tensor:
     """Pixel masks [n+1, 1, side, side] (host, float32): row j keeps exactly the first j patches of ``order``."""
     import torch
 
@@ -50,7 +54,7 @@ def patch_masks(order: np.ndarray, grid: tuple[int, int], side: int) -> torch.Te
     return torch.nn.functional.interpolate(m, size=(side, side), mode="nearest")
 
 
-def deletion_insertion(bundle, pixels: torch.Tensor, target: Target, saliency: np.ndarray, batch: int = 64) -> Curves:  # noqa: F821
+def deletion_insertion(bundle, pixels: torch.Tensor, target: Target, saliency: np.ndarray, batch: int = 64) -> Curves:
     """Deletion and insertion curves of ``saliency`` (on the patch grid) for one preprocessed image
     [1, 3, S, S] on the bundle's device."""
     import torch

@@ -8,6 +8,8 @@ the heads are summed before the ReLU.  The result lives on the model's real patc
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from infocir.explain.base import (
@@ -23,6 +25,9 @@ from infocir.explain.base import (
 )
 from infocir.models.encoders import host_numpy
 
+if TYPE_CHECKING:
+    import torch
+
 
 def last_attention(visual):
     """The last block's ``nn.MultiheadAttention`` of an open_clip VisionTransformer."""
@@ -34,7 +39,7 @@ def last_attention(visual):
     return blocks[-1].attn
 
 
-def attention_contributions(attn, x_in, g_out, anchor: int, keys: slice) -> torch.Tensor:  # noqa: F821
+def attention_contributions(attn, x_in, g_out, anchor: int, keys: slice) -> torch.Tensor:
     """Σ_h λ_i,h · Σ_c g_c,h · V_i,c,h for the key positions ``keys``, with ``anchor`` (CLS or EOT)
     as the query: the core of Grad-ECLIP, shared by the image and the text explainers. ``x_in`` is
     the block's attention input, ``g_out`` the score's gradient at the attention output. [B, n_keys]."""
@@ -71,5 +76,5 @@ class GradECLIP(ImageExplainer):
             score = target(model.encode_image(pixels)).sum()
             (g_out,) = torch.autograd.grad(score, rec.outputs[-1])
             h = attention_contributions(attn, rec.inputs[-1], g_out, anchor=0, keys=slice(1, None))
-        h = host_numpy(torch.relu(h[0]))
-        return h[-gh * gw :].reshape(gh, gw)
+        grid = host_numpy(torch.relu(h[0]))
+        return grid[-gh * gw :].reshape(gh, gw)

@@ -52,7 +52,7 @@ def align_to_image(
     sx, sy = W / w, H / h
     box = input_box(size, kind, target_ratio)
     bw, bh = max(1, round(box.side * sx)), max(1, round(box.side * sy))
-    up = np.asarray(Image.fromarray(np.asarray(grid, np.float32), mode="F").resize((bw, bh), Image.BILINEAR))
+    up = np.asarray(Image.fromarray(np.asarray(grid, np.float32), mode="F").resize((bw, bh), Image.Resampling.BILINEAR))
     x0, y0 = round(box.left * sx), round(box.top * sy)
     out = np.zeros((H, W), np.float32)
     # Intersection of the box (in display pixels) with the display canvas.

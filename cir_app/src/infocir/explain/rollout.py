@@ -6,7 +6,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from infocir.explain.base import ImageExplainer, Target, batch_first, capture, patch_grid, qkv, register
+from infocir.explain.base import (
+    ExplainerUnsupported,
+    ImageExplainer,
+    Target,
+    batch_first,
+    capture,
+    patch_grid,
+    qkv,
+    register,
+)
 from infocir.models.encoders import host_numpy
 
 
@@ -26,7 +35,7 @@ class AttentionRollout(ImageExplainer):
         gh, gw = patch_grid(visual)
         with torch.inference_mode(), capture([b.attn for b in blocks]) as recs:
             model.encode_image(pixels)
-            joint = None
+            joint: torch.Tensor | None = None
             for b, rec in zip(blocks, recs, strict=True):
                 q, k, _ = qkv(b.attn, batch_first(rec.inputs[-1], b.attn))
                 d = q.shape[-1]
@@ -34,4 +43,6 @@ class AttentionRollout(ImageExplainer):
                 a = 0.5 * a + 0.5 * torch.eye(a.shape[0], device=a.device, dtype=a.dtype)
                 a = a / a.sum(-1, keepdim=True)
                 joint = a if joint is None else a @ joint
+        if joint is None:
+            raise ExplainerUnsupported("attention rollout needs at least one attention block")
         return host_numpy(joint[0, -gh * gw :]).reshape(gh, gw)

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from infocir.registry import UnknownPluginError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,10 @@ class SearchBackend(ABC):
     """Similarity of unit query vectors to every indexed image."""
 
     name: str = ""
+
+    @abstractmethod
+    def __init__(self, features: np.ndarray, bundle: Any = None) -> None:
+        """Built from the unit features [N, D] and the model bundle (whose device a backend may use)."""
 
     @abstractmethod
     def similarities(self, queries: np.ndarray) -> np.ndarray:
@@ -77,7 +84,7 @@ class TorchBackend(SearchBackend):
         dtype = torch.float16 if torch.device(bundle.device).type == "cuda" else torch.float32
         self.matrix = bundle.tensor(np.ascontiguousarray(features), dtype=dtype)
 
-    def _scores(self, queries: np.ndarray) -> torch.Tensor:  # noqa: F821
+    def _scores(self, queries: np.ndarray) -> torch.Tensor:
         q = self.bundle.tensor(np.asarray(queries, np.float32), dtype=self.matrix.dtype)
         return (q @ self.matrix.T).float()
 
@@ -99,8 +106,8 @@ class TorchBackend(SearchBackend):
             if k == 0:
                 return np.zeros(0, np.int64), np.zeros(0, np.float32)
             # A few extra candidates so ties at the k-th score are broken by row as in ``top_k``.
-            vals, rows = torch.topk(s, min(s.shape[0], k + 8))
-        vals, rows = self.bundle.numpy(vals), rows.cpu().numpy().astype(np.int64)
+            top_vals, top_rows = torch.topk(s, min(s.shape[0], k + 8))
+        vals, rows = self.bundle.numpy(top_vals), top_rows.cpu().numpy().astype(np.int64)
         order = np.lexsort((rows, -vals.astype(np.float64)))[:k]
         return rows[order], vals[order]
 

@@ -21,12 +21,13 @@ import logging
 import os
 import shutil
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -147,14 +148,14 @@ class BuildLock:
 
     @staticmethod
     def _try_lock(fd: int) -> None:
-        try:
-            import fcntl
-        except ImportError:  # Windows
+        if sys.platform == "win32":
             import msvcrt
 
             msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-            return
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     @staticmethod
     def _holder(fd: int) -> str:
@@ -276,11 +277,14 @@ def decoded_batches(
     """A DataLoader that decodes and preprocesses ``batches`` (in order) in ``num_workers``
     processes while the main process encodes; pinned memory when the model is on CUDA."""
     import torch
-    from torch.utils.data import DataLoader
+    from torch.utils.data import DataLoader, Dataset
 
     cuda = torch.device(bundle.device).type == "cuda"
+    # DecodedImages is a map-style dataset (__len__, __getitem__) without subclassing torch's Dataset,
+    # so that this module does not import torch.
+    dataset = cast("Dataset[tuple[Any, int, str]]", DecodedImages(records, bundle.preprocess, max_pixels))
     return DataLoader(
-        DecodedImages(records, bundle.preprocess, max_pixels),
+        dataset,
         batch_sampler=batches,
         num_workers=num_workers,
         collate_fn=collate_decoded,

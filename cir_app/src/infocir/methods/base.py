@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -13,12 +13,19 @@ from infocir.errors import UserError
 from infocir.models.encoding import l2_normalize
 
 if TYPE_CHECKING:
+    import torch
     from PIL import Image
 
     from infocir.config import AppConfig
     from infocir.index.backends import SearchBackend
     from infocir.index.store import FeatureIndex
     from infocir.models.encoders import ClipBundle
+
+
+def zscore(scores: np.ndarray) -> np.ndarray:
+    """Scores standardised to mean 0 and standard deviation 1, as float64 (constant scores give zeros)."""
+    s = np.asarray(scores, np.float64)
+    return (s - s.mean()) / max(float(s.std()), 1e-12)
 
 
 class MethodUnavailable(UserError, RuntimeError):
@@ -72,6 +79,13 @@ class Query:
     def reference_unit(self) -> np.ndarray | None:
         return None if self.reference_raw is None else l2_normalize(self.reference_raw)
 
+    def require_reference(self, raw: bool = False) -> np.ndarray:
+        """The reference's unit feature [D] (``raw``: the unnormalised one) for a method that needs it;
+        ``CIRMethod.check`` has already refused a query without one, so the error here is a bug's."""
+        if self.reference_raw is None:
+            raise MissingInput("this method needs a reference image: pick one from the dataset or upload one.")
+        return self.reference_raw if raw else l2_normalize(self.reference_raw)
+
 
 @dataclass
 class Composition:
@@ -91,7 +105,7 @@ class MethodContext:
     backend: SearchBackend
     encode_text: Callable[[list[str]], np.ndarray]  # raw text features [n, D], cached by the engine
     config: AppConfig
-    cache: dict[str, Any] = field(default_factory=dict)  # per-engine caches (φ network, OTI tokens, ...)
+    cache: dict[Hashable, Any] = field(default_factory=dict)  # per-engine caches (φ network, OTI tokens, ...)
 
     def text_unit(self, text: str) -> np.ndarray:
         return l2_normalize(self.encode_text([text])[0])
@@ -149,7 +163,7 @@ class CIRMethod(ABC):
         """The composed query as a unit vector [D], or None for score-level methods."""
         raise NotImplementedError
 
-    def compose_from_image(self, ctx: MethodContext, query: Query, image_emb: torch.Tensor) -> torch.Tensor:  # noqa: F821
+    def compose_from_image(self, ctx: MethodContext, query: Query, image_emb: torch.Tensor) -> torch.Tensor:
         """The composed query [B, D] as a differentiable function of the reference image's raw
         ``encode_image`` output ``image_emb`` [B, D] (on the model's device), so an explainer can
         follow a candidate's similarity back into the reference's pixels.  Only for methods with

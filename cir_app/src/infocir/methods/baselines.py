@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr as _normal_cdf
 
-from infocir.methods.base import CIRMethod, Composition, MethodContext, Param, Query
+from infocir.methods.base import CIRMethod, Composition, MethodContext, Param, Query, zscore
 from infocir.methods.registry import register
 from infocir.models.encoding import l2_normalize
 
@@ -20,7 +20,7 @@ class ImageOnly(CIRMethod):
     reference_differentiable = True
 
     def compose(self, ctx: MethodContext, query: Query) -> np.ndarray:
-        return query.reference_unit
+        return query.require_reference()
 
     def compose_from_image(self, ctx: MethodContext, query: Query, image_emb):
         return image_emb
@@ -47,7 +47,7 @@ class Average(CIRMethod):
     reference_differentiable = True
 
     def compose(self, ctx: MethodContext, query: Query) -> np.ndarray:
-        return l2_normalize(query.reference_unit + ctx.text_unit(query.text))
+        return l2_normalize(query.require_reference() + ctx.text_unit(query.text))
 
     def compose_from_image(self, ctx: MethodContext, query: Query, image_emb):
         import torch.nn.functional as F
@@ -64,7 +64,7 @@ class Product(CIRMethod):
     description = "Score = sim(image, reference) × sim(image, text), each clamped at 0."
 
     def score(self, ctx: MethodContext, query: Query) -> Composition:
-        s_i = ctx.backend.similarities(query.reference_unit)
+        s_i = ctx.backend.similarities(query.require_reference())
         s_t = ctx.backend.similarities(ctx.text_unit(query.text))
         return Composition(scores=(np.clip(s_i, 0, None) * np.clip(s_t, 0, None)).astype(np.float32))
 
@@ -79,8 +79,7 @@ class WeiCom(CIRMethod):
 
     def score(self, ctx: MethodContext, query: Query) -> Composition:
         lam = float(self.params["lam"])
-        s_i = ctx.backend.similarities(query.reference_unit).astype(np.float64)
-        s_t = ctx.backend.similarities(ctx.text_unit(query.text)).astype(np.float64)
-        z = lambda s: (s - s.mean()) / max(s.std(), 1e-12)  # noqa: E731
-        fused = lam * _normal_cdf(z(s_t)) + (1 - lam) * _normal_cdf(z(s_i))
+        s_i = ctx.backend.similarities(query.require_reference())
+        s_t = ctx.backend.similarities(ctx.text_unit(query.text))
+        fused = lam * _normal_cdf(zscore(s_t)) + (1 - lam) * _normal_cdf(zscore(s_i))
         return Composition(scores=fused.astype(np.float32))

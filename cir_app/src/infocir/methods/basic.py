@@ -310,7 +310,8 @@ class Basic(CIRMethod):
         key = None if mean_img is None else mean_img.tobytes()
         cache = st["minima"]
         if key not in cache:
-            cache[key] = synthetic_minima(*st["synthetic"], mean_img, mean_txt)
+            img, txt = st["synthetic"]
+            cache[key] = synthetic_minima(img, txt, mean_img, mean_txt)
             if len(cache) > 256:
                 cache.popitem(last=False)
         return cache[key]
@@ -340,7 +341,7 @@ class Basic(CIRMethod):
         def similarities(v):  # (X − mean_img)·v for every indexed row, through the search backend
             return ctx.backend.similarities(v.astype(np.float32)).astype(np.float64) - float(mean_img @ v)
 
-        q_c = np.asarray(query.reference_unit, np.float64) - mean_img
+        q_c = np.asarray(query.require_reference(), np.float64) - mean_img
         q = project(q_c)
         s_i = similarities(q)
         if b.query_expansion:

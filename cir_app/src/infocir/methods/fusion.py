@@ -13,11 +13,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from infocir.index.backends import top_k
-from infocir.methods.base import CIRMethod, Composition, MethodContext, Param, Query
+from infocir.methods.base import CIRMethod, Composition, MethodContext, Param, Query, zscore
 from infocir.methods.registry import create_method, register
 
 
-def rank_votes(rank_lists: Sequence[Sequence[int]], n: int, offset: float = 2.0) -> np.ndarray:
+def rank_votes(rank_lists: Sequence[Sequence[int] | np.ndarray], n: int, offset: float = 2.0) -> np.ndarray:
     """Summed log-rank votes [n] for lists of row numbers (best first)."""
     votes = np.zeros(n, np.float64)
     for ranked in rank_lists:
@@ -37,7 +37,7 @@ class Fusion(CIRMethod):
         "methods": Param(None, (list, tuple), help="member methods (default: searle, average, weicom, basic)"),
         "texts": Param(None, (list, tuple), help="phrasings of the modification to fuse (default: the query text)"),
         "depth": Param(100, int, 1, 100000, "ranks each list contributes"),
-        "offset": Param(2.0, float, 0.0, 1000.0, "vote = 1 / log(offset + rank)"),
+        "offset": Param(2.0, float, 0.0, 1000.0, "vote = log(1 / rank) + offset, clipped at 0 (rank from 1)"),
     }
     label = "Rank fusion"
     description = "Log-rank voting over several methods (and/or phrasings) of the same query."
@@ -61,7 +61,7 @@ class Fusion(CIRMethod):
                 q = Query(text, query.reference_raw, query.reference_row, query.reference_image, query.reference_key)
                 s = m.score(ctx, q).scores.astype(np.float64)
                 lists.append(top_k(s, depth))
-                norm_scores.append((s - s.mean()) / max(s.std(), 1e-12))
+                norm_scores.append(zscore(s))
         votes = rank_votes(lists, len(ctx.index), float(self.params["offset"]))
         tie = np.mean(norm_scores, axis=0)
         tie = (tie - tie.min()) / max(tie.max() - tie.min(), 1e-12)

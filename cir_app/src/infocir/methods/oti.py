@@ -38,14 +38,15 @@ class OTI(Searle):
         """The class name whose text best matches the reference: the regulariser's concept word."""
         classes = sorted(set(ctx.index.classes))
         feats = l2_normalize(ctx.encode_text([f"a photo of a {c}" for c in classes]))
-        return classes[int(np.argmax(feats @ query.reference_unit))]
+        return classes[int(np.argmax(feats @ query.require_reference()))]
 
     def pseudo_token(self, ctx: MethodContext, query: Query):
         from infocir.methods.textual_inversion import oti, regulariser_targets
 
         steps = int(self.params["steps"])
         reg_weight = float(self.params["reg_weight"])
-        key = ("oti", query.reference_key or query.reference_raw.tobytes(), ctx.bundle.weights_hash, steps, reg_weight)
+        raw = query.require_reference(raw=True)
+        key = ("oti", query.reference_key or raw.tobytes(), ctx.bundle.weights_hash, steps, reg_weight)
         cache = ctx.cache.setdefault("oti_tokens", {})
         if key not in cache:
             b = ctx.bundle
@@ -53,7 +54,7 @@ class OTI(Searle):
             targets = [regulariser_targets(b, [concept], [s]) for s in REG_SUFFIXES]
             cache[key] = oti(
                 b,
-                query.reference_raw[None],
+                b.tensor(raw[None]),
                 reg_targets=targets,
                 steps=steps,
                 reg_weight=reg_weight,

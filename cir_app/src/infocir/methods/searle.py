@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from infocir.methods.base import CIRMethod, MethodContext, Query
+from infocir.methods.base import CIRMethod, MethodContext, MethodUnavailable, Query
 from infocir.methods.registry import register
 from infocir.models.encoders import ASSET_DIR
 from infocir.models.encoding import l2_normalize
@@ -56,12 +56,19 @@ def phi_path(ctx: MethodContext) -> Path | None:
     return Path(setting).expanduser()
 
 
+def _no_phi(ctx: MethodContext) -> str:
+    return f"no φ checkpoint for {ctx.bundle.name} (set model.phi_checkpoint). {HUB_HINT}"
+
+
 def get_phi(ctx: MethodContext):
     """Load φ once per engine (cached in the method context)."""
     from infocir.methods.textual_inversion import load_phi
 
     if "phi" not in ctx.cache:
-        ctx.cache["phi"] = ctx.bundle.adopt(load_phi(phi_path(ctx), ctx.bundle.embed_dim, ctx.bundle.token_dim))
+        path = phi_path(ctx)
+        if path is None:
+            raise MethodUnavailable(_no_phi(ctx))
+        ctx.cache["phi"] = ctx.bundle.adopt(load_phi(path, ctx.bundle.embed_dim, ctx.bundle.token_dim))
     return ctx.cache["phi"]
 
 
@@ -81,7 +88,7 @@ class Searle(CIRMethod):
         except Exception as exc:  # e.g. the hub download failed offline
             return False, str(exc)
         if p is None:
-            return False, f"no φ checkpoint for {ctx.bundle.name} (set model.phi_checkpoint). {HUB_HINT}"
+            return False, _no_phi(ctx)
         if not p.is_file():
             return False, f"φ checkpoint {p} does not exist."
         try:
@@ -93,7 +100,7 @@ class Searle(CIRMethod):
     def pseudo_token(self, ctx: MethodContext, query: Query):
         """φ(reference) [1, d_tok] on the model's device."""
         with ctx.bundle.encoding():
-            return get_phi(ctx)(ctx.bundle.tensor(query.reference_raw[None])).to(ctx.bundle.float_dtype)
+            return get_phi(ctx)(ctx.bundle.tensor(query.require_reference(raw=True)[None])).to(ctx.bundle.float_dtype)
 
     def prompt(self, query: Query) -> str:
         """The text the method encodes, with ``$`` standing for the reference's pseudo-word."""

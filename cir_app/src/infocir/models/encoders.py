@@ -17,11 +17,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
 from infocir.errors import UserError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +95,7 @@ def uses_quick_gelu(name: str, pretrained: str, setting: str = "auto") -> bool:
     return pretrained == "openai" and not name.endswith("-quickgelu")
 
 
-def resolve_device(setting: str = "auto") -> torch.device:  # noqa: F821
+def resolve_device(setting: str = "auto") -> torch.device:
     """The torch device for ``model.device``: "auto" (CUDA when torch sees a GPU, else the CPU),
     "cpu", "cuda", "cuda:N" or "mps".  A GPU request on a machine without one is a ModelLoadError."""
     import torch
@@ -120,7 +124,7 @@ def resolve_device(setting: str = "auto") -> torch.device:  # noqa: F821
     return dev
 
 
-def resolve_precision(setting: str, device: torch.device) -> str:  # noqa: F821
+def resolve_precision(setting: str, device: torch.device) -> str:
     """``model.precision`` for a device: "auto" is fp16 autocast on CUDA and fp32 elsewhere."""
     if setting not in PRECISIONS:
         raise ModelLoadError(f"model.precision must be one of {PRECISIONS}, got {setting!r}")
@@ -140,8 +144,8 @@ class ClipBundle:
     explanations, which run outside autocast, stay in float32.
     """
 
-    model: object  # open_clip.CLIP (kept untyped so importing this module stays cheap)
-    preprocess: Callable[[Image.Image], object]
+    model: Any  # open_clip.CLIP (an untyped library; not imported here so importing this module stays cheap)
+    preprocess: Callable[[Image.Image], torch.Tensor]
     tokenizer: Callable
     name: str
     pretrained: str
@@ -170,13 +174,13 @@ class ClipBundle:
         return int(self.model.token_embedding.weight.shape[1])
 
     @property
-    def float_dtype(self) -> torch.dtype:  # noqa: F821
+    def float_dtype(self) -> torch.dtype:
         """The dtype of the model's weights and of every floating tensor handed to it."""
         import torch
 
         return torch.float64 if self.precision == "fp64" else torch.float32
 
-    def tensor(self, x: Any, dtype: torch.dtype | None = None) -> torch.Tensor:  # noqa: F821
+    def tensor(self, x: Any, dtype: torch.dtype | None = None) -> torch.Tensor:
         """An array or tensor on the model's device; floating values in the model's dtype
         (or ``dtype``), integers unchanged."""
         import numpy as np
@@ -188,17 +192,17 @@ class ClipBundle:
             dtype = self.float_dtype
         return x.to(device=self.device, dtype=dtype, non_blocking=True)
 
-    def adopt(self, module: torch.nn.Module) -> torch.nn.Module:  # noqa: F821
+    def adopt(self, module: torch.nn.Module) -> torch.nn.Module:
         """Put an extra module (φ, a probe) on the model's device and dtype."""
         return module.to(device=self.device, dtype=self.float_dtype)
 
-    def pixels(self, images: list[Image.Image]) -> torch.Tensor:  # noqa: F821
+    def pixels(self, images: list[Image.Image]) -> torch.Tensor:
         """Preprocess PIL images exactly as the index does: [B, 3, S, S] on the device."""
         import torch
 
         return self.tensor(torch.stack([self.preprocess(im) for im in images]))
 
-    def tokens(self, texts: list[str]) -> torch.Tensor:  # noqa: F821
+    def tokens(self, texts: list[str]) -> torch.Tensor:
         """Token ids [B, context] of ``texts`` on the device."""
         return self.tensor(self.tokenizer(list(texts)))
 
@@ -220,12 +224,12 @@ class ClipBundle:
             yield
 
     @staticmethod
-    def numpy(t: torch.Tensor) -> np.ndarray:  # noqa: F821
+    def numpy(t: torch.Tensor) -> np.ndarray:
         """A tensor back on the host as float32 numpy (from any device or dtype)."""
         return host_numpy(t)
 
 
-def host_numpy(t: torch.Tensor) -> np.ndarray:  # noqa: F821
+def host_numpy(t: torch.Tensor) -> np.ndarray:
     """A tensor back on the host as float32 numpy (from any device or dtype)."""
     return t.detach().float().cpu().numpy()
 

@@ -23,6 +23,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,8 +41,8 @@ class EmbeddingMap:
 
     coords: np.ndarray  # float32 [N, 2]
     style_direction: np.ndarray | None  # unit [D] removed before reduction, or None
-    pca: object | None  # fitted sklearn PCA or None
-    reducer: object  # fitted umap.UMAP or sklearn FastICA
+    pca: Any | None  # fitted sklearn PCA or None (sklearn and umap are untyped)
+    reducer: Any  # fitted umap.UMAP or sklearn FastICA
 
     def _prepare(self, x: np.ndarray) -> np.ndarray:
         x = np.atleast_2d(np.asarray(x, np.float32))
