@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +69,16 @@ def tiny_config(dataset: Path, cache: Path, **extra) -> AppConfig:
 @pytest.fixture
 def tiny_cfg(image_folder: Path, tmp_path: Path) -> AppConfig:
     return tiny_config(image_folder, tmp_path / "cache")
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tmp_path_factory):
+    """The tiny model over three classes of four generated shapes, built once per run for the tests that
+    only read from it (searches, compositions, evaluations)."""
+    from infocir.engine import RetrievalEngine
+
+    tmp = tmp_path_factory.mktemp("tiny")
+    return RetrievalEngine.from_config(tiny_config(make_image_folder(tmp / "data"), tmp / "cache"), progress=False)
 
 
 def pytest_setup_options():
@@ -130,3 +145,84 @@ def app(engine_cfg, shared_maps):
 
     engine, cfg = engine_cfg
     return create_app(engine, cfg, maps=shared_maps)
+
+
+# --------------------------------------------------------------------------- a stub HTTP API (providers)
+@dataclass
+class StubReply:
+    """One answer of the stub server: status, body, extra headers, and a delay before it is sent."""
+
+    status: int = 200
+    body: bytes = b"{}"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+
+
+def chat_reply(content: str) -> StubReply:
+    """An OpenAI-compatible chat-completions answer whose message is ``content``."""
+    return StubReply(200, json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode())
+
+
+class _StubHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest's output clean
+        pass
+
+    def _answer(self):
+        srv = self.server
+        raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        request = {"method": self.command, "path": self.path, "auth": self.headers.get("Authorization"), "body": body}
+        srv.requests.append(request)
+        reply = srv.modes[srv.mode](request)
+        time.sleep(reply.delay_s)
+        self.send_response(reply.status)
+        headers = {"Content-Type": "application/json", "Content-Length": str(len(reply.body)), **reply.headers}
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+    do_GET = do_POST = _answer
+
+
+class StubServer(ThreadingHTTPServer):
+    """A provider's HTTP API stood in for on 127.0.0.1: ``modes`` maps a name to a function from the
+    request (method, path, auth, parsed body) to a StubReply; ``mode`` picks the one in force;
+    ``requests`` records every request."""
+
+    daemon_threads = True
+    block_on_close = False  # a slow answer must not hold up teardown
+    Reply = StubReply  # (for tests: stub_server.Reply(401, b"..."), stub_server.chat("1. make it red"))
+    chat = staticmethod(chat_reply)
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _StubHandler)
+        self.reset()
+
+    def reset(self) -> None:
+        self.modes = {"good": lambda request: chat_reply("1. make it red\n2. a red one\n3. turn it red")}
+        self.mode = "good"
+        self.requests: list[dict] = []
+
+    def url(self, userinfo: str = "") -> str:
+        """The OpenAI-compatible base URL (``userinfo`` e.g. ``"user:pass@"``)."""
+        return f"http://{userinfo}127.0.0.1:{self.server_address[1]}/v1"
+
+
+@pytest.fixture(scope="session")
+def _stub_server_running():
+    srv = StubServer()
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture
+def stub_server(_stub_server_running) -> StubServer:
+    """The session's stub server, reset for this test (mode "good": a three-line chat answer)."""
+    _stub_server_running.reset()
+    return _stub_server_running

@@ -19,12 +19,10 @@ TEXT = "make it red"
 OFF = dict(center=False, project=False, query_expansion=False, normalize=False, harris_lambda=0.0)
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    from conftest import make_image_folder, tiny_config
-
-    tmp = tmp_path_factory.mktemp("basic")
-    return RetrievalEngine.from_config(tiny_config(make_image_folder(tmp / "data"), tmp / "cache"), progress=False)
+@pytest.fixture
+def engine(tiny_engine):
+    """The session's tiny engine (conftest), read only here."""
+    return tiny_engine
 
 
 def variant(engine, **fields):

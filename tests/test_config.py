@@ -96,19 +96,22 @@ def test_bad_file_and_set_syntax(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "key,value,field",
+    "key,registered",
     [
-        ("retrieval.method", "magic", "retrieval.method"),
-        ("feedback.base_method", "magic", "feedback.base_method"),
-        ("saliency.explainer", "magic", "saliency.explainer"),
-        ("enhancement.provider", "magic", "enhancement.provider"),
+        ("retrieval.method", "searle"),
+        ("feedback.base_method", "average"),
+        ("saliency.explainer", "grad_eclip"),
+        ("enhancement.provider", "offline"),
     ],
 )
-def test_plugin_names_are_checked_against_the_registries(key, value, field):
+def test_plugin_names_are_checked_against_the_registries(key, registered):
     from infocir.plugins import check_plugin_names
 
-    cfg = apply_overrides(AppConfig(), {key: value})  # the config holds plain strings
+    good = apply_overrides(AppConfig(), {key: registered})
+    assert check_plugin_names(good) is good  # a registered name passes, the config unchanged
+    bad = apply_overrides(AppConfig(), {key: "magic"})  # the config itself holds plain strings
     with pytest.raises(ConfigError) as e:
-        check_plugin_names(cfg)
-    assert f"{field}: 'magic' is not allowed; allowed values:" in str(e.value)
-    assert check_plugin_names(AppConfig()) is not None
+        check_plugin_names(bad)
+    message = str(e.value)
+    assert message.startswith(f"{key}: 'magic' is not allowed; allowed values: ")
+    assert registered in message.split("allowed values: ")[1].split(", ")  # the list names the real plugins

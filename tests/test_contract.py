@@ -4,10 +4,6 @@ the public API and returns well-formed output.  A new plugin module is covered w
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import numpy as np
 import pytest
 
@@ -71,40 +67,18 @@ def test_every_word_attribution_scores_each_word(engine_and_query, token_method)
     assert t.is_template == [True] * 5 + [False] * len(q["text"].split())
 
 
-class _Chat(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        self.rfile.read(int(self.headers["Content-Length"]))
-        body = json.dumps(
-            {"choices": [{"message": {"content": "1. make it red\n2. a red one\n3. turn it red"}}]}
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-@pytest.fixture(scope="module")
-def chat_server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Chat)
-    srv.daemon_threads = True
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}/v1"
-    srv.shutdown()
-    srv.server_close()
-
-
 @pytest.mark.parametrize("name", list_provider_names())
-def test_every_provider_yields_a_scored_table_or_says_why_not(engine_and_query, chat_server, name, monkeypatch):
+def test_every_provider_yields_a_scored_table_or_says_why_not(engine_and_query, stub_server, name, monkeypatch):
     engine, q = engine_and_query
     for var in ("GOOGLE_API_KEY", "GEMINI_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
         monkeypatch.delenv(var, raising=False)
     cfg = apply_overrides(
         engine.config,
-        {"enhancement.openai_base_url": chat_server, "enhancement.openai_model": "m", "enhancement.timeout_s": "5"},
+        {
+            "enhancement.openai_base_url": stub_server.url(),
+            "enhancement.openai_model": "m",
+            "enhancement.timeout_s": "5",
+        },
     )
     monkeypatch.setattr(engine, "config", cfg)
     info = {p.name: p for p in list_providers(cfg)}[name]

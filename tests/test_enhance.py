@@ -9,10 +9,8 @@ import json
 import socket
 import subprocess
 import sys
-import threading
 import time
 import warnings
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -123,59 +121,24 @@ def test_build_prompt_holds_text_reference_and_visual_context_when_asked():
 
 
 # --------------------------------------------------------------------------- fake OpenAI-compatible server
-class _Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args):  # keep pytest's output clean
-        pass
-
-    def do_POST(self):
-        srv = self.server
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        srv.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-        mode = srv.mode
-        if mode == "slow":
-            time.sleep(2.5)
-        if mode == "http401":  # a hostile server echoing the key back must not get it into our messages
-            return self._send(401, json.dumps({"error": f"bad key {self.headers.get('Authorization')}"}).encode())
-        if mode == "malformed":
-            return self._send(200, b"<html>502 gateway</html>")
-        content = {
-            "good": "Sure! Here are 3 prompts:\n1. make it red\n2. turn it into a heart\n3. a red heart",
-            "slow": "1. make it red",
-            "junk": "¯\\_(ツ)_/¯ ...",
-            "refusal": "I'm sorry, I cannot do that.",
-        }[mode]
-        self._send(200, json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode())
-
-    def _send(self, code, data):
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
-@pytest.fixture(scope="module")
-def fake_server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.daemon_threads, srv.block_on_close = True, False  # a slow answer must not hold up teardown
-    srv.mode, srv.requests = "good", []
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-
-
 @pytest.fixture
-def server(fake_server):
-    fake_server.mode, fake_server.requests = "good", []
-    return fake_server
+def server(stub_server):
+    """The stub server answering as a chat model would, well or badly (``server.mode``)."""
+    Reply, chat = stub_server.Reply, stub_server.chat
+    stub_server.modes = {
+        "good": lambda req: chat("Sure! Here are 3 prompts:\n1. make it red\n2. turn it into a heart\n3. a red heart"),
+        "slow": lambda req: dataclasses.replace(chat("1. make it red"), delay_s=2.5),
+        # a hostile server echoing the key back must not get it into our messages
+        "http401": lambda req: Reply(401, json.dumps({"error": f"bad key {req['auth']}"}).encode()),
+        "malformed": lambda req: Reply(200, b"<html>502 gateway</html>"),
+        "junk": lambda req: chat("¯\\_(ツ)_/¯ ..."),
+        "refusal": lambda req: chat("I'm sorry, I cannot do that."),
+    }
+    return stub_server
 
 
 def server_cfg(srv, **kw) -> AppConfig:
-    return cfg_with(
-        openai_base_url=f"http://127.0.0.1:{srv.server_address[1]}/v1", openai_model="test-model", timeout_s=1, **kw
-    )
+    return cfg_with(openai_base_url=srv.url(), openai_model="test-model", timeout_s=1, **kw)
 
 
 def test_openai_compatible_good_answer(server, monkeypatch):

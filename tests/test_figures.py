@@ -2,6 +2,7 @@
 
 import numpy as np
 import plotly.graph_objects as go
+import pytest
 
 from infocir.ui.callbacks.gallery import tile
 from infocir.ui.figures import (
@@ -10,6 +11,7 @@ from infocir.ui.figures import (
     class_weights,
     embedding_figure,
     wordcloud_data_uri,
+    wordcloud_picture,
 )
 from infocir.ui.uploads import UploadError, decode_upload
 
@@ -31,17 +33,35 @@ def test_histogram_counts_sorted_and_highlight():
     assert not empty.data and "Run a search" in empty.layout.annotations[0].text
 
 
+def _png_pixels(uri: str) -> np.ndarray:
+    import base64
+    import io
+
+    from PIL import Image
+
+    assert uri.startswith("data:image/png;base64,")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB"))
+
+
 def test_wordcloud_handles_one_class_and_equal_counts():
-    one = wordcloud_data_uri({"star": 4.0}, {"star": "#e45756"})
-    equal = wordcloud_data_uri(class_weights(["a", "b", "c"]), {})
-    assert one.startswith("data:image/png;base64,") and equal.startswith("data:image/png;base64,")
+    one = wordcloud_picture({"star": 4.0}, {"star": "#e45756"})
+    px = _png_pixels(one.uri)
+    assert px.shape == (220, 420, 3)
+    ink = px[(px != 255).any(axis=-1)]  # everything but the white background
+    colours, counts = np.unique(ink, axis=0, return_counts=True)
+    assert tuple(colours[counts.argmax()]) == (0xE4, 0x57, 0x56)  # the word is drawn in its class colour
+    assert [b[0] for b in one.boxes] == ["star"]
+    equal = wordcloud_picture(class_weights(["a", "b", "c"]), {})
+    assert sorted(b[0] for b in equal.boxes) == ["a", "b", "c"]  # every class placed, none dropped
+    assert all(0 <= left <= 100 and 0 <= top <= 100 and w > 0 and h > 0 for _, left, top, w, h in equal.boxes)
     assert wordcloud_data_uri({}, {}) == ""
 
 
 def test_class_weights_by_count_and_by_score():
     assert class_weights(["a", "b", "a"]) == {"a": 2.0, "b": 1.0}
+    # scores shifted by their minimum plus 1e-3·(|max| + 1e-3): [1.1, 1.0, 0] + 0.000901, summed per class
     w = class_weights(["a", "b", "a"], [0.9, 0.8, -0.2])
-    assert w["a"] > 0 and w["b"] > 0 and w["a"] > w["b"]
+    assert w == pytest.approx({"a": 1.100901 + 0.000901, "b": 1.000901})
 
 
 def test_embedding_figure_marks_reference_query_and_results():
@@ -63,8 +83,13 @@ def test_embedding_figure_marks_reference_query_and_results():
     assert all(
         isinstance(t, go.Scattergl) for t in fig.data if t.name in ("a", "b", "top-k")
     )  # WebGL for the big traces
-    topk = next(t for t in fig.data if t.name == "top-k")
+    trace = {t.name: t for t in fig.data}
+    topk = trace["top-k"]
     assert list(topk.customdata) == [3, 4, 5]
+    np.testing.assert_allclose(np.c_[topk.x, topk.y], coords[[3, 4, 5]], rtol=1e-6)  # drawn where the rows are
+    np.testing.assert_allclose(np.c_[trace["ideals"].x, trace["ideals"].y], coords[[4]], rtol=1e-6)
+    assert (list(trace["reference"].x), list(trace["reference"].y)) == ([0], [0])
+    assert (list(trace["composed query"].x), list(trace["composed query"].y)) == ([1], [1])
     a, b = fig.data[0], fig.data[1]
     assert a.marker.opacity > b.marker.opacity  # the highlighted class stands out
     assert len(a.x) + len(b.x) == 30
@@ -96,8 +121,5 @@ def test_upload_validation(tmp_path):
         (good, "x.png", 1e-6, "the limit is"),
         ("", "x.png", 1.0, "empty"),
     ]:
-        try:
+        with pytest.raises(UploadError, match=msg):
             decode_upload(contents, name, limit)
-            raise AssertionError("accepted " + name)
-        except UploadError as exc:
-            assert msg in str(exc)

@@ -11,12 +11,10 @@ from infocir.methods.feedback import rocchio
 from infocir.methods.fusion import rank_votes
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    from conftest import make_image_folder, tiny_config
-
-    tmp = tmp_path_factory.mktemp("m")
-    return RetrievalEngine.from_config(tiny_config(make_image_folder(tmp / "data"), tmp / "cache"), progress=False)
+@pytest.fixture
+def engine(tiny_engine):
+    """The session's tiny engine (conftest), read only here."""
+    return tiny_engine
 
 
 def test_contrastive_projection_keeps_subject_directions_and_drops_style_ones():

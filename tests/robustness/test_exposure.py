@@ -8,8 +8,6 @@ import json
 import logging
 import re
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -45,63 +43,36 @@ def leaked(text: str, secret: str, n: int = 6) -> bool:
 
 
 # --------------------------------------------------------------------------- a hostile OpenAI-compatible server
-class _Echo(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
+def echo_modes(srv) -> dict:
+    """Answers that echo the Authorization header back in every way a hostile server could."""
+    Reply = srv.Reply
 
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        srv = self.server
-        auth = self.headers.get("Authorization")
-        srv.seen.append({"path": self.path, "auth": auth})
-        if srv.mode == "ok":
-            body = {"choices": [{"message": {"content": "1. make it red\n2. a red heart"}}]}
-            return self._send(200, json.dumps(body).encode())
-        if srv.mode == "echo401":  # the header echoed where a cut at 200 characters falls inside it
-            return self._send(401, json.dumps({"error": {"message": "x" * 150 + f" header was: {auth}"}}).encode())
-        if srv.mode == "echo200":  # a 200 answer with an error object holding the header
-            return self._send(200, json.dumps({"error": {"message": f"invalid Authorization: {auth}"}}).encode())
-        if srv.mode == "echo_raw":  # the key alone, JSON-escaped, in a plain-text body
-            return self._send(500, f"upstream rejected key {auth.split()[-1] if auth else ''}".encode())
-        if srv.mode == "redirect":  # urllib would follow it with the Authorization header
-            self.send_response(302)
-            self.send_header("Location", "/elsewhere")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return None
-        raise AssertionError(srv.mode)
+    def echoing(reply):  # a POST gets reply(auth); a GET (nothing should send one) gets 404
+        return lambda req: Reply(404) if req["method"] == "GET" else reply(req["auth"])
 
-    def do_GET(self):
-        self.server.seen.append({"path": self.path, "auth": self.headers.get("Authorization")})
-        self._send(404, b"{}")
-
-    def _send(self, code, data):
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
-@pytest.fixture(scope="module")
-def echo_server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
-    srv.daemon_threads = True
-    srv.mode, srv.seen = "ok", []
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    return {
+        "ok": echoing(lambda auth: srv.chat("1. make it red\n2. a red heart")),
+        # the header echoed where a cut at 200 characters falls inside it
+        "echo401": echoing(
+            lambda auth: Reply(401, json.dumps({"error": {"message": "x" * 150 + f" header was: {auth}"}}).encode())
+        ),
+        # a 200 answer with an error object holding the header
+        "echo200": echoing(
+            lambda auth: Reply(200, json.dumps({"error": {"message": f"invalid Authorization: {auth}"}}).encode())
+        ),
+        # the key alone, JSON-escaped, in a plain-text body
+        "echo_raw": echoing(
+            lambda auth: Reply(500, f"upstream rejected key {auth.split()[-1] if auth else ''}".encode())
+        ),
+        # urllib would follow it with the Authorization header
+        "redirect": echoing(lambda auth: Reply(302, b"", {"Location": "/elsewhere"})),
+    }
 
 
 @pytest.fixture
-def echo(echo_server):
-    echo_server.mode, echo_server.seen = "ok", []
-    return echo_server
-
-
-def base_url(srv, userinfo: str = "") -> str:
-    return f"http://{userinfo}127.0.0.1:{srv.server_address[1]}/v1"
+def echo(stub_server):
+    stub_server.modes, stub_server.mode = echo_modes(stub_server), "ok"
+    return stub_server
 
 
 def openai_cfg(url: str) -> AppConfig:
@@ -114,7 +85,7 @@ def test_openai_error_bodies_echoing_the_key_are_redacted(echo, monkeypatch, mod
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     echo.mode = mode
     with pytest.raises(EnhancementError) as e:
-        create_provider("openai").generate(ctx(), 2, openai_cfg(base_url(echo)))
+        create_provider("openai").generate(ctx(), 2, openai_cfg(echo.url()))
     msg = str(e.value)
     assert not leaked(msg, KEY), msg
     assert "original query is kept" in msg and "***" in msg
@@ -124,33 +95,33 @@ def test_a_redirect_is_not_followed_with_the_key(echo, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     echo.mode = "redirect"
     with pytest.raises(EnhancementError, match="HTTP 302.*redirects.*final address") as e:
-        create_provider("openai").generate(ctx(), 2, openai_cfg(base_url(echo)))
-    assert [r["path"] for r in echo.seen] == ["/v1/chat/completions"] and not leaked(str(e.value), KEY)
+        create_provider("openai").generate(ctx(), 2, openai_cfg(echo.url()))
+    assert [r["path"] for r in echo.requests] == ["/v1/chat/completions"] and not leaked(str(e.value), KEY)
 
 
 def test_url_credentials_become_basic_auth_and_never_show(echo):
     user, password = "demo user", "p@ss:" + PASSWORD  # both need percent-encoding in a URL
     quoted = f"{'demo%20user'}:{'p%40ss%3A' + PASSWORD}@"
-    got = create_provider("openai").generate(ctx(), 2, openai_cfg(base_url(echo, quoted)))
+    got = create_provider("openai").generate(ctx(), 2, openai_cfg(echo.url(quoted)))
     assert got == ["make it red", "a red heart"]
-    req = echo.seen[-1]
+    req = echo.requests[-1]
     assert req["path"] == "/v1/chat/completions"
     assert req["auth"] == "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
     echo.mode = "echo401"
     with pytest.raises(EnhancementError, match="HTTP 401") as e:
-        create_provider("openai").generate(ctx(), 2, openai_cfg(base_url(echo, quoted)))
+        create_provider("openai").generate(ctx(), 2, openai_cfg(echo.url(quoted)))
     msg = str(e.value)
     assert not leaked(msg, PASSWORD) and "dXNlcj" not in msg and f"127.0.0.1:{echo.server_address[1]}/v1" in msg
 
 
 def test_url_credentials_with_an_api_key_are_refused_clearly(echo, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    c = openai_cfg(base_url(echo, f"bob:{PASSWORD}@"))
+    c = openai_cfg(echo.url(f"bob:{PASSWORD}@"))
     ok, why = create_provider("openai").available(c)
     assert not ok and "OPENAI_API_KEY" in why
     with pytest.raises(EnhancementError, match="Authorization header.*remove the credentials") as e:
         create_provider("openai").generate(ctx(), 2, c)
-    assert not leaked(str(e.value), PASSWORD) and not leaked(str(e.value), KEY) and not echo.seen
+    assert not leaked(str(e.value), PASSWORD) and not leaked(str(e.value), KEY) and not echo.requests
 
 
 @pytest.mark.parametrize(
