@@ -16,7 +16,6 @@ from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
-import test_browser  # noqa: E402
 from conftest import make_image_folder, tiny_config  # noqa: E402
 from infocir.engine import RetrievalEngine  # noqa: E402
 from infocir.ui.app import create_app  # noqa: E402
@@ -31,9 +30,7 @@ from test_browser import (  # noqa: E402
     wait_until,
 )
 
-# test_browser's fixtures: its engine (24 images, built once per module) and an app bound to it
-engine_cfg = test_browser.engine_cfg
-app = test_browser.app
+# the fixtures engine_cfg (24 images, built once per module), shared_maps and app are in conftest.py
 
 
 # --------------------------------------------------------------------------- helpers
@@ -280,9 +277,12 @@ def test_saliency_maps_have_a_colour_scale_and_enlarge(dash_duo, app):
     assert legend.is_displayed() and legend.get_attribute("src").startswith("data:image/png")
     ends = [e.text for e in d.find_elements(By.CSS_SELECTOR, ".f1 .saliency-legend .legend-end")]
     assert ends == ["high", "low"]
-    box = lambda el: d.execute_script(
-        "const r = arguments[0].getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom];", el
-    )  # noqa: E731
+
+    def box(el):
+        return d.execute_script(
+            "const r = arguments[0].getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom];", el
+        )
+
     cand = box(d.find_element(By.ID, "explain-cand-overlay"))
     strip = box(legend)
     assert strip[0] >= cand[2] and strip[1] < cand[3] and strip[3] > cand[1]  # right of the maps, level with them
@@ -333,7 +333,8 @@ if (!g || !g._fullData || !g._fullData[0] || g._fullData[0].type !== 'heatmap') 
 const xa = g._fullLayout.xaxis, t = g._fullData[0];
 const cells = [...g.querySelectorAll('.heatmaplayer text, .hm text, g.textpoint text')];
 return {columns: t.z[0].length, ticks: xa.ticktext, cell: xa._length / t.z[0].length,
-        images: [...g.querySelectorAll('image')].map(i => i.getAttribute('href')).filter(h => h && h.includes('/media/')),
+        images: [...g.querySelectorAll('image')].map(i => i.getAttribute('href'))
+                .filter(h => h && h.includes('/media/')),
         font: t.textfont && t.textfont.size, scroll: [g.parentElement.closest('.f3-scroll').scrollWidth,
         g.parentElement.closest('.f3-scroll').clientWidth]};
 """

@@ -11,11 +11,7 @@ import pytest
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
-from conftest import make_image_folder, tiny_config  # noqa: E402
-from infocir.engine import RetrievalEngine  # noqa: E402
-from infocir.index.store import index_dir_for  # noqa: E402
-from infocir.projection.embedding_map import MapService, map_dir  # noqa: E402
-from infocir.ui.app import create_app  # noqa: E402
+from infocir.ui.browser import WIRE_JS as WIRE  # noqa: E402
 from test_browser import (
     MAP_POINT_JS,
     choose,
@@ -32,57 +28,14 @@ from test_browser import (
 
 pytestmark = pytest.mark.browser
 
-
-@pytest.fixture(scope="module")
-def engine_cfg(tmp_path_factory):
-    """test_browser's world: four classes of six generated shapes, the tiny model."""
-    tmp = tmp_path_factory.mktemp("ui-state")
-    data = make_image_folder(tmp / "data", per_class=6, shapes=("circle", "star", "square", "heart"))
-    cfg = tiny_config(
-        data, tmp / "cache", **{"umap.n_epochs": "20", "umap.n_neighbors": "5", "umap.pca_components": "0"}
-    )
-    return RetrievalEngine.from_config(cfg, progress=False), cfg
+# the fixtures engine_cfg (test_browser's world), shared_maps (one map per module) and app are in conftest.py
 
 
-@pytest.fixture(scope="module")
-def shared_maps(engine_cfg):
-    """One map for the module's apps: fitted once in the background (UMAP's first run is slow on a
-    busy machine), not once per test."""
-    engine, cfg = engine_cfg
-    maps = MapService(
-        engine, cfg.umap, map_dir(index_dir_for(cfg.cache_dir, engine.scan.root, engine.bundle.name), cfg.umap)
-    )
-    maps.start()
-    return maps
-
-
-@pytest.fixture
-def app(engine_cfg, shared_maps):
-    engine, cfg = engine_cfg
-    return create_app(engine, cfg, maps=shared_maps)
-
-
-# Records every callback request of the page: its outputs and the bytes sent and received (as the
-# benchmark benchmarks/browser_search_latency.py does).
-WIRE = """
-if (!window.__wire) {
-  window.__wire = [];
-  const orig = window.fetch;
-  window.fetch = function(url, opts) {
-    const p = orig.apply(this, arguments);
-    if (String(url).includes('_dash-update-component') && opts && typeof opts.body === 'string') {
-      let out = '';
-      try { out = JSON.parse(opts.body).output; } catch (e) {}
-      const body = opts.body;
-      p.then(r => r.clone().text()).then(t => window.__wire.push({out: out, up: new Blob([body]).size, body: body,
-                                                                  down: new Blob([t]).size, text: t})).catch(() => {});
-    }
-    return p;
-  };
-}
-window.__wire.length = 0;
-"""
-WIRE_OF = "return window.__wire.filter(e => String(e.out).includes(arguments[0])).map(e => ({up: e.up, down: e.down, text: e.text}));"
+# every callback request of the page (infocir.ui.browser.WIRE_JS), filtered by output
+WIRE_OF = (
+    "return window.__wire.filter(e => String(e.out).includes(arguments[0]))"
+    ".map(e => ({up: e.up, down: e.down, text: e.text}));"
+)
 ALL_WIRE = "return window.__wire.map(e => ({out: e.out, up: e.up, down: e.down, body: e.body.slice(0, 200000)}));"
 
 

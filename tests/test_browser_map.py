@@ -1,0 +1,291 @@
+"""Issue 15, "both ways" and "colour the map by any attribute", in a real headless Chromium: each test
+moves the mouse, clicks, drags or presses a key as a user does and asserts what the page then shows."""
+
+from __future__ import annotations
+
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+
+from conftest import BROWSER_SHAPES, make_image_folder, tiny_config  # noqa: E402
+from infocir.engine import RetrievalEngine  # noqa: E402
+from infocir.ui.app import create_app  # noqa: E402
+from infocir.ui.browser import WIRE_JS, drag, lasso_path  # noqa: E402
+from test_browser import (  # noqa: E402
+    MAP_POINT_JS,
+    choose,
+    click_fresh,
+    gallery_ids,
+    map_points,
+    search,
+    server_errors,
+    start_and_search,
+    tiles,
+    wait_for_map,
+    wait_until,
+)
+
+pytestmark = pytest.mark.browser
+CLASSES = [s.title() for s in BROWSER_SHAPES]
+
+# the dataset traces of the map (not the overlays): names, lengths, selected points, opacities
+DATASET_JS = """
+const g = document.querySelector('#map-graph .js-plotly-plot');
+const over = ['links', 'top-k', 'ideals', 'reference', 'composed query', 'hovered'];
+return g._fullData.filter(t => !over.includes(t.name)).map(t => ({
+    name: t.name, n: t._length, rows: [...t.customdata], selected: t.selectedpoints ? [...t.selectedpoints] : null,
+    dim: t.unselected && t.unselected.marker ? t.unselected.marker.opacity : null,
+    opacity: t.marker.opacity, colour: t.marker.color}));
+"""
+HOVERED_JS = """
+const g = document.querySelector('#map-graph .js-plotly-plot');
+const t = g._fullData.find(t => t.name === 'hovered');
+return t ? [...(t.x || [])].map((x, i) => [x, t.y[i]]) : null;
+"""
+POINT_XY_JS = """
+const g = document.querySelector('#map-graph .js-plotly-plot');
+for (const t of g.data) {
+    if (!t.customdata || t.name === 'hovered') continue;
+    const i = [...t.customdata].indexOf(arguments[0]);
+    if (i >= 0) return [t.x[i], t.y[i]];
+}
+return null;
+"""
+
+
+def all_points(d):
+    return [p for name in CLASSES for p in (d.execute_script(MAP_POINT_JS, name) or {"pts": []})["pts"]]
+
+
+def hover_card(d) -> str:
+    return d.execute_script("const e = document.querySelector('#map-hover .hover-card'); return e ? e.innerText : '';")
+
+
+def hover_visible(d) -> bool:
+    return d.execute_script(
+        "const e = document.querySelector('#map-hover .hover-card');"
+        "if (!e) return false; const r = e.getBoundingClientRect();"
+        "const s = getComputedStyle(e.closest('#map-hover'));"
+        "return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none';"
+    )
+
+
+def test_hovering_a_map_point_shows_its_image_id_class_and_rank(dash_duo, app, engine_cfg):
+    engine, _ = engine_cfg
+    d = start_and_search(dash_duo, app, "make it red", 6)
+    wait_for_map(dash_duo)
+    assert wait_until(lambda: map_points(d) == 6, 60)
+    graph = d.find_element(By.CSS_SELECTOR, "#map-graph .js-plotly-plot")
+    shown = gallery_ids(d)
+    points = {engine.index.ids[p[2]]: p for p in all_points(d)}
+    inside, outside = shown[2], next(i for i in points if i not in shown and i != engine.index.ids[0])
+    for image_id, rank in ((inside, "rank #3 of the top-6"), (outside, "not in the top-6")):
+        x, y, row = points[image_id]
+        ActionChains(d).move_to_element_with_offset(graph, int(x), int(y)).perform()
+        assert wait_until(lambda image_id=image_id: image_id in hover_card(d), 20), hover_card(d)
+        text = hover_card(d)
+        assert rank in text and f"class {engine.index.classes[row]}" in text
+        assert hover_visible(d)
+        src = d.execute_script("return document.querySelector('#map-hover .hover-img').getAttribute('src')")
+        assert src.endswith(image_id)
+        assert wait_until(
+            lambda: d.execute_script("return document.querySelector('#map-hover .hover-img').naturalWidth") > 0, 10
+        )  # the thumbnail loaded
+    # away from the points: the card goes
+    ActionChains(d).move_to_element(d.find_element(By.ID, "results-summary")).perform()
+    assert wait_until(lambda: not hover_visible(d), 10)
+    assert not server_errors(dash_duo)
+
+
+def test_pointing_at_a_gallery_tile_rings_its_point_without_a_request(dash_duo, app, engine_cfg):
+    engine, _ = engine_cfg
+    d = start_and_search(dash_duo, app, "make it red", 6)
+    wait_for_map(dash_duo)
+    assert wait_until(lambda: map_points(d) == 6, 60)
+    d.execute_script(WIRE_JS)
+    for i in (1, 4):
+        tile = d.find_elements(By.CSS_SELECTOR, "#results-gallery .tile")[i]
+        row = engine.index.row_of[tile.get_attribute("data-id")]
+        ActionChains(d).move_to_element(tile).perform()
+        want = d.execute_script(POINT_XY_JS, row)
+        assert want is not None
+        assert wait_until(lambda want=want: d.execute_script(HOVERED_JS) == [want], 10), d.execute_script(HOVERED_JS)
+    ActionChains(d).move_to_element(d.find_element(By.ID, "query-text")).perform()  # off the gallery
+    assert wait_until(lambda: d.execute_script(HOVERED_JS) == [], 10)
+    # the ring is drawn in the browser: no figure went over the wire
+    assert not d.execute_script("return window.__wire.filter(e => String(e.out).includes('map-graph.figure')).length")
+    assert not server_errors(dash_duo)
+
+
+def lasso_star_points(d):
+    """A real lasso drag around the middle of the Star points; the ids inside it, as the map placed them."""
+    pts = d.execute_script(MAP_POINT_JS, "Star")["pts"]
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    cx, cy, r = sorted(xs)[len(xs) // 2], sorted(ys)[len(ys) // 2], 40
+    drag(d, d.find_element(By.CSS_SELECTOR, "#map-graph .js-plotly-plot"), lasso_path(cx, cy, r))
+    return {p[2] for p in all_points(d) if (p[0] - cx) ** 2 + (p[1] - cy) ** 2 < (r * 0.95) ** 2}
+
+
+def histogram_bars(d) -> dict:
+    return d.execute_script(
+        "const g=document.querySelector('#dist-histogram .js-plotly-plot');"
+        "if (!g || !g._fullData || !g._fullData[0]) return {};"
+        "const t=g._fullData[0]; const o={}; t.y.forEach((c, i) => o[c] = t.x[i]); return o;"
+    )
+
+
+def cloud_words(d) -> list[str]:
+    return d.execute_script(
+        "return [...document.querySelectorAll('#dist-wordcloud-words .cloud-word')].map(e => e.dataset.word)"
+    )
+
+
+def test_a_selection_dims_the_other_points_and_panel_c_counts_it(dash_duo, app, engine_cfg):
+    engine, _ = engine_cfg
+    d = start_and_search(dash_duo, app, "make it red", 8)
+    wait_for_map(dash_duo, "Star")
+    assert wait_until(lambda: map_points(d) == 8, 60)
+    top_k_bars = histogram_bars(d)
+    inside = lasso_star_points(d)
+    assert wait_until(lambda: "selected on the map" in d.find_element(By.ID, "results-summary").text, 20)
+    chosen = {engine.index.row_of[i] for i in gallery_ids(d)}
+    assert inside and inside <= chosen
+
+    # D: every point is still drawn; the selected ones keep their opacity, the others are dimmed
+    def dimmed():
+        traces = d.execute_script(DATASET_JS)
+        if any(t["selected"] is None for t in traces):
+            return None
+        return traces
+
+    traces = wait_until(dimmed, 20)
+    assert traces and sum(t["n"] for t in traces) == len(engine.index)
+    for t in traces:
+        assert {t["rows"][i] for i in t["selected"]} == {r for r in t["rows"] if r in chosen}
+        assert t["dim"] is not None and t["dim"] <= 0.1 < t["opacity"]
+
+    # C: the histogram and the word cloud count the selection, not the top-k
+    want = {}
+    for r in chosen:
+        want[engine.index.classes[r]] = want.get(engine.index.classes[r], 0) + 1
+    assert wait_until(lambda: histogram_bars(d) == want, 20), (histogram_bars(d), want, top_k_bars)
+    assert f"the {len(chosen)} images selected on the map" in d.find_element(By.ID, "dist-scope").text
+    assert wait_until(lambda: sorted(cloud_words(d)) == sorted(want), 20)
+
+    # a click on a word highlights its class, as a bar does (B, D and the word itself), and again clears it
+    word = max(want, key=want.get)
+    el = d.find_element(By.CSS_SELECTOR, f"#dist-wordcloud-words .cloud-word[data-word='{word}']")
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
+    ActionChains(d).move_to_element(el).click().perform()
+    assert wait_until(lambda: d.find_elements(By.CSS_SELECTOR, "#results-gallery .tile.hl"), 20)
+    assert {t.get_attribute("data-class") for t in d.find_elements(By.CSS_SELECTOR, "#results-gallery .tile.hl")} == {
+        word
+    }
+    assert wait_until(lambda: {t["name"]: t["opacity"] for t in d.execute_script(DATASET_JS)}.get(word) == 0.85, 20)
+    assert wait_until(lambda: d.find_elements(By.CSS_SELECTOR, f".cloud-word.hl[data-word='{word}']"), 10)
+    assert word in d.find_element(By.ID, "dist-highlight-note").text
+    click_fresh(d, f"#dist-wordcloud-words .cloud-word[data-word='{word}']")
+    assert wait_until(lambda: not d.find_elements(By.CSS_SELECTOR, "#results-gallery .tile.hl"), 20)
+
+    # back to the results: nothing is dimmed, C counts the top-k again
+    click_fresh(d, "#results-back")
+    assert wait_until(lambda: all(t["selected"] is None for t in d.execute_script(DATASET_JS)), 20)
+    assert wait_until(lambda: histogram_bars(d) == top_k_bars, 20)
+    assert d.find_element(By.ID, "dist-scope").text == ""
+    assert not server_errors(dash_duo)
+
+
+def legend_items(d) -> list[str]:
+    return d.execute_script(
+        "return [...document.querySelectorAll('#map-graph .legend .traces .legendtext')].map(e => e.textContent)"
+    )
+
+
+def test_the_map_is_coloured_by_any_attribute_of_attributes_csv(dash_duo, app, engine_cfg):
+    engine, cfg = engine_cfg
+    dash_duo.start_server(app)
+    d = dash_duo.driver
+    wait_for_map(dash_duo)
+    assert wait_until(lambda: set(CLASSES) <= set(legend_items(d)), 20)
+    choose(d, "map-colour", "colour")
+
+    def coloured():
+        traces = d.execute_script(DATASET_JS)
+        return traces if all(t["name"] not in CLASSES for t in traces) else None
+
+    traces = wait_until(coloured, 30)
+    table = {}
+    for line in (engine.scan.root / "attributes.csv").read_text().splitlines()[1:]:
+        iid, colour, _ = line.split(",")
+        table[engine.index.row_of[iid]] = colour
+    assert traces and {t["name"] for t in traces} == set(table.values())
+    assert sum(t["n"] for t in traces) == len(engine.index)  # every point, regrouped
+    for t in traces:
+        assert {table[r] for r in t["rows"]} == {t["name"]}
+    red = next(t for t in traces if t["name"] == "red")
+    assert red["colour"] == "rgb(255,0,0)"  # a colour name is drawn in that colour
+    assert wait_until(lambda: sorted(legend_items(d)) == sorted(set(table.values())), 20)  # the legend
+    # the hover card names the value
+    graph = d.find_element(By.CSS_SELECTOR, "#map-graph .js-plotly-plot")
+    x, y, row = (d.execute_script(MAP_POINT_JS, "red") or {"pts": []})["pts"][0]
+    ActionChains(d).move_to_element_with_offset(graph, int(x), int(y)).perform()
+    assert wait_until(lambda: "colour red" in hover_card(d), 20), hover_card(d)
+    # a search on top of the new colouring: the markers come as usual
+    search(dash_duo, "make it red", k=5)
+    assert wait_until(lambda: map_points(d) == 5, 60)
+    choose(d, "map-colour", "size")
+    legend = wait_until(lambda: (lambda items: items if "large" in items else None)(legend_items(d)), 30)
+    assert legend and {"large", "small"} <= set(legend) and not set(legend) & (set(CLASSES) | {"red"}), legend
+    choose(d, "map-colour", "class")
+    assert wait_until(lambda: set(CLASSES) <= set(legend_items(d)), 30)
+    assert map_points(d) == 5
+    assert not server_errors(dash_duo)
+
+
+def test_a_bad_attributes_csv_gives_a_message_and_the_app_keeps_working(dash_duo, tmp_path):
+    data = make_image_folder(tmp_path / "data", per_class=3, shapes=("circle", "star"))
+    (data / "attributes.csv").write_text("id,colour\ncircle/circle_00.png,red\n")
+    cfg = tiny_config(data, tmp_path / "cache", **{"umap.n_epochs": "20", "umap.n_neighbors": "3"})
+    app = create_app(RetrievalEngine.from_config(cfg, progress=False), cfg)
+    d = start_and_search(dash_duo, app, "make it red", 3)
+    note = d.find_element(By.ID, "map-colour-note").text
+    assert "attributes.csv has no 'image_id' column" in note and "coloured by class only" in note
+    d.find_element(By.ID, "map-colour").click()
+    assert wait_until(lambda: d.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option"), 10)
+    options = [o.get_attribute("textContent") for o in d.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")]
+    assert options == ["class"]
+    assert len(tiles(d)) == 3
+    assert not server_errors(dash_duo)
+
+
+def test_the_enlarged_map_follows_the_explanation_and_closes_on_a_click_outside(dash_duo, app):
+    d = start_and_search(dash_duo, app, "make it red", 6)
+
+    def heat(i):
+        return d.find_element(By.ID, i).get_attribute("src") or ""
+
+    assert wait_until(lambda: heat("explain-cand-heat").startswith("data:image/png"), 90)
+    first = heat("explain-cand-heat")
+    overlay = d.find_element(By.ID, "explain-cand-overlay")
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'})", overlay)
+    ActionChains(d).move_to_element(overlay).click().perform()
+    modal = d.find_element(By.ID, "explain-zoom")
+    assert wait_until(lambda: modal.is_displayed() and heat("explain-zoom-heat") == first, 10)
+    caption = lambda: d.find_element(By.ID, "explain-zoom-caption").text  # noqa: E731
+    assert "rank 1/6" in caption()
+    # → steps to the next candidate under the open view: it shows that candidate and, once computed, its map
+    ActionChains(d).send_keys(Keys.ARROW_RIGHT).perform()
+    assert wait_until(lambda: "rank 2/6" in caption(), 20)
+    assert wait_until(lambda: "rank 2/6" in d.find_element(By.ID, "explain-cand-caption").text, 10)
+    assert wait_until(
+        lambda: heat("explain-zoom-heat").startswith("data:image/png") and heat("explain-zoom-heat") != first, 90
+    )
+    assert wait_until(lambda: heat("explain-zoom-heat") == heat("explain-cand-heat"), 10)
+    assert heat("explain-zoom-base").endswith(
+        d.find_element(By.CSS_SELECTOR, "#results-gallery .tile:nth-child(2)").get_attribute("data-id")
+    )
+    # a click on the dimmed page around it closes it
+    ActionChains(d).move_to_element_with_offset(modal, 8, 8).click().perform()
+    assert wait_until(lambda: not modal.is_displayed(), 10)
+    assert not server_errors(dash_duo)
