@@ -52,6 +52,27 @@ def world(tmp_path_factory):
     return tmp, engine
 
 
+def ranking(engine, q, method: str) -> list[str]:
+    """The ranking ``evaluate`` scores for query ``q``, through the public search API: the whole index
+    (or the query's gallery), the reference left out."""
+    from infocir.models.encoding import open_rgb
+
+    ref = open_rgb(q.reference_path) if q.reference_path else q.reference_id
+    allowed = None if q.candidates is None else np.isin(engine.index.ids, list(q.candidates))
+    n = len(engine.index)
+    return engine.search(ref, q.text, k=n, method=method, allowed=allowed, exclude_reference=True).ids
+
+
+def ap_by_hand(ranked: list[str], targets, k: int | None = None) -> float:
+    """Precision at each hit in the top k, summed, over min(|targets|, k) (all targets without k)."""
+    hits, total = 0, 0.0
+    for i, item in enumerate(ranked[:k] if k else ranked, start=1):
+        if item in targets:
+            hits += 1
+            total += hits / i
+    return total / (min(len(targets), k) if k else len(targets))
+
+
 def test_circo(world):
     tmp, engine = world
     root = tmp / "circo"
@@ -83,7 +104,10 @@ def test_circo(world):
         "coco/000000000003.jpg",
     }
     r = evaluate(engine, b, ["image"])["image"]
-    assert set(b.columns()) - {"p50_ms"} <= set(r) and {"mAP@5", "mAP@50"} <= set(r)
+    ranked = ranking(engine, q, "image")
+    for k in (5, 10, 25, 50):
+        assert r[f"mAP@{k}"] == pytest.approx(100 * ap_by_hand(ranked, set(q.target_ids), k))
+    assert b.columns() == ["mAP@5", "mAP@10", "mAP@25", "mAP@50", "p50_ms"]
     (root / "annotations" / "test.json").write_text(
         json.dumps([{"id": 0, "reference_img_id": 1, "relative_caption": "x"}])
     )
@@ -163,7 +187,11 @@ def test_domain_conversion(world):
     assert q.reference_path.endswith("photo.jpg") and q.text == "as a cartoon"
     assert set(q.target_ids) == {"imr/n01/cartoon_0.jpg", "imr/n01/cartoon_1.jpg"}
     r = evaluate(engine, b, ["average"])["average"]
-    assert 0 < r["mAP"] <= 100 and "mAP[cartoon]" in r
+    aps = {id(q): ap_by_hand(ranking(engine, q, "average"), set(q.target_ids)) for q in b.queries}
+    assert r["mAP"] == pytest.approx(100 * np.mean(list(aps.values())))
+    for domain in ("cartoon", "toy"):  # the per-domain figure is the mean over that domain's queries
+        mine = [aps[id(q)] for q in b.queries if q.group == domain]
+        assert len(mine) == 2 and r[f"mAP[{domain}]"] == pytest.approx(100 * np.mean(mine))
 
 
 def test_icir_per_instance_databases(world):
@@ -182,5 +210,8 @@ def test_icir_per_instance_databases(world):
     assert set(q.target_ids) == {"icir/database/temple/0.jpg", "icir/database/temple/1.jpg"}
     assert set(q.candidates) == {f"icir/database/temple/{j}.jpg" for j in range(3)}
     r = evaluate(engine, b, ["image"])["image"]
-    # 2 positives among 3 candidates: AP is at least (1/2)(1/2 + 2/3)
-    assert r["mAP"] >= 100 * 0.5 * (1 / 2 + 2 / 3) - 1e-6
+    ranked = ranking(engine, q, "image")
+    assert sorted(ranked) == sorted(q.candidates)  # only the instance's own database is ranked
+    assert r["mAP"] == pytest.approx(100 * ap_by_hand(ranked, set(q.target_ids)))
+    # 2 positives among 3 candidates: AP is 1 (both first), (1 + 2/3)/2 or (1/2 + 2/3)/2
+    assert round(r["mAP"], 4) in {100.0, round(100 * (1 + 2 / 3) / 2, 4), round(100 * (1 / 2 + 2 / 3) / 2, 4)}
