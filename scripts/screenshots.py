@@ -1,4 +1,5 @@
-"""Drive a running dashboard in headless Chromium and save full-page screenshots.
+"""Drive a running dashboard in headless Chromium and save screenshots (full pages, and the viewport
+for the map's pointer states: a hover card, a selection that dims the other points, colour by attribute).
 
 python scripts/screenshots.py [--url http://localhost:8051] [--out docs/screenshots] [--text "make it red"]
 """
@@ -12,10 +13,10 @@ from pathlib import Path
 from selenium import webdriver
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
-from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
+from infocir.ui.browser import MAP_POINT_JS, choose, drag, lasso_path, type_query, wait_for_map_drawn, wait_until
 from infocir.ui.chrome import chrome_options
 
 
@@ -33,6 +34,56 @@ def full_page(driver, path: Path, width: int) -> None:
     path.write_bytes(base64.b64decode(shot["data"]))
 
 
+def top_k_points(d) -> list:
+    return (d.execute_script(MAP_POINT_JS, "top-k") or {"pts": []})["pts"]
+
+
+def map_states(d, out: Path, width: int) -> None:
+    """D both ways: a hover card, a lasso selection (the other points dimmed, C counting it), colour by
+    an attribute (the demo world's colour); viewport shots with the map in view."""
+    graph = d.find_element(By.CSS_SELECTOR, "#map-graph .js-plotly-plot")
+    d.execute_script("window.scrollTo(0, 0)")
+    wait_until(lambda: len(top_k_points(d)) > 0, 30)
+    x, y, _ = top_k_points(d)[2]
+    ActionChains(d).move_to_element_with_offset(graph, int(x), int(y)).perform()
+    wait_until(lambda: d.find_elements(By.CSS_SELECTOR, "#map-hover .hover-img"), 20)
+    wait_until(
+        lambda: d.execute_script("const i=document.querySelector('#map-hover .hover-img');return i&&i.naturalWidth>0")
+    )
+    tile = d.find_elements(By.CSS_SELECTOR, "#results-gallery .tile")[2]
+    d.save_screenshot(str(out / f"map-hover-{width}.png"))
+    ActionChains(d).move_to_element(tile).perform()  # the tile rings its point on the map
+    # a lasso around the middle of the top-k
+    pts = top_k_points(d)
+    cx = sorted(p[0] for p in pts)[len(pts) // 2]
+    cy = sorted(p[1] for p in pts)[len(pts) // 2]
+    drag(d, graph, lasso_path(cx, cy, 70))
+    wait_until(lambda: "selected on the map" in d.find_element(By.ID, "results-summary").text, 30)
+    wait_until(lambda: "selected on the map" in d.find_element(By.ID, "dist-scope").text, 30)
+    ActionChains(d).move_to_element(d.find_element(By.CSS_SELECTOR, "header h1")).perform()
+    d.save_screenshot(str(out / f"map-selection-{width}.png"))
+    d.find_element(By.ID, "results-back").click()
+    wait_until(lambda: "selected on the map" not in d.find_element(By.ID, "results-summary").text, 30)
+    choose(d, "map-colour", "colour")
+    wait_until(lambda: d.execute_script(MAP_POINT_JS, "red") is not None, 60)
+    d.execute_script("window.scrollTo(0, 0)")
+    x, y, _ = (d.execute_script(MAP_POINT_JS, "purple") or {"pts": [[x, y, 0]]})["pts"][0]
+    ActionChains(d).move_to_element_with_offset(graph, int(x), int(y)).perform()
+    wait_until(
+        lambda: (
+            "colour"
+            in (
+                d.execute_script("const e=document.querySelector('#map-hover .hover-card');return e?e.innerText:''")
+                or ""
+            )
+        ),
+        20,
+    )
+    d.save_screenshot(str(out / f"map-colour-by-{width}.png"))
+    choose(d, "map-colour", "class")
+    wait_until(lambda: d.execute_script(MAP_POINT_JS, "red") is None, 60)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", default="http://localhost:8051")
@@ -47,15 +98,9 @@ def main() -> int:
         d.get(args.url)
         wait = WebDriverWait(d, 120)
         wait.until(EC.presence_of_element_located((By.ID, "query-text")))
-        wait.until(
-            lambda drv: drv.execute_script(
-                "const g=document.querySelector('#map-graph .js-plotly-plot'); return !!(g && g.data && g.data.length > 1);"
-            )
-        )
-        t = d.find_element(By.ID, "query-text")
-        t.clear()
-        t.send_keys(args.text)
-        t.send_keys(Keys.ENTER)
+        if not wait_for_map_drawn(d, 300):
+            raise SystemExit("the map was not drawn within 300 s")
+        type_query(d, args.text)
         wait.until(lambda drv: len(drv.find_elements(By.CSS_SELECTOR, "#results-gallery .tile")) > 0)
         time.sleep(2.0)
         full_page(d, out / f"search-{args.width}.png", args.width)
@@ -72,6 +117,7 @@ def main() -> int:
                 d.find_elements(By.CSS_SELECTOR, "#dist-histogram .bars .point path")[0]
             ).click().perform()
             time.sleep(1.0)
+        map_states(d, out, args.width)
         # E: enhance the prompt against the marked ideals, then F explains the (preselected) best candidate
         d.find_element(By.ID, "enhance-run").click()
         wait.until(lambda drv: drv.find_elements(By.CSS_SELECTOR, ".enhance-table tr.selected"))
@@ -80,7 +126,8 @@ def main() -> int:
         )
         wait.until(
             lambda drv: drv.execute_script(
-                "const g=document.querySelector('#explain-heatmap .js-plotly-plot'); return !!(g && g.data && g.data.length);"
+                "const g=document.querySelector('#explain-heatmap .js-plotly-plot');"
+                "return !!(g && g.data && g.data.length);"
             )
         )
         time.sleep(1.5)
