@@ -289,3 +289,43 @@ def test_the_enlarged_map_follows_the_explanation_and_closes_on_a_click_outside(
     ActionChains(d).move_to_element_with_offset(modal, 8, 8).click().perform()
     assert wait_until(lambda: not modal.is_displayed(), 10)
     assert not server_errors(dash_duo)
+
+
+class SlowCallbacks:
+    """WSGI middleware: every callback answer comes ``seconds`` late, as on a busy server (the load is
+    simulated on the server; the test itself waits only on conditions)."""
+
+    def __init__(self, app, seconds: float):
+        self.app, self.seconds = app, seconds
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO", "").endswith("_dash-update-component"):
+            import time
+
+            time.sleep(self.seconds)
+        return self.app(environ, start_response)
+
+
+def test_a_slow_server_drops_no_answer(dash_duo, engine_cfg, shared_maps):
+    """Answers slower than the polls' intervals (1 s for the map, 0.4 s for F): the map still gets drawn
+    with its top-k, ▶ clicked six times quickly moves six candidates, and F still reaches "Done".  (The
+    browser keeps only the newest answer of a callback: an interval that ticked faster than the server
+    answered dropped every answer, and clicks read the same old index.)"""
+    engine, cfg = engine_cfg
+    app = create_app(engine, cfg, maps=shared_maps)
+    app.server.wsgi_app = SlowCallbacks(app.server.wsgi_app, 1.5)
+    dash_duo.start_server(app)
+    d = dash_duo.driver
+    dash_duo.wait_for_element("#query-text", timeout=30)
+    search(dash_duo, "make it red", k=12)
+    assert wait_until(lambda: len(tiles(d)) == 12, 60)
+    wait_for_map(dash_duo)
+    assert wait_until(lambda: map_points(d) == 12, 60)
+    for _ in range(6):
+        click_fresh(d, "#explain-next")
+    assert wait_until(lambda: "rank 7/12" in d.find_element(By.ID, "explain-cand-caption").text, 60)
+    status = lambda: d.find_element(By.ID, "explain-status").text  # noqa: E731
+    assert wait_until(lambda: status().startswith("Done"), 180), status()
+    heat = d.find_element(By.ID, "explain-cand-heat").get_attribute("src") or ""
+    assert heat.startswith("data:image/png")
+    assert not server_errors(dash_duo)

@@ -9,6 +9,7 @@ from dash import dcc, html
 from infocir.config import AppConfig
 from infocir.engine import RetrievalEngine
 from infocir.ui import ids
+from infocir.ui.polling import poll_stores
 
 HELP = {
     "A": "Pick a reference image (upload one or choose from the dataset, the gallery or the map), describe how the "
@@ -272,6 +273,7 @@ def map_panel(attributes: Sequence[str] = (), attributes_note: str = "") -> html
             className="map-wrap",
         ),
         dcc.Interval(id=ids.MAP_POLL, interval=1000, disabled=False),
+        *poll_stores(ids.MAP_POLL),
         dcc.Store(id=ids.MAP_CARD_STORE, storage_type="memory"),
         dcc.Store(id=ids.MAP_READY, storage_type="memory"),
         dcc.Store(id=ids.MAP_DRAWN, storage_type="memory"),
@@ -561,6 +563,7 @@ def explanation_panel(cfg: AppConfig) -> html.Section:
         dcc.Store(id=ids.F_SHOWN),
         dcc.Store(id=ids.F_COMPARE_STORE, data=[]),
         dcc.Interval(id=ids.F_POLL, interval=400, disabled=True),
+        *poll_stores(ids.F_POLL),
         zoom_modal(),
         class_name="panel-f",
     )
@@ -623,6 +626,7 @@ def enhancement_panel(cfg: AppConfig) -> html.Section:
         dcc.Store(id=ids.E_RESULT),
         dcc.Store(id=ids.E_SELECTED),
         dcc.Interval(id=ids.E_POLL, interval=400, disabled=True),
+        *poll_stores(ids.E_POLL),
         class_name="panel-e",
     )
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dash import Dash, Input, Output, Patch, State, ctx, html, no_update
 
-from infocir.ui import ids
+from infocir.ui import ids, polling
 from infocir.ui.figures import (
     MAP_OVERLAYS,
     embedding_figure,
@@ -47,12 +47,13 @@ class MapPanel:
         self.index = s.engine.index
 
     # ------------------------------------------------------------------ the figure
-    def poll(self, _n):
-        """Cheap: the map service's state (the figure callback draws once it is "ready")."""
+    def poll(self, tick):
+        """Cheap: the map service's state (the figure callback draws once it is "ready"); ``tick`` is
+        echoed for the poll's gate (ui/polling.py)."""
         state, message = self.s.maps.status()
         if state == "fitting":
-            return no_update, message, False
-        return state, message, True
+            return no_update, message, False, tick
+        return state, message, True, tick
 
     def figure(self, ready, results, highlight, ideals, lines, browse, colour, tool, drawn, kept):
         if ready != "ready":
@@ -214,9 +215,11 @@ def register(app: Dash, s: Services) -> None:
         Output(ids.MAP_READY, "data"),
         Output(ids.MAP_STATUS, "children", allow_duplicate=True),
         Output(ids.MAP_POLL, "disabled"),
-        Input(ids.MAP_POLL, "n_intervals"),
+        Output(polling.answered(ids.MAP_POLL), "data"),
+        Input(polling.tick(ids.MAP_POLL), "data"),
         prevent_initial_call="initial_duplicate",
     )(p.poll)
+    polling.register_gate(app, ids.MAP_POLL)
     app.callback(
         Output(ids.MAP, "figure"),
         Output(ids.MAP_STATUS, "children"),

@@ -10,7 +10,7 @@ from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 from infocir.enhance import RANKING_RULE, enhance
 from infocir.enhance.scoring import LOWER_IS_BETTER
 from infocir.export import metric_delta
-from infocir.ui import ids
+from infocir.ui import ids, polling
 from infocir.ui.media import media_url
 from infocir.ui.query_state import same_ranking_setup, search_key
 from infocir.ui.services import Services, user_message
@@ -165,23 +165,25 @@ def register_run(app: Dash, s: Services) -> None:
         Output(ids.E_SELECTED, "data"),
         Output(ids.E_STATUS, "children", allow_duplicate=True),
         Output(ids.E_POLL, "disabled", allow_duplicate=True),
-        Input(ids.E_POLL, "n_intervals"),
+        Output(polling.answered(ids.E_POLL), "data"),
+        Input(polling.tick(ids.E_POLL), "data"),
         State(ids.E_JOB, "data"),
         prevent_initial_call=True,
     )
-    def _poll(_n, job_id):
+    def _poll(tick, job_id):
+        """``tick`` is echoed for the poll's gate (ui/polling.py)."""
         job = s.jobs.get(job_id)
         if job is None:
-            return no_update, no_update, "", True
+            return no_update, no_update, "", True, tick
         if not job.finished:
             p = job.progress
             text = f"Scoring prompts… {p['done']}/{p['total']}" if p.get("total") else "Generating candidates…"
-            return no_update, no_update, text, False
+            return no_update, no_update, text, False, tick
         if "enhance" in job.errors:
-            return no_update, no_update, job.errors["enhance"], True
+            return no_update, no_update, job.errors["enhance"], True, tick
         result = job.results["enhance"]
         best = next((i for i in result["order"] if not result["rows"][i]["is_baseline"]), None)
-        return result, best, f"{result['message']} ({result['elapsed_s']:.1f} s)", True
+        return result, best, f"{result['message']} ({result['elapsed_s']:.1f} s)", True, tick
 
 
 def register_table(app: Dash) -> None:

@@ -13,7 +13,7 @@ from infocir.explain.rank_delta import largest_changes, rank_delta_table
 from infocir.explain.render import heat_uri
 from infocir.explain.service import fallback_query_vector
 from infocir.methods.registry import create_method
-from infocir.ui import ids
+from infocir.ui import ids, polling
 from infocir.ui.figures import empty_figure, rank_delta_figure, token_figure
 from infocir.ui.media import media_url
 from infocir.ui.query_state import results_vector, with_vector
@@ -225,6 +225,7 @@ def register(app: Dash, s: Services) -> None:
         Input(ids.URL, "pathname"),
     )
     register_f1(app, s)
+    polling.register_gate(app, ids.F_POLL)
     register_zoom(app)
     register_f3(app, s)
 
@@ -284,7 +285,8 @@ def register_f1(app: Dash, s: Services) -> None:
         Output(ids.F_STATUS, "children", allow_duplicate=True),
         Output(ids.F_POLL, "disabled", allow_duplicate=True),
         Output(ids.F_SHOWN, "data"),
-        Input(ids.F_POLL, "n_intervals"),
+        Output(polling.answered(ids.F_POLL), "data"),
+        Input(polling.tick(ids.F_POLL), "data"),
         Input(ids.F_JOB, "data"),
         State(ids.RESULTS_STORE, "data"),
         State(ids.F_INDEX, "data"),
@@ -292,15 +294,15 @@ def register_f1(app: Dash, s: Services) -> None:
         State(ids.SESSION, "data"),
         prevent_initial_call=True,
     )
-    def _poll(_n, job_id, results, index, shown, session):
+    def _poll(tick, job_id, results, index, shown, session):
         s.claim(session, "explain", job_id)  # the page shows this job: older ones it never saw stop
         job = s.jobs.get(job_id)
         if job is None:
-            return NO_HEAT, "", NO_HEAT, no_update, empty_figure("No explanation yet."), "", no_update, True, None
+            return NO_HEAT, "", NO_HEAT, no_update, empty_figure("No explanation yet."), "", no_update, True, None, tick
         if job.cancelled:
             # A poll for a job that a newer one replaced (a late response): touch nothing, above all
-            # not the interval, which now polls the new job.
-            return (no_update,) * 9
+            # not the interval, which now polls the new job; answer the gate (ui/polling.py).
+            return (*(no_update,) * 9, tick)
         # Read "finished" before the results: if it was true then, every result is in the snapshot.
         finished = job.finished
         r = dict(job.results)
@@ -308,6 +310,7 @@ def register_f1(app: Dash, s: Services) -> None:
         return (
             *render_poll(sal, job, r, finished, sent, results, index),
             {"job": job_id, "steps": sorted(sent | set(r))},
+            tick,
         )
 
     @app.callback(
