@@ -409,6 +409,7 @@ def test_context_names_what_the_ideals_share(demo):
 
 
 @needs_demo
+@pytest.mark.slow  # seconds of real computation; still in the default run
 def test_offline_improves_map_on_vague_demo_queries(demo):
     root, engine = demo
     queries = vague_query_benchmark(root, 30)

@@ -153,6 +153,7 @@ def world_engine(demo_world_engine):
     return demo_world_engine
 
 
+@pytest.mark.slow  # seconds of real computation; still in the default run
 def test_grad_eclip_is_more_faithful_than_random(world_engine):
     """explain-eval's protocol on a few queries: reference and top-1, target = the composed query."""
     from infocir.models.encoding import open_rgb
@@ -255,6 +256,7 @@ def test_uploaded_reference_is_explained_from_its_bytes(world_engine):
     assert s.aligned.shape == (96, 96) and s.aligned.max() > 0
 
 
+@pytest.mark.slow  # seconds of real computation; still in the default run
 def test_explain_eval_cli_prints_the_table(world_engine, tmp_path, capsys):
     import json
 

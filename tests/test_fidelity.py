@@ -112,6 +112,7 @@ def test_only_the_templates_dollar_is_the_pseudo_word():
 
 
 # --------------------------------------------------------------------------- 4. public-shape φ
+@pytest.mark.slow  # seconds of real computation; still in the default run
 def test_public_shape_phi_composes_with_vit_l14(tmp_path):
     folder = make_image_folder(tmp_path / "data", per_class=1)
     cfg = tiny_config(

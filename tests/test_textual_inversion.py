@@ -65,6 +65,7 @@ def test_phi_checkpoint_roundtrip_and_clear_errors(bundle, tmp_path):
         load_phi(tmp_path / "junk.pt", d, t)
 
 
+@pytest.mark.slow  # seconds of real computation; still in the default run
 def test_oti_brings_the_prompt_closer_to_the_image(bundle):
     torch.manual_seed(0)
     feats = torch.randn(2, bundle.embed_dim)
