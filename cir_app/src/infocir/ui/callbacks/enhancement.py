@@ -106,6 +106,7 @@ def results_table(result: dict, selected: int | None) -> html.Table:
 
 def register(app: Dash, s: Services) -> None:
     register_run(app, s)
+    polling.register_gate(app, ids.E_POLL)
     register_table(app)
 
 
