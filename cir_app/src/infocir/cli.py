@@ -126,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", help="output folder")
     p.add_argument("--replicates", type=int, default=3, help="images per attribute combination")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--renderer",
+        default="standard",
+        choices=("standard", "independent"),
+        help="the demo world's generator, or the independent renderer (a test world the demo model never saw)",
+    )
+    p.add_argument("--queries", type=int, default=None, help="number of CIR queries (default: 400 / 300)")
     p.set_defaults(func=cmd_generate_demo)
 
     p = sub.add_parser("train-demo-clip", help="train the embedded demo CLIP (resumable; --device auto|cpu|cuda)")
@@ -142,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate-demo", help="zero-shot quality of the demo CLIP on held-out generated images")
     _common(p)
     p.add_argument("--seed", type=int, default=999, help="seed of the held-out images")
+    p.add_argument(
+        "--renderer",
+        default="standard",
+        choices=("standard", "varied", "independent"),
+        help="who draws the images: the training generator (standard layout or varied) or the independent renderer",
+    )
     p.set_defaults(func=cmd_evaluate_demo)
 
     p = sub.add_parser("explain-eval", help="faithfulness of the saliency explainers on demo-world queries")
@@ -244,10 +257,20 @@ def cmd_serve(cfg: AppConfig, args) -> int:
 
 
 def cmd_generate_demo(_cfg, args) -> int:
-    from infocir.data.demo_world import DemoWorldSpec, generate_dataset
+    from dataclasses import replace
 
-    root = generate_dataset(args.out, DemoWorldSpec(seed=args.seed, replicates=args.replicates))
-    print(f"Demo world written to {root}")
+    if args.renderer == "independent":
+        from infocir.data.independent_world import IndependentWorldSpec as Spec
+        from infocir.data.independent_world import generate_dataset
+    else:
+        from infocir.data.demo_world import DemoWorldSpec as Spec  # type: ignore[assignment]
+        from infocir.data.demo_world import generate_dataset  # type: ignore[assignment]
+
+    spec = replace(Spec(), seed=args.seed, replicates=args.replicates)
+    if args.queries is not None:
+        spec = replace(spec, n_queries=args.queries)
+    root = generate_dataset(args.out, spec)
+    print(f"Demo world ({args.renderer} renderer) written to {root}")
     return EXIT_OK
 
 
@@ -267,8 +290,11 @@ def cmd_evaluate_demo(cfg: AppConfig, args) -> int:
     from infocir.engine import bundle_for
     from infocir.models.demo_eval import evaluate_bundle
 
-    res = evaluate_bundle(bundle_for(cfg), seed=args.seed)
-    print(f"Demo CLIP {cfg.model.name} on {res.pop('n_images')} held-out generated images (seed {args.seed}):")
+    res = evaluate_bundle(bundle_for(cfg), seed=args.seed, renderer=args.renderer)
+    print(
+        f"Demo CLIP {cfg.model.name} on {res.pop('n_images')} held-out images "
+        f"(renderer {args.renderer}, seed {args.seed}):"
+    )
     for k, v in res.items():
         print(f"  {k:<28} {100 * v:6.1f} %")
     return EXIT_OK
@@ -286,7 +312,8 @@ def cmd_explain_eval(cfg: AppConfig, args) -> int:
     root = engine.scan.root
     if not (root / "queries.json").is_file():
         print(
-            f"error: {root} is not a demo world (no queries.json); explain-eval needs the generator's queries and masks.",
+            f"error: {root} is not a demo world (no queries.json); "
+            "explain-eval needs the generator's queries and masks.",
             file=sys.stderr,
         )
         return EXIT_USAGE
@@ -310,10 +337,20 @@ def cmd_explain_eval(cfg: AppConfig, args) -> int:
             f"{name:<16} {r['deletion_auc']:>15.4f} {r['insertion_auc']:>16.4f} {r['mass_ratio_median']:>10.2f} "
             f"{r['seconds_per_map']:>8.3f}"
         )
+    print("by query type (reference | top-1): mass/area, deletion AUC ↓, insertion AUC ↑")
+    for name, by_attr in res["by_query_type"].items():
+        for attr, roles in by_attr.items():
+            cells = [
+                f"{r['mass_ratio_median']:5.2f} {r['deletion_auc']:.3f} {r['insertion_auc']:.3f}"
+                for r in (roles.get("reference"), roles.get("top1"))
+                if r
+            ]
+            print(f"  {name:<16} {attr:<11} " + " | ".join(cells))
     print("token attribution vs exact word occlusion:")
     for name, r in res["tokens"].items():
         print(
-            f"  {name:<16} Spearman {r['spearman_vs_occlusion']:+.3f}  top word agrees {100 * r['top_word_agreement']:.0f} %"
+            f"  {name:<16} Spearman {r['spearman_vs_occlusion']:+.3f}  "
+            f"top word agrees {100 * r['top_word_agreement']:.0f} %"
         )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -21,9 +21,11 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -181,24 +183,75 @@ def _background(kind: str, side: int, rng: np.random.Generator) -> Image.Image:
     return img
 
 
+@dataclass(frozen=True)
+class Variation:
+    """How far a *varied* render departs from the shipped world's near-central layout.
+
+    The shipped dataset uses none of it (``render``); training draws half its images with it
+    (``render_varied``) so that the model learns shapes wherever and however large they are.
+    Radii are fractions of the image side (the object's extent is about twice the radius).
+    """
+
+    radius: tuple[tuple[float, float], tuple[float, float]] = ((0.07, 0.20), (0.27, 0.42))  # small, large
+    stretch: float = 0.15  # independent x/y scale factors in 1 ± stretch
+    vertex_noise: float = 0.015  # outline wobble, in units of the radius
+    stroke: tuple[float, float] = (0.6, 1.7)  # stroke-width factor
+
+
+VARIATION = Variation()
+
+
+def _layout(attrs: Attributes, rng: np.random.Generator, big: int, variation: Variation | None):
+    """Outline points (image coordinates), radius and stroke-width factor of the object."""
+    base = _POLYGONS[attrs.shape]
+    if variation is None:
+        radius = _RADIUS[attrs.size] * big * rng.uniform(0.93, 1.07)
+        jitter = 0.09 * big
+        cx = big / 2 + rng.uniform(-jitter, jitter)
+        cy = big / 2 + rng.uniform(-jitter, jitter)
+        angle = 0.0 if attrs.shape == "circle" else math.radians(rng.uniform(-15, 15))
+        stroke_factor = 1.0
+    else:
+        lo, hi = variation.radius[SIZES.index(attrs.size)]
+        radius = rng.uniform(lo, hi) * big
+        cx, cy = rng.uniform(radius * 0.95, big - radius * 0.95, 2)
+        angle = rng.uniform(0, 2 * math.pi)
+        stretch = rng.uniform(1 - variation.stretch, 1 + variation.stretch, 2)
+        base = base * stretch + rng.normal(0, variation.vertex_noise, base.shape)
+        stroke_factor = rng.uniform(*variation.stroke)
+    rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    return base @ rot.T * radius + np.array([cx, cy]), radius, stroke_factor
+
+
 def render(attrs: Attributes, rng: np.random.Generator, side: int = 128) -> tuple[Image.Image, np.ndarray]:
-    """Draw one object.
+    """Draw one object as the shipped world does (near-central, two fixed sizes, mild rotation).
 
     Returns the RGB image (``side``×``side``) and the object's boolean mask (same size).
     Drawing happens at 2× and is downsampled for anti-aliasing.
     """
+    return _draw(attrs, rng, side, None)
+
+
+def render_varied(attrs: Attributes, rng: np.random.Generator, side: int = 128) -> tuple[Image.Image, np.ndarray]:
+    """Draw one object with ``VARIATION``: anywhere, any rotation, a size range, stretched outlines,
+    varied strokes and a background pattern at a random angle (training data only)."""
+    return _draw(attrs, rng, side, VARIATION)
+
+
+def _draw(
+    attrs: Attributes, rng: np.random.Generator, side: int, variation: Variation | None
+) -> tuple[Image.Image, np.ndarray]:
     big = side * 2
-    img = _background(attrs.background, big, rng)
-    radius = _RADIUS[attrs.size] * big * rng.uniform(0.93, 1.07)
-    jitter = 0.09 * big
-    cx = big / 2 + rng.uniform(-jitter, jitter)
-    cy = big / 2 + rng.uniform(-jitter, jitter)
-    angle = 0.0 if attrs.shape == "circle" else math.radians(rng.uniform(-15, 15))
-    rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
-    pts = _POLYGONS[attrs.shape] @ rot.T * radius + np.array([cx, cy])
+    if variation is None:
+        img = _background(attrs.background, big, rng)
+    else:  # the pattern at any angle: draw it larger, rotate, crop the middle
+        pad = big // 2
+        img = _background(attrs.background, big + 2 * pad, rng)
+        img = img.rotate(rng.uniform(0, 360), resample=Image.BILINEAR).crop((pad, pad, pad + big, pad + big))
+    pts, radius, stroke_factor = _layout(attrs, rng, big, variation)
     poly = [tuple(p) for p in pts]
     colour = COLOURS[attrs.colour]
-    stroke = max(4, int(radius * 0.13))
+    stroke = max(3, int(radius * 0.13 * stroke_factor))
 
     mask_img = Image.new("L", (big, big), 0)
     mdraw = ImageDraw.Draw(mask_img)
@@ -332,23 +385,31 @@ def image_id(attrs: Attributes, index: int) -> str:
     return f"{attrs.shape}/{attrs.shape}_{index:05d}.png"
 
 
-def _render_replicate(args: tuple[DemoWorldSpec, int, str]) -> list[tuple[str, tuple[str, ...], np.ndarray]]:
+Renderer = Callable[[Attributes, np.random.Generator, int], tuple[Image.Image, np.ndarray]]
+
+
+def _render_replicate(
+    args: tuple[Any, int, str, Renderer, tuple[int, ...]],
+) -> list[tuple[str, tuple[str, ...], np.ndarray]]:
     """Render and save one replicate of every combination; returns (id, attributes, packed mask)."""
-    spec, rep, out = args
+    spec, rep, out, draw, salt = args
     combos = all_combinations()
     per_shape = len(combos) // len(SHAPES)  # combinations are shape-major (itertools.product order)
     rows = []
     for ci, attrs in enumerate(combos):
         # One generator per image makes each image independent of the order of the others.
-        img, mask = render(attrs, np.random.default_rng([spec.seed, rep, ci]), spec.side)
+        img, mask = draw(attrs, np.random.default_rng([spec.seed, rep, ci, *salt]), spec.side)
         iid = image_id(attrs, rep * per_shape + ci % per_shape)
         img.save(Path(out) / iid, compress_level=1)
         rows.append((iid, attrs.key(), np.packbits(mask)))
     return rows
 
 
-def make_queries(records: list[tuple[str, Attributes]], n: int, seed: int) -> list[dict]:
-    """CIR ground truth: each query changes exactly one attribute; targets are all matching images."""
+def make_queries(
+    records: list[tuple[str, Attributes]], n: int, seed: int, attributes: tuple[str, ...] = ATTRIBUTES
+) -> list[dict]:
+    """CIR ground truth: each query changes exactly one attribute (cycling through ``attributes``);
+    targets are all images with the changed combination."""
     by_key: dict[tuple[str, ...], list[str]] = {}
     for iid, attrs in records:
         by_key.setdefault(attrs.key(), []).append(iid)
@@ -356,7 +417,7 @@ def make_queries(records: list[tuple[str, Attributes]], n: int, seed: int) -> li
     queries = []
     for qi in range(n):
         ref_id, ref = records[int(rng.integers(len(records)))]
-        attribute = ATTRIBUTES[qi % len(ATTRIBUTES)]
+        attribute = attributes[qi % len(attributes)]
         options = [v for v in VALUES[attribute] if v != getattr(ref, attribute)]
         new = options[int(rng.integers(len(options)))]
         target = ref.replace(attribute, new)
@@ -382,10 +443,19 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
 
 def generate_dataset(root: str | os.PathLike, spec: DemoWorldSpec = DemoWorldSpec(), workers: int = 2) -> Path:
     """Write the world in the seed's layout (class folders + class_names.csv) plus
-    ``attributes.csv``, ``queries.csv`` / ``queries.json`` and ``world.json``.
+    ``attributes.csv``, ``masks.npz``, ``queries.csv`` / ``queries.json`` and ``world.json``."""
+    return write_world(root, spec, render, workers=workers)
 
-    The folder is built beside ``root`` and renamed into place, so an interrupted
-    run never leaves a half-written dataset behind.
+
+def write_world(
+    root: str | os.PathLike, spec: Any, draw: Renderer, workers: int = 2, salt: tuple[int, ...] = ()
+) -> Path:
+    """Render ``spec.replicates`` × every combination with ``draw`` (a module-level function, so
+    that worker processes can pickle it) and write the dataset files.
+
+    ``spec`` is a dataclass with ``seed``, ``replicates``, ``side`` and ``n_queries``; it is stored
+    in ``world.json``.  The folder is built beside ``root`` and renamed into place, so an
+    interrupted run never leaves a half-written dataset behind.
     """
     root = Path(root)
     root.parent.mkdir(parents=True, exist_ok=True)
@@ -394,7 +464,7 @@ def generate_dataset(root: str | os.PathLike, spec: DemoWorldSpec = DemoWorldSpe
         for shape in SHAPES:
             (tmp / shape).mkdir()
         _write_csv(tmp / "class_names.csv", ["dir_name", "class_name"], [[s, s] for s in SHAPES])
-        jobs = [(spec, rep, str(tmp)) for rep in range(spec.replicates)]
+        jobs = [(spec, rep, str(tmp), draw, salt) for rep in range(spec.replicates)]
         with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs)))) as pool:
             rendered = [row for part in pool.map(_render_replicate, jobs) for row in part]
         _write_csv(tmp / "attributes.csv", ["image_id", *ATTRIBUTES], [[iid, *key] for iid, key, _ in rendered])
@@ -404,7 +474,12 @@ def generate_dataset(root: str | os.PathLike, spec: DemoWorldSpec = DemoWorldSpe
             bits=np.stack([r[2] for r in rendered]),
             side=spec.side,
         )
-        queries = make_queries([(iid, Attributes(*key)) for iid, key, _ in rendered], spec.n_queries, spec.seed)
+        queries = make_queries(
+            [(iid, Attributes(*key)) for iid, key, _ in rendered],
+            spec.n_queries,
+            spec.seed,
+            getattr(spec, "query_attributes", ATTRIBUTES),
+        )
         (tmp / "queries.json").write_text(json.dumps(queries, indent=1))
         _write_csv(
             tmp / "queries.csv",
@@ -455,5 +530,6 @@ def read_masks(root: str | os.PathLike) -> dict[str, np.ndarray]:
     z = np.load(Path(root) / "masks.npz")
     side = int(z["side"])
     return {
-        str(i): np.unpackbits(b)[: side * side].reshape(side, side).astype(bool) for i, b in zip(z["ids"], z["bits"])
+        str(i): np.unpackbits(b)[: side * side].reshape(side, side).astype(bool)
+        for i, b in zip(z["ids"], z["bits"], strict=True)
     }

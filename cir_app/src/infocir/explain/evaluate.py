@@ -49,13 +49,15 @@ def explain_eval(
 
     b = engine.bundle
     rows = {name: {"deletion": [], "insertion": [], "mass_ratio": [], "seconds": []} for name in explainers}
+    # Every map's figures with the query's attribute and the image's role, for the breakdown.
+    per_map: dict[str, list[tuple[str, str, float, float, float]]] = {name: [] for name in explainers}
     tokens = {m: {"spearman": [], "top_word": []} for m in TOKEN_METHODS if m != "occlusion"}
     for qi, q in enumerate(queries):
         res = engine.search(q["reference_id"], q["text"], k=1, method=method)
         if res.query_vector is None:
             continue
         target = similarity_target(res.query_vector, b)
-        for image_id in (q["reference_id"], res.ids[0]):
+        for role, image_id in (("reference", q["reference_id"]), ("top1", res.ids[0])):
             image = open_rgb(engine.scan.root / image_id)
             pixels = b.pixels([image])
             for name in explainers:
@@ -66,10 +68,16 @@ def explain_eval(
                 curves = deletion_insertion(b, pixels, target, grid)
                 rows[name]["deletion"].append(curves.deletion_auc)
                 rows[name]["insertion"].append(curves.insertion_auc)
-                if masks is not None and image_id in masks and q.get("attribute") in ("shape", "colour"):
+                ratio = float("nan")
+                if masks is not None and image_id in masks:
                     aligned = align_to_image(grid, image.size, b.preprocess_kind, target_ratio=b.targetpad_ratio)
                     frac, area = mask_mass(aligned, masks[image_id])
-                    rows[name]["mass_ratio"].append(frac / area if area > 0 else float("nan"))
+                    ratio = frac / area if area > 0 else float("nan")
+                    if q.get("attribute") in ("shape", "colour"):
+                        rows[name]["mass_ratio"].append(ratio)
+                per_map[name].append(
+                    (str(q.get("attribute", "")), role, ratio, curves.deletion_auc, curves.insertion_auc)
+                )
         prompt, pseudo, n_template = text_prompt(engine, method, q["reference_id"], q["text"])
         text_target = similarity_target(engine.index.features[res.rows[0]], b)
         exact = np.array(
@@ -98,4 +106,31 @@ def explain_eval(
         }
         for m, v in tokens.items()
     }
-    return {"image": table, "tokens": token_table, "queries": len(queries), "method": method}
+    return {
+        "image": table,
+        "by_query_type": _breakdown(per_map),
+        "tokens": token_table,
+        "queries": len(queries),
+        "method": method,
+    }
+
+
+def _breakdown(per_map: dict[str, list[tuple[str, str, float, float, float]]]) -> dict:
+    """explainer → query attribute → role (reference / top1) → median mass/area, mean AUCs, maps."""
+    out: dict = {}
+    for name, maps in per_map.items():
+        by_attr: dict = {}
+        for attr in sorted({m[0] for m in maps}):
+            for role in ("reference", "top1"):
+                sel = [m for m in maps if m[0] == attr and m[1] == role]
+                if not sel:
+                    continue
+                ratios = [m[2] for m in sel if not np.isnan(m[2])]
+                by_attr.setdefault(attr, {})[role] = {
+                    "mass_ratio_median": float(np.median(ratios)) if ratios else float("nan"),
+                    "deletion_auc": float(np.mean([m[3] for m in sel])),
+                    "insertion_auc": float(np.mean([m[4] for m in sel])),
+                    "maps": len(sel),
+                }
+        out[name] = by_attr
+    return out

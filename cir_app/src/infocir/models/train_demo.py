@@ -62,51 +62,95 @@ class Recipe:
     hard_group: int = 8
     p_full: float = 0.35
     p_partial: float = 0.40  # the rest are composed captions ("a photo of X that <modification>")
+    # Stage 4, generalisation: the student learns to map varied renders (anywhere, any rotation,
+    # a size range, stretched outlines, blur/JPEG noise) onto the embedding its own earlier self
+    # gives the same attributes in the standard layout, while standard images keep theirs.
+    varied_replicates: int = 16
+    general_steps: int = 1000
+    general_batch: int = 96
+    general_lr: float = 2e-4
+    varied_share: float = 0.6
 
 
 # --------------------------------------------------------------------------- data
-def _render_chunk(args: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    seed, rep, size, side = args
+RENDERERS = ("standard", "varied")
+
+
+def _input_transform(size: int):
+    """open_clip's resize + centre crop to the model's input, as uint8 CHW tensors."""
     from torchvision import transforms
 
-    tf = transforms.Compose(
+    return transforms.Compose(
         [
             transforms.Resize(size, interpolation=transforms.InterpolationMode.BICUBIC),
             transforms.CenterCrop(size),
             transforms.PILToTensor(),
         ]
     )
+
+
+def degrade(img, rng: np.random.Generator, p_blur: float = 0.3, p_jpeg: float = 0.3):
+    """Camera-and-upload noise for training images: a random Gaussian blur and a JPEG round trip."""
+    import io
+
+    from PIL import Image, ImageFilter
+
+    if rng.random() < p_blur:
+        img = img.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.3, 1.4))))
+    if rng.random() < p_jpeg:
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=int(rng.integers(25, 90)))
+        img = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    return img
+
+
+def _render_chunk(args: tuple[int, int, int, int, str]) -> tuple[np.ndarray, np.ndarray]:
+    seed, rep, size, side, renderer = args
+    tf = _input_transform(size)
+    draw = W.render if renderer == "standard" else W.render_varied
     imgs, attrs = [], []
     for ci, a in enumerate(W.all_combinations()):
-        img, _ = W.render(a, np.random.default_rng([seed, rep, ci]), side)
+        # The standard stream keeps the original seeds, so existing pools and evaluations are unchanged.
+        key = [seed, rep, ci] if renderer == "standard" else [seed, rep, ci, 17]
+        rng = np.random.default_rng(key)
+        img, _ = draw(a, rng, side)
+        if renderer == "varied":
+            img = degrade(img, rng)
         imgs.append(tf(img).numpy())
         attrs.append([ATTR_INDEX[k][getattr(a, k)] for k in W.ATTRIBUTES])
     return np.stack(imgs), np.array(attrs, np.int64)
 
 
 def build_pool(
-    seed: int, replicates: int, size: int, side: int = 128, workers: int = 2
+    seed: int, replicates: int, size: int, side: int = 128, workers: int = 2, renderer: str = "standard"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Render ``replicates`` × every combination, resized like open_clip's transform.
 
-    Returns uint8 images [N,3,size,size] and attribute indices [N,5]; index = rep·1920 + combo.
+    ``renderer``: ``standard`` (the shipped world's layout) or ``varied`` (``demo_world.render_varied``
+    plus blur/JPEG noise).  Returns uint8 images [N,3,size,size] and attribute indices [N,5];
+    index = rep·1920 + combo.
     """
-    jobs = [(seed, r, size, side) for r in range(replicates)]
+    if renderer not in RENDERERS:
+        raise ValueError(f"renderer must be one of {RENDERERS}, not {renderer!r}")
+    jobs = [(seed, r, size, side, renderer) for r in range(replicates)]
     with Pool(workers) as p:
         parts = p.map(_render_chunk, jobs)
     images, attrs = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     return torch.from_numpy(images), torch.from_numpy(attrs)  # host: uint8 pools; batches move in _normalize
 
 
-def cached_pool(workdir: Path, name: str, seed: int, replicates: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    path = workdir / f"pool-{name}-{seed}-{replicates}-{size}.pt"
+def cached_pool(
+    workdir: Path, name: str, seed: int, replicates: int, size: int, renderer: str = "standard"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    suffix = "" if renderer == "standard" else f"-{renderer}"
+    path = workdir / f"pool-{name}-{seed}-{replicates}-{size}{suffix}.pt"
     if path.exists():
         d = torch.load(path)
         return d["images"], d["attrs"]
     t = time.time()
-    images, attrs = build_pool(seed, replicates, size)
+    images, attrs = build_pool(seed, replicates, size, renderer=renderer)
     _atomic_save({"images": images, "attrs": attrs}, path)
-    log.info("rendered pool %s: %d images in %.0fs", name, len(images), time.time() - t)
+    log.info("rendered pool %s (%s): %d images in %.0fs", name, renderer, len(images), time.time() - t)
     return images, attrs
 
 
@@ -117,7 +161,7 @@ def _atomic_save(obj, path: Path) -> None:
 
 
 def _attrs_of(row) -> W.Attributes:
-    return W.Attributes(*(W.VALUES[a][int(i)] for a, i in zip(W.ATTRIBUTES, row)))
+    return W.Attributes(*(W.VALUES[a][int(i)] for a, i in zip(W.ATTRIBUTES, row, strict=True)))
 
 
 def sample_caption(row, rng: np.random.Generator, recipe: Recipe) -> tuple[str, np.ndarray]:
@@ -311,6 +355,101 @@ def _checkpointed_loop(
     return time.time() - t0
 
 
+def generalise(
+    student_b, workdir: Path, recipe: Recipe, images: torch.Tensor, ho_images: torch.Tensor, ho_attrs: torch.Tensor
+) -> float:
+    """Stage 4: teach the ViT image tower to see shapes wherever and however they are drawn.
+
+    Targets come from the student *before* this stage: each standard training image keeps its
+    own embedding (the anchor: the text side, φ and the shipped world stay in the same space),
+    and each varied render (``demo_world.render_varied`` + blur/JPEG noise, rotated by a multiple
+    of 90° and mirrored at random) is pulled to the mean anchor of its attribute combination.
+    Returns the seconds spent (resumes like the other stages).
+    """
+    student = student_b.model
+    size = student_b.image_size
+    anchor_path = workdir / "anchor_embeddings.pt"
+    if anchor_path.exists():
+        anchor = torch.load(anchor_path, map_location=student_b.device)
+    else:
+        student.eval()
+        anchor = encode_images(student_b, images)
+        _atomic_save(anchor, anchor_path)
+    n_combo = len(W.all_combinations())
+    prototypes = F.normalize(anchor.view(-1, n_combo, anchor.shape[-1]).mean(0), dim=-1)
+    varied, _ = cached_pool(workdir, "train", recipe.seed, recipe.varied_replicates, size, "varied")
+    ho_varied, ho_varied_attrs = cached_pool(workdir, "heldout", recipe.heldout_seed, 1, size, "varied")
+    for name, p in student.named_parameters():
+        p.requires_grad_(name.startswith("visual."))
+    n_varied = int(round(recipe.general_batch * recipe.varied_share))
+    n_standard = recipe.general_batch - n_varied
+
+    def step(st: int) -> torch.Tensor:
+        r = np.random.default_rng([recipe.seed, 4, st])
+        iv = torch.from_numpy(r.integers(len(varied), size=n_varied))  # host: indexes the host pool
+        is_ = torch.from_numpy(r.integers(len(images), size=n_standard))  # host: indexes the host pool
+        bv = torch.rot90(varied[iv], int(r.integers(4)), (-2, -1))
+        if r.random() < 0.5:
+            bv = bv.flip(-1)
+        batch = torch.cat([bv, images[is_]])
+        target = torch.cat([prototypes[student_b.tensor(iv % n_combo)], anchor[student_b.tensor(is_)]])
+        out = F.normalize(student.encode_image(_normalize(student_b, batch)), dim=-1)
+        return (1 - (out * target).sum(-1)).mean()
+
+    def eval_both() -> dict:
+        return {
+            "standard": evaluate(student_b, ho_images, ho_attrs),
+            "varied": evaluate(student_b, ho_varied, ho_varied_attrs),
+        }
+
+    return _checkpointed_loop(
+        "generalise",
+        workdir,
+        student,
+        [p for p in student.parameters() if p.requires_grad],
+        recipe.general_steps,
+        recipe.general_lr,
+        0.05,
+        step,
+        eval_both,
+        every=200,
+        warmup=100,
+        device=student_b.device,
+    )
+
+
+def fine_tune_shipped(
+    workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR, device: str = "auto"
+) -> dict:
+    """Run only stage 4 on the shipped student (stages 1–3 as recorded in its manifest)."""
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    workdir.mkdir(parents=True, exist_ok=True)
+    manifest_path = ASSET_DIR / f"{STUDENT}.manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    student_b = load_clip(STUDENT, str(ASSET_DIR / f"{STUDENT}.pt"), preprocess="clip", device=device, precision="fp32")
+    images, _ = cached_pool(workdir, "train", recipe.seed, recipe.pool_replicates, student_b.image_size)
+    ho_images, ho_attrs = cached_pool(workdir, "heldout", recipe.heldout_seed, 1, student_b.image_size)
+    seconds = generalise(student_b, workdir, recipe, images, ho_images, ho_attrs)
+    student_b.model.eval()
+    manifest["recipe"] = asdict(recipe)
+    manifest["training_minutes"]["generalise"] = round(seconds / 60, 1)
+    manifest["device"] = str(student_b.device)
+    manifest["evaluation_heldout"]["student"] = evaluate(student_b, ho_images, ho_attrs)
+    _save_student(student_b.model, manifest, out_dir)
+    return manifest
+
+
+def _save_student(student, manifest: dict, out_dir: Path) -> None:
+    """The float16 weights and their manifest, each written atomically."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    weights = out_dir / f"{STUDENT}.pt"
+    tmp = weights.with_suffix(".pt.tmp")
+    torch.save({k: (v.half() if v.is_floating_point() else v).cpu() for k, v in student.state_dict().items()}, tmp)
+    os.replace(tmp, weights)
+    (out_dir / f"{STUDENT}.manifest.json").write_text(json.dumps(manifest, indent=1))
+    log.info("wrote %s (%.1f MB)", weights, weights.stat().st_size / 1e6)
+
+
 def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR, device: str = "auto") -> dict:
     """Run (or resume) the whole recipe on ``device`` (``model.device`` values); write the float16
     student and its manifest to ``out_dir``.  The image pools stay on the host as uint8; each
@@ -332,7 +471,7 @@ def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR, d
         if r.random() < 0.5:
             batch = batch.flip(-1)
         rows = attrs[idx].numpy()
-        caps, cons = zip(*(sample_caption(row, r, recipe) for row in rows))
+        caps, cons = zip(*(sample_caption(row, r, recipe) for row in rows), strict=True)
         cons = torch.from_numpy(np.stack(cons))  # host: compared with the host attributes, moved as targets
         targets = ((cons[None, :, :] == -1) | (cons[None, :, :] == attrs[idx][:, None, :])).all(-1).float()
         im = F.normalize(teacher.encode_image(_normalize(teacher_b, batch)), dim=-1)
@@ -411,15 +550,13 @@ def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR, d
         stop_at=recipe.student_stop_at,
         device=dev,
     )
+    t_general = 0.0
+    if recipe.general_steps:
+        t_general = generalise(student_b, workdir, recipe, images, ho_images, ho_attrs)
     student.eval()
     student_eval = evaluate(student_b, ho_images, ho_attrs)
     log.info("student: %s", student_eval)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    weights = out_dir / f"{STUDENT}.pt"
-    tmp = weights.with_suffix(".pt.tmp")
-    torch.save({k: (v.half() if v.is_floating_point() else v).cpu() for k, v in student.state_dict().items()}, tmp)
-    os.replace(tmp, weights)
     config = json.loads((Path(__file__).parent / "configs" / f"{STUDENT}.json").read_text())
     manifest = {
         "model": STUDENT,
@@ -433,13 +570,16 @@ def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR, d
             "heldout_seed": recipe.heldout_seed,
             "pool_images": n,
         },
-        "training_minutes": {"teacher": round(t_teacher / 60, 1), "student": round(t_student / 60, 1)},
+        "training_minutes": {
+            "teacher": round(t_teacher / 60, 1),
+            "student": round(t_student / 60, 1),
+            "generalise": round(t_general / 60, 1),
+        },
         "device": str(dev),
         "evaluation_heldout": {"teacher": teacher_eval, "student": student_eval, "n_images": len(ho_images)},
         "dtype": "float16",
     }
-    (out_dir / f"{STUDENT}.manifest.json").write_text(json.dumps(manifest, indent=1))
-    log.info("wrote %s (%.1f MB)", weights, weights.stat().st_size / 1e6)
+    _save_student(student, manifest, out_dir)
     return manifest
 
 
@@ -452,6 +592,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--student-steps", type=int, default=Recipe.student_steps)
     ap.add_argument("--student-stop-at", type=int, default=Recipe.student_stop_at, help="0: run the whole schedule")
     ap.add_argument("--replicates", type=int, default=Recipe.pool_replicates)
+    ap.add_argument("--general-steps", type=int, default=Recipe.general_steps, help="stage 4 steps (0: skip)")
+    ap.add_argument("--varied-replicates", type=int, default=Recipe.varied_replicates)
+    ap.add_argument(
+        "--from-shipped", action="store_true", help="run only stage 4 (generalisation) on the shipped student"
+    )
     ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -461,8 +606,11 @@ def main(argv: list[str] | None = None) -> int:
         student_steps=args.student_steps,
         student_stop_at=args.student_stop_at,
         pool_replicates=args.replicates,
+        general_steps=args.general_steps,
+        varied_replicates=args.varied_replicates,
     )
-    train(Path(args.workdir), recipe, Path(args.out_dir), device=args.device)
+    run = fine_tune_shipped if args.from_shipped else train
+    run(Path(args.workdir), recipe, Path(args.out_dir), device=args.device)
     return 0
 
 
