@@ -247,7 +247,7 @@ def _draw(
     else:  # the pattern at any angle: draw it larger, rotate, crop the middle
         pad = big // 2
         img = _background(attrs.background, big + 2 * pad, rng)
-        img = img.rotate(rng.uniform(0, 360), resample=Image.BILINEAR).crop((pad, pad, pad + big, pad + big))
+        img = img.rotate(rng.uniform(0, 360), resample=Image.Resampling.BILINEAR).crop((pad, pad, pad + big, pad + big))
     pts, radius, stroke_factor = _layout(attrs, rng, big, variation)
     poly = [tuple(p) for p in pts]
     colour = COLOURS[attrs.colour]
@@ -278,8 +278,8 @@ def _draw(
             wobble = pts + rng.normal(0, radius * 0.025, pts.shape)
             w = [tuple(p) for p in wobble]
             draw.line(w + [w[0]], fill=_shade(colour, 0.8), width=max(2, stroke // 3), joint="curve")
-    img = img.filter(ImageFilter.GaussianBlur(0.6)).resize((side, side), Image.LANCZOS)
-    mask = np.asarray(mask_img.resize((side, side), Image.BILINEAR)) > 96
+    img = img.filter(ImageFilter.GaussianBlur(0.6)).resize((side, side), Image.Resampling.LANCZOS)
+    mask = np.asarray(mask_img.resize((side, side), Image.Resampling.BILINEAR)) > 96
     return img, mask
 
 
@@ -358,6 +358,7 @@ _STYLE_TEMPLATES = {
 
 def modification_text(ref: Attributes, attribute: str, new: str, rng: np.random.Generator) -> str:
     """A relative caption that changes ``attribute`` of ``ref`` to ``new``, phrasing varied."""
+    choices: tuple[str, ...]
     if attribute == "size":
         choices = _SIZE_TEMPLATES[new]
     elif attribute == "style":

@@ -48,10 +48,14 @@ def explain_eval(
     from infocir.models.encoding import open_rgb
 
     b = engine.bundle
-    rows = {name: {"deletion": [], "insertion": [], "mass_ratio": [], "seconds": []} for name in explainers}
+    rows: dict[str, dict[str, list[float]]] = {
+        name: {"deletion": [], "insertion": [], "mass_ratio": [], "seconds": []} for name in explainers
+    }
     # Every map's figures with the query's attribute and the image's role, for the breakdown.
     per_map: dict[str, list[tuple[str, str, float, float, float]]] = {name: [] for name in explainers}
-    tokens = {m: {"spearman": [], "top_word": []} for m in TOKEN_METHODS if m != "occlusion"}
+    tokens: dict[str, dict[str, list[float]]] = {
+        m: {"spearman": [], "top_word": []} for m in TOKEN_METHODS if m != "occlusion"
+    }
     for qi, q in enumerate(queries):
         res = engine.search(q["reference_id"], q["text"], k=1, method=method)
         if res.query_vector is None:

@@ -177,8 +177,8 @@ def sample_caption(row, rng: np.random.Generator, recipe: Recipe) -> tuple[str, 
         text = W.describe(attrs, rng, subset)
     elif u < recipe.p_full + recipe.p_partial:
         k = int(rng.choice([1, 1, 2, 2, 3, 4]))
-        subset = tuple(sorted(rng.choice(len(W.ATTRIBUTES), k, replace=False)))
-        subset = tuple(W.ATTRIBUTES[i] for i in subset)
+        picked = sorted(int(i) for i in rng.choice(len(W.ATTRIBUTES), k, replace=False))
+        subset = tuple(W.ATTRIBUTES[i] for i in picked)
         text = W.describe(attrs, rng, subset)
     else:
         # Composed: describe a neighbour that differs in one attribute, then say how it changes.
@@ -207,7 +207,7 @@ def hard_batch(
     n_combo = n_pool // replicates
     sizes = [len(W.VALUES[a]) for a in W.ATTRIBUTES]
     strides = np.cumprod([1] + sizes[::-1][:-1])[::-1]  # mixed-radix index of itertools.product
-    out = []
+    out: list[int] = []
     while len(out) < n // 2:
         base = [int(rng.integers(s)) for s in sizes]
         k = 0 if rng.random() < shape_focus else int(rng.integers(5))

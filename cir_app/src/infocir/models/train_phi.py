@@ -107,7 +107,8 @@ def train_phi(workdir: Path, recipe: PhiRecipe = PhiRecipe(), out_dir: Path = AS
     # 2. φ distillation.
     d_tok = bundle.token_dim
     torch.manual_seed(recipe.seed)
-    phi = bundle.adopt(Phi(bundle.embed_dim, 4 * d_tok, d_tok))
+    phi = Phi(bundle.embed_dim, 4 * d_tok, d_tok)
+    bundle.adopt(phi)  # moves the module in place
     opt = torch.optim.AdamW(phi.parameters(), lr=recipe.phi_lr, weight_decay=0.01)
     t1 = time.time()
     rng = np.random.default_rng(recipe.seed)
@@ -117,8 +118,8 @@ def train_phi(workdir: Path, recipe: PhiRecipe = PhiRecipe(), out_dir: Path = AS
         pred = phi(feats[idx])
         distil = (1 - F.cosine_similarity(pred, v_star[idx], dim=-1)).mean()
         sub = idx[:64].tolist()  # the regulariser runs the text tower: a sub-batch keeps steps fast
-        targets = regulariser_targets(bundle, [concepts[i] for i in sub], [_suffix(attrs_l[i], rng) for i in sub])
-        reg = regulariser_loss(model, pred[:64], targets, token_id)
+        reg_targets = regulariser_targets(bundle, [concepts[i] for i in sub], [_suffix(attrs_l[i], rng) for i in sub])
+        reg = regulariser_loss(model, pred[:64], reg_targets, token_id)
         loss = distil + recipe.phi_reg_weight * reg
         for g in opt.param_groups:
             g["lr"] = recipe.phi_lr * 0.5 * (1 + np.cos(np.pi * step / recipe.phi_steps))
