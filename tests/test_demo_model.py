@@ -49,3 +49,43 @@ def test_searle_beats_the_baselines_on_demo_queries(demo_world_engine):
     r = evaluate(engine, demo_benchmark(root), ["image", "text", "average", "searle"])
     best_baseline = max(r[m]["mAP@10"] for m in ("image", "text", "average"))
     assert r["searle"]["mAP@10"] > best_baseline
+
+
+# Bars on the independent renderer, a little under what the shipped model measures on these 320
+# images (colour ≥ 0.969, size ≥ 0.912, shape 0.397; the model before stage 4: 0.783, 0.767, 0.25).
+# Issue 20 asks for shape ≥ 0.90; the shipped model does not reach it (see README).
+COLOUR_BAR, SIZE_BAR, SHAPE_BAR = 0.95, 0.90, 0.35
+
+
+def _independent_subset(size: int, n: int = 320, seed: int = 2024):
+    """``n`` images of the independent renderer (a spread of attribute combinations), as model input."""
+    import torch
+
+    from infocir.data import demo_world as W
+    from infocir.data import independent_world as I
+    from infocir.models.train_demo import _input_transform
+
+    tf = _input_transform(size)
+    combos = W.all_combinations()
+    pick = np.random.default_rng(seed).choice(len(combos), n, replace=False)
+    images, rows = [], []
+    for ci in pick:
+        a = combos[ci]
+        img, _ = I.render(a, np.random.default_rng([seed, int(ci)]))
+        images.append(tf(img))
+        rows.append([W.VALUES[k].index(getattr(a, k)) for k in W.ATTRIBUTES])
+    return torch.stack(images), torch.tensor(rows)
+
+
+def test_zero_shot_on_images_drawn_by_the_independent_renderer(bundle):
+    """Images from code the model never trained on (objects anywhere, any rotation, 15–80 % of the side)."""
+    from infocir.models.train_demo import evaluate
+
+    images, attrs = _independent_subset(bundle.image_size)
+    res = evaluate(bundle, images, attrs)
+    small = attrs[:, 2] == 0
+    res_small = evaluate(bundle, images[small], attrs[small])
+    res_large = evaluate(bundle, images[~small], attrs[~small])
+    for r in (res, res_small, res_large):
+        assert r["zero_shot_colour"] >= COLOUR_BAR and r["zero_shot_size"] >= SIZE_BAR
+    assert res["zero_shot_shape"] >= SHAPE_BAR, res

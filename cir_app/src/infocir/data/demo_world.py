@@ -390,14 +390,14 @@ Renderer = Callable[[Attributes, np.random.Generator, int], tuple[Image.Image, n
 
 
 def _render_replicate(
-    args: tuple[Any, int, str, Renderer, tuple[int, ...]],
+    args: tuple[Any, int, str, Renderer, tuple[int, ...], int, int],
 ) -> list[tuple[str, tuple[str, ...], np.ndarray]]:
-    """Render and save one replicate of every combination; returns (id, attributes, packed mask)."""
-    spec, rep, out, draw, salt = args
+    """Render and save combinations ``lo:hi`` of one replicate; returns (id, attributes, packed mask)."""
+    spec, rep, out, draw, salt, lo, hi = args
     combos = all_combinations()
     per_shape = len(combos) // len(SHAPES)  # combinations are shape-major (itertools.product order)
     rows = []
-    for ci, attrs in enumerate(combos):
+    for ci, attrs in list(enumerate(combos))[lo:hi]:
         # One generator per image makes each image independent of the order of the others.
         img, mask = draw(attrs, np.random.default_rng([spec.seed, rep, ci, *salt]), spec.side)
         iid = image_id(attrs, rep * per_shape + ci % per_shape)
@@ -465,7 +465,14 @@ def write_world(
         for shape in SHAPES:
             (tmp / shape).mkdir()
         _write_csv(tmp / "class_names.csv", ["dir_name", "class_name"], [[s, s] for s in SHAPES])
-        jobs = [(spec, rep, str(tmp), draw, salt) for rep in range(spec.replicates)]
+        # Chunks of combinations, so that one replicate also keeps every worker busy.
+        n_combo = len(all_combinations())
+        step = -(-n_combo // max(1, workers))
+        jobs = [
+            (spec, rep, str(tmp), draw, salt, lo, min(n_combo, lo + step))
+            for rep in range(spec.replicates)
+            for lo in range(0, n_combo, step)
+        ]
         with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs)))) as pool:
             rendered = [row for part in pool.map(_render_replicate, jobs) for row in part]
         _write_csv(tmp / "attributes.csv", ["image_id", *ATTRIBUTES], [[iid, *key] for iid, key, _ in rendered])
