@@ -74,6 +74,9 @@ class Recipe:
     # groups of varied renders.  Off in the shipped recipe: at 0.1 it was worse at step 800 (varied
     # held-out shape 47.0 % vs 49.3 %, standard shape 95.9 % vs 97.9 %).
     caption_weight: float = 0.0
+    # Stages 2-3 on the standard pool plus the varied one (the next thing to try for shape: a CNN
+    # teacher learns translation-invariant shapes more easily than the ViT; not the shipped recipe).
+    varied_in_pool: bool = False
 
 
 # --------------------------------------------------------------------------- data
@@ -489,12 +492,17 @@ def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR, d
     dev = teacher_b.device
     size = teacher_b.image_size
     images, attrs = cached_pool(workdir, "train", recipe.seed, recipe.pool_replicates, size)
+    replicates = recipe.pool_replicates
+    if recipe.varied_in_pool:  # appended replicate-major, so hard_batch's index layout still holds
+        v_images, v_attrs = cached_pool(workdir, "train", recipe.seed, recipe.varied_replicates, size, "varied")
+        images, attrs = torch.cat([images, v_images]), torch.cat([attrs, v_attrs])
+        replicates += recipe.varied_replicates
     ho_images, ho_attrs = cached_pool(workdir, "heldout", recipe.heldout_seed, 1, size)
     log.info("pool %d images, held-out %d", len(images), len(ho_images))
 
     def teacher_step(step, phase=1, focus=0.0):
         r = np.random.default_rng([recipe.seed, phase, step])
-        idx = hard_batch(recipe.teacher_batch, len(images), recipe.pool_replicates, recipe.hard_group, r, focus)
+        idx = hard_batch(recipe.teacher_batch, len(images), replicates, recipe.hard_group, r, focus)
         batch = images[idx]
         if r.random() < 0.5:
             batch = batch.flip(-1)
@@ -623,6 +631,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--general-steps", type=int, default=Recipe.general_steps, help="stage 4 steps (0: skip)")
     ap.add_argument("--varied-replicates", type=int, default=Recipe.varied_replicates)
     ap.add_argument(
+        "--varied-in-pool", action="store_true", help="train teacher and student on standard + varied renders"
+    )
+    ap.add_argument(
         "--from-shipped", action="store_true", help="run only stage 4 (generalisation) on the shipped student"
     )
     ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
@@ -636,6 +647,7 @@ def main(argv: list[str] | None = None) -> int:
         pool_replicates=args.replicates,
         general_steps=args.general_steps,
         varied_replicates=args.varied_replicates,
+        varied_in_pool=args.varied_in_pool,
     )
     run = fine_tune_shipped if args.from_shipped else train
     run(Path(args.workdir), recipe, Path(args.out_dir), device=args.device)
