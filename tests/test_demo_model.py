@@ -30,11 +30,10 @@ def test_committed_weights_load_offline_with_manifest(bundle):
 
 
 def test_zero_shot_attributes_far_above_chance(bundle):
-    from infocir.models.train_demo import build_pool, evaluate
+    from infocir.models.train_demo import evaluate
 
-    images, attrs = build_pool(seed=2024, replicates=1, size=bundle.image_size)
-    pick = np.random.default_rng(0).choice(len(images), 320, replace=False)
-    res = evaluate(bundle, images[pick], attrs[pick])
+    images, attrs = _subset(bundle.image_size, "standard")
+    res = evaluate(bundle, images, attrs)
     # chance: shape/colour 1/8, background 1/5, style 1/3; the trained model measured ≥ 0.95 on all of them
     assert res["zero_shot_shape"] >= 0.80
     assert res["zero_shot_colour"] >= 0.90
@@ -57,8 +56,9 @@ def test_searle_beats_the_baselines_on_demo_queries(demo_world_engine):
 COLOUR_BAR, SIZE_BAR, SHAPE_BAR = 0.95, 0.90, 0.35
 
 
-def _independent_subset(size: int, n: int = 320, seed: int = 2024):
-    """``n`` images of the independent renderer (a spread of attribute combinations), as model input."""
+def _subset(size: int, renderer: str = "independent", n: int = 320, seed: int = 2024):
+    """``n`` fresh images (a spread of attribute combinations) drawn by the training generator
+    (``standard``) or the independent renderer, as model input, with their attribute indices."""
     import torch
 
     from infocir.data import demo_world as W
@@ -67,11 +67,12 @@ def _independent_subset(size: int, n: int = 320, seed: int = 2024):
 
     tf = _input_transform(size)
     combos = W.all_combinations()
+    draw = W.render if renderer == "standard" else I.render
     pick = np.random.default_rng(seed).choice(len(combos), n, replace=False)
     images, rows = [], []
     for ci in pick:
         a = combos[ci]
-        img, _ = I.render(a, np.random.default_rng([seed, int(ci)]))
+        img, _ = draw(a, np.random.default_rng([seed, int(ci)]))
         images.append(tf(img))
         rows.append([W.VALUES[k].index(getattr(a, k)) for k in W.ATTRIBUTES])
     return torch.stack(images), torch.tensor(rows)
@@ -81,7 +82,7 @@ def test_zero_shot_on_images_drawn_by_the_independent_renderer(bundle):
     """Images from code the model never trained on (objects anywhere, any rotation, 15–80 % of the side)."""
     from infocir.models.train_demo import evaluate
 
-    images, attrs = _independent_subset(bundle.image_size)
+    images, attrs = _subset(bundle.image_size)
     res = evaluate(bundle, images, attrs)
     small = attrs[:, 2] == 0
     res_small = evaluate(bundle, images[small], attrs[small])
