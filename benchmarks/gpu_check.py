@@ -166,6 +166,10 @@ def training_steps(tmp: Path, device: str) -> None:
             student_stop_at=0,
             teacher_batch=64,
             student_batch=32,
+            varied_replicates=1,
+            general_steps=4,
+            general_batch=32,
+            caption_weight=0.1,  # stage 4's optional caption loss too: its text batch goes through the bundle
         )
         man = train(tmp / "train-clip", r, tmp / "train-clip-out", device=device)
         return f"trained on {man['device']}"
@@ -180,7 +184,7 @@ def training_steps(tmp: Path, device: str) -> None:
         train_phi(tmp / "train-phi", PhiRecipe(oti_steps=3, oti_batch=960, phi_steps=3), out, device=device)
         return ""
 
-    step("train-demo-clip (4+2+4 steps)", train_clip)
+    step("train-demo-clip (4+2+4+4 steps)", train_clip)
     step("train-demo-phi (3 OTI + 3 φ steps)", train_phi_steps)
 
 
