@@ -186,10 +186,11 @@ def cmd_import_features(cfg: AppConfig, args) -> int:
 
 
 def cmd_search(cfg: AppConfig, args) -> int:
-    from infocir.engine import RetrievalEngine
+    from infocir.engine import RetrievalEngine, use_query_threads
     from infocir.models.encoding import open_rgb
 
     engine = RetrievalEngine.from_config(cfg)
+    use_query_threads(cfg)
     reference = args.reference
     if reference and reference not in engine.index.row_of:
         if os.path.isfile(reference):

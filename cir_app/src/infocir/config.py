@@ -80,6 +80,10 @@ class ModelConfig:
     # "auto": fp16 autocast for encoding on CUDA, fp32 on the CPU; fp64 is a numerics check.
     precision: str = _choices("auto", "fp32", "fp16", "bf16", "fp64", default="auto")
     phi_checkpoint: str = "demo"  # SEARLE φ: "demo", a .pt path with key "Phi", or "" (unavailable)
+    # torch threads for queries once the index is ready (serve, search): one query on one thread does not
+    # fight other processes for the cores (8 ms → 300 ms with all threads when a core is busy); 0 = torch's
+    # default (all cores).  Index builds, evaluation and training always use every core.
+    query_threads: int = _bounded(1, 0, 1024)
     seed: int = 0
 
 

@@ -88,6 +88,18 @@ def _cached_bundle(
     return load_clip(name, pretrained, preprocess, device, seed, config_dirs, precision, targetpad_ratio, quick_gelu)
 
 
+def use_query_threads(cfg: AppConfig) -> int:
+    """Set torch's intra-op threads for answering queries (``model.query_threads``; 0 leaves torch's
+    default).  Called by ``serve`` and ``search`` after the index is ready.  Returns the count in use."""
+    import torch
+
+    if cfg.model.query_threads > 0:
+        torch.set_num_threads(cfg.model.query_threads)
+    n = torch.get_num_threads()
+    log.info("Queries run on %d torch thread(s) (model.query_threads=%d).", n, cfg.model.query_threads)
+    return n
+
+
 def bundle_for(cfg: AppConfig) -> ClipBundle:
     """The (cached) CLIP model of a configuration."""
     m = cfg.model

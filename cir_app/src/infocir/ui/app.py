@@ -11,7 +11,7 @@ import logging
 from dash import Dash
 
 from infocir.config import AppConfig
-from infocir.engine import RetrievalEngine
+from infocir.engine import RetrievalEngine, use_query_threads
 from infocir.index.store import index_dir_for
 from infocir.projection.embedding_map import MapService, map_dir
 from infocir.ui.callbacks import distribution, embedding, enhancement, explanations, gallery, query, share
@@ -51,6 +51,7 @@ def serve(cfg: AppConfig) -> int:
     for note in plan.notes:
         log.log(logging.WARNING if plan.exposed else logging.INFO, note)
     engine = RetrievalEngine.from_config(cfg)
+    use_query_threads(cfg)  # after the build: batch encoding keeps every core
     app = create_app(engine, cfg)
     run, host, port, _ = make_runner(app, plan)
     warning = exposure_warning(plan, host, port)
