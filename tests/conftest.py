@@ -32,6 +32,18 @@ from infocir.ui.chrome import chrome_options  # noqa: E402
 TINY_MODEL = "InfoCIR-Tiny-ViT"
 
 
+@pytest.fixture(autouse=True)
+def _torch_threads_restored():
+    """``serve``/``search`` set torch's thread count for queries (model.query_threads); a test that runs
+    them must not leave the rest of the suite on one thread."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != before:
+        torch.set_num_threads(before)
+
+
 def make_image_folder(root: Path, per_class: int = 4, shapes=("circle", "star", "square"), csv: bool = True) -> Path:
     """Class sub-folders of rendered demo shapes (+ class_names.csv)."""
     root.mkdir(parents=True, exist_ok=True)
