@@ -239,6 +239,18 @@ def multi_positive_loss(
     return (li + lt) / 2
 
 
+def caption_loss(bundle, img: torch.Tensor, rows: torch.Tensor, r: np.random.Generator, recipe: Recipe) -> torch.Tensor:
+    """Multi-positive caption loss of unit image features ``img`` whose images have the attribute
+    indices ``rows`` (host): one caption sampled per image; every caption an image satisfies is one
+    of its positives."""
+    caps, cons = zip(*(sample_caption(row, r, recipe) for row in rows.numpy()), strict=True)
+    cons_t = torch.from_numpy(np.stack(cons))  # host: compared with the host attributes, moved as targets
+    positives = ((cons_t[None, :, :] == -1) | (cons_t[None, :, :] == rows[:, None, :])).all(-1).float()
+    model = bundle.model
+    tx = F.normalize(model.encode_text(bundle.tokens(list(caps))), dim=-1)
+    return multi_positive_loss(img, tx, model.logit_scale.exp().clamp(max=100), bundle.tensor(positives))
+
+
 def _normalize(bundle, images: torch.Tensor) -> torch.Tensor:
     """uint8 images [B, 3, S, S] (host) → the model's normalised input on its device."""
     from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
@@ -416,15 +428,9 @@ def generalise(
         target = torch.cat([prototypes[student_b.tensor(iv % n_combo)], anchor[student_b.tensor(is_)]])
         out = F.normalize(student.encode_image(_normalize(student_b, batch)), dim=-1)
         loss = (1 - (out * target).sum(-1)).mean()
-        if recipe.caption_weight:
+        if recipe.caption_weight:  # the text tower is frozen (no grad), so only the image side learns
             rows = torch.cat([varied_attrs[iv], attrs[is_]])
-            caps, cons = zip(*(sample_caption(row, r, recipe) for row in rows.numpy()), strict=True)
-            cons_t = torch.from_numpy(np.stack(cons))  # host: compared with the host attributes
-            positives = ((cons_t[None, :, :] == -1) | (cons_t[None, :, :] == rows[:, None, :])).all(-1).float()
-            with torch.no_grad():
-                tx = F.normalize(student.encode_text(student_b.tokens(list(caps))), dim=-1)
-            scale = student.logit_scale.exp().clamp(max=100)
-            loss = loss + recipe.caption_weight * multi_positive_loss(out, tx, scale, student_b.tensor(positives))
+            loss = loss + recipe.caption_weight * caption_loss(student_b, out, rows, r, recipe)
         return loss
 
     def eval_both() -> dict:
@@ -506,13 +512,8 @@ def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR, d
         batch = images[idx]
         if r.random() < 0.5:
             batch = batch.flip(-1)
-        rows = attrs[idx].numpy()
-        caps, cons = zip(*(sample_caption(row, r, recipe) for row in rows), strict=True)
-        cons = torch.from_numpy(np.stack(cons))  # host: compared with the host attributes, moved as targets
-        targets = ((cons[None, :, :] == -1) | (cons[None, :, :] == attrs[idx][:, None, :])).all(-1).float()
         im = F.normalize(teacher.encode_image(_normalize(teacher_b, batch)), dim=-1)
-        tx = F.normalize(teacher.encode_text(teacher_b.tokens(list(caps))), dim=-1)
-        return multi_positive_loss(im, tx, teacher.logit_scale.exp().clamp(max=100), teacher_b.tensor(targets))
+        return caption_loss(teacher_b, im, attrs[idx], r, recipe)
 
     t_teacher = _checkpointed_loop(
         "teacher",
