@@ -74,7 +74,7 @@ def _subset(size: int, renderer: str = "independent", n: int = 320, seed: int = 
         a = combos[ci]
         img, _ = draw(a, np.random.default_rng([seed, int(ci)]))
         images.append(tf(img))
-        rows.append([W.VALUES[k].index(getattr(a, k)) for k in W.ATTRIBUTES])
+        rows.append(a.indices())
     return torch.stack(images), torch.tensor(rows)
 
 

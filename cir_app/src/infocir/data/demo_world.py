@@ -78,6 +78,10 @@ class Attributes:
     def key(self) -> tuple[str, ...]:
         return tuple(getattr(self, a) for a in ATTRIBUTES)
 
+    def indices(self) -> list[int]:
+        """Each attribute's position in ``VALUES`` (in ``ATTRIBUTES`` order): a model's class labels."""
+        return [VALUES[a].index(getattr(self, a)) for a in ATTRIBUTES]
+
 
 def all_combinations() -> list[Attributes]:
     """Every attribute combination, in a fixed order (8·8·2·5·3 = 1920)."""

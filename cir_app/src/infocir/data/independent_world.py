@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from infocir.data.demo_world import ATTRIBUTES, SHAPES, VALUES, Attributes, all_combinations, write_world
+from infocir.data.demo_world import SHAPES, Attributes, all_combinations, write_world
 
 SUPERSAMPLE = 3
 _SALT = 31  # keeps these random streams apart from the demo world's for equal seeds
@@ -220,7 +220,7 @@ def render_pool(seed: int, replicates: int, side: int = 128) -> tuple[list[Image
         for ci, a in enumerate(all_combinations()):
             img, _ = render(a, np.random.default_rng([seed, rep, ci, _SALT]), side)
             images.append(img)
-            rows.append([VALUES[k].index(getattr(a, k)) for k in ATTRIBUTES])
+            rows.append(a.indices())
     return images, np.array(rows, np.int64)
 
 

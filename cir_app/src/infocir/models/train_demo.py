@@ -124,7 +124,7 @@ def _render_chunk(args: tuple[int, int, int, int, str]) -> tuple[np.ndarray, np.
         if renderer == "varied":
             img = degrade(img, rng)
         imgs.append(tf(img).numpy())
-        attrs.append([ATTR_INDEX[k][getattr(a, k)] for k in W.ATTRIBUTES])
+        attrs.append(a.indices())
     return np.stack(imgs), np.array(attrs, np.int64)
 
 
