@@ -80,13 +80,14 @@ def _subset(size: int, renderer: str = "independent", n: int = 320, seed: int = 
 
 def test_zero_shot_on_images_drawn_by_the_independent_renderer(bundle):
     """Images from code the model never trained on (objects anywhere, any rotation, 15–80 % of the side)."""
-    from infocir.models.train_demo import evaluate
+    from infocir.models.train_demo import encode_images, evaluate_features
 
     images, attrs = _subset(bundle.image_size)
-    res = evaluate(bundle, images, attrs)
+    feats = encode_images(bundle, images)
+    res = evaluate_features(bundle, feats, attrs)
     small = attrs[:, 2] == 0
-    res_small = evaluate(bundle, images[small], attrs[small])
-    res_large = evaluate(bundle, images[~small], attrs[~small])
+    res_small = evaluate_features(bundle, feats[bundle.tensor(small)], attrs[small])
+    res_large = evaluate_features(bundle, feats[bundle.tensor(~small)], attrs[~small])
     for r in (res, res_small, res_large):
         assert r["zero_shot_colour"] >= COLOUR_BAR and r["zero_shot_size"] >= SIZE_BAR
     assert res["zero_shot_shape"] >= SHAPE_BAR, res

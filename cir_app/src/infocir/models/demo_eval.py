@@ -44,14 +44,16 @@ def evaluate_bundle(
     used 1234), one per attribute combination by default (1,920 images).
     """
     from infocir.data.demo_world import SIZES
-    from infocir.models.train_demo import evaluate
+    from infocir.models.train_demo import encode_images, evaluate_features
 
     images, attrs = heldout_images(renderer, seed, replicates, bundle.image_size)
-    res = evaluate(bundle, images, attrs)
+    bundle.model.eval()
+    feats = encode_images(bundle, images)  # once: the size subsets are slices of it
+    res = evaluate_features(bundle, feats, attrs)
     size_col = attrs[:, 2].numpy()
     for si, size in enumerate(SIZES):
         sel = np.flatnonzero(size_col == si)
-        part = evaluate(bundle, images[sel], attrs[sel])
+        part = evaluate_features(bundle, feats[bundle.tensor(sel)], attrs[sel])
         for key in ("zero_shot_shape", "zero_shot_colour", "zero_shot_size"):
             res[f"{key}_{size}"] = part[key]
     res["n_images"] = len(images)

@@ -301,7 +301,12 @@ ZERO_SHOT_PROMPTS = {
 def evaluate(bundle, images: torch.Tensor, attrs: torch.Tensor) -> dict[str, float]:
     """Zero-shot accuracy per attribute and text→image Recall@10 for full captions (held-out set)."""
     bundle.model.eval()
-    img = encode_images(bundle, images)
+    return evaluate_features(bundle, encode_images(bundle, images), attrs)
+
+
+@torch.no_grad()
+def evaluate_features(bundle, img: torch.Tensor, attrs: torch.Tensor) -> dict[str, float]:
+    """``evaluate`` on unit image features already computed (on the device), e.g. for subsets of one set."""
     res: dict[str, float] = {}
     for ai, a in enumerate(W.ATTRIBUTES):
         words = [
