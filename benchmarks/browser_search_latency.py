@@ -16,13 +16,12 @@ import argparse
 import statistics
 import time
 
-from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 # the browser tests' helpers: the same request recorder, the same way of typing a query and of waiting
 from infocir.ui.browser import WIRE_JS, type_query, wait_for_map_drawn
-from infocir.ui.chrome import chrome_options
+from infocir.ui.chrome import start_chromium
 
 WIRE_SUMMARY = """
 const w = window.__wire, has = (e, id) => String(e.out).includes(id);
@@ -75,7 +74,7 @@ def main() -> int:
     ap.add_argument("--upload", help="an image file to upload as the reference before the searches")
     ap.add_argument("--settle", type=float, default=1.5, help="seconds to wait after each search for late requests")
     args = ap.parse_args()
-    d = webdriver.Chrome(options=chrome_options())
+    d = start_chromium()
     try:
         d.get(args.url)
         wait = WebDriverWait(d, 300)

@@ -10,14 +10,13 @@ import argparse
 import time
 from pathlib import Path
 
-from selenium import webdriver
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 from infocir.ui.browser import MAP_POINT_JS, choose, drag, lasso_path, type_query, wait_for_map_drawn, wait_until
-from infocir.ui.chrome import chrome_options
+from infocir.ui.chrome import start_chromium
 
 
 def full_page(driver, path: Path, width: int) -> None:
@@ -93,7 +92,7 @@ def main() -> int:
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    d = webdriver.Chrome(options=chrome_options(args.width, 1000))
+    d = start_chromium(args.width, 1000)
     try:
         d.get(args.url)
         wait = WebDriverWait(d, 120)

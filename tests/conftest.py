@@ -27,7 +27,6 @@ except ModuleNotFoundError as exc:  # the package is imported as installed, not 
 
 from infocir.config import AppConfig, apply_overrides  # noqa: E402
 from infocir.data import demo_world as W  # noqa: E402
-from infocir.ui.chrome import chrome_options  # noqa: E402
 
 TINY_MODEL = "InfoCIR-Tiny-ViT"
 
@@ -93,9 +92,22 @@ def tiny_engine(tmp_path_factory):
     return RetrievalEngine.from_config(tiny_config(make_image_folder(tmp / "data"), tmp / "cache"), progress=False)
 
 
-def pytest_setup_options():
-    """Chrome options for dash[testing]'s browser fixtures: Debian chromium, headless, no network chatter."""
-    return chrome_options(1440, 900)
+@pytest.fixture(scope="module")
+def _module_page():
+    """One headless Chromium and one app server per browser test module (``infocir.ui.browser.DashPage``)."""
+    from infocir.ui.browser import DashPage
+
+    page = DashPage(1440, 900)
+    yield page
+    page.close()
+
+
+@pytest.fixture
+def dash_page(_module_page):
+    """The module's browser and server, reset for this test: one empty tab, no storage, no app until
+    ``dash_page.start_server(app)``."""
+    _module_page.reset()
+    return _module_page
 
 
 @pytest.fixture(scope="session")

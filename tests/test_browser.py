@@ -36,8 +36,8 @@ from infocir.ui.browser import (  # noqa: E402, F401  (re-exported for the other
 # the fixtures engine_cfg (24 images, an attributes.csv), shared_maps and app are in conftest.py
 
 
-def search(dash_duo, text="make it red", k=None):
-    type_query(dash_duo.driver, text, k)
+def search(dash_page, text="make it red", k=None):
+    type_query(dash_page.driver, text, k)
 
 
 def settled(fn, polls: int = 4, timeout: float = 20.0):
@@ -52,9 +52,9 @@ def settled(fn, polls: int = 4, timeout: float = 20.0):
     return seen[-1]
 
 
-def server_errors(dash_duo) -> list:
+def server_errors(dash_page) -> list:
     """Browser console entries of failed callbacks (a failed callback shows as a 500)."""
-    return [e for e in (dash_duo.get_logs() or []) if "500" in str(e.get("message", ""))]
+    return [e for e in (dash_page.get_logs() or []) if "500" in str(e.get("message", ""))]
 
 
 def heatmap_rows(d) -> int:
@@ -65,12 +65,12 @@ def heatmap_rows(d) -> int:
     )
 
 
-def test_search_fills_gallery_and_map_and_highlight_and_ideals(dash_duo, app, engine_cfg, tmp_path):
-    dash_duo.start_server(app)
-    d = dash_duo.driver
-    dash_duo.wait_for_element("#query-text", timeout=30)
-    dash_duo.wait_for_element("#map-graph .js-plotly-plot", timeout=60)
-    search(dash_duo, "make it red", k=7)
+def test_search_fills_gallery_and_map_and_highlight_and_ideals(dash_page, app, engine_cfg, tmp_path):
+    dash_page.start_server(app)
+    d = dash_page.driver
+    dash_page.wait_for_element("#query-text", timeout=30)
+    dash_page.wait_for_element("#map-graph .js-plotly-plot", timeout=60)
+    search(dash_page, "make it red", k=7)
     deadline = time.time() + 30
     while len(tiles(d)) != 7 and time.time() < deadline:
         time.sleep(0.2)
@@ -80,7 +80,7 @@ def test_search_fills_gallery_and_map_and_highlight_and_ideals(dash_duo, app, en
         time.sleep(0.3)
     assert map_points(d) == 7  # the top-k are marked on the map
     # C1: clicking a bar highlights that class in the gallery
-    dash_duo.wait_for_element("#dist-histogram .bars .point path", timeout=20)
+    dash_page.wait_for_element("#dist-histogram .bars .point path", timeout=20)
     deadline = time.time() + 40
     while not d.find_elements(By.CSS_SELECTOR, "#results-gallery .tile.hl") and time.time() < deadline:
         try:  # bars sit under plotly's drag layer, and re-render after a search: find, hover, click
@@ -104,32 +104,32 @@ def test_search_fills_gallery_and_map_and_highlight_and_ideals(dash_duo, app, en
     assert d.find_elements(By.CSS_SELECTOR, "#results-gallery .tile.ideal .badge")
     d.save_screenshot(str(tmp_path / "browser.png"))
     # no callback failed on the server (a failed callback shows as a 500 in the browser console)
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)
 
 
-def test_bad_upload_shows_a_message(dash_duo, app, tmp_path):
-    dash_duo.start_server(app)
+def test_bad_upload_shows_a_message(dash_page, app, tmp_path):
+    dash_page.start_server(app)
     bad = tmp_path / "notes.pdf"
     bad.write_bytes(b"%PDF-1.4 not an image")
-    dash_duo.wait_for_element("#query-upload input", timeout=30).send_keys(str(bad))
-    dash_duo.wait_for_contains_text("#query-upload-message", "is not an image file", timeout=20)
+    dash_page.wait_for_element("#query-upload input", timeout=30).send_keys(str(bad))
+    dash_page.wait_for_contains_text("#query-upload-message", "is not an image file", timeout=20)
     fake = tmp_path / "fake.png"
     fake.write_bytes(b"this is text, renamed")
-    dash_duo.find_element("#query-upload input").send_keys(str(fake))
-    dash_duo.wait_for_contains_text("#query-upload-message", "not a readable image", timeout=20)
+    dash_page.find_element("#query-upload input").send_keys(str(fake))
+    dash_page.wait_for_contains_text("#query-upload-message", "not a readable image", timeout=20)
     # the page still works: a search from the dataset reference runs
-    search(dash_duo, "a star")
+    search(dash_page, "a star")
     deadline = time.time() + 30
-    while not tiles(dash_duo.driver) and time.time() < deadline:
+    while not tiles(dash_page.driver) and time.time() < deadline:
         time.sleep(0.2)
-    assert tiles(dash_duo.driver)
+    assert tiles(dash_page.driver)
 
 
-def test_two_sessions_are_isolated(dash_duo, app):
-    dash_duo.start_server(app)
-    d = dash_duo.driver
-    dash_duo.wait_for_element("#query-text", timeout=30)
-    search(dash_duo, "a red shape", k=5)
+def test_two_sessions_are_isolated(dash_page, app):
+    dash_page.start_server(app)
+    d = dash_page.driver
+    dash_page.wait_for_element("#query-text", timeout=30)
+    search(dash_page, "a red shape", k=5)
     deadline = time.time() + 30
     while len(tiles(d)) != 5 and time.time() < deadline:
         time.sleep(0.2)
@@ -141,11 +141,11 @@ def test_two_sessions_are_isolated(dash_duo, app):
     # a second tab is a second session: no results, no ideals
     first = d.current_window_handle
     d.switch_to.new_window("tab")
-    d.get(dash_duo.server_url)
-    dash_duo.wait_for_element("#query-text", timeout=30)
+    d.get(dash_page.server_url)
+    dash_page.wait_for_element("#query-text", timeout=30)
     time.sleep(1.5)
     assert tiles(d) == [] and "Run a search" in d.find_element(By.ID, "results-summary").text
-    search(dash_duo, "a blue shape", k=3)
+    search(dash_page, "a blue shape", k=3)
     deadline = time.time() + 30
     while len(tiles(d)) != 3 and time.time() < deadline:
         time.sleep(0.2)
@@ -155,18 +155,18 @@ def test_two_sessions_are_isolated(dash_duo, app):
     assert len(tiles(d)) == 5 and len(d.find_elements(By.CSS_SELECTOR, ".tile.ideal")) == 1
 
 
-def start_and_search(dash_duo, app, text: str, k: int):
+def start_and_search(dash_page, app, text: str, k: int):
     """Serve the app, search from the default reference, wait for the k tiles; returns the driver."""
-    dash_duo.start_server(app)
-    d = dash_duo.driver
-    dash_duo.wait_for_element("#query-text", timeout=30)
-    search(dash_duo, text, k=k)
+    dash_page.start_server(app)
+    d = dash_page.driver
+    dash_page.wait_for_element("#query-text", timeout=30)
+    search(dash_page, text, k=k)
     assert wait_until(lambda: len(tiles(d)) == k)
     return d
 
 
-def test_panel_f_shows_saliency_tokens_and_rank_delta(dash_duo, app, tmp_path):
-    d = start_and_search(dash_duo, app, "make it red", 6)
+def test_panel_f_shows_saliency_tokens_and_rank_delta(dash_page, app, tmp_path):
+    d = start_and_search(dash_page, app, "make it red", 6)
     heat = lambda i: d.find_element(By.ID, i).get_attribute("src") or ""  # noqa: E731
     # F1: the reference and the first candidate get a saliency layer over the original
     assert wait_until(lambda: heat("explain-ref-heat").startswith("data:image/png"), 60)
@@ -198,10 +198,10 @@ def test_panel_f_shows_saliency_tokens_and_rank_delta(dash_duo, app, tmp_path):
     box.send_keys(Keys.ENTER)
     assert wait_until(lambda: heatmap_rows(d), 30) == 2
     d.save_screenshot(str(tmp_path / "panel-f.png"))
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)
 
 
-def test_reference_map_follows_the_shown_candidate_and_saves(dash_duo, engine_cfg, tmp_path):
+def test_reference_map_follows_the_shown_candidate_and_saves(dash_page, engine_cfg, tmp_path):
     """F1's reference map explains the shown candidate's score through the method's composition:
     stepping to the next candidate changes it; "Save maps" writes both maps to saliency.output_dir."""
     from infocir.config import apply_overrides
@@ -209,7 +209,7 @@ def test_reference_map_follows_the_shown_candidate_and_saves(dash_duo, engine_cf
     engine, cfg = engine_cfg
     out = tmp_path / "maps"
     d = start_and_search(
-        dash_duo, create_app(engine, apply_overrides(cfg, {"saliency.output_dir": str(out)})), "make it red", 6
+        dash_page, create_app(engine, apply_overrides(cfg, {"saliency.output_dir": str(out)})), "make it red", 6
     )
     heat = lambda i: d.find_element(By.ID, i).get_attribute("src") or ""  # noqa: E731
     caption = lambda: d.find_element(By.ID, "explain-ref-caption").text  # noqa: E731
@@ -223,11 +223,11 @@ def test_reference_map_follows_the_shown_candidate_and_saves(dash_duo, engine_cf
     click_fresh(d, "#explain-save")
     assert wait_until(lambda: "Saved 4 files" in d.find_element(By.ID, "explain-save-note").text, 60)
     assert len(list(out.glob("*.png"))) == 2 and len(list(out.glob("*.npy"))) == 2
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)
 
 
-def test_panel_e_scores_candidates_and_adopts_one(dash_duo, app, tmp_path):
-    d = start_and_search(dash_duo, app, "change it", 8)
+def test_panel_e_scores_candidates_and_adopts_one(dash_page, app, tmp_path):
+    d = start_and_search(dash_page, app, "change it", 8)
     # without ideals the panel says what to do
     click_fresh(d, "#enhance-run")
     assert wait_until(lambda: "Mark at least one ideal" in d.find_element(By.ID, "enhance-status").text)
@@ -249,24 +249,24 @@ def test_panel_e_scores_candidates_and_adopts_one(dash_duo, app, tmp_path):
     click_fresh(d, "#enhance-adopt")
     assert wait_until(lambda: d.find_element(By.ID, "query-text").get_attribute("value") == chosen, 20)
     assert wait_until(lambda: chosen in d.find_element(By.ID, "results-summary").text, 30)
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)
 
 
 # --------------------------------------------------------------------------- panel D gestures
-def wait_for_map(dash_duo, name="Circle"):
-    d = dash_duo.driver
-    dash_duo.wait_for_element("#map-graph .js-plotly-plot", timeout=60)
+def wait_for_map(dash_page, name="Circle"):
+    d = dash_page.driver
+    dash_page.wait_for_element("#map-graph .js-plotly-plot", timeout=60)
     assert wait_until(lambda: d.execute_script(MAP_POINT_JS, name) is not None, 150)  # fitted in the background
     d.execute_script("document.querySelector('#map-graph').scrollIntoView({block: 'center', behavior: 'instant'})")
     return d.execute_script(MAP_POINT_JS, name)
 
 
-def test_map_click_opens_a_card_that_marks_an_ideal_and_sets_the_reference(dash_duo, app, engine_cfg):
+def test_map_click_opens_a_card_that_marks_an_ideal_and_sets_the_reference(dash_page, app, engine_cfg):
     """A click on a map point opens that image's card beside it; "mark ideal" marks it (gold ring on the
     map, the button says so), "use as reference" makes it the reference and searches."""
     engine, _ = engine_cfg
-    d = start_and_search(dash_duo, app, "make it red", 5)
-    info = wait_for_map(dash_duo, "Heart")
+    d = start_and_search(dash_page, app, "make it red", 5)
+    info = wait_for_map(dash_page, "Heart")
     x, y, row = info["pts"][2]
     want = engine.index.ids[row]
     graph = d.find_element(By.CSS_SELECTOR, "#map-graph .js-plotly-plot")
@@ -297,15 +297,15 @@ def test_map_click_opens_a_card_that_marks_an_ideal_and_sets_the_reference(dash_
     assert wait_until(lambda: card.is_displayed() and engine.index.ids[row] in card.text, 20)
     ActionChains(d).send_keys(Keys.ESCAPE).perform()
     assert wait_until(lambda: not card.is_displayed(), 10)
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)
 
 
 @pytest.mark.parametrize("tool", ["lasso", "box"])
-def test_map_selection_browses_the_gallery_and_marks_ideals(dash_duo, app, engine_cfg, tool):
+def test_map_selection_browses_the_gallery_and_marks_ideals(dash_page, app, engine_cfg, tool):
     engine, _ = engine_cfg
-    dash_duo.start_server(app)
-    d = dash_duo.driver
-    info = wait_for_map(dash_duo, "Star")
+    dash_page.start_server(app)
+    d = dash_page.driver
+    info = wait_for_map(dash_page, "Star")
     pts = info["pts"]
     xs, ys = [p[0] for p in pts], [p[1] for p in pts]
     cx, cy = sorted(xs)[len(xs) // 2], sorted(ys)[len(ys) // 2]  # around the middle of the star points
@@ -332,13 +332,13 @@ def test_map_selection_browses_the_gallery_and_marks_ideals(dash_duo, app, engin
     assert wait_until(lambda: len(d.find_elements(By.CSS_SELECTOR, "#results-gallery .tile.ideal")) == len(shown), 20)
     click_fresh(d, "#results-back")
     assert wait_until(lambda: "selected on the map" not in d.find_element(By.ID, "results-summary").text, 20)
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)
 
 
-def test_panel_f_never_freezes(dash_duo, app):
+def test_panel_f_never_freezes(dash_page, app):
     """▶ ten times in a row, then a word-score change while maps are computing: the panel always
     reaches "Done" with both maps (it used to stop polling at "Computing… 3/4")."""
-    d = start_and_search(dash_duo, app, "make it red", 12)
+    d = start_and_search(dash_page, app, "make it red", 12)
     status = lambda: d.find_element(By.ID, "explain-status").text  # noqa: E731
     heat = lambda i: d.find_element(By.ID, i).get_attribute("src") or ""  # noqa: E731
     assert d.find_element(By.ID, "explain-prev").get_attribute("disabled")  # ◀ at #1: nowhere to go
@@ -354,15 +354,15 @@ def test_panel_f_never_freezes(dash_duo, app):
     assert wait_until(lambda: "rank 12/12" in d.find_element(By.ID, "explain-cand-caption").text, 30)
     assert wait_until(lambda: status().startswith("Done"), 90), status()
     assert d.find_element(By.ID, "explain-next").get_attribute("disabled")  # the last one: no silent wrap to #1
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)
 
 
-def test_map_keeps_zoom_and_tool_across_searches_and_small_things(dash_duo, app):
+def test_map_keeps_zoom_and_tool_across_searches_and_small_things(dash_page, app):
     """Zoom (wheel) and the box tool survive a search; no cloud-share button; dropdown options are
     shown as written (a CSS rule once capitalised them: "SEARLE (φ)" read "(Φ)")."""
-    dash_duo.start_server(app)
-    d = dash_duo.driver
-    info = wait_for_map(dash_duo, "Circle")
+    dash_page.start_server(app)
+    d = dash_page.driver
+    info = wait_for_map(dash_page, "Circle")
     graph = d.find_element(By.CSS_SELECTOR, "#map-graph .js-plotly-plot")
     click_fresh(d, "#map-graph .modebar-btn[data-val='select']")
     ActionChains(d).move_to_element_with_offset(graph, int(info["w"] / 2), int(info["h"] / 2)).scroll_by_amount(
@@ -374,7 +374,7 @@ def test_map_keeps_zoom_and_tool_across_searches_and_small_things(dash_duo, app)
     )
     zoomed, mode = settled(lambda: d.execute_script(rng))  # the wheel zoom has finished
     assert mode == "select"
-    search(dash_duo, "make it red", k=5)
+    search(dash_page, "make it red", k=5)
     assert wait_until(lambda: map_points(d) == 5, 60)  # the search's markers are drawn
     after, mode_after = d.execute_script(rng)
     assert mode_after == "select" and after == pytest.approx(zoomed, abs=1e-6)
@@ -388,4 +388,4 @@ def test_map_keeps_zoom_and_tool_across_searches_and_small_things(dash_duo, app)
     assert wait_until(lambda: d.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option"), 10)
     opt = d.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")[0]
     assert opt.value_of_css_property("text-transform") == "none"
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)

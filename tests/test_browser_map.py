@@ -71,10 +71,10 @@ def hover_visible(d) -> bool:
     )
 
 
-def test_hovering_a_map_point_shows_its_image_id_class_and_rank(dash_duo, app, engine_cfg):
+def test_hovering_a_map_point_shows_its_image_id_class_and_rank(dash_page, app, engine_cfg):
     engine, _ = engine_cfg
-    d = start_and_search(dash_duo, app, "make it red", 6)
-    wait_for_map(dash_duo)
+    d = start_and_search(dash_page, app, "make it red", 6)
+    wait_for_map(dash_page)
     assert wait_until(lambda: map_points(d) == 6, 60)
     graph = d.find_element(By.CSS_SELECTOR, "#map-graph .js-plotly-plot")
     shown = gallery_ids(d)
@@ -95,13 +95,13 @@ def test_hovering_a_map_point_shows_its_image_id_class_and_rank(dash_duo, app, e
     # away from the points: the card goes
     ActionChains(d).move_to_element(d.find_element(By.ID, "results-summary")).perform()
     assert wait_until(lambda: not hover_visible(d), 10)
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)
 
 
-def test_pointing_at_a_gallery_tile_rings_its_point_without_a_request(dash_duo, app, engine_cfg):
+def test_pointing_at_a_gallery_tile_rings_its_point_without_a_request(dash_page, app, engine_cfg):
     engine, _ = engine_cfg
-    d = start_and_search(dash_duo, app, "make it red", 6)
-    wait_for_map(dash_duo)
+    d = start_and_search(dash_page, app, "make it red", 6)
+    wait_for_map(dash_page)
     assert wait_until(lambda: map_points(d) == 6, 60)
     d.execute_script(WIRE_JS)
     for i in (1, 4):
@@ -115,7 +115,7 @@ def test_pointing_at_a_gallery_tile_rings_its_point_without_a_request(dash_duo, 
     assert wait_until(lambda: d.execute_script(HOVERED_JS) == [], 10)
     # the ring is drawn in the browser: no figure went over the wire
     assert not d.execute_script("return window.__wire.filter(e => String(e.out).includes('map-graph.figure')).length")
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)
 
 
 def lasso_star_points(d):
@@ -141,10 +141,10 @@ def cloud_words(d) -> list[str]:
     )
 
 
-def test_a_selection_dims_the_other_points_and_panel_c_counts_it(dash_duo, app, engine_cfg):
+def test_a_selection_dims_the_other_points_and_panel_c_counts_it(dash_page, app, engine_cfg):
     engine, _ = engine_cfg
-    d = start_and_search(dash_duo, app, "make it red", 8)
-    wait_for_map(dash_duo, "Star")
+    d = start_and_search(dash_page, app, "make it red", 8)
+    wait_for_map(dash_page, "Star")
     assert wait_until(lambda: map_points(d) == 8, 60)
     top_k_bars = histogram_bars(d)
     inside = lasso_star_points(d)
@@ -193,7 +193,7 @@ def test_a_selection_dims_the_other_points_and_panel_c_counts_it(dash_duo, app, 
     assert wait_until(lambda: all(t["selected"] is None for t in d.execute_script(DATASET_JS)), 20)
     assert wait_until(lambda: histogram_bars(d) == top_k_bars, 20)
     assert d.find_element(By.ID, "dist-scope").text == ""
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)
 
 
 def legend_items(d) -> list[str]:
@@ -202,11 +202,11 @@ def legend_items(d) -> list[str]:
     )
 
 
-def test_the_map_is_coloured_by_any_attribute_of_attributes_csv(dash_duo, app, engine_cfg):
+def test_the_map_is_coloured_by_any_attribute_of_attributes_csv(dash_page, app, engine_cfg):
     engine, cfg = engine_cfg
-    dash_duo.start_server(app)
-    d = dash_duo.driver
-    wait_for_map(dash_duo)
+    dash_page.start_server(app)
+    d = dash_page.driver
+    wait_for_map(dash_page)
     assert wait_until(lambda: set(CLASSES) <= set(legend_items(d)), 20)
     choose(d, "map-colour", "colour")
 
@@ -232,7 +232,7 @@ def test_the_map_is_coloured_by_any_attribute_of_attributes_csv(dash_duo, app, e
     ActionChains(d).move_to_element_with_offset(graph, int(x), int(y)).perform()
     assert wait_until(lambda: "colour red" in hover_card(d), 20), hover_card(d)
     # a search on top of the new colouring: the markers come as usual
-    search(dash_duo, "make it red", k=5)
+    search(dash_page, "make it red", k=5)
     assert wait_until(lambda: map_points(d) == 5, 60)
     choose(d, "map-colour", "size")
     legend = wait_until(lambda: (lambda items: items if "large" in items else None)(legend_items(d)), 30)
@@ -240,15 +240,15 @@ def test_the_map_is_coloured_by_any_attribute_of_attributes_csv(dash_duo, app, e
     choose(d, "map-colour", "class")
     assert wait_until(lambda: set(CLASSES) <= set(legend_items(d)), 30)
     assert map_points(d) == 5
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)
 
 
-def test_a_bad_attributes_csv_gives_a_message_and_the_app_keeps_working(dash_duo, tmp_path):
+def test_a_bad_attributes_csv_gives_a_message_and_the_app_keeps_working(dash_page, tmp_path):
     data = make_image_folder(tmp_path / "data", per_class=3, shapes=("circle", "star"))
     (data / "attributes.csv").write_text("id,colour\ncircle/circle_00.png,red\n")
     cfg = tiny_config(data, tmp_path / "cache", **{"umap.n_epochs": "20", "umap.n_neighbors": "3"})
     app = create_app(RetrievalEngine.from_config(cfg, progress=False), cfg)
-    d = start_and_search(dash_duo, app, "make it red", 3)
+    d = start_and_search(dash_page, app, "make it red", 3)
     note = d.find_element(By.ID, "map-colour-note").text
     assert "attributes.csv has no 'image_id' column" in note and "coloured by class only" in note
     d.find_element(By.ID, "map-colour").click()
@@ -256,11 +256,11 @@ def test_a_bad_attributes_csv_gives_a_message_and_the_app_keeps_working(dash_duo
     options = [o.get_attribute("textContent") for o in d.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")]
     assert options == ["class"]
     assert len(tiles(d)) == 3
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)
 
 
-def test_the_enlarged_map_follows_the_explanation_and_closes_on_a_click_outside(dash_duo, app):
-    d = start_and_search(dash_duo, app, "make it red", 6)
+def test_the_enlarged_map_follows_the_explanation_and_closes_on_a_click_outside(dash_page, app):
+    d = start_and_search(dash_page, app, "make it red", 6)
 
     def heat(i):
         return d.find_element(By.ID, i).get_attribute("src") or ""
@@ -288,7 +288,7 @@ def test_the_enlarged_map_follows_the_explanation_and_closes_on_a_click_outside(
     # a click on the dimmed page around it closes it
     ActionChains(d).move_to_element_with_offset(modal, 8, 8).click().perform()
     assert wait_until(lambda: not modal.is_displayed(), 10)
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)
 
 
 class SlowCallbacks:
@@ -306,20 +306,20 @@ class SlowCallbacks:
         return self.app(environ, start_response)
 
 
-def test_a_slow_server_drops_no_answer(dash_duo, engine_cfg, shared_maps):
-    """Answers slower than the polls' intervals (1 s for the map, 0.4 s for F): the map still gets drawn
-    with its top-k, ▶ clicked six times quickly moves six candidates, and F still reaches "Done".  (The
+def test_a_slow_server_drops_no_answer(dash_page, engine_cfg, shared_maps):
+    """Answers slower than the polls' intervals (1.1 s, against 1 s for the map and 0.4 s for F): the map still
+    gets drawn with its top-k, ▶ clicked six times quickly moves six candidates, and F still reaches "Done".  (The
     browser keeps only the newest answer of a callback: an interval that ticked faster than the server
     answered dropped every answer, and clicks read the same old index.)"""
     engine, cfg = engine_cfg
     app = create_app(engine, cfg, maps=shared_maps)
-    app.server.wsgi_app = SlowCallbacks(app.server.wsgi_app, 1.5)
-    dash_duo.start_server(app)
-    d = dash_duo.driver
-    dash_duo.wait_for_element("#query-text", timeout=30)
-    search(dash_duo, "make it red", k=12)
+    app.server.wsgi_app = SlowCallbacks(app.server.wsgi_app, 1.1)
+    dash_page.start_server(app)
+    d = dash_page.driver
+    dash_page.wait_for_element("#query-text", timeout=30)
+    search(dash_page, "make it red", k=12)
     assert wait_until(lambda: len(tiles(d)) == 12, 60)
-    wait_for_map(dash_duo)
+    wait_for_map(dash_page)
     assert wait_until(lambda: map_points(d) == 12, 60)
     for _ in range(6):
         click_fresh(d, "#explain-next")
@@ -328,4 +328,4 @@ def test_a_slow_server_drops_no_answer(dash_duo, engine_cfg, shared_maps):
     assert wait_until(lambda: status().startswith("Done"), 180), status()
     heat = d.find_element(By.ID, "explain-cand-heat").get_attribute("src") or ""
     assert heat.startswith("data:image/png")
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)

@@ -120,11 +120,11 @@ def summary(d) -> str:
 
 
 # --------------------------------------------------------------------------- share and export
-def test_a_copied_link_reproduces_the_page(dash_duo, app, engine_cfg):
+def test_a_copied_link_reproduces_the_page(dash_page, app, engine_cfg):
     """The address follows the query (reference, text, method, k, ideals); opening it in a new tab
     restores panel A, runs the search and marks the ideals; Back returns to the previous query."""
     engine, _ = engine_cfg
-    d = start_and_search(dash_duo, app, "make it red", 6)
+    d = start_and_search(dash_page, app, "make it red", 6)
     ref = gallery_ids(d)[3]
     click_fresh(d, "#results-gallery .use-ref", 3)  # ↺: this image becomes the reference
     assert wait_until(lambda: ref in d.find_element(By.ID, "query-reference").text)
@@ -153,16 +153,16 @@ def test_a_copied_link_reproduces_the_page(dash_duo, app, engine_cfg):
     d.back()  # the browser's Back: the previous query comes back, searched again
     assert wait_until(lambda: gallery_ids(d) == ids, 40)
     assert value(d, "query-text") == "make it red and small"
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)
 
 
-def test_results_download_as_csv_and_json_and_the_cli_command(dash_duo, app, engine_cfg, tmp_path, capsys):
+def test_results_download_as_csv_and_json_and_the_cli_command(dash_page, app, engine_cfg, tmp_path, capsys):
     """Results CSV and JSON hold ids, paths, ranks, scores, method, model and the dataset fingerprint from
     the engine; "copy as CLI command" copies an `infocir search` line that prints the same ids."""
     from infocir.cli import main
 
     engine, _ = engine_cfg
-    d = start_and_search(dash_duo, app, "make it red", 5)
+    d = start_and_search(dash_page, app, "make it red", 5)
     shown = gallery_ids(d)
     folder = tmp_path / "downloads"
     allow_downloads(d, folder)
@@ -192,7 +192,7 @@ def test_results_download_as_csv_and_json_and_the_cli_command(dash_duo, app, eng
     # the copy button puts exactly that line on the clipboard
     d.execute_cdp_cmd(
         "Browser.grantPermissions",
-        {"origin": dash_duo.server_url.rstrip("/"), "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]},
+        {"origin": dash_page.server_url.rstrip("/"), "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]},
     )
     click_fresh(d, "#share-cli-copy")
     pasted = wait_until(
@@ -207,13 +207,13 @@ def test_results_download_as_csv_and_json_and_the_cli_command(dash_duo, app, eng
     assert argv[0] == "infocir" and main(argv[1:]) == 0
     printed = [ln.split()[-1] for ln in capsys.readouterr().out.splitlines() if ln.strip()[:1].isdigit()]
     assert printed == shown
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)
 
 
-def test_enhancement_table_pins_the_baseline_and_tables_download(dash_duo, app, tmp_path):
+def test_enhancement_table_pins_the_baseline_and_tables_download(dash_page, app, tmp_path):
     """E: the baseline is the first row with Δ columns against it; a row is chosen with the keyboard;
     E's table and F3's table download as CSV."""
-    d = start_and_search(dash_duo, app, "change it", 8)
+    d = start_and_search(dash_page, app, "change it", 8)
     shown = gallery_ids(d)
     for i in (2, 4):
         click_fresh(d, "#results-gallery .tile-body", i)
@@ -263,12 +263,12 @@ def test_enhancement_table_pins_the_baseline_and_tables_download(dash_duo, app, 
     assert [r["image"] for r in original if r["rank"]] == shown
     assert [int(r["rank"]) for r in original if r["rank"]] == list(range(1, 9))
     assert {r["prompt"] for r in f3} - {original[0]["prompt"]} == {target}
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)
 
 
 # --------------------------------------------------------------------------- readable explanations
-def test_saliency_maps_have_a_colour_scale_and_enlarge(dash_duo, app):
-    d = start_and_search(dash_duo, app, "make it red", 6)
+def test_saliency_maps_have_a_colour_scale_and_enlarge(dash_page, app):
+    d = start_and_search(dash_page, app, "make it red", 6)
     heat = lambda i: d.find_element(By.ID, i).get_attribute("src") or ""  # noqa: E731
     assert wait_until(lambda: heat("explain-ref-heat").startswith("data:image/png"), 60)
     assert wait_until(lambda: heat("explain-cand-heat").startswith("data:image/png"), 60)
@@ -313,7 +313,7 @@ def test_saliency_maps_have_a_colour_scale_and_enlarge(dash_duo, app):
     assert "reference" in d.find_element(By.ID, "explain-zoom-caption").text
     click_fresh(d, "#explain-zoom-close")
     assert wait_until(lambda: not modal.is_displayed(), 10)
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)
 
 
 @pytest.fixture(scope="module")
@@ -340,13 +340,13 @@ return {columns: t.z[0].length, ticks: xa.ticktext, cell: xa._length / t.z[0].le
 """
 
 
-def test_f3_stays_readable_at_forty_columns(dash_duo, wide_engine):
+def test_f3_stays_readable_at_forty_columns(dash_page, wide_engine):
     """F3 shows the N largest rank changes (N on the page), thumbnails head the columns, cells keep
     their size at 40+ columns (the table scrolls instead)."""
     from infocir.explain.rank_delta import largest_changes, rank_delta_table
 
     engine, cfg = wide_engine
-    d = start_and_search(dash_duo, create_app(engine, cfg), "make it red", 40)
+    d = start_and_search(dash_page, create_app(engine, cfg), "make it red", 40)
     box = d.find_element(By.ID, "explain-compare-text")
     d.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
     box.send_keys("a small blue star")
@@ -382,12 +382,12 @@ def test_f3_stays_readable_at_forty_columns(dash_duo, wide_engine):
         ".filter(i => (i.getAttribute('href') || '').includes('/media/')).every(i => i.getBBox().width >= 30)"
     )
     assert f"all {len(table.images)} images" in d.find_element(By.ID, "explain-heatmap-shown").text
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)
 
 
 # --------------------------------------------------------------------------- keyboard
-def test_tiles_ideals_and_pager_work_with_the_keyboard(dash_duo, app):
-    d = start_and_search(dash_duo, app, "make it red", 6)
+def test_tiles_ideals_and_pager_work_with_the_keyboard(dash_page, app):
+    d = start_and_search(dash_page, app, "make it red", 6)
     ids = gallery_ids(d)
     start_point(d, "results-summary")
     assert tab_until(d, "el => el.classList.contains('tile-body')", 5)
@@ -427,4 +427,4 @@ def test_tiles_ideals_and_pager_work_with_the_keyboard(dash_duo, app):
     assert tab_until(d, "el => el.id === 'explain-prev'", 3, back=True)
     press(d, Keys.ENTER)
     assert wait_until(lambda: "rank 2/6" in caption(), 20)
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)

@@ -84,7 +84,10 @@ def pick_reference(d, image_id: str) -> None:
 
 
 def exclude_box(d):
-    return d.find_element(By.CSS_SELECTOR, "#query-exclude-ref input[type=checkbox]")
+    """Panel A's "leave the reference out" box (waited for: choosing a method re-renders panel A's options)."""
+    found = wait_until(lambda: d.find_elements(By.CSS_SELECTOR, "#query-exclude-ref input[type=checkbox]"), 10)
+    assert found, "the exclude-reference box is not on the page"
+    return found[0]
 
 
 def make_upload(tmp_path, engine, name="my photo.png", image_id="heart/heart_03.png"):
@@ -97,11 +100,11 @@ def make_upload(tmp_path, engine, name="my photo.png", image_id="heart/heart_03.
 
 
 # --------------------------------------------------------------------------- item 3: state that lies
-def test_picking_a_dataset_image_replaces_an_upload_and_the_upload_can_be_removed(dash_duo, app, engine_cfg, tmp_path):
+def test_picking_a_dataset_image_replaces_an_upload_and_the_upload_can_be_removed(dash_page, app, engine_cfg, tmp_path):
     engine, _ = engine_cfg
-    dash_duo.start_server(app)
-    d = dash_duo.driver
-    dash_duo.wait_for_element("#query-text", timeout=30)
+    dash_page.start_server(app)
+    d = dash_page.driver
+    dash_page.wait_for_element("#query-text", timeout=30)
     first = engine.index.ids[0]
     assert wait_until(lambda: first in text_of(d, "query-reference-caption"))
     remove = d.find_element(By.ID, "query-upload-remove")
@@ -116,7 +119,7 @@ def test_picking_a_dataset_image_replaces_an_upload_and_the_upload_can_be_remove
         lambda: d.execute_script("return document.getElementById('query-reference-preview').naturalWidth") > 0
     )
     assert first not in text_of(d, "query-reference")  # the dropdown shows no id that is not the reference
-    search(dash_duo, "make it red", k=5)
+    search(dash_page, "make it red", k=5)
     assert wait_until(lambda: "my photo.png" in summary(d) and len(tiles(d)) == 5, 30)
     # picking the id the dropdown showed before the upload is a change: it becomes the reference
     pick_reference(d, first)
@@ -125,7 +128,7 @@ def test_picking_a_dataset_image_replaces_an_upload_and_the_upload_can_be_remove
     assert "/media/" in d.find_element(By.ID, "query-reference-preview").get_attribute("src")
     # B still shows the upload's results, and panel A says so until the search runs
     assert wait_until(lambda: "Not searched yet" in text_of(d, "query-ref-pending"))
-    search(dash_duo, "make it red", k=5)
+    search(dash_page, "make it red", k=5)
     assert wait_until(lambda: first in summary(d) and "my photo.png" not in summary(d), 30)
     assert wait_until(lambda: text_of(d, "query-ref-pending") == "")
     # upload again (the same file: the page forgot the first drop), then ✕ remove upload: back to that id
@@ -138,15 +141,15 @@ def test_picking_a_dataset_image_replaces_an_upload_and_the_upload_can_be_remove
     remove.click()
     assert wait_until(lambda: other in text_of(d, "query-reference-caption"), 20)
     assert other in text_of(d, "query-reference") and not remove.is_displayed()
-    search(dash_duo, "make it red", k=5)
+    search(dash_page, "make it red", k=5)
     assert wait_until(lambda: other in summary(d), 30)
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)
 
 
-def test_use_as_reference_searches_so_a_b_and_d_agree(dash_duo, app, engine_cfg):
+def test_use_as_reference_searches_so_a_b_and_d_agree(dash_page, app, engine_cfg):
     engine, _ = engine_cfg
-    d = start_and_search(dash_duo, app, "make it red", 6)
-    wait_for_map(dash_duo, "Circle")
+    d = start_and_search(dash_page, app, "make it red", 6)
+    wait_for_map(dash_page, "Circle")
     assert wait_until(lambda: map_points(d) == 6, 60)
     chosen = gallery_ids(d)[3]
     tile = d.find_elements(By.CSS_SELECTOR, "#results-gallery .tile")[3]
@@ -169,19 +172,19 @@ def test_use_as_reference_searches_so_a_b_and_d_agree(dash_duo, app, engine_cfg)
 
     assert wait_until(star_on_point, 30)
     assert text_of(d, "query-ref-pending") == ""
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)
 
 
-def test_the_reference_is_left_out_of_its_results_unless_the_switch_is_off(dash_duo, app, engine_cfg):
+def test_the_reference_is_left_out_of_its_results_unless_the_switch_is_off(dash_page, app, engine_cfg):
     engine, cfg = engine_cfg
     assert cfg.retrieval.exclude_reference
-    dash_duo.start_server(app)
-    d = dash_duo.driver
-    dash_duo.wait_for_element("#query-text", timeout=30)
+    dash_page.start_server(app)
+    d = dash_page.driver
+    dash_page.wait_for_element("#query-text", timeout=30)
     ref = engine.index.ids[0]
     choose(d, "query-method", "Image only")
     assert exclude_box(d).is_selected()  # on by default (retrieval.exclude_reference)
-    search(dash_duo, "", k=4)
+    search(dash_page, "", k=4)
     assert wait_until(lambda: len(tiles(d)) == 4 and "Image only" not in summary(d) or len(tiles(d)) == 4, 30)
     assert wait_until(lambda: "image" in summary(d), 10)
     assert ref not in gallery_ids(d)
@@ -192,11 +195,11 @@ def test_the_reference_is_left_out_of_its_results_unless_the_switch_is_off(dash_
     click_fresh(d, "#query-search")
     assert wait_until(lambda: gallery_ids(d)[:1] == [ref], 30)  # image only: the reference is its own #1
     assert gallery_ids(d) == engine.search(ref, "", k=4, method="image").ids
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)
 
 
-def test_an_old_enhancement_table_is_marked_stale_and_its_rows_fill_f3(dash_duo, app):
-    d = start_and_search(dash_duo, app, "change it", 8)
+def test_an_old_enhancement_table_is_marked_stale_and_its_rows_fill_f3(dash_page, app):
+    d = start_and_search(dash_page, app, "change it", 8)
     for i in (2, 4):
         click_fresh(d, "#results-gallery .tile-body", i)
     assert wait_until(lambda: len(d.find_elements(By.CSS_SELECTOR, ".tile.ideal")) == 2)
@@ -240,23 +243,23 @@ def test_an_old_enhancement_table_is_marked_stale_and_its_rows_fill_f3(dash_duo,
     click_fresh(d, ".enhance-table tbody tr", other)
     assert wait_until(lambda: heatmap_rows(d) == 2, 20)
     # a search with another k: the rows' rankings no longer compare; F3 stays empty and E says why
-    search(dash_duo, text, k=6)
+    search(dash_page, text, k=6)
     assert wait_until(lambda: len(tiles(d)) == 6, 30)
     assert wait_until(lambda: heatmap_rows(d) == 0, 20)
     third = next(i for i, t in enumerate(row_texts()) if i not in (0, other))
     click_fresh(d, ".enhance-table tbody tr", third)
     assert wait_until(lambda: "Enhance again" in text_of(d, "enhance-status"), 20)
     assert heatmap_rows(d) == 0 and d.find_element(By.ID, "enhance-adopt").get_attribute("disabled")
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)
 
 
 # --------------------------------------------------------------------------- item 4: sent once
-def test_a_search_sends_the_map_once_as_a_patch_and_renders_each_panel_once(dash_duo, app, engine_cfg):
+def test_a_search_sends_the_map_once_as_a_patch_and_renders_each_panel_once(dash_page, app, engine_cfg):
     engine, _ = engine_cfg
-    dash_duo.start_server(app)
-    d = dash_duo.driver
-    dash_duo.wait_for_element("#query-text", timeout=30)
-    wait_for_map(dash_duo, "Circle")
+    dash_page.start_server(app)
+    d = dash_page.driver
+    dash_page.wait_for_element("#query-text", timeout=30)
+    wait_for_map(dash_page, "Circle")
     n_classes = len(set(engine.index.classes))
     count = (
         "const g=document.querySelector('#map-graph .js-plotly-plot');"
@@ -264,7 +267,7 @@ def test_a_search_sends_the_map_once_as_a_patch_and_renders_each_panel_once(dash
     )
     assert d.execute_script(count, n_classes) == len(engine.index)
     d.execute_script(WIRE)
-    search(dash_duo, "make it red", k=5)
+    search(dash_page, "make it red", k=5)
     assert wait_until(lambda: map_points(d) == 5 and len(tiles(d)) == 5, 60)
     time.sleep(2.0)  # any late second round would have arrived
     maps = d.execute_script(WIRE_OF, "map-graph.figure")
@@ -304,20 +307,20 @@ def test_a_search_sends_the_map_once_as_a_patch_and_renders_each_panel_once(dash
     maps = d.execute_script(WIRE_OF, "map-graph.figure")
     assert maps and all(m["down"] < 15_000 for m in maps)
     assert d.execute_script(count, n_classes) == len(engine.index) and map_points(d) == 5
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)
 
 
-def test_an_upload_is_sent_once_and_panel_f_shows_it_from_the_server(dash_duo, app, engine_cfg, tmp_path):
+def test_an_upload_is_sent_once_and_panel_f_shows_it_from_the_server(dash_page, app, engine_cfg, tmp_path):
     import base64
 
     import numpy as np
     from PIL import Image
 
     engine, _ = engine_cfg
-    dash_duo.start_server(app)
-    d = dash_duo.driver
-    dash_duo.wait_for_element("#query-text", timeout=30)
-    wait_for_map(dash_duo, "Circle")
+    dash_page.start_server(app)
+    d = dash_page.driver
+    dash_page.wait_for_element("#query-text", timeout=30)
+    wait_for_map(dash_page, "Circle")
     # a noisy 700 px photo (about 1.5 MB as PNG): it would dominate any request that carried it
     pixels = (np.random.default_rng(1).random((700, 700, 3)) * 255).astype("uint8")
     pixels[200:500, 200:500] = (200, 40, 40)
@@ -328,7 +331,7 @@ def test_an_upload_is_sent_once_and_panel_f_shows_it_from_the_server(dash_duo, a
     d.execute_script(WIRE)
     upload(d, path)
     assert wait_until(lambda: "uploaded: noisy.png" in text_of(d, "query-reference-caption"), 30)
-    search(dash_duo, "make it red", k=5)
+    search(dash_page, "make it red", k=5)
     assert wait_until(lambda: "noisy.png" in summary(d) and len(tiles(d)) == 5, 60)
     assert wait_until(
         lambda: (d.find_element(By.ID, "explain-ref-img").get_attribute("src") or "").count("/upload/"), 30
@@ -355,6 +358,6 @@ def test_an_upload_is_sent_once_and_panel_f_shows_it_from_the_server(dash_duo, a
         if "query-upload.contents" not in e["out"]
     )
     # the server answers for the upload's thumbnail, and a search from it still works after the page forgot the file
-    search(dash_duo, "make it blue", k=3)
+    search(dash_page, "make it blue", k=3)
     assert wait_until(lambda: "noisy.png" in summary(d) and len(tiles(d)) == 3, 30)
-    assert not server_errors(dash_duo)
+    assert not server_errors(dash_page)

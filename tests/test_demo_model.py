@@ -7,7 +7,7 @@ import pytest
 
 from infocir.config import AppConfig
 from infocir.engine import bundle_for
-from infocir.methods.textual_inversion import load_phi
+from infocir.models.textual_inversion import load_phi
 from infocir.models.encoders import ASSET_DIR, file_sha256
 
 WEIGHTS = ASSET_DIR / "InfoCIR-Demo-ViT.pt"

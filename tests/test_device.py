@@ -22,7 +22,7 @@ import torch
 import infocir
 from infocir.config import ConfigError, apply_overrides
 from infocir.engine import RetrievalEngine
-from infocir.methods.textual_inversion import Phi, save_phi
+from infocir.models.textual_inversion import Phi, save_phi
 from infocir.models.encoders import ModelLoadError, resolve_device, resolve_precision
 
 PACKAGE = Path(infocir.__file__).parent

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from infocir.config import apply_overrides
 from infocir.engine import RetrievalEngine, bundle_for
 from infocir.methods.base import MethodUnavailable
-from infocir.methods.textual_inversion import (
+from infocir.models.textual_inversion import (
     Phi,
     PhiCheckpointError,
     encode_text_with_pseudo,

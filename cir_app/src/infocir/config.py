@@ -91,12 +91,30 @@ class ModelConfig:
 class RetrievalConfig:
     method: str = "searle"  # falls back to "average" in the UI while no φ checkpoint is available
     default_k: int = _bounded(24, 1, 100)
-    # "auto": the torch backend (features on the GPU, topk there) when the model runs on CUDA and
-    # the features fit in its free memory, else exact numpy on the CPU.
-    backend: str = _choices("auto", "exact", "torch", default="auto")
+    # "auto": the torch backend (features on the GPU, topk there) when the model runs on CUDA and the features
+    # fit in its free memory; else FAISS's IVF index from approximate_above images when FAISS is installed;
+    # else exact numpy on the CPU.  faiss-*: the `faiss` extra (pip install 'infocir[faiss]'), see [faiss].
+    backend: str = _choices("auto", "exact", "torch", "faiss-flat", "faiss-ivf", "faiss-hnsw", default="auto")
+    # From this many images "auto" searches approximately (benchmarks/RESULTS.md: exact costs ~17 ms per
+    # query at 100k × 512 on one core, IVF under 1 ms at recall@10 ≥ 0.99); 0 = never.
+    approximate_above: int = _bounded(200_000, 0)
     # The dashboard's "exclude the reference" switch starts here: a dataset image used as the reference is
     # left out of its own results (RetrievalEngine.search(exclude_reference=True)), as the evaluation does.
     exclude_reference: bool = True
+
+
+@dataclass(frozen=True)
+class FaissConfig:
+    """FAISS indexes (retrieval.backend = faiss-flat / faiss-ivf / faiss-hnsw, or auto above approximate_above)."""
+
+    nlist: int = _bounded(0, 0)  # IVF cells; 0: about 4·√N
+    nprobe: int = _bounded(16, 1)  # IVF cells searched per query: recall against speed
+    pq_m: int = _bounded(0, 0)  # IVF-PQ sub-quantisers (must divide the dimension); 0: float16 vectors
+    hnsw_m: int = _bounded(32, 2, 256)  # HNSW links per node
+    ef_construction: int = _bounded(80, 8)  # HNSW build breadth
+    ef_search: int = _bounded(128, 1)  # HNSW search breadth: recall against speed
+    train_size: int = _bounded(100_000, 1000)  # IVF training sample (at least 64 per cell)
+    threads: int = _bounded(1, 0, 1024)  # FAISS (OpenMP) threads per query; 0 = all cores
 
 
 @dataclass(frozen=True)
@@ -247,6 +265,7 @@ class AppConfig:
     dataset: DatasetConfig = DatasetConfig()
     model: ModelConfig = ModelConfig()
     retrieval: RetrievalConfig = RetrievalConfig()
+    faiss: FaissConfig = FaissConfig()
     basic: BasicConfig = BasicConfig()
     feedback: FeedbackConfig = FeedbackConfig()
     index: IndexConfig = IndexConfig()

@@ -29,7 +29,7 @@ from infocir.config import AppConfig
 from infocir.data.images import to_rgb
 from infocir.data.scan import ScanResult, scan_dataset
 from infocir.errors import UserError
-from infocir.index.backends import create_backend, top_k
+from infocir.index.backends import create_backend
 from infocir.index.store import FeatureIndex, index_dir_for, index_report, load_or_build
 from infocir.methods.base import Composition, MethodContext, Query
 from infocir.methods.registry import MethodInfo, create_method, list_methods
@@ -130,7 +130,17 @@ class SearchResult:
     reference_id: str | None
     query_vector: np.ndarray | None = None  # unit [D] when the method composes one vector
     elapsed_ms: float = 0.0
-    all_scores: np.ndarray | None = field(default=None, repr=False)  # [N], for metrics over the whole index
+    composition: Composition | None = field(default=None, repr=False)
+
+    @property
+    def all_scores(self) -> np.ndarray | None:
+        """float32 [N]: every image's (exact) score, for metrics over the whole index.  Computed on first use
+        for a vector method (the search itself asked the backend for the top k only)."""
+        return None if self.composition is None else self.composition.scores
+
+    def scores_at(self, rows: np.ndarray) -> np.ndarray | None:
+        """The (exact) scores of some index rows (e.g. the user's ideals), without scoring the whole index."""
+        return None if self.composition is None else self.composition.scores_at(rows)
 
     def table(self) -> list[dict[str, Any]]:
         return [
@@ -142,12 +152,26 @@ class SearchResult:
 class RetrievalEngine:
     """Facade over dataset, model, index and methods."""
 
-    def __init__(self, config: AppConfig, bundle: ClipBundle, scan: ScanResult, index: FeatureIndex):
+    def __init__(
+        self,
+        config: AppConfig,
+        bundle: ClipBundle,
+        scan: ScanResult,
+        index: FeatureIndex,
+        index_dir: Path | None = None,
+    ):
+        """``index_dir``: the index's folder, where a FAISS index is kept beside the features."""
         self.config = config
         self.bundle = bundle
         self.scan = scan
         self.index = index
-        self.backend = create_backend(config.retrieval.backend, index.features, bundle)
+        self.backend = create_backend(
+            config.retrieval.backend,
+            index.features,
+            bundle,
+            config,
+            cache=(index_dir, index.manifest.checksums.get("features.npy", "")) if index_dir else None,
+        )
         self._text_cache: BoundedCache[np.ndarray] = BoundedCache(2048)  # re-used across sessions and prompts
         self._image_cache: BoundedCache[np.ndarray] = BoundedCache(256)
         self.context = MethodContext(
@@ -184,7 +208,7 @@ class RetrievalEngine:
             config.index.num_workers,
             ds.max_image_pixels,
         )
-        engine = cls(config, bundle, scan, index)
+        engine = cls(config, bundle, scan, index, out_dir)
         (log.warning if len(scan.records) > len(index) or scan.skipped else log.info)(engine.report())
         return engine
 
@@ -319,14 +343,11 @@ class RetrievalEngine:
         t0 = time.perf_counter()
         comp, ref_id = self._compose(reference, text, name, **params)
         row = self.reference_row(reference) if exclude_reference else None
-        if row is not None:
-            allowed = np.ones(len(comp.scores), bool) if allowed is None else np.array(allowed, bool)
-            allowed[row] = False
-        rows = top_k(comp.scores, k, allowed)
+        rows, scores = comp.top(k, allowed, exclude=() if row is None else (row,))
         return SearchResult(
             rows=rows,
             ids=[self.index.ids[r] for r in rows],
-            scores=comp.scores[rows].astype(np.float32),
+            scores=scores.astype(np.float32),
             paths=[self.index.paths[r] for r in rows],
             classes=[self.index.classes[r] for r in rows],
             method=name,
@@ -334,5 +355,5 @@ class RetrievalEngine:
             reference_id=ref_id,
             query_vector=comp.query_vector,
             elapsed_ms=(time.perf_counter() - t0) * 1000,
-            all_scores=comp.scores,
+            composition=comp,
         )

@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from infocir.enhance.base import KEPT, EnhancementError
 from infocir.metrics import prompt_metrics
 
@@ -148,7 +150,10 @@ def score_prompts(
     rows: list[PromptRow] = []
     for i, text in enumerate(texts):
         res = engine.search(reference, text, k=k, method=method, exclude_reference=exclude_reference)
-        sims = {iid: float(res.all_scores[r]) for iid, r in ideal_rows.items()} if res.all_scores is not None else None
+        ideal_scores = res.scores_at(np.fromiter(ideal_rows.values(), np.int64, len(ideal_rows)))
+        sims = (
+            None if ideal_scores is None else {iid: float(s) for iid, s in zip(ideal_rows, ideal_scores, strict=True)}
+        )
         rows.append(
             PromptRow(
                 text,

@@ -56,7 +56,7 @@ def _grad_eclip_tokens(bundle, tokens, pseudo, target: Target, layers: int) -> n
     """Grad-ECLIP score per token position 0..eot."""
     import torch
 
-    from infocir.methods.textual_inversion import _tower, encode_text_with_pseudo, pseudo_token_id
+    from infocir.models.textual_inversion import _tower, encode_text_with_pseudo, pseudo_token_id
 
     eot = int(tokens[0].argmax())
     tower = _tower(bundle.model)
@@ -76,7 +76,7 @@ def _gradient_input_tokens(bundle, tokens, pseudo, target: Target, layers: int) 
     """∂S/∂e_i · e_i per token embedding e_i (the pseudo-word's own embedding at ``$``)."""
     import torch
 
-    from infocir.methods.textual_inversion import (
+    from infocir.models.textual_inversion import (
         _tower,
         encode_text_with_pseudo,
         first_pseudo_positions,
@@ -113,7 +113,7 @@ def text_attribution(
     are marked as the method's template.  ``method``: ``grad_eclip``; ``gradient_input``; or
     ``occlusion``, the exact drop in the score when the word is left out."""
 
-    from infocir.methods.textual_inversion import PSEUDO_TOKEN, encode_text_with_pseudo, pseudo_token_id
+    from infocir.models.textual_inversion import PSEUDO_TOKEN, encode_text_with_pseudo, pseudo_token_id
 
     if method not in TOKEN_METHODS:
         raise UnknownPluginError(f"unknown token attribution {method!r}; choose from {', '.join(TOKEN_METHODS)}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -87,13 +87,58 @@ class Query:
         return self.reference_raw if raw else l2_normalize(self.reference_raw)
 
 
-@dataclass
 class Composition:
-    """What a method produced: a score for every indexed image, and the composed vector if there is one."""
+    """What a method produced: the composed unit vector (vector methods), or a score for every indexed image
+    (score-level fusion), or both.
 
-    scores: np.ndarray  # float32 [N]
-    query_vector: np.ndarray | None = None  # unit [D] for vector methods; None for score-level fusion
-    extras: dict[str, Any] = field(default_factory=dict)
+    A vector method's scores over the whole index are computed only when asked for (``scores``): a search
+    takes its top k straight from the backend (``top``), which an approximate index answers without
+    scoring every image."""
+
+    def __init__(
+        self,
+        scores: np.ndarray | None = None,
+        query_vector: np.ndarray | None = None,
+        extras: dict[str, Any] | None = None,
+        backend: SearchBackend | None = None,
+    ):
+        if scores is None and (query_vector is None or backend is None):
+            raise ValueError("a Composition needs scores, or a query vector and the backend that scores it")
+        self._scores = scores
+        self.query_vector = query_vector  # unit [D] for vector methods; None for score-level fusion
+        self.extras: dict[str, Any] = extras or {}
+        self._backend = backend
+
+    @property
+    def scores(self) -> np.ndarray:
+        """float32 [N]: the (exact) score of every indexed image."""
+        if self._scores is None:
+            assert self._backend is not None and self.query_vector is not None
+            self._scores = self._backend.similarities(self.query_vector)
+        return self._scores
+
+    def scores_at(self, rows: np.ndarray) -> np.ndarray:
+        """float32 scores of some rows (exact), without scoring the whole index when it is not needed."""
+        rows = np.asarray(rows, np.int64)
+        if self._scores is not None or self._backend is None or self.query_vector is None:
+            return np.asarray(self.scores[rows], np.float32)
+        from infocir.index.backends import score_rows
+
+        return score_rows(self._backend.features, self.query_vector, rows)
+
+    def top(
+        self, k: int, allowed: np.ndarray | None = None, exclude: Iterable[int] = ()
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The k best rows and their scores (descending; ties: lower row first), within ``allowed`` (bool [N])
+        and without the rows in ``exclude``: from the backend for a vector, from the scores otherwise."""
+        if self._scores is None and self._backend is not None and self.query_vector is not None:
+            return self._backend.search(self.query_vector, k, allowed, exclude)
+        from infocir.index.backends import top_k
+
+        keep = np.ones(len(self.scores), bool) if allowed is None else np.array(allowed, bool)
+        keep[list(exclude)] = False
+        rows = top_k(self.scores, k, None if keep.all() else keep)
+        return rows, np.asarray(self.scores[rows], np.float32)
 
 
 @dataclass
@@ -177,7 +222,7 @@ class CIRMethod(ABC):
         if vec is None:
             raise NotImplementedError(f"{self.name} must implement compose() or score()")
         vec = l2_normalize(np.asarray(vec, np.float32))
-        return Composition(scores=ctx.backend.similarities(vec), query_vector=vec)
+        return Composition(query_vector=vec, backend=ctx.backend)
 
     def check(self, ctx: MethodContext, query: Query) -> None:
         """Raise MethodUnavailable / MissingInput before running, with a message for the user."""

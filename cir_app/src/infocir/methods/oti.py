@@ -41,7 +41,7 @@ class OTI(Searle):
         return classes[int(np.argmax(feats @ query.require_reference()))]
 
     def pseudo_token(self, ctx: MethodContext, query: Query):
-        from infocir.methods.textual_inversion import oti, regulariser_targets
+        from infocir.models.textual_inversion import oti, regulariser_targets
 
         steps = int(self.params["steps"])
         reg_weight = float(self.params["reg_weight"])

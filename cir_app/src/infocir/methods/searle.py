@@ -24,7 +24,7 @@ HUB_HINT = (
 def fetch_hub_phi(backbone: str, cache_dir: Path) -> Path:
     """Download the public φ once via torch.hub (needs internet) and keep it as ``{'Phi': ...}``
     in the cache, so every later load goes through ``load_phi`` offline."""
-    from infocir.methods.textual_inversion import PhiCheckpointError
+    from infocir.models.textual_inversion import PhiCheckpointError
 
     target = cache_dir / f"searle-phi-{backbone.replace('/', '')}.pt"
     if not target.is_file():
@@ -62,7 +62,7 @@ def _no_phi(ctx: MethodContext) -> str:
 
 def get_phi(ctx: MethodContext):
     """Load φ once per engine (cached in the method context)."""
-    from infocir.methods.textual_inversion import load_phi
+    from infocir.models.textual_inversion import load_phi
 
     if "phi" not in ctx.cache:
         path = phi_path(ctx)
@@ -104,13 +104,13 @@ class Searle(CIRMethod):
 
     def prompt(self, query: Query) -> str:
         """The text the method encodes, with ``$`` standing for the reference's pseudo-word."""
-        from infocir.methods.textual_inversion import SEARLE_PROMPT
+        from infocir.models.textual_inversion import SEARLE_PROMPT
 
         return SEARLE_PROMPT.format(text=query.text.strip())
 
     def compose_from_image(self, ctx: MethodContext, query: Query, image_emb):
         """φ(image) as the pseudo-word, through the text encoder: differentiable in the image."""
-        from infocir.methods.textual_inversion import encode_text_with_pseudo, pseudo_token_id
+        from infocir.models.textual_inversion import encode_text_with_pseudo, pseudo_token_id
 
         b = ctx.bundle
         pseudo = get_phi(ctx)(image_emb.to(b.float_dtype))
@@ -118,7 +118,7 @@ class Searle(CIRMethod):
         return encode_text_with_pseudo(b.model, tokens, pseudo, pseudo_token_id(b.tokenizer))
 
     def compose(self, ctx: MethodContext, query: Query) -> np.ndarray:
-        from infocir.methods.textual_inversion import encode_text_with_pseudo, pseudo_token_id
+        from infocir.models.textual_inversion import encode_text_with_pseudo, pseudo_token_id
 
         b = ctx.bundle
         tokens = b.tokens([self.prompt(query)])

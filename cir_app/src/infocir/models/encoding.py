@@ -26,11 +26,22 @@ def encode_pixels(bundle: ClipBundle, pixels) -> np.ndarray:
 
 
 def encode_texts(bundle: ClipBundle, texts: list[str], batch_size: int = 256) -> np.ndarray:
-    """Raw ``encode_text`` features, float32 [n, embed_dim]."""
+    """Raw ``encode_text`` features, float32 [n, embed_dim].
+
+    For CLIP text towers (causal mask, pooled at the end-of-text token) the sequences are cut after the
+    batch's last end-of-text token (``encode_text_with_pseudo``): positions after it cannot change the
+    pooled output, and a short prompt then costs ~10 of the 77 positions.  Other towers run as written."""
+    from infocir.models.textual_inversion import encode_text_with_pseudo, supports_eot_cut
+
+    encode = (
+        (lambda tokens: encode_text_with_pseudo(bundle.model, tokens, None))
+        if supports_eot_cut(bundle.model)
+        else bundle.model.encode_text
+    )
     out = []
     with bundle.encoding():
         for i in range(0, len(texts), batch_size):
-            out.append(bundle.numpy(bundle.model.encode_text(bundle.tokens(texts[i : i + batch_size]))))
+            out.append(bundle.numpy(encode(bundle.tokens(texts[i : i + batch_size]))))
     return np.concatenate(out) if out else np.zeros((0, bundle.embed_dim), np.float32)
 
 

@@ -7,6 +7,7 @@ Every wait is on a condition (``wait_until``), never a fixed sleep."""
 from __future__ import annotations
 
 import math
+import threading
 import time
 
 from selenium.common.exceptions import StaleElementReferenceException
@@ -122,8 +123,11 @@ def lasso_path(cx: float, cy: float, r: float, n: int = 12) -> list[tuple[float,
 
 
 def choose(d, dropdown_id: str, label: str) -> None:
-    """Pick an option of a dcc.Dropdown the way a user does: open it, click the option."""
-    el = d.find_element(By.ID, dropdown_id)
+    """Pick an option of a dcc.Dropdown the way a user does: open it, click the option.  (Dash loads the dropdown
+    component's code on demand: the element may appear a moment after the rest of the page.)"""
+    found = wait_until(lambda: d.find_elements(By.ID, dropdown_id), 10)
+    assert found, f"no dropdown #{dropdown_id} on the page"
+    el = found[0]
     d.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
     el.click()
 
@@ -138,3 +142,91 @@ def choose(d, dropdown_id: str, label: str) -> None:
             o.click()
             return
     raise AssertionError(f"no option {label!r} in #{dropdown_id}")
+
+
+class AppServer:
+    """One threaded HTTP server for a whole test module whose Dash app can be swapped between tests: starting a
+    server (and a browser, ``DashPage``) for every test cost more than most tests themselves."""
+
+    def __init__(self) -> None:
+        from werkzeug.serving import make_server
+
+        self.app = None
+        self._server = make_server("127.0.0.1", 0, self._dispatch, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}/"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="dash-test-server", daemon=True)
+        self._thread.start()
+
+    def _dispatch(self, environ, start_response):
+        if self.app is None:
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"no app"]
+        return self.app.server(environ, start_response)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=10)
+
+
+class DashPage:
+    """A browser and an ``AppServer`` shared by one test module, with the subset of dash[testing]'s ``dash_duo``
+    that the browser tests use.  ``reset()`` gives the next test a fresh page: one tab, no storage, no cookies,
+    the default window size, no old console log."""
+
+    def __init__(self, width: int = 1440, height: int = 900) -> None:
+        from infocir.ui.chrome import start_chromium
+
+        self.size = (width, height)
+        self.server = AppServer()
+        self.driver = start_chromium(width, height)
+
+    @property
+    def server_url(self) -> str:
+        return self.server.url
+
+    def reset(self) -> None:
+        d = self.driver
+        for handle in d.window_handles[1:]:
+            d.switch_to.window(handle)
+            d.close()
+        d.switch_to.window(d.window_handles[0])
+        d.get("about:blank")
+        d.delete_all_cookies()
+        d.execute_cdp_cmd("Storage.clearDataForOrigin", {"origin": self.server.url.rstrip("/"), "storageTypes": "all"})
+        d.set_window_size(*self.size)
+        d.get_log("browser")  # drain: get_logs() reports this test's messages only
+        self.server.app = None
+
+    def start_server(self, app) -> None:
+        """Serve ``app`` and open it, waiting for Dash's renderer (as ``dash_duo.start_server``)."""
+        app.scripts.config.serve_locally = True
+        app.css.config.serve_locally = True
+        self.server.app = app
+        self.driver.get(self.server.url)
+        self.wait_for_element("#react-entry-point", timeout=30)
+
+    def find_element(self, selector: str):
+        return self.driver.find_element(By.CSS_SELECTOR, selector)
+
+    def wait_for_element(self, selector: str, timeout: float = 10):
+        from selenium.webdriver.support import expected_conditions as EC
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        return WebDriverWait(self.driver, timeout).until(EC.presence_of_element_located((By.CSS_SELECTOR, selector)))
+
+    def wait_for_contains_text(self, selector: str, text: str, timeout: float = 10) -> None:
+        if not wait_until(lambda: text in (self.find_elements_text(selector)), timeout):
+            raise AssertionError(f"{selector} did not come to contain {text!r} within {timeout} s")
+
+    def find_elements_text(self, selector: str) -> str:
+        return " ".join(e.text for e in self.driver.find_elements(By.CSS_SELECTOR, selector))
+
+    def get_logs(self) -> list[dict]:
+        """The browser console's SEVERE entries since this test began."""
+        return [e for e in self.driver.get_log("browser") if e.get("level") == "SEVERE"]
+
+    def close(self) -> None:
+        try:
+            self.driver.quit()
+        finally:
+            self.server.stop()

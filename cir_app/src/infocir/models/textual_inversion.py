@@ -98,6 +98,21 @@ def _tower(model):
     return getattr(model, "text", model)
 
 
+def supports_eot_cut(model) -> bool:
+    """True for a CLIP-style text tower whose output is pooled at the end-of-text token (the highest token id)
+    under a causal mask: the towers ``encode_text_with_pseudo`` reproduces exactly.  False for the others
+    (CoCa's class token, first/last pooling, towers without a causal mask, Hugging Face text models)."""
+    t = _tower(model)
+    pool = getattr(t, "text_pool_type", getattr(t, "pool_type", None))
+    needed = ("token_embedding", "positional_embedding", "transformer", "ln_final", "text_projection")
+    return (
+        pool == "argmax"
+        and getattr(t, "attn_mask", None) is not None
+        and getattr(t, "cls_emb", None) is None
+        and all(hasattr(t, name) for name in needed)
+    )
+
+
 def first_pseudo_positions(tokens: torch.Tensor, token_id: int) -> torch.Tensor:
     """Bool [B, L]: True at the first ``token_id`` of each row (none for rows without it)."""
     hit = tokens == token_id
