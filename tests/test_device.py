@@ -22,8 +22,8 @@ import torch
 import infocir
 from infocir.config import ConfigError, apply_overrides
 from infocir.engine import RetrievalEngine
-from infocir.models.textual_inversion import Phi, save_phi
 from infocir.models.encoders import ModelLoadError, resolve_device, resolve_precision
+from infocir.models.textual_inversion import Phi, save_phi
 
 PACKAGE = Path(infocir.__file__).parent
 
@@ -63,7 +63,8 @@ def test_the_bundle_owns_device_and_dtype(fp64_engine):
     assert b.precision == "fp64" and all(p.dtype == torch.float64 for p in b.model.parameters())
     assert b.tensor(np.zeros(3, np.float32)).dtype == torch.float64
     assert b.tokens(["a red star"]).dtype == torch.int64  # ids stay integers
-    assert fp64_engine.index.features.dtype == np.float32  # what leaves the bundle is float32 numpy
+    assert fp64_engine.index.raw_feature(0).dtype == np.float32  # what leaves the bundle is float32 numpy
+    assert fp64_engine.index.features.dtype == np.float16  # the index as stored (index.dtype), memory-mapped
 
 
 def test_every_method_runs_through_the_bundle(fp64_engine):

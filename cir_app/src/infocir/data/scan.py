@@ -5,9 +5,12 @@ Accepted layouts:
 * class sub-folders without the CSV (the folder name is the class; a warning says so);
 * a flat folder of images without the CSV (class "unlabelled").
 
-Files that are not images, cannot be opened or have more pixels than ``max_pixels`` are skipped
-and reported; they never stop a scan.  Symlinks that lead outside the root follow one rule
-(``dataset.symlinks``: skip, the default, or follow), shared with the image route through
+Files without an image extension are skipped and reported; they never stop a scan.  The scan opens
+no image: it runs at every start, also when the index already exists, and a million header reads
+would take minutes.  Files that cannot be decoded or have more pixels than ``max_pixels`` are left
+out (and reported) by the index build, which opens every image anyway; ``probe=True`` checks each
+header here instead (a scan on its own, for a report).  Symlinks that lead outside the root follow
+one rule (``dataset.symlinks``: skip, the default, or follow), shared with the image route through
 ``symlink_refusal``.  Image ids are the POSIX path relative to the root, so they are stable
 across machines and runs.
 """
@@ -23,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from infocir.data.images import probe
+from infocir.data.images import probe as probe_image
 from infocir.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -227,6 +230,15 @@ def _class_folder(
             candidates.append((p, cls))
 
 
+def sample_warning(sample_size: int, found: int) -> str:
+    """The warning of a folder sampled down to ``dataset.sample_size`` images."""
+    return (
+        f"dataset.sample_size = {sample_size:,}: indexing a random {sample_size:,} of the {found:,} images found; "
+        f"{found - sample_size:,} images are left out of the index. To index them all, run with "
+        f"--set dataset.sample_size={found} (or more)."
+    )
+
+
 def scan_dataset(
     root: str | os.PathLike,
     class_names_file: str = "class_names.csv",
@@ -235,12 +247,16 @@ def scan_dataset(
     max_pixels: int | None = None,
     symlinks: str = "skip",
     fingerprint: str = "stat",
+    probe: bool = False,
 ) -> ScanResult:
     """Walk ``root`` and return its image records (sorted by id).
 
-    ``sample_size`` keeps a deterministic random subset when the folder holds more images;
-    ``max_pixels`` (dataset.max_image_pixels), ``symlinks`` (dataset.symlinks) and ``fingerprint``
-    (dataset.fingerprint) are the dataset settings of the same names.
+    ``sample_size`` keeps a deterministic random subset when the folder holds more images (a warning
+    says how many are left out); ``max_pixels`` (dataset.max_image_pixels), ``symlinks``
+    (dataset.symlinks) and ``fingerprint`` (dataset.fingerprint) are the dataset settings of the same
+    names.  No image is opened unless ``probe``: then each file's header is read and the files that
+    are no image or over ``max_pixels`` are skipped here rather than by the build.  The fingerprint
+    covers the records, so a probed scan of a folder holding such files has another fingerprint.
     """
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
@@ -270,13 +286,13 @@ def scan_dataset(
     candidates.sort(key=lambda pc: pc[0].relative_to(root).as_posix())
     if sample_size is not None and len(candidates) > sample_size:
         keep = np.sort(np.random.default_rng(seed).choice(len(candidates), sample_size, replace=False))
-        warnings.append(f"sampled {sample_size} of {len(candidates)} images (dataset.sample_size).")
+        warnings.append(sample_warning(sample_size, len(candidates)))
         candidates = [candidates[i] for i in keep]
 
     records = []
     for p, cls in candidates:
         rel = p.relative_to(root).as_posix()
-        reason = probe(p, max_pixels)
+        reason = probe_image(p, max_pixels) if probe else None
         if reason:
             skipped.append((rel, reason))
         else:

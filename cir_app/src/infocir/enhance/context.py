@@ -64,7 +64,7 @@ def _reference_feature(
         return None, None
     if isinstance(reference, str) and reference in engine.index.row_of:
         row = engine.index.row_of[reference]
-        return np.asarray(engine.index.features[row], np.float32), engine.index.classes[row]
+        return engine.index.row(row), engine.index.classes[row]
     query, _ = engine.build_query(reference, text)  # uploads and images: encoded (and cached) by the engine
     return query.reference_unit, None
 
@@ -77,7 +77,7 @@ def dataset_mean(engine: RetrievalEngine) -> np.ndarray:
     """Unit mean image feature [D] of the index: the stand-in for a missing reference; cached per engine."""
     cache = engine.context.cache
     if _CACHE_MEAN not in cache:
-        cache[_CACHE_MEAN] = _mean_unit(engine.index.features)
+        cache[_CACHE_MEAN] = l2_normalize(engine.index.mean().astype(np.float32))  # blockwise over the index
     return cache[_CACHE_MEAN]
 
 
@@ -93,7 +93,7 @@ def build_context(
     if not rows:
         raise EnhancementError(f"Mark at least one ideal image from the indexed dataset first; {KEPT}.")
     ids = [engine.index.ids[r] for r in rows]
-    feats = np.asarray(engine.index.features[rows], np.float32)
+    feats = engine.index.rows(rows)
     ref_feat, ref_class = _reference_feature(engine, reference, text)
 
     words, T = vocabulary(engine)

@@ -83,7 +83,7 @@ def explain_eval(
                     (str(q.get("attribute", "")), role, ratio, curves.deletion_auc, curves.insertion_auc)
                 )
         prompt, pseudo, n_template = text_prompt(engine, method, q["reference_id"], q["text"])
-        text_target = similarity_target(engine.index.features[res.rows[0]], b)
+        text_target = similarity_target(engine.index.row(res.rows[0]), b)
         exact = np.array(
             text_attribution(b, prompt, text_target, pseudo, n_template=n_template, method="occlusion").scores
         )

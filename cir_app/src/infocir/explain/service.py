@@ -135,7 +135,7 @@ class ExplanationService:
             )
             target = composed_target(
                 lambda emb: m.compose_from_image(e.context, query, emb),
-                e.index.features[e.index.row_of[candidate_id]],
+                e.index.row(e.index.row_of[candidate_id]),
                 b,
             )
             what = f"{candidate_id.rsplit('/', 1)[-1]}'s similarity to the query composed from it"
@@ -178,7 +178,7 @@ class ExplanationService:
         def compute() -> TokenAttribution:
             prompt, pseudo, n_template = text_prompt(self.engine, method, reference, text)
             row = self.engine.index.row_of[target_id]
-            target = similarity_target(self.engine.index.features[row], b)
+            target = similarity_target(self.engine.index.row(row), b)
             return text_attribution(b, prompt, target, pseudo, n_template=n_template, method=token_method)
 
         return self._cached(key, compute)

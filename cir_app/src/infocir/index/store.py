@@ -6,6 +6,9 @@ Files in an index folder:
     metadata.csv   row, id, class, path (path relative to the dataset root)
     manifest.json  IndexManifest; written last, so its presence marks a complete build; it holds
                    the SHA-256 of the three files above, verified on every load
+``load_index`` memory-maps ``features.npy`` read-only in its stored dtype (no float32 copy of the
+matrix): consumers take float32 of the rows they use (``FeatureIndex.rows``) or go through it in
+blocks (``feature_blocks``, ``feature_mean``).
 A build in progress keeps finished chunks in ``.partial/``; a rerun with the same key resumes, after
 checking each chunk (a damaged one is encoded again).  ``.build.lock`` keeps a second build of the
 same index out while one runs.
@@ -23,7 +26,7 @@ import shutil
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,11 +51,52 @@ REBUILD_HINT = "Rebuild with: python cir_app/run.py build-index --rebuild"
 ProgressFn = Callable[[int, int], None]
 
 
+# Rows per block when a pass over the whole matrix must not materialise it (NaN check, means): at
+# 512 dimensions a block is 64 MB as float16, 128 MB as float32.
+BLOCK_ROWS = 65_536
+RowSelection = Sequence[int] | np.ndarray
+
+
+def feature_blocks(
+    features: np.ndarray, rows: RowSelection | None = None, block: int = BLOCK_ROWS
+) -> Iterator[np.ndarray]:
+    """The rows of ``features`` (all, or ``rows`` in the order given) in blocks of at most ``block``
+    rows, each in the stored dtype; nothing larger than one block is read into memory at a time."""
+    if rows is None:
+        for s in range(0, len(features), block):
+            yield features[s : s + block]
+        return
+    sel = np.asarray(rows, np.int64)
+    for s in range(0, len(sel), block):
+        yield features[sel[s : s + block]]
+
+
+def feature_mean(features: np.ndarray, rows: RowSelection | None = None, block: int = BLOCK_ROWS) -> np.ndarray:
+    """float64 mean [D] of the rows of ``features`` (all, or ``rows``), accumulated block by block:
+    no float32/float64 copy of the whole (memory-mapped, float16) matrix."""
+    total = np.zeros(features.shape[1], np.float64)
+    n = 0
+    for b in feature_blocks(features, rows, block):
+        total += b.sum(axis=0, dtype=np.float64)
+        n += len(b)
+    return total / max(n, 1)
+
+
+def all_finite(features: np.ndarray, block: int = BLOCK_ROWS) -> bool:
+    """No NaN or infinite value anywhere in ``features``, checked block by block in the stored dtype."""
+    return all(bool(np.isfinite(b).all()) for b in feature_blocks(features, None, block))
+
+
 @dataclass
 class FeatureIndex:
-    """Normalised features and their metadata, in row order."""
+    """Normalised features and their metadata, in row order.
 
-    features: np.ndarray  # float32 [N, D], unit rows
+    ``features`` is read-only for everyone: [N, D] unit rows, float16 or float32 (the stored
+    ``index.dtype``), possibly a read-only memmap of ``features.npy``.  Take float32 copies of the
+    rows you use (``row``, ``rows``, ``raw_feature``), the mean through ``mean``; code that truly
+    needs every row in float32 (the 2-D map's fit) converts it itself and says so."""
+
+    features: np.ndarray  # [N, D] unit rows, float16 or float32, possibly a read-only memmap
     norms: np.ndarray  # float32 [N]
     ids: list[str]
     classes: list[str]
@@ -69,9 +113,24 @@ class FeatureIndex:
     def dim(self) -> int:
         return int(self.features.shape[1])
 
+    def row(self, row: int) -> np.ndarray:
+        """The unit feature of one row: a float32 copy [D] (writable, not a view of the index)."""
+        return np.array(self.features[int(row)], dtype=np.float32)
+
+    def rows(self, rows: RowSelection) -> np.ndarray:
+        """The unit features of ``rows`` (in that order): a float32 copy [n, D]."""
+        sel = np.asarray(rows, np.int64).reshape(-1)
+        if not len(sel):
+            return np.zeros((0, self.dim), np.float32)
+        return np.array(self.features[sel], dtype=np.float32)
+
+    def mean(self, rows: RowSelection | None = None) -> np.ndarray:
+        """float64 mean [D] of the unit features of every row (or of ``rows``), computed blockwise."""
+        return feature_mean(self.features, rows)
+
     def raw_feature(self, row: int) -> np.ndarray:
-        """The unnormalised ``encode_image`` output of a row (norm × unit feature)."""
-        return self.features[row] * self.norms[row]
+        """The unnormalised ``encode_image`` output of a row (norm × unit feature), float32 [D]."""
+        return self.row(row) * np.float32(self.norms[row])
 
 
 def index_key(bundle: ClipBundle, scan: ScanResult, dtype: str) -> IndexKey:
@@ -90,9 +149,10 @@ def _save_npy(path: Path, arr: np.ndarray) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _load_npy(path: Path) -> np.ndarray:
+def _load_npy(path: Path, mmap: bool = False) -> np.ndarray:
+    """The array in ``path``; ``mmap``: memory-mapped read-only (pages read on use, no copy in RAM)."""
     try:
-        return np.load(path, allow_pickle=False)
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
         raise CacheCorruptError(f"Index file {path} is corrupt or unreadable ({exc}). {REBUILD_HINT}") from None
 
@@ -465,6 +525,35 @@ def _write_metadata(path: Path, scan: ScanResult, rows: np.ndarray) -> None:
     atomic_write_text(path, meta.getvalue())
 
 
+def write_index_files(
+    out_dir: Path,
+    key: IndexKey,
+    scan: ScanResult,
+    raw: np.ndarray,
+    rows: np.ndarray,
+    failed: Sequence[tuple[str, str]] = (),
+) -> IndexManifest:
+    """Write a finished index: the raw features [N, D] of ``scan.records[rows]`` normalised and stored in
+    ``key.dtype``, their norms, the metadata, and the manifest last (with the files' checksums)."""
+    norms = np.linalg.norm(raw, axis=1).astype(np.float32)
+    unit = l2_normalize(raw).astype(np.float16 if key.dtype == "float16" else np.float32)
+    _save_npy(out_dir / "features.npy", unit)
+    _save_npy(out_dir / "norms.npy", norms)
+    _write_metadata(out_dir / "metadata.csv", scan, rows)
+    manifest = IndexManifest(
+        key=key,
+        dataset_root=str(scan.root),
+        count=len(rows),
+        dim=int(unit.shape[1]),
+        skipped=len(scan.skipped) + len(failed),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        failed=[list(f) for f in failed],
+        checksums=file_checksums(out_dir),
+    )
+    atomic_write_text(out_dir / "manifest.json", manifest.to_json())
+    return manifest
+
+
 def _build_locked(
     bundle: ClipBundle,
     scan: ScanResult,
@@ -489,43 +578,53 @@ def _build_locked(
     raw, rows, failed = _gather_chunks(partial, n_chunks, chunk_size, len(records), bundle.embed_dim)
     if len(rows) == 0:
         raise ImageReadError(f"None of the {len(records)} images could be decoded; nothing to index.")
-    norms = np.linalg.norm(raw, axis=1).astype(np.float32)
-    unit = l2_normalize(raw).astype(np.float16 if dtype == "float16" else np.float32)
-    _save_npy(out_dir / "features.npy", unit)
-    _save_npy(out_dir / "norms.npy", norms)
-    _write_metadata(out_dir / "metadata.csv", scan, rows)
-    manifest = IndexManifest(
-        key=key,
-        dataset_root=str(scan.root),
-        count=len(rows),
-        dim=int(unit.shape[1]),
-        skipped=len(scan.skipped) + len(failed),
-        created=datetime.now(UTC).isoformat(timespec="seconds"),
-        failed=[list(f) for f in failed],
-        checksums=file_checksums(out_dir),
-    )
-    atomic_write_text(out_dir / "manifest.json", manifest.to_json())
+    manifest = write_index_files(out_dir, key, scan, raw, rows, failed)
     shutil.rmtree(partial, ignore_errors=True)
     if elapsed > 0 and len(records):
         log.info("Encoded %d images in %.1fs (%.1f img/s)", len(records), elapsed, len(records) / elapsed)
     return manifest
 
 
-def load_index(out_dir: Path, dataset_root: Path | None = None) -> FeatureIndex:
-    """Load a complete index; CacheCorruptError (naming the file) if any file is unreadable or inconsistent."""
-    manifest = IndexManifest.read(out_dir / "manifest.json")
-    verify_checksums(out_dir, manifest)
-    features = _load_npy(out_dir / "features.npy")
-    norms = _load_npy(out_dir / "norms.npy")
-    meta_path = out_dir / "metadata.csv"
+def _read_metadata(meta_path: Path) -> tuple[list[str], list[str], list[str]]:
+    """(ids, classes, relative paths) of ``metadata.csv``; class names are shared strings (a million rows
+    of a few hundred classes hold a few hundred objects, not a million)."""
     try:
         with open(meta_path, newline="") as f:
-            rows = list(csv.DictReader(f))
-        ids = [r["id"] for r in rows]
-        classes = [r["class"] for r in rows]
-        rel = [r["path"] for r in rows]
-    except (OSError, KeyError, csv.Error, UnicodeDecodeError) as exc:
+            reader = csv.reader(f)
+            header = next(reader, [])
+            at = {name: header.index(name) for name in ("id", "class", "path")}
+            ids, classes, rel = [], [], []
+            shared: dict[str, str] = {}
+            for line in reader:
+                ids.append(line[at["id"]])
+                c = line[at["class"]]
+                classes.append(shared.setdefault(c, c))
+                rel.append(line[at["path"]])
+    except (OSError, ValueError, IndexError, csv.Error, UnicodeDecodeError) as exc:
         raise CacheCorruptError(f"Index file {meta_path} is corrupt or unreadable ({exc}). {REBUILD_HINT}") from None
+    return ids, classes, rel
+
+
+def _absolute_paths(root: Path, rel: list[str]) -> list[str]:
+    """``str(root / p)`` for every relative POSIX path; on POSIX by string concatenation (the same
+    strings: the paths were written normalised by ``as_posix``), a few times faster at a million rows."""
+    if os.sep == "/" and root.is_absolute() and all(p and not p.startswith("/") for p in rel):
+        prefix = str(root).rstrip("/") + "/"
+        return [prefix + p for p in rel]
+    return [str(root / p) for p in rel]
+
+
+def load_index(out_dir: Path, dataset_root: Path | None = None) -> FeatureIndex:
+    """Load a complete index; CacheCorruptError (naming the file) if any file is unreadable or inconsistent.
+
+    ``features.npy`` is memory-mapped read-only in its stored dtype (float16 by default): the matrix is
+    not copied into RAM, its pages are read on use (the checksum read has usually left them in the
+    page cache)."""
+    manifest = IndexManifest.read(out_dir / "manifest.json")
+    verify_checksums(out_dir, manifest)
+    features = _load_npy(out_dir / "features.npy", mmap=True)
+    norms = _load_npy(out_dir / "norms.npy")
+    ids, classes, rel = _read_metadata(out_dir / "metadata.csv")
     for name, n in (("features.npy", len(features)), ("norms.npy", len(norms)), ("metadata.csv", len(ids))):
         if n != manifest.count:
             raise CacheCorruptError(
@@ -536,16 +635,24 @@ def load_index(out_dir: Path, dataset_root: Path | None = None) -> FeatureIndex:
             f"Index file {out_dir / 'features.npy'} has shape {features.shape}, expected [*, {manifest.dim}]. "
             f"{REBUILD_HINT}"
         )
-    for name, arr in (("features.npy", features), ("norms.npy", norms)):
-        if not np.isfinite(arr).all():  # the checksum vouches for the bytes; a build that wrote NaN is still unusable
+    if features.dtype not in (np.float16, np.float32):
+        raise CacheCorruptError(
+            f"Index file {out_dir / 'features.npy'} holds {features.dtype} values, expected float16 or float32. "
+            f"{REBUILD_HINT}"
+        )
+    # The checksum vouches for the bytes; a build that wrote NaN is still unusable.  Checked block by
+    # block in the stored dtype, so no float32 copy of the matrix is made.
+    finite = {"features.npy": all_finite(features, BLOCK_ROWS), "norms.npy": bool(np.isfinite(norms).all())}
+    for name, ok in finite.items():
+        if not ok:
             raise CacheCorruptError(f"Index file {out_dir / name} holds NaN or infinite values. {REBUILD_HINT}")
     root = Path(dataset_root or manifest.dataset_root)
     return FeatureIndex(
-        features=features.astype(np.float32),
+        features=features,
         norms=norms.astype(np.float32),
         ids=ids,
         classes=classes,
-        paths=[str(root / p) for p in rel],
+        paths=_absolute_paths(root, rel),
         manifest=manifest,
     )
 

@@ -319,17 +319,17 @@ class Basic(CIRMethod):
     def score(self, ctx: MethodContext, query: Query) -> Composition:
         b = ctx.config.basic
         st = self._state(ctx)
-        feats = ctx.index.features
+        index = ctx.index  # its features may be a read-only float16 memmap: means blockwise, rows copied
         gallery = self.params["gallery"]
-        rows = np.arange(len(feats)) if gallery is None else np.unique(np.asarray(gallery, np.int64))
+        rows = np.arange(len(index)) if gallery is None else np.unique(np.asarray(gallery, np.int64))
         if b.center:
             mean_img = st["mean_img"]
             if mean_img is None and gallery is None:
                 if st["db_mean"] is None:
-                    st["db_mean"] = feats.astype(np.float64).mean(0)
+                    st["db_mean"] = index.mean()
                 mean_img = st["db_mean"]
             elif mean_img is None:
-                mean_img = feats[rows].astype(np.float64).mean(0)
+                mean_img = index.mean(rows)
         else:
             mean_img = np.zeros(ctx.index.dim)
         mean_txt = st["mean_txt"]
@@ -347,7 +347,7 @@ class Basic(CIRMethod):
         if b.query_expansion:
             k = min(b.qe_k, len(rows))
             top = rows[np.argpartition(-s_i[rows], k - 1)[:k]] if k < len(rows) else rows
-            db = feats[top].astype(np.float64) - mean_img  # only the neighbours are centred
+            db = index.rows(top).astype(np.float64) - mean_img  # only the neighbours are centred
             q = project(expand_query(q_c, db, s_i[top], k, b.qe_temperature, b.qe_include_query))
             s_i = similarities(q)
         s_t = similarities(self._text(ctx, st, query.text) - mean_txt)

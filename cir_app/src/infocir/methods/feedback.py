@@ -65,8 +65,7 @@ class Feedback(CIRMethod):
         fb = ctx.config.feedback
 
         def rows(ids: Sequence[str]) -> np.ndarray:
-            r = [ctx.index.row_of[i] for i in ids if i in ctx.index.row_of]
-            return ctx.index.features[r] if r else np.zeros((0, ctx.index.dim), np.float32)
+            return ctx.index.rows([ctx.index.row_of[i] for i in ids if i in ctx.index.row_of])  # float32 copies
 
         return rocchio(
             q,

@@ -63,8 +63,11 @@ def style_direction(encode_text, subjects: list[str], styles: list[str]) -> np.n
 
 
 def fit_map(features: np.ndarray, cfg: UMAPConfig, style_dir: np.ndarray | None = None) -> EmbeddingMap:
-    """Fit the map on unit features [N, D] (float32)."""
-    x = np.asarray(features, np.float32)
+    """Fit the map on unit features [N, D] (float16 or float32, possibly a read-only memmap).
+
+    UMAP and PCA need every row in memory at once: this is the one place that makes a float32 copy
+    of the whole matrix (4·N·D bytes, released after the fit)."""
+    x = np.array(features, dtype=np.float32)  # a copy: never a view of the index, which is read-only
     if style_dir is not None:
         x = l2_normalize(x - np.outer(x @ style_dir, style_dir))
     pca = None
@@ -201,10 +204,12 @@ class MapService:
                         self.engine.encode_text, read_corpus(basic.positive_corpus), read_corpus(basic.negative_corpus)
                     )
                 log.info("Fitting the 2-D map of %d images (first start only)...", len(self.engine.index))
+                # UMAP and PCA fit on every row at once: fit_map makes the one float32 copy [N, D] of
+                # the (memory-mapped, float16) index, for the fit only.
                 m = fit_map(self.engine.index.features, self.cfg, style)
                 save_map(m, self.out, self.key)
             # The first transform compiles numba code (seconds): do it here, not in a request.
-            m.transform(self.engine.index.features[:1])
+            m.transform(np.array(self.engine.index.features[:1], np.float32))  # a copy, never a view of the index
             self._map = m
             log.info("Map ready in %.0fs.", time.time() - self._started)
         except Exception as exc:  # reported in the page; the rest of the app keeps working
