@@ -33,14 +33,20 @@ TINY_MODEL = "InfoCIR-Tiny-ViT"
 
 @pytest.fixture(autouse=True)
 def _torch_threads_restored():
-    """``serve``/``search`` set torch's thread count for queries (model.query_threads); a test that runs
-    them must not leave the rest of the suite on one thread."""
+    """``serve``/``search`` set torch's and BLAS's thread counts for queries (model.query_threads); a test that
+    runs them must not leave the rest of the suite on one thread."""
     import torch
+    from threadpoolctl import threadpool_info, threadpool_limits
 
-    before = torch.get_num_threads()
+    def blas() -> int:
+        return max((i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"), default=0)
+
+    before, before_blas = torch.get_num_threads(), blas()
     yield
     if torch.get_num_threads() != before:
         torch.set_num_threads(before)
+    if before_blas and blas() != before_blas:
+        threadpool_limits(limits=before_blas, user_api="blas")
 
 
 def make_image_folder(root: Path, per_class: int = 4, shapes=("circle", "star", "square"), csv: bool = True) -> Path:

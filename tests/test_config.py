@@ -15,7 +15,10 @@ def test_defaults_match_the_seed_readme():
     assert cfg.enhancement.candidate_prompts == 10 and cfg.enhancement.use_context is True
     assert cfg.saliency.max_candidates is None and cfg.saliency.generate_text_attribution is True
     assert cfg.umap.pca_components == 80 and cfg.umap.n_neighbors == 25
-    assert cfg.dataset.sample_size == 30000 and cfg.dataset.class_names_file == "class_names.csv"
+    assert cfg.dataset.class_names_file == "class_names.csv"
+    # The seed's 30,000-image cap sampled larger folders down silently; a folder is now indexed whole unless a
+    # sample is asked for (issue 21: "no silent sampling").
+    assert cfg.dataset.sample_size == 0
 
 
 def test_precedence_file_then_env_then_cli(tmp_path):

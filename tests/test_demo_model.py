@@ -7,8 +7,8 @@ import pytest
 
 from infocir.config import AppConfig
 from infocir.engine import bundle_for
-from infocir.models.textual_inversion import load_phi
 from infocir.models.encoders import ASSET_DIR, file_sha256
+from infocir.models.textual_inversion import load_phi
 
 WEIGHTS = ASSET_DIR / "InfoCIR-Demo-ViT.pt"
 PHI = ASSET_DIR / "InfoCIR-Demo-ViT.searle-phi.pt"

@@ -13,8 +13,8 @@ from conftest import TINY_MODEL, make_image_folder, tiny_config
 from infocir.config import apply_overrides
 from infocir.engine import RetrievalEngine
 from infocir.explain.image import align_to_image, input_box
-from infocir.models.textual_inversion import Phi, encode_text_with_pseudo, save_phi
 from infocir.models.encoders import TargetPad, load_clip, uses_quick_gelu
+from infocir.models.textual_inversion import Phi, encode_text_with_pseudo, save_phi
 
 
 # --------------------------------------------------------------------------- 1. TargetPad

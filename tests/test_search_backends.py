@@ -162,3 +162,19 @@ def test_the_engine_searches_through_faiss_as_through_exact(tiny_engine, name, t
             a = engine.search(engine.index.ids[1], "make it blue", k=5, method=method, allowed=sel)
             b = other.search(engine.index.ids[1], "make it blue", k=5, method=method, allowed=sel)
             assert a.ids == b.ids, (method, sel is not None)
+
+
+def test_exact_search_over_a_memmap_larger_than_its_ram_budget_is_blockwise_and_the_same(tmp_path, caplog):
+    feats = clustered(BLOCK_ROWS + 500, 16)
+    np.save(tmp_path / "f.npy", feats)
+    mm = np.load(tmp_path / "f.npy", mmap_mode="r")
+    q = feats[7].astype(np.float32)
+    in_ram = create_backend("exact", mm, config=AppConfig())
+    assert in_ram.features.dtype == np.float32 and not isinstance(in_ram.features, np.memmap)
+    tight = apply_overrides(AppConfig(), {"retrieval.exact_ram_mb": "1"})
+    with caplog.at_level(logging.WARNING):
+        blockwise = create_backend("exact", mm, config=tight)
+    assert isinstance(blockwise.features, np.memmap) and "block by block" in caplog.text
+    a, b = in_ram.search(q, 10), blockwise.search(q, 10)
+    assert a[0].tolist() == b[0].tolist() and a[0][0] == 7
+    np.testing.assert_allclose(a[1], b[1], atol=1e-6)

@@ -50,7 +50,9 @@ def _matching(default: str, pattern: str, allowed: str) -> Any:
 @dataclass(frozen=True)
 class DatasetConfig:
     root: str = ""  # empty: the generated demo world in <index.cache_dir>/demo_world
-    sample_size: int = _bounded(30000, 1)
+    # Index a deterministic random subset of this many images (a warning says how many are left out);
+    # 0 = every image (the default: a folder is never sampled down unless asked).
+    sample_size: int = _bounded(0, 0)
     class_names_file: str = "class_names.csv"
     demo_replicates: int = _bounded(3, 1, 20)  # demo world: images per attribute combination
     # Images with more pixels are skipped and listed in the build report (decompression bombs; a 144 MP
@@ -98,6 +100,9 @@ class RetrievalConfig:
     # From this many images "auto" searches approximately (benchmarks/RESULTS.md: exact costs ~17 ms per
     # query at 100k × 512 on one core, IVF under 1 ms at recall@10 ≥ 0.99); 0 = never.
     approximate_above: int = _bounded(200_000, 0)
+    # The exact backend keeps a float32 copy of the (float16, memory-mapped) features when it fits in this many
+    # MB (2 GB at 1M × 512): converting float16 per query costs ~6× the product itself.  Larger: blockwise.
+    exact_ram_mb: int = _bounded(4096, 0)
     # The dashboard's "exclude the reference" switch starts here: a dataset image used as the reference is
     # left out of its own results (RetrievalEngine.search(exclude_reference=True)), as the evaluation does.
     exclude_reference: bool = True
@@ -215,6 +220,9 @@ class UIConfig:
     # Access token for shared demos (best from CIR_UI_TOKEN): every request then needs it; "?token=…"
     # on the first visit sets a cookie.  Empty: no token.  Never logged or shown.
     token: str = field(default="", repr=False)
+    # Panel A's reference picker lists at most this many dataset ids (the server searches the ids as one types;
+    # shipping every id to the browser was 30 MB at 1M images).
+    reference_options: int = _bounded(50, 1, 1000)
 
 
 @dataclass(frozen=True)
@@ -258,6 +266,10 @@ class UMAPConfig:
     style_debiasing: bool = False
     alternative_projection: str = _choices("none", "ica", default="none")
     random_state: int = 42
+    # Fit on a deterministic random sample of this many images (seeded by random_state) and place the others
+    # with the fitted reducer's transform, in chunks; 0 = fit on every image.  Fitting all of 1M images takes
+    # ~10-12 min and ~5 GB; a 20,000 sample keeps the fit under a minute, the placing is linear in N.
+    fit_sample: int = _bounded(20_000, 0)
 
 
 @dataclass(frozen=True)

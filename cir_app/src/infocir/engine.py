@@ -89,12 +89,21 @@ def _cached_bundle(
 
 
 def use_query_threads(cfg: AppConfig) -> int:
-    """Set torch's intra-op threads for answering queries (``model.query_threads``; 0 leaves torch's
-    default).  Called by ``serve`` and ``search`` after the index is ready.  Returns the count in use."""
+    """Set torch's intra-op threads and numpy's BLAS threads for answering queries (``model.query_threads``; 0
+    leaves both defaults).  Called by ``serve`` and ``search`` after the index is ready.  Returns the count in use.
+
+    BLAS too: the exact backend's matrix product on two OpenBLAS threads took a scheduler slice (~8 ms) per
+    query as soon as another process used a core, as torch's threads did."""
     import torch
 
     if cfg.model.query_threads > 0:
         torch.set_num_threads(cfg.model.query_threads)
+        try:
+            from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+        except ImportError:  # (comes with scikit-learn; without it BLAS keeps its default)
+            pass
+        else:
+            threadpool_limits(limits=cfg.model.query_threads, user_api="blas")
     n = torch.get_num_threads()
     log.info("Queries run on %d torch thread(s) (model.query_threads=%d).", n, cfg.model.query_threads)
     return n
@@ -189,7 +198,7 @@ class RetrievalEngine:
         scan = scan_dataset(
             root,
             ds.class_names_file,
-            ds.sample_size,
+            ds.sample_size or None,
             config.model.seed,
             ds.max_image_pixels,
             ds.symlinks,

@@ -465,7 +465,7 @@ def import_features(
     if not cfg.dataset.root:
         raise FeatureImportError("Give the dataset folder the features describe: --dataset ROOT.")
     root = resolve_dataset_root(cfg)
-    scan = scan_dataset(root, cfg.dataset.class_names_file, cfg.dataset.sample_size, cfg.model.seed)
+    scan = scan_dataset(root, cfg.dataset.class_names_file, cfg.dataset.sample_size or None, cfg.model.seed)
     plan = plan_import(src.paths, bad_rows(src.features), scan, cfg.dataset.root, path_prefix)
     if not plan.ids:
         e = plan.rejected[0] if plan.rejected else None

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from infocir.data import demo_world as W
-from infocir.models.textual_inversion import Phi, oti, pseudo_token_id, regulariser_loss, regulariser_targets, save_phi
 from infocir.models.encoders import ASSET_DIR, load_clip
+from infocir.models.textual_inversion import Phi, oti, pseudo_token_id, regulariser_loss, regulariser_targets, save_phi
 from infocir.models.train_demo import STUDENT, _attrs_of, _normalize, cached_pool
 
 log = logging.getLogger("infocir.train_phi")
