@@ -27,6 +27,10 @@ def main() -> int:
     ap.add_argument("--methods", default="image,text,average,product,weicom,searle,basic,feedback,fusion,oti")
     ap.add_argument("--threads", default="1", help="model.query_threads values to compare, e.g. 0,1 (0: torch default)")
     ap.add_argument("--busy", type=int, default=0, help="processes that keep a core busy while measuring")
+    ap.add_argument("--backend", default="exact", help="retrieval.backend (exact, faiss-flat, faiss-ivf, ...)")
+    ap.add_argument(
+        "--jitter", type=float, default=0.02, help="noise added to the tiled copies so they are distinct vectors"
+    )
     args = ap.parse_args()
     import numpy as np
 
@@ -47,7 +51,14 @@ def main() -> int:
         )
         base = RetrievalEngine.from_config(cfg, progress=False)
         reps = -(-args.images // len(base.index))
-        feats = np.tile(base.index.features, (reps, 1))[: args.images]
+        feats = np.empty((args.images, base.index.dim), np.float32)
+        rng = np.random.default_rng(0)
+        for r in range(reps):  # tiled copies of the demo world's features, each copy jittered and renormalised
+            part = np.asarray(base.index.features[: args.images - r * len(base.index)], np.float32)
+            if r:
+                part = part + args.jitter * rng.normal(size=part.shape).astype(np.float32) / np.sqrt(part.shape[1])
+                part /= np.linalg.norm(part, axis=1, keepdims=True)
+            feats[r * len(base.index) : r * len(base.index) + len(part)] = part
         n = len(feats)
         ids = [f"{i // len(base.index)}/{base.index.ids[i % len(base.index)]}" for i in range(n)]
         key = IndexKey(base.bundle.name, base.bundle.weights_hash, base.bundle.preprocess_kind, "synthetic", "float32")
@@ -59,7 +70,10 @@ def main() -> int:
             [base.index.paths[i % len(base.index)] for i in range(n)],
             IndexManifest(key, "synthetic", n, feats.shape[1], 0, ""),
         )
+        t0 = time.perf_counter()
+        cfg = apply_overrides(cfg, {"retrieval.backend": args.backend})
         engine = RetrievalEngine(cfg, base.bundle, base.scan, index)
+        print(f"backend {engine.backend.name} ready in {time.perf_counter() - t0:.1f} s")
         rng = np.random.default_rng(0)
         refs = [ids[i] for i in rng.choice(n, args.queries, replace=False)]
         import torch
@@ -68,12 +82,12 @@ def main() -> int:
         busy = [_burn() for _ in range(args.busy)]
         try:
             for threads in [int(t) for t in args.threads.split(",")]:
-                engine.config = apply_overrides(cfg, {"model.query_threads": str(threads)})
+                engine.config = apply_overrides(engine.config, {"model.query_threads": str(threads)})
                 torch.set_num_threads(default_threads)  # 0 below means torch's default, whatever ran before
                 n_threads = use_query_threads(engine.config)
                 print(
                     f"model={args.model} images={n} queries={args.queries} torch threads={n_threads} "
-                    f"busy processes={args.busy} (dataset-id references, exact numpy search)"
+                    f"busy processes={args.busy} (dataset-id references, backend {engine.backend.name})"
                 )
                 _measure(engine, args, refs, f"t{threads}")
         finally:
