@@ -20,6 +20,7 @@ from test_browser import (
     map_points,
     search,
     server_errors,
+    settled,
     start_and_search,
     tiles,
     wait_for_map,
@@ -46,6 +47,9 @@ if (!t || !t._length) return null;
 const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis;
 return [xa._offset + xa.l2p(t.x[0]), ya._offset + ya.l2p(t.y[0])];
 """
+
+
+OPTIONS_JS = "return [...document.querySelectorAll('.dash-dropdown-option')].map(o => o.textContent.trim());"
 
 
 def text_of(d, element_id: str) -> str:
@@ -143,6 +147,57 @@ def test_picking_a_dataset_image_replaces_an_upload_and_the_upload_can_be_remove
     assert other in text_of(d, "query-reference") and not remove.is_displayed()
     search(dash_page, "make it red", k=5)
     assert wait_until(lambda: other in summary(d), 30)
+    assert not server_errors(dash_page)
+
+
+def test_the_reference_picker_searches_the_ids_on_the_server(dash_page, engine_cfg, shared_maps):
+    """Issue 21: the page holds a few ids, not all of them.  Typing part of an id asks the server for at most
+    ``ui.reference_options`` matches (here 4 of 24 images); picking one makes it the reference."""
+    import dataclasses
+    import json
+
+    from infocir.ui.app import create_app
+
+    engine, cfg = engine_cfg
+    cap = 4
+    small = dataclasses.replace(cfg, ui=dataclasses.replace(cfg.ui, reference_options=cap))
+    dash_page.start_server(create_app(engine, small, maps=shared_maps))
+    d = dash_page.driver
+    first = engine.index.ids[0]
+    assert wait_until(lambda: first in text_of(d, "query-reference-caption"), 30)
+    d.execute_script(WIRE)
+    stars = [i for i in engine.index.ids if "star_" in i]
+    assert len(stars) > cap  # more matches than the picker may list
+    wanted = stars[-1]  # not among the first matches: only the server's search can offer it
+    # the options listed, read in one script (the list re-renders as answers arrive)
+    shown = lambda: d.execute_script(OPTIONS_JS)  # noqa: E731
+
+    el = d.find_element(By.ID, "query-reference")
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
+    el.click()
+    assert wait_until(lambda: shown(), 30) and len(shown()) <= cap  # the first ids, and the reference
+    assert wanted not in shown()
+    box = wait_until(
+        lambda: [b for b in d.find_elements(By.CSS_SELECTOR, ".dash-dropdown-search") if b.is_displayed()], 10
+    )
+    box[0].send_keys("STAR")  # case-insensitive
+    assert wait_until(lambda: shown() and all("star_" in o for o in shown()), 30)
+    assert len(shown()) <= cap and wanted not in shown()
+    box[0].send_keys("_" + wanted.rsplit("_", 1)[-1].split(".")[0])  # "STAR_05": one match, from the server
+    assert wait_until(lambda: wanted in shown(), 30)
+    assert len(shown()) <= cap
+    click_fresh(d, ".dash-dropdown-option", shown().index(wanted))
+    assert wait_until(lambda: wanted in text_of(d, "query-reference-caption"), 30)
+    assert wanted.rsplit("/", 1)[-1] in d.find_element(By.ID, "query-reference-preview").get_attribute("src")
+    # the options answered after the pick (search cleared) still list the reference: the dropdown keeps it
+    replies = [json.loads(e["text"]).get("response", {}) for e in d.execute_script(WIRE_OF, "query-reference.options")]
+    answers = [r["query-reference"]["options"] for r in replies if "options" in r.get("query-reference", {})]
+    assert answers and all(len(a) <= cap + 1 for a in answers)  # at most cap matches, plus the reference
+    assert wait_until(lambda: wanted in text_of(d, "query-reference"), 30)
+    # a late answer dropping the value would show here
+    assert wanted in settled(lambda: text_of(d, "query-reference")) and wanted in text_of(d, "query-reference-caption")
+    search(dash_page, "make it red", k=5)
+    assert wait_until(lambda: wanted in summary(d), 30)
     assert not server_errors(dash_page)
 
 

@@ -6,10 +6,13 @@ import pytest
 
 from infocir.ui.callbacks.gallery import tile
 from infocir.ui.figures import (
+    attribute_groups,
     class_colours,
+    class_groups,
     class_histogram,
     class_weights,
     embedding_figure,
+    rows_by_label,
     wordcloud_data_uri,
     wordcloud_picture,
 )
@@ -95,6 +98,31 @@ def test_embedding_figure_marks_reference_query_and_results():
     assert len(a.x) + len(b.x) == 30
     plain = embedding_figure(coords, classes, class_colours(classes))
     assert [t.name for t in plain.data] == ["a", "b"]
+
+
+def test_map_traces_group_points_by_class_with_one_sort():
+    """Many classes, a few thousand points: each class trace holds exactly that class's rows, ascending, and
+    its coordinates (compared with a grouping computed by hand, one scan per class)."""
+    rng = np.random.default_rng(3)
+    n, n_classes = 4000, 300
+    classes = [f"class {c:03d}" for c in rng.integers(0, n_classes, n)]
+    coords = rng.normal(size=(n, 2)).astype(np.float32)
+    colours = class_colours(classes)
+    by_hand = {c: [r for r in range(n) if classes[r] == c] for c in sorted(set(classes))}
+    fig = embedding_figure(coords, classes, colours)
+    assert [t.name for t in fig.data] == list(by_hand)  # sorted class names, one trace each
+    for t in fig.data:
+        want = by_hand[t.name]
+        assert list(t.customdata) == want
+        np.testing.assert_array_equal(np.c_[t.x, t.y], coords[want])
+    groups = class_groups(classes, colours)
+    assert [r.tolist() for r in groups.rows] == list(by_hand.values())
+    # names absent from the labels give empty groups; labels absent from the names (None: missing) none
+    labels = ["b", None, "a", "b", "z", "a"]
+    assert [r.tolist() for r in rows_by_label(labels, ["a", "b", "c"])] == [[2, 5], [0, 3], []]
+    cat = attribute_groups("colour", "categorical", labels)
+    assert cat.names == ("a", "b", "z", "(missing)")
+    assert [r.tolist() for r in cat.rows] == [[2, 5], [0, 3], [4], [1]]
 
 
 def test_tile_states():

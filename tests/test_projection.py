@@ -75,3 +75,73 @@ def test_service_fits_in_background_caches_and_reloads(tmp_path, monkeypatch):
     state, msg = s3.status()
     assert state == "error" and "could not be computed" in msg
     assert map_dir(tmp_path, UMAPConfig(n_neighbors=9)) != out  # other settings, other cache
+
+
+# --------------------------------------------------------------------------- fit on a sample (issue 21)
+SAMPLED = UMAPConfig(n_epochs=30, n_neighbors=8, pca_components=5, fit_sample=60)
+
+
+def test_fit_on_a_sample_places_the_rest_in_the_same_space():
+    """Above fit_sample, the reducer is fitted on a seeded sample and every other row is placed by its
+    transform, chunk by chunk: a transformed point lands among the fitted points of its own cluster."""
+    x, y = clusters(n=80)  # 240 rows, 3 clusters
+    steps = []
+    m = EM.fit_map(x.astype(np.float16), SAMPLED, progress=steps.append, chunk=50)
+    assert m.coords.shape == (240, 2) and m.coords.dtype == np.float32 and np.isfinite(m.coords).all()
+    sample = EM.fit_rows(240, SAMPLED)
+    assert sample is not None and len(sample) == 60 and len(set(sample.tolist())) == 60
+    np.testing.assert_array_equal(sample, EM.fit_rows(240, SAMPLED))  # deterministic (random_state)
+    assert EM.fit_rows(240, UMAPConfig(fit_sample=0)) is None and EM.fit_rows(60, SAMPLED) is None
+    placed = np.setdiff1d(np.arange(240), sample)
+    centroids = np.stack([m.coords[sample][y[sample] == c].mean(0) for c in range(3)])
+    nearest = np.argmin(((m.coords[placed][:, None, :] - centroids[None]) ** 2).sum(-1), axis=1)
+    assert (nearest == y[placed]).mean() > 0.9
+    # progress: the sample's fit, then each chunk of the 180 placed rows (50 at a time)
+    assert steps[0] == "fitting a sample of 60 of 240 images"
+    assert steps[1:] == [f"placing rows {i}/240" for i in (60, 110, 160, 210)]
+
+
+def test_sample_setting_is_part_of_the_cache_key(tmp_path):
+    x, _ = clusters()
+    idx = _Index(x)
+    every, sampled = UMAPConfig(fit_sample=0), UMAPConfig(fit_sample=50)
+    assert EM.map_key(idx.manifest, every) != EM.map_key(idx.manifest, sampled)
+    assert map_dir(tmp_path, every) != map_dir(tmp_path, sampled)
+    out = tmp_path / "map"
+    EM.save_map(
+        fit_map(x, UMAPConfig(fit_sample=0, alternative_projection="ica")), out, EM.map_key(idx.manifest, every)
+    )
+    assert EM.load_map(out, EM.map_key(idx.manifest, sampled)) is None  # another setting: refitted, not reused
+
+
+def test_service_reports_progress_while_it_builds(monkeypatch, tmp_path):
+    x, _ = clusters()
+    eng = _Engine(x)
+    gate = __import__("threading").Event()
+    real = EM.fit_map
+
+    def slow_fit(features, cfg, style=None, progress=None, **kw):
+        progress("fitting a sample of 50 of 120 images")
+        gate.wait(30)
+        return real(features, cfg, style, progress=progress, **kw)
+
+    monkeypatch.setattr(EM, "fit_map", slow_fit)
+    cfg = UMAPConfig(n_epochs=20, n_neighbors=5, pca_components=0, alternative_projection="ica", fit_sample=50)
+    s = MapService(eng, cfg, map_dir(tmp_path, cfg))
+    s.start()
+    assert wait_for(lambda: "fitting a sample of 50 of 120 images" in s.status()[1])
+    state, message = s.status()
+    assert state == "fitting" and "The map of 120 images is being built" in message
+    gate.set()
+    assert s.wait(60) is not None and s.status() == ("ready", "")
+
+
+def wait_for(fn, timeout=10.0):
+    import time
+
+    end = time.time() + timeout
+    while time.time() < end:
+        if fn():
+            return True
+        time.sleep(0.02)
+    return False

@@ -7,7 +7,9 @@ Pipeline (each step optional, from ``UMAPConfig``):
 3. UMAP (``n_neighbors``, ``min_dist``, ``spread``, ``local_connectivity``, ``n_epochs``,
    ``metric``) — or FastICA to 2-D when ``alternative_projection = "ica"``.
 
-The fitted reducer is kept, so a composed query is placed with the same ``transform`` as
+Above ``fit_sample`` images the reducer is fitted on a random sample and the other images are
+placed with its ``transform`` in chunks (fitting UMAP on all of 1M images took ~10-12 min and
+~5 GB).  The fitted reducer is kept, so a composed query is placed with the same ``transform`` as
 the data (never by rescaling).  umap-learn compiles with numba on first import (~12 s):
 it is imported lazily, inside the fit, never at module import.
 """
@@ -21,6 +23,7 @@ import logging
 import pickle
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -62,12 +65,44 @@ def style_direction(encode_text, subjects: list[str], styles: list[str]) -> np.n
     return (s / max(np.linalg.norm(s), 1e-12)).astype(np.float32)
 
 
-def fit_map(features: np.ndarray, cfg: UMAPConfig, style_dir: np.ndarray | None = None) -> EmbeddingMap:
+ProgressFn = Callable[[str], None]
+PLACE_CHUNK = 20_000  # rows placed per transform call: a float32 chunk, and a progress step
+
+
+def fit_rows(n: int, cfg: UMAPConfig) -> np.ndarray | None:
+    """The rows the reducer is fitted on: a sorted, deterministic random sample of ``cfg.fit_sample`` rows
+    (seeded by ``cfg.random_state``) when there are more rows than that; None: every row."""
+    if not cfg.fit_sample or n <= cfg.fit_sample:
+        return None
+    rng = np.random.default_rng(cfg.random_state)
+    return np.sort(rng.choice(n, size=cfg.fit_sample, replace=False))
+
+
+def _float32_rows(features: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """A float32 copy of ``features`` (all rows, or ``rows``): never a view of the index, which is read-only."""
+    return np.array(features if rows is None else features[rows], dtype=np.float32)
+
+
+def fit_map(
+    features: np.ndarray,
+    cfg: UMAPConfig,
+    style_dir: np.ndarray | None = None,
+    progress: ProgressFn | None = None,
+    chunk: int = PLACE_CHUNK,
+) -> EmbeddingMap:
     """Fit the map on unit features [N, D] (float16 or float32, possibly a read-only memmap).
 
-    UMAP and PCA need every row in memory at once: this is the one place that makes a float32 copy
-    of the whole matrix (4·N·D bytes, released after the fit)."""
-    x = np.array(features, dtype=np.float32)  # a copy: never a view of the index, which is read-only
+    With more than ``cfg.fit_sample`` rows, the reducer (PCA, then UMAP or ICA) is fitted on a random sample
+    of that many rows and every other row is placed with the fitted reducer's ``transform``, ``chunk`` rows at
+    a time: the same reducer that places a query, so all coordinates share one space.  Only the sample (or,
+    with ``fit_sample = 0`` or a small index, the whole matrix) is held as float32 at once.  ``progress``
+    receives a short message per step ("fitting a sample of …", "placing rows i/N")."""
+    say = progress or (lambda _msg: None)
+    n = len(features)
+    sample = fit_rows(n, cfg)
+    if sample is not None:
+        say(f"fitting a sample of {len(sample):,} of {n:,} images")
+    x = _float32_rows(features, sample)
     if style_dir is not None:
         x = l2_normalize(x - np.outer(x @ style_dir, style_dir))
     pca = None
@@ -80,7 +115,7 @@ def fit_map(features: np.ndarray, cfg: UMAPConfig, style_dir: np.ndarray | None 
         from sklearn.decomposition import FastICA
 
         reducer = FastICA(n_components=2, random_state=cfg.random_state, max_iter=500)
-        coords = reducer.fit_transform(x)
+        fitted = reducer.fit_transform(x)
     else:
         import umap  # lazy: numba compiles on first import
 
@@ -95,8 +130,22 @@ def fit_map(features: np.ndarray, cfg: UMAPConfig, style_dir: np.ndarray | None 
             random_state=cfg.random_state,
             n_jobs=1,
         )
-        coords = reducer.fit_transform(x)
-    return EmbeddingMap(np.asarray(coords, np.float32), style_dir, pca, reducer)
+        fitted = reducer.fit_transform(x)
+    del x
+    m = EmbeddingMap(np.asarray(fitted, np.float32), style_dir, pca, reducer)
+    if sample is None:
+        return m
+    coords = np.empty((n, 2), np.float32)
+    coords[sample] = m.coords
+    rest = np.setdiff1d(np.arange(n), sample, assume_unique=True)
+    done = len(sample)
+    for s in range(0, len(rest), max(1, chunk)):
+        rows = rest[s : s + max(1, chunk)]
+        say(f"placing rows {done:,}/{n:,}")
+        coords[rows] = m.transform(_float32_rows(features, rows))
+        done += len(rows)
+    m.coords = coords
+    return m
 
 
 def map_key(index_manifest, cfg: UMAPConfig) -> dict:
@@ -170,6 +219,7 @@ class MapService:
         self.engine, self.cfg, self.out = engine, cfg, out
         self._map: EmbeddingMap | None = None
         self._error = ""
+        self._step = ""  # what the fit is doing now ("fitting a sample of …", "placing rows i/N"), for the page
         self._started = 0.0
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -204,9 +254,10 @@ class MapService:
                         self.engine.encode_text, read_corpus(basic.positive_corpus), read_corpus(basic.negative_corpus)
                     )
                 log.info("Fitting the 2-D map of %d images (first start only)...", len(self.engine.index))
-                # UMAP and PCA fit on every row at once: fit_map makes the one float32 copy [N, D] of
-                # the (memory-mapped, float16) index, for the fit only.
-                m = fit_map(self.engine.index.features, self.cfg, style)
+                # fit_map holds as float32 only the rows it fits on (a sample above cfg.fit_sample), then
+                # places the rest chunk by chunk from the (memory-mapped, float16) index.
+                m = fit_map(self.engine.index.features, self.cfg, style, progress=self._report)
+                self._report("saving the map")
                 save_map(m, self.out, self.key)
             # The first transform compiles numba code (seconds): do it here, not in a request.
             m.transform(np.array(self.engine.index.features[:1], np.float32))  # a copy, never a view of the index
@@ -215,6 +266,10 @@ class MapService:
         except Exception as exc:  # reported in the page; the rest of the app keeps working
             log.exception("map fitting failed")
             self._error = f"The embedding map could not be computed: {exc}"
+
+    def _report(self, step: str) -> None:
+        self._step = step
+        log.info("Map: %s (%.0fs)", step, time.time() - self._started)
 
     def wait(self, timeout: float | None = None) -> EmbeddingMap | None:
         self.start()
@@ -228,10 +283,11 @@ class MapService:
             return "ready", ""
         if self._error:
             return "error", self._error
+        step = f"{self._step}, " if self._step else ""
         return (
             "fitting",
-            f"Computing the 2-D map of {len(self.engine.index):,} images "
-            f"(first start only, {time.time() - self._started:.0f}s so far)…",
+            f"The map of {len(self.engine.index):,} images is being built "
+            f"({step}first start only, {time.time() - self._started:.0f}s so far)…",
         )
 
     @property

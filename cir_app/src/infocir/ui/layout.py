@@ -8,6 +8,7 @@ from dash import dcc, html
 
 from infocir.config import AppConfig
 from infocir.engine import RetrievalEngine
+from infocir.index.id_search import IdSearch, reference_options
 from infocir.ui import ids
 from infocir.ui.polling import poll_stores
 
@@ -88,9 +89,11 @@ def query_panel(engine: RetrievalEngine, cfg: AppConfig) -> html.Section:
         ),
         html.Div(id=ids.UPLOAD_MESSAGE, className="message error", role="alert"),
         html.Label("…or pick one from the dataset", htmlFor=ids.REFERENCE),
+        # The options are the first ids and the reference; typing searches the ids on the server
+        # (callbacks/query.py): the page never holds every id (30 MB at 1M images).
         dcc.Dropdown(
             id=ids.REFERENCE,
-            options=engine.index.ids,
+            options=reference_options(IdSearch(engine.index.ids), "", cfg.ui.reference_options, engine.index.ids[0]),
             value=engine.index.ids[0],
             clearable=False,
             placeholder="type to search image ids",

@@ -11,6 +11,7 @@ from infocir.data.attributes_table import AttributeTable, load_attribute_table
 from infocir.engine import RetrievalEngine
 from infocir.errors import is_user_error
 from infocir.explain.service import ExplanationService
+from infocir.index.id_search import IdSearch
 from infocir.jobs import JobRunner
 from infocir.projection.embedding_map import MapService
 from infocir.ui.figures import MapGroups, attribute_groups, class_colours, class_groups
@@ -34,6 +35,7 @@ class Services:
 
     def __post_init__(self) -> None:
         self.colours = class_colours(self.engine.index.classes)
+        self.id_search = IdSearch(self.engine.index.ids)  # panel A's reference picker (built on first search)
         self.explanations = ExplanationService(self.engine, max_side=self.config.saliency.max_side)
         # attributes.csv beside the dataset (the map's "colour by"); a bad file gives a message, not a crash
         self.attributes: AttributeTable | None

@@ -57,7 +57,7 @@ class MapPanel:
 
     def figure(self, ready, results, highlight, ideals, lines, browse, colour, tool, drawn, kept):
         if ready != "ready":
-            text = "The map is unavailable." if ready == "error" else "The map is being computed…"
+            text = "The map is unavailable." if ready == "error" else "The map is being built…"
             return empty_figure(text), no_update, None
         m, index = self.s.maps.map, self.index
         groups = self.s.groups(colour)

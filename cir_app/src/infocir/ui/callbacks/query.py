@@ -2,12 +2,14 @@
 
 An upload is checked once, kept on the server under its content key (``Services.uploads``) and
 named in the page by that key only: no callback receives the image again.  Picking a dataset image
-(the dropdown, ↺ in the gallery, a map click) or "✕ remove upload" replaces it as the reference."""
+(the dropdown, ↺ in the gallery, a map click) or "✕ remove upload" replaces it as the reference.
+The dropdown holds only a few ids at a time: what is typed in it is searched here, on the server."""
 
 from __future__ import annotations
 
 from dash import Dash, Input, Output, State, no_update
 
+from infocir.index.id_search import reference_options
 from infocir.ui import ids
 from infocir.ui.media import media_url
 from infocir.ui.query_state import encode_vector, page_reference, same_reference
@@ -69,6 +71,18 @@ def register_upload(app: Dash, s: Services) -> None:
 
 def register_reference(app: Dash, s: Services) -> None:
     index = s.engine.index
+    cap = s.config.ui.reference_options
+
+    @app.callback(
+        Output(ids.REFERENCE, "options"),
+        Input(ids.REFERENCE, "search_value"),
+        Input(ids.REFERENCE, "value"),
+    )
+    def _reference_options(search, value):
+        """The picker's options: at most ``cap`` ids containing what is typed (the first ids when nothing
+        is), and always the reference itself: a dropdown drops a value its options lack.  Whatever sets the
+        reference (a link, the gallery's ↺, the map's card) thus gets it listed here too."""
+        return reference_options(s.id_search, search, cap, value)
 
     @app.callback(
         Output(ids.REF_MODE, "data", allow_duplicate=True),

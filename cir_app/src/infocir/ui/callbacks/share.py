@@ -13,6 +13,7 @@ from dash import Dash, Input, Output, State, ctx, dcc, no_update
 
 from infocir import export
 from infocir.enhance.scoring import COLUMNS as METRIC_COLUMNS
+from infocir.index.id_search import reference_options
 from infocir.ui import ids
 from infocir.ui.callbacks.explanations import heatmap_table
 from infocir.ui.services import Services
@@ -139,6 +140,7 @@ def register_address(app: Dash, s: Services) -> None:
         Output(ids.SEARCH, "n_clicks", allow_duplicate=True),
         Output(ids.IDEALS_STORE, "data", allow_duplicate=True),
         Output(ids.SHARE_NOTE, "children", allow_duplicate=True),
+        Output(ids.REFERENCE, "options", allow_duplicate=True),
         Input(ids.URL, "search"),
         State(ids.URL_WRITTEN, "data"),
         State(ids.RESULTS_STORE, "data"),
@@ -152,19 +154,20 @@ def register_address(app: Dash, s: Services) -> None:
         one arriving after a newer ideal click would otherwise undo that click)."""
         q = export.parse_query_string(search)
         if q is None or search == written:
-            return (no_update,) * 9
+            return (no_update,) * 10
         now = current_query(results, ideals)
         keep = (no_update,) * 7
         if now is not None and q.same_search(now):
             if set(q.ideals) == set(now.ideals):
-                return (no_update,) * 9
-            return (*keep, [i for i in q.ideals if i in index.row_of], no_update)
+                return (no_update,) * 10
+            return (*keep, [i for i in q.ideals if i in index.row_of], no_update, no_update)
         notes = []
         if q.reference is not None and q.reference not in index.row_of:
             return (
                 *keep,
                 no_update,
                 f"The link's reference {q.reference!r} is not in this dataset; nothing was searched.",
+                no_update,
             )
         method = q.method
         if method is not None and not (method in methods and methods[method].available):
@@ -183,6 +186,10 @@ def register_address(app: Dash, s: Services) -> None:
             (clicks or 0) + 1,
             [i for i in q.ideals if i in index.row_of],
             " ".join(notes),
+            # the reference's option comes with it: a dropdown that has not listed it yet would drop it
+            reference_options(s.id_search, "", s.config.ui.reference_options, q.reference)
+            if q.reference is not None
+            else no_update,
         )
 
 
