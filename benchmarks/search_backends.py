@@ -14,6 +14,7 @@ BLAS thread, as the server answers them (``model.query_threads``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -68,9 +69,10 @@ def main() -> int:
     ap.add_argument("--dims", default="128,512", help="comma-separated D")
     ap.add_argument("--clusters", type=int, default=200)
     ap.add_argument("--queries", type=int, default=50)
-    ap.add_argument("--backends", default="exact,exact-blockwise,faiss-flat,faiss-ivf,faiss-hnsw")
+    ap.add_argument("--backends", default="exact,exact-blockwise,faiss-flat,faiss-ivf,faiss-hnsw,hashing")
     ap.add_argument("--nprobe", default="8,16,32", help="IVF nprobe values measured on one built index")
     ap.add_argument("--ef-search", default="64,128,256", help="HNSW efSearch values measured on one built index")
+    ap.add_argument("--rerank", default="0,200,1000", help="hashing: short-list lengths measured on one set of codes")
     ap.add_argument("--hnsw-max", type=int, default=200_000, help="skip HNSW above this N (its build is slow)")
     args = ap.parse_args()
     import faiss
@@ -94,7 +96,9 @@ def main() -> int:
                 for name in args.backends.split(","):
                     if name == "faiss-hnsw" and n > args.hnsw_max:
                         continue
-                    variants = {"faiss-ivf": args.nprobe, "faiss-hnsw": args.ef_search}.get(name, "")
+                    variants = {"faiss-ivf": args.nprobe, "faiss-hnsw": args.ef_search, "hashing": args.rerank}.get(
+                        name, ""
+                    )
                     before = rss_mb()
                     t0 = time.perf_counter()
                     # builds on every core; exact-blockwise: no RAM for a float32 copy, float16 converted per query
@@ -109,11 +113,14 @@ def main() -> int:
                             faiss.extract_index_ivf(backend.index).nprobe = int(v)
                         if name == "faiss-hnsw":
                             faiss.downcast_index(backend.index).hnsw.efSearch = int(v)
+                        if name == "hashing":
+                            backend.params = dataclasses.replace(backend.params, rerank=int(v))
                         hits = sum(
                             len(set(backend.search(x, 10)[0].tolist()) & t) for x, t in zip(q, truth, strict=True)
                         )
                         p50, p95 = latency(backend, q)
-                        label = name + (f" ({'nprobe' if name == 'faiss-ivf' else 'efSearch'} {v})" if v else "")
+                        knob = {"faiss-ivf": "nprobe", "faiss-hnsw": "efSearch", "hashing": "rerank"}.get(name, "")
+                        label = name + (f" ({knob} {v})" if v else "")
                         rows.append((n, dim, label, build, p50, p95, hits / (10 * len(q)), mem))
                         print(f"{n:>9} {dim:>4} {label:<26} {rows[-1][4]:8.2f} ms", file=sys.stderr)
                     del backend

@@ -103,7 +103,7 @@ def test_ivf_with_product_quantisation_and_a_bad_sub_quantiser_count():
 
 def test_the_faiss_index_is_kept_beside_the_features_and_rebuilt_when_they_change(tmp_path, caplog):
     feats = clustered(4000, 32)
-    caplog.set_level(logging.INFO, logger="infocir.index.faiss_backend")
+    caplog.set_level(logging.INFO, logger="infocir.index")
     create_backend("faiss-ivf", feats, config=config(), cache=(tmp_path, "sha-a"))
     saved = list((tmp_path / "faiss").glob("*.faiss"))
     assert len(saved) == 1 and "built" in caplog.text

@@ -96,7 +96,9 @@ class RetrievalConfig:
     # "auto": the torch backend (features on the GPU, topk there) when the model runs on CUDA and the features
     # fit in its free memory; else FAISS's IVF index from approximate_above images when FAISS is installed;
     # else exact numpy on the CPU.  faiss-*: the `faiss` extra (pip install 'infocir[faiss]'), see [faiss].
-    backend: str = _choices("auto", "exact", "torch", "faiss-flat", "faiss-ivf", "faiss-hnsw", default="auto")
+    backend: str = _choices(
+        "auto", "exact", "torch", "faiss-flat", "faiss-ivf", "faiss-hnsw", "hashing", default="auto"
+    )
     # From this many images "auto" searches approximately (benchmarks/RESULTS.md: exact costs ~17 ms per
     # query at 100k × 512 on one core, IVF under 1 ms at recall@10 ≥ 0.99); 0 = never.
     approximate_above: int = _bounded(200_000, 0)
@@ -120,6 +122,17 @@ class FaissConfig:
     ef_search: int = _bounded(128, 1)  # HNSW search breadth: recall against speed
     train_size: int = _bounded(100_000, 1000)  # IVF training sample (at least 64 per cell)
     threads: int = _bounded(1, 0, 1024)  # FAISS (OpenMP) threads per query; 0 = all cores
+
+
+@dataclass(frozen=True)
+class HashingConfig:
+    """Semantic hashing (retrieval.backend = hashing): one bit per dimension, Hamming search, exact re-ranking."""
+
+    threshold: str = _choices("median", "mean", default="median")  # per-dimension cut that sets a bit
+    sample: int = _bounded(100_000, 100)  # rows the medians are taken over (all when fewer)
+    # nearest codes re-ranked by exact cosine (recall@10 at 100k × 512: 0.22 alone, 0.84 with 200, 1.00 with 1000);
+    # 0 = rank by Hamming distance alone
+    rerank: int = _bounded(1000, 0)
 
 
 @dataclass(frozen=True)
@@ -278,6 +291,7 @@ class AppConfig:
     model: ModelConfig = ModelConfig()
     retrieval: RetrievalConfig = RetrievalConfig()
     faiss: FaissConfig = FaissConfig()
+    hashing: HashingConfig = HashingConfig()
     basic: BasicConfig = BasicConfig()
     feedback: FeedbackConfig = FeedbackConfig()
     index: IndexConfig = IndexConfig()

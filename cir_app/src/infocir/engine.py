@@ -16,6 +16,7 @@ import functools
 import hashlib
 import io
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from infocir.config import AppConfig
 from infocir.data.images import to_rgb
 from infocir.data.scan import ScanResult, scan_dataset
 from infocir.errors import UserError
-from infocir.index.backends import create_backend
+from infocir.index.backends import SearchBackend, create_backend
 from infocir.index.store import FeatureIndex, index_dir_for, index_report, load_or_build
 from infocir.methods.base import Composition, MethodContext, Query
 from infocir.methods.registry import MethodInfo, create_method, list_methods
@@ -179,13 +180,31 @@ class RetrievalEngine:
             index.features,
             bundle,
             config,
-            cache=(index_dir, index.manifest.checksums.get("features.npy", "")) if index_dir else None,
+            cache=self._derived_cache(index_dir),
         )
+        self._index_dir = index_dir
+        self._other_backends: dict[str, SearchBackend] = {}
+        self._backends_lock = threading.Lock()
         self._text_cache: BoundedCache[np.ndarray] = BoundedCache(2048)  # re-used across sessions and prompts
         self._image_cache: BoundedCache[np.ndarray] = BoundedCache(256)
         self.context = MethodContext(
             bundle=bundle, index=index, backend=self.backend, encode_text=self.encode_text, config=config
         )
+
+    def _derived_cache(self, index_dir: Path | None) -> tuple[Path, str] | None:
+        return (index_dir, self.index.manifest.checksums.get("features.npy", "")) if index_dir else None
+
+    def search_backend(self, name: str | None = None) -> SearchBackend:
+        """The engine's backend (``retrieval.backend``), or another one by name for single queries (e.g.
+        ``hashing`` chosen on the page): built on first use, then kept for every session."""
+        if not name or name in ("auto", self.backend.name):
+            return self.backend
+        with self._backends_lock:  # two sessions asking at once build it once
+            if name not in self._other_backends:
+                self._other_backends[name] = create_backend(
+                    name, self.index.features, self.bundle, self.config, cache=self._derived_cache(self._index_dir)
+                )
+            return self._other_backends[name]
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -340,19 +359,21 @@ class RetrievalEngine:
         method: str | None = None,
         allowed: np.ndarray | None = None,
         exclude_reference: bool = False,
+        backend: str | None = None,
         **params: Any,
     ) -> SearchResult:
         """Top-k images for a reference + modification text with a registered method.
 
         ``exclude_reference`` drops a dataset-id reference's own row from the ranking (``reference_row``),
         as the evaluation does; the dashboard's switch for it starts at ``retrieval.exclude_reference``.
+        ``backend`` names another search backend for this query's top k (``search_backend``).
         ``all_scores`` still holds every image's score."""
         k = self.check_k(k)
         name = method or self.config.retrieval.method
         t0 = time.perf_counter()
         comp, ref_id = self._compose(reference, text, name, **params)
         row = self.reference_row(reference) if exclude_reference else None
-        rows, scores = comp.top(k, allowed, exclude=() if row is None else (row,))
+        rows, scores = comp.top(k, allowed, exclude=() if row is None else (row,), backend=self.search_backend(backend))
         return SearchResult(
             rows=rows,
             ids=[self.index.ids[r] for r in rows],

@@ -7,6 +7,7 @@ One class per backend, chosen by ``retrieval.backend``:
   to float32;
 - ``torch``: the matrix on the model's device (a GPU), top k there;
 - ``faiss-flat`` / ``faiss-ivf`` / ``faiss-hnsw``: FAISS indexes (the ``faiss`` extra, ``index/faiss_backend.py``);
+- ``hashing``: binary codes and Hamming distance, exact re-ranking of a short list (``index/hashing_backend.py``);
 - ``auto``: ``torch`` on a GPU that holds the features, an approximate FAISS index from
   ``retrieval.approximate_above`` images when FAISS is installed, else ``exact``.
 
@@ -200,9 +201,15 @@ def _faiss_backends() -> Mapping[str, Callable[..., SearchBackend]]:
     return FAISS_BACKENDS
 
 
+def _hashing(features: np.ndarray, bundle: Any = None, config: AppConfig | None = None, cache: Any = None):
+    from infocir.index.hashing_backend import HashingBackend
+
+    return HashingBackend(features, bundle, config, cache)
+
+
 BACKENDS: dict[str, Callable[..., SearchBackend]] = {"exact": ExactBackend, "torch": TorchBackend}
 FAISS_NAMES = ("faiss-flat", "faiss-ivf", "faiss-hnsw")
-NAMES = ("auto", *BACKENDS, *FAISS_NAMES)
+NAMES = ("auto", *BACKENDS, *FAISS_NAMES, "hashing")
 
 
 def faiss_available() -> bool:
@@ -262,6 +269,8 @@ def create_backend(
                 "or use retrieval.backend=exact"
             )
         backend = _faiss_backends()[resolved](features, bundle, config, cache)
+    elif resolved == "hashing":
+        backend = _hashing(features, bundle, config, cache)
     elif resolved in BACKENDS:
         backend = BACKENDS[resolved](features, bundle, config)
     else:

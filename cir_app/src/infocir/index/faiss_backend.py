@@ -4,17 +4,14 @@ inner product (= cosine).  Imported only when ``retrieval.backend`` names one of
 Vectors are stored as float16 scalars (``SQfp16``) unless IVF-PQ is asked for: the index on disk already holds
 float16 features, so the flat index is exact for them and takes half the memory of ``IndexFlatIP``.  A built
 index is written beside the features (``<index dir>/faiss/``) with a small JSON manifest (backend, parameters,
-the features' checksum, shape) and reused while all of them match; otherwise it is rebuilt, with the reason
-in the log.
+the features' checksum, shape; ``index/derived.py``) and reused while all of them match; otherwise it is
+rebuilt, with the reason in the log.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from infocir.index.backends import BLOCK_ROWS, SearchBackend
+from infocir.index.derived import Cache, derived_path, load_derived, save_derived
 
 if TYPE_CHECKING:
     from infocir.config import AppConfig, FaissConfig
@@ -63,7 +61,7 @@ class FaissBackend(SearchBackend):
         features: np.ndarray,
         bundle: Any = None,
         config: AppConfig | None = None,
-        cache: tuple[Path, str] | None = None,
+        cache: Cache | None = None,
     ):
         import faiss
 
@@ -82,7 +80,7 @@ class FaissBackend(SearchBackend):
         self._tune(faiss)
 
     # ------------------------------------------------------------------ building and caching
-    def _cache_paths(self, cache: tuple[Path, str] | None, n: int, dim: int) -> tuple[Path | None, dict]:
+    def _cache_paths(self, cache: Cache | None, n: int, dim: int) -> tuple[Path | None, dict]:
         meta = {
             "backend": self.name,
             "factory": self.spec,
@@ -91,41 +89,21 @@ class FaissBackend(SearchBackend):
             "dim": dim,
             "features_sha256": cache[1] if cache else "",
         }
-        if cache is None or not cache[1]:
-            return None, meta
-        key = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]
-        return Path(cache[0]) / "faiss" / f"{self.name}-{key}.faiss", meta
+        return derived_path(cache, "faiss", self.name, meta, ".faiss"), meta
 
     def _load(self, path: Path, meta: dict):
         import faiss
 
-        side = path.with_suffix(".json")
-        if not path.is_file() or not side.is_file():
-            return None
-        try:
-            if json.loads(side.read_text()) != meta:
-                log.info("FAISS index %s was built for other features or parameters: rebuilding.", path)
-                return None
-            index = faiss.read_index(str(path))
-        except (OSError, ValueError, RuntimeError) as exc:
-            log.warning("FAISS index %s is unreadable (%s): rebuilding.", path, exc)
-            return None
-        if index.ntotal != meta["rows"] or index.d != meta["dim"]:
-            log.warning("FAISS index %s holds %d × %d vectors, not %d × %d: rebuilding.", path, index.ntotal,
-                        index.d, meta["rows"], meta["dim"])  # fmt: skip
-            return None
-        log.info("FAISS index reused: %s (%s)", path, self.spec)
-        return index
+        def read(p: Path):
+            index = faiss.read_index(str(p))
+            if index.ntotal != meta["rows"] or index.d != meta["dim"]:
+                raise ValueError(f"it holds {index.ntotal} × {index.d} vectors, not {meta['rows']} × {meta['dim']}")
+            return index
+
+        return load_derived(path, meta, read, "FAISS index")
 
     def _save(self, faiss, path: Path, meta: dict) -> None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            faiss.write_index(self.index, str(tmp))
-            os.replace(tmp, path)
-            path.with_suffix(".json").write_text(json.dumps(meta, indent=1, sort_keys=True))
-        except (OSError, RuntimeError) as exc:  # a read-only cache folder: the index still works, unsaved
-            log.warning("FAISS index could not be saved to %s (%s); it will be rebuilt next time.", path, exc)
+        save_derived(path, meta, lambda tmp: faiss.write_index(self.index, str(tmp)), "FAISS index")
 
     def _build(self, faiss, n: int, dim: int):
         t0 = time.perf_counter()

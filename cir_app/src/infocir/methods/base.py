@@ -127,12 +127,18 @@ class Composition:
         return score_rows(self._backend.features, self.query_vector, rows)
 
     def top(
-        self, k: int, allowed: np.ndarray | None = None, exclude: Iterable[int] = ()
+        self,
+        k: int,
+        allowed: np.ndarray | None = None,
+        exclude: Iterable[int] = (),
+        backend: SearchBackend | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The k best rows and their scores (descending; ties: lower row first), within ``allowed`` (bool [N])
-        and without the rows in ``exclude``: from the backend for a vector, from the scores otherwise."""
-        if self._scores is None and self._backend is not None and self.query_vector is not None:
-            return self._backend.search(self.query_vector, k, allowed, exclude)
+        and without the rows in ``exclude``: from the backend for a vector (``backend``, e.g. a hashing index
+        chosen for this query, or the method's own), from the scores otherwise."""
+        backend = backend or self._backend
+        if self._scores is None and backend is not None and self.query_vector is not None:
+            return backend.search(self.query_vector, k, allowed, exclude)
         from infocir.index.backends import top_k
 
         keep = np.ones(len(self.scores), bool) if allowed is None else np.array(allowed, bool)
