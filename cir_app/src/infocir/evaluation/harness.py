@@ -69,20 +69,21 @@ def _means(bench: Benchmark, per_query: list[dict[str, float]], latencies: list[
     return out
 
 
-def evaluate_method(
-    engine, bench: Benchmark, method: str, exclude_reference: bool = True, **params
-) -> dict[str, float]:
-    """Mean metrics of ``method`` over the benchmark's queries (in %), the per-group figures
-    named by ``bench.group_metrics`` and the p50 latency.  The reference is removed from its
-    own ranking, as CIRR/CIRCO evaluation does; per-query galleries restrict the ranking."""
+def query_results(
+    engine, bench: Benchmark, method: str, exclude_reference: bool = True, cutoffs: tuple[int, ...] = (), **params
+) -> list[dict[str, float]]:
+    """Each query's metrics (fractions, as ``_query_metrics`` names them), in ``bench.queries`` order, plus
+    ``first_target_rank`` (1-based rank of the best-ranked target in the full ranking; None when no target
+    can be ranked, e.g. outside the query's gallery) and ``latency_s``.  ``cutoffs``: extra K for which
+    ``mAP@K`` and ``R@K`` are added.  The reference is removed from its own ranking, as CIRR/CIRCO
+    evaluation does; per-query galleries restrict the ranking."""
     m = bench.metrics
     full = bool(m.get("full_map") or m.get("interp_map"))
     # a method that searches the query's own database when the benchmark gives one (BASIC: its mean and
     # query expansion come from the instance's database, as the i-CIR authors run it)
     gallery_aware = bool(getattr(METHODS.get(method), "gallery_aware", False))
-    depth = max((*m.get("map", ()), *m.get("recall", ()), 10))
-    per_query: list[dict[str, float]] = []
-    latencies = []
+    depth = max((*m.get("map", ()), *m.get("recall", ()), *cutoffs, 10))
+    out: list[dict[str, float]] = []
     images: dict = {}
     row_of = engine.index.row_of
     for q in bench.queries:
@@ -100,9 +101,40 @@ def evaluate_method(
             scores[own] = -np.inf
         n_valid = int(np.isfinite(scores).sum())
         ranked = [engine.index.ids[r] for r in top_k(scores, n_valid if full else depth)]
-        latencies.append(time.perf_counter() - t0)
-        per_query.append(_query_metrics(bench, q, ranked, n_valid, comp.scores, row_of))
-    return _means(bench, per_query, latencies)
+        latency = time.perf_counter() - t0
+        r: dict = _query_metrics(bench, q, ranked, n_valid, comp.scores, row_of)
+        for k in cutoffs:
+            r.setdefault(f"mAP@{k}", M.average_precision_at_k(ranked, q.target_ids, k))
+            r.setdefault(f"R@{k}", M.recall_at_k(ranked, q.target_ids, k))
+        r["first_target_rank"] = _first_rank(
+            ranked, q.target_ids, scores, [row_of[t] for t in q.target_ids if t in row_of]
+        )
+        r["latency_s"] = latency
+        out.append(r)
+    return out
+
+
+def _first_rank(ranked: list[str], targets, scores: np.ndarray, target_rows: list[int]) -> int | None:
+    """1-based rank of the best target: its place in ``ranked`` when it is there (the ranking the metrics
+    read, ties broken as the search breaks them), else one more than the number of rankable images scored
+    above it; None when every target is unrankable (-inf: outside the gallery, or the reference itself)."""
+    wanted = set(targets)
+    for i, iid in enumerate(ranked):
+        if iid in wanted:
+            return i + 1
+    best = max((float(scores[r]) for r in target_rows), default=-np.inf)
+    if not np.isfinite(best):
+        return None
+    return int(np.sum(scores > best)) + 1
+
+
+def evaluate_method(
+    engine, bench: Benchmark, method: str, exclude_reference: bool = True, **params
+) -> dict[str, float]:
+    """Mean metrics of ``method`` over the benchmark's queries (in %), the per-group figures
+    named by ``bench.group_metrics`` and the p50 latency (each query's figures: ``query_results``)."""
+    per_query = query_results(engine, bench, method, exclude_reference, **params)
+    return _means(bench, per_query, [r["latency_s"] for r in per_query])
 
 
 def evaluate(engine, bench: Benchmark, methods: list[str], **params) -> dict[str, dict[str, float]]:

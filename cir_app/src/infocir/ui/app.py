@@ -14,14 +14,14 @@ from infocir.config import AppConfig
 from infocir.engine import RetrievalEngine, use_query_threads
 from infocir.index.store import index_dir_for
 from infocir.projection.embedding_map import MapService, map_dir
-from infocir.ui.callbacks import distribution, embedding, enhancement, explanations, gallery, query, share
+from infocir.ui.callbacks import benchmark, distribution, embedding, enhancement, explanations, gallery, query, share
 from infocir.ui.layout import build_layout
 from infocir.ui.media import register_media_route
 from infocir.ui.server import banner, check_bindable, exposure_warning, install_token, make_runner, plan_server
 from infocir.ui.services import Services
 
 log = logging.getLogger(__name__)
-PANELS = (query, gallery, distribution, embedding, enhancement, explanations, share)
+PANELS = (query, gallery, distribution, embedding, enhancement, explanations, share, benchmark)
 
 
 def create_app(engine: RetrievalEngine, cfg: AppConfig, maps: MapService | None = None) -> Dash:

@@ -675,6 +675,7 @@ def build_layout(
                 style={"--row-size": str(cfg.ui.gallery_row_size)},
             ),
             html.Div([enhancement_panel(cfg), explanation_panel(cfg)], className="grid lower"),
+            benchmark_view(),
         ],
         className="app",
     )
@@ -767,4 +768,77 @@ def share_box() -> html.Div:
             dcc.Download(id=ids.DL_RESULTS),
         ],
         className="share-box",
+    )
+
+
+# ------------------------------------------------------------------ benchmark queries (ui/callbacks/benchmark.py)
+BENCH_HELP = (
+    "The benchmark's queries (the demo world's queries.json) with the chosen method's AP@k, the rank of the first "
+    "ground-truth target and R@k, worst first. Click a column header to sort by it (again: reverse), type to filter "
+    "by text or changed attribute. Click a row (or ↑/↓ in the focused table) to load that query into A and search: "
+    "its targets get a teal frame in B; 'copy targets to ideals' marks them as ideals for E and F."
+)
+
+
+def benchmark_view() -> html.Section:
+    """A collapsible section: closed, nothing is computed."""
+    controls = html.Div(
+        [
+            html.Label("k", htmlFor=ids.BENCH_K, className="inline-label"),
+            dcc.Input(id=ids.BENCH_K, type="number", min=1, max=100, step=1, value=10, debounce=True),
+            dcc.Input(
+                id=ids.BENCH_FILTER,
+                type="text",
+                value="",
+                placeholder="filter by text or attribute",
+                className="text-input bench-filter",
+                autoComplete="off",
+            ),
+            html.Button("Copy targets to ideals", id=ids.BENCH_COPY, n_clicks=0, className="ghost"),
+            html.Button("Table CSV", id=ids.BENCH_CSV, n_clicks=0, className="ghost"),
+            html.Button("Table JSON", id=ids.BENCH_JSON, n_clicks=0, className="ghost"),
+            dcc.Download(id=ids.BENCH_DOWNLOAD),
+        ],
+        className="bench-controls",
+    )
+    return html.Section(
+        [
+            html.Div(
+                [
+                    html.Button(
+                        "▸ Benchmark queries",
+                        id=ids.BENCH_TOGGLE,
+                        n_clicks=0,
+                        className="ghost bench-toggle",
+                        **{"aria-controls": ids.BENCH_BODY},
+                    ),
+                    html.Span("?", className="panel-help", title=BENCH_HELP, **{"aria-label": BENCH_HELP}),
+                ],
+                className="panel-head",
+            ),
+            html.Div(
+                [
+                    controls,
+                    html.Div(id=ids.BENCH_STATUS, className="message", role="status"),
+                    html.Div(
+                        id=ids.BENCH_TABLE,
+                        className="bench-table-wrap",
+                        tabIndex="0",
+                        title="↑/↓ step through the queries",
+                        **{"aria-label": "benchmark queries; up and down arrows step through them"},
+                    ),
+                ],
+                id=ids.BENCH_BODY,
+                style={"display": "none"},
+            ),
+            dcc.Store(id=ids.BENCH_SORT, data={"col": "ap", "asc": True}),
+            dcc.Store(id=ids.BENCH_DATA),
+            dcc.Store(id=ids.BENCH_JOB),
+            dcc.Store(id=ids.BENCH_SELECTED),
+            dcc.Store(id=ids.BENCH_TARGETS),
+            dcc.Interval(id=ids.BENCH_POLL, interval=400, disabled=True),
+            *poll_stores(ids.BENCH_POLL),
+        ],
+        className="panel bench",
+        id=ids.BENCH,
     )

@@ -1,4 +1,5 @@
-/* Keyboard use of the dashboard's clickable non-buttons (gallery tiles, panel E's rows, F1's maps):
+/* Keyboard use of the dashboard's clickable non-buttons (gallery tiles, panel E's rows, F1's maps, the
+   benchmark view's rows: ↑/↓ in the focused table step through them):
    elements with class "kbd" and role="button" are Tab stops (tabindex="0" in the layout); Enter or
    Space on one acts as a click.  Escape (or a click outside it) closes the enlarged saliency view, whose
    ← → step through the candidates; Escape closes the map's point card.  Real <button>s need
@@ -36,6 +37,21 @@
             return;
         }
         if (e.key === 'Tab') { pending = null; }
+        // the benchmark view's table (focused): ↑/↓ load the previous / next query as a click does
+        var bench = document.getElementById('bench-table');
+        if ((e.key === 'ArrowDown' || e.key === 'ArrowUp') && bench && el && bench.contains(el)) {
+            var rows = Array.prototype.slice.call(bench.querySelectorAll('tr.bench-row'));
+            if (rows.length) {
+                e.preventDefault();  // the arrows would scroll the table
+                var at = rows.findIndex(function (r) { return r.classList.contains('selected'); });
+                var next = at < 0 ? 0 : Math.max(0, Math.min(rows.length - 1, at + (e.key === 'ArrowDown' ? 1 : -1)));
+                if (next !== at) {
+                    rows[next].scrollIntoView({block: 'nearest'});
+                    rows[next].click();
+                }
+            }
+            return;
+        }
         var modal = document.getElementById('explain-zoom');
         var zoomOpen = modal && modal.style.display !== 'none';
         if (e.key === 'Escape') {

@@ -30,10 +30,14 @@ def tile(
     highlight: str | None,
     missing: bool = False,
     row: int | None = None,
+    target: bool = False,
 ) -> html.Div:
     """One gallery tile (pure); ``missing``: the file was deleted since the index was built; ``row``: its
-    index row, which assets/linking.js uses to ring the image's point on the map while the tile is pointed at."""
+    index row, which assets/linking.js uses to ring the image's point on the map while the tile is pointed at;
+    ``target``: a ground-truth target of the benchmark query shown (the benchmark view), framed apart from ideals."""
     state = " ideal" if ideal else ""
+    if target:
+        state += " target"
     if highlight is not None:
         state += " hl" if cls == highlight else " dim"
     if missing:
@@ -51,6 +55,7 @@ def tile(
                 [
                     html.Img(src=placeholder_src() if missing else media_url(image_id), alt=image_id),
                     html.Span("★ ideal", className="badge") if ideal else None,
+                    html.Span("◎ target", className="badge target-badge") if target else None,
                     html.Div(caption, className="caption"),
                 ],
                 id={"type": ids.TILE, "id": image_id},
@@ -74,6 +79,21 @@ def tile(
     )
 
 
+def benchmark_targets(marks: dict | None, results: dict | None) -> list[str]:
+    """The ground-truth targets to mark: those of the benchmark query loaded from the benchmark view, while
+    the results shown are that query's (same dataset reference, same text); none after the user changes it."""
+    if not marks or not results:
+        return []
+    ref = results.get("reference") or {}
+    if (
+        ref.get("kind") != "dataset"
+        or ref.get("id") != marks.get("reference")
+        or results.get("text") != marks.get("text")
+    ):
+        return []
+    return list(marks.get("targets") or [])
+
+
 def register(app: Dash, s: Services) -> None:
     index = s.engine.index
     limit = s.config.ui.max_images_on_scatterplot
@@ -91,9 +111,11 @@ def register(app: Dash, s: Services) -> None:
         Input(ids.BROWSE_STORE, "data"),
         Input(ids.IDEALS_STORE, "data"),
         Input(ids.HIGHLIGHT_STORE, "data"),
+        Input(ids.BENCH_TARGETS, "data"),
     )
-    def _gallery(results, browse, ideals, highlight):
+    def _gallery(results, browse, ideals, highlight, marks):
         ideals = set(ideals or [])
+        targets = set(benchmark_targets(marks, results))
         if browse and browse.get("rows"):
             rows = browse["rows"]
             shown = rows[:limit]
@@ -108,7 +130,7 @@ def register(app: Dash, s: Services) -> None:
         if not results:
             return [], "Run a search to see results.", HIDDEN, HIDDEN
         tiles = [
-            tile(i + 1, iid, sc, cls, iid in ideals, highlight, gone(iid), index.row_of.get(iid))
+            tile(i + 1, iid, sc, cls, iid in ideals, highlight, gone(iid), index.row_of.get(iid), iid in targets)
             for i, (iid, sc, cls) in enumerate(zip(results["ids"], results["scores"], results["classes"], strict=True))
         ]
         ref = results["reference"]
