@@ -204,6 +204,16 @@ class FeedbackConfig:
 
 
 @dataclass(frozen=True)
+class TwoPhaseConfig:
+    """Two-phase multimedia query (QT-FIRS, method "two_phase"): the text retrieves the top m, the reference image
+    re-ranks them, and the two lists are fused by log-rank votes weighted as below."""
+
+    m: int = _bounded(100, 1)
+    text_weight: float = _bounded(1.0, 0.0)
+    image_weight: float = _bounded(1.0, 0.0)
+
+
+@dataclass(frozen=True)
 class IndexConfig:
     cache_dir: str = "~/.cache/infocir"
     dtype: str = _choices("float16", "float32", default="float16")
@@ -294,6 +304,7 @@ class AppConfig:
     hashing: HashingConfig = HashingConfig()
     basic: BasicConfig = BasicConfig()
     feedback: FeedbackConfig = FeedbackConfig()
+    two_phase: TwoPhaseConfig = TwoPhaseConfig()
     index: IndexConfig = IndexConfig()
     ui: UIConfig = UIConfig()
     enhancement: EnhancementConfig = EnhancementConfig()
