@@ -122,6 +122,7 @@ def test_gallery_tile_of_a_deleted_image_is_a_placeholder_tile(served):
             {"id": ids.BROWSE_STORE, "property": "data", "value": None},
             {"id": ids.IDEALS_STORE, "property": "data", "value": []},
             {"id": ids.HIGHLIGHT_STORE, "property": "data", "value": None},
+            {"id": ids.BENCH_TARGETS, "property": "data", "value": None},
         ],
         "changedPropIds": [f"{ids.RESULTS_STORE}.data"],
     }
