@@ -785,7 +785,10 @@ def benchmark_view() -> html.Section:
     controls = html.Div(
         [
             html.Label("k", htmlFor=ids.BENCH_K, className="inline-label"),
-            dcc.Input(id=ids.BENCH_K, type="number", min=1, max=100, step=1, value=10, debounce=True),
+            html.Div(  # a box of its own: Dash's number input (with its − + stepper) fills its container
+                dcc.Input(id=ids.BENCH_K, type="number", min=1, max=100, step=1, value=10, debounce=True),
+                className="bench-k",
+            ),
             dcc.Input(
                 id=ids.BENCH_FILTER,
                 type="text",
