@@ -416,3 +416,30 @@ def test_an_upload_is_sent_once_and_panel_f_shows_it_from_the_server(dash_page, 
     search(dash_page, "make it blue", k=3)
     assert wait_until(lambda: "noisy.png" in summary(d) and len(tiles(d)) == 3, 30)
     assert not server_errors(dash_page)
+
+
+def test_relevance_feedback_moves_the_query_toward_the_ideals(dash_page, app, engine_cfg):
+    """Choosing relevance feedback in A uses the images marked ideal as its relevant set (it used to rank exactly
+    as its base method: the marks never reached it); the page says what it did, and without marks what to do."""
+    engine, cfg = engine_cfg
+    ref = engine.index.ids[0]  # the default reference
+    dash_page.start_server(app)
+    d = dash_page.driver
+    dash_page.wait_for_element("#query-text", timeout=30)
+    choose(d, "query-method", "Relevance feedback")
+    search(dash_page, "make it red", k=8)
+    assert wait_until(lambda: "mark ideals" in text_of(d, "query-message"), 30), text_of(d, "query-message")
+    base = gallery_ids(d)
+    assert base == engine.search(ref, "make it red", k=8, method="feedback", exclude_reference=True).ids
+    for i in (5, 7):  # two images far down the list are what the user meant
+        click_fresh(d, "#results-gallery .tile-body", i)
+    assert wait_until(lambda: len(d.find_elements(By.CSS_SELECTOR, ".tile.ideal")) == 2)
+    ideals = [base[5], base[7]]
+    click_fresh(d, "#query-search")
+    assert wait_until(lambda: "moved toward the 2 image(s)" in text_of(d, "query-message"), 30)
+    moved = gallery_ids(d)
+    expected = engine.search(ref, "make it red", k=8, method="feedback", relevant=ideals, exclude_reference=True)
+    assert moved == expected.ids and moved != base
+    rank = lambda ids, i: ids.index(i) if i in ids else len(ids)  # noqa: E731
+    assert sum(rank(moved, i) for i in ideals) < sum(rank(base, i) for i in ideals)
+    assert not server_errors(dash_page)

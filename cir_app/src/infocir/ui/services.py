@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from infocir.config import AppConfig
 from infocir.data.attributes_table import AttributeTable, load_attribute_table
 from infocir.engine import RetrievalEngine
-from infocir.errors import is_user_error
+from infocir.errors import UserError, is_user_error
 from infocir.explain.service import ExplanationService
 from infocir.index.id_search import IdSearch
 from infocir.jobs import JobRunner
@@ -19,6 +19,16 @@ from infocir.ui.query_state import results_vector
 from infocir.ui.uploads import UploadStore
 
 log = logging.getLogger(__name__)
+
+
+def takes_relevant(method: str) -> bool:
+    """Whether a registered method takes the images marked relevant (the page's ideals) as its input."""
+    from infocir.methods.registry import create_method
+
+    try:
+        return "relevant" in create_method(method).parameters
+    except UserError:  # an unknown name: the search itself reports it
+        return False
 
 
 @dataclass
@@ -66,20 +76,35 @@ class Services:
             return None
         return self.attributes.value(attribute, row)
 
-    def search(self, reference_info: dict, text: str, k: int, method: str | None, exclude_reference: bool):
+    def search(
+        self,
+        reference_info: dict,
+        text: str,
+        k: int,
+        method: str | None,
+        exclude_reference: bool,
+        relevant: list[str] | None = None,
+    ):
         """The one search of the page: panel A's query (``reference_info`` as ``query_state.page_reference``
-        records it) and F3's comparisons, which rank another text exactly as the results were ranked."""
+        records it) and F3's comparisons, which rank another text exactly as the results were ranked.
+
+        ``relevant``: the page's ideals, given to a method that declares a ``relevant`` parameter (relevance
+        feedback) and to no other: a method is asked what it takes, not recognised by name."""
         reference = self.reference_from({"reference": reference_info})
-        return self.engine.search(reference, text or "", k=int(k), method=method, exclude_reference=exclude_reference)
+        params = {"relevant": list(relevant or [])} if takes_relevant(method or self.config.retrieval.method) else {}
+        return self.engine.search(
+            reference, text or "", k=int(k), method=method, exclude_reference=exclude_reference, **params
+        )
 
     def search_like(self, results: dict, text: str):
-        """Another text searched as ``results`` were (same reference, k, method and exclusion)."""
+        """Another text searched as ``results`` were (same reference, k, method, exclusion and relevant marks)."""
         return self.search(
             results.get("reference") or {},
             text,
             results["k"],
             results.get("method"),
             bool(results.get("exclude_reference")),
+            results.get("relevant"),
         )
 
     def submit_for(self, session: str | None, kind: str, steps: list, replaces: str | None = None) -> str:

@@ -13,7 +13,7 @@ from infocir.index.id_search import reference_options
 from infocir.ui import ids
 from infocir.ui.media import media_url
 from infocir.ui.query_state import encode_vector, page_reference, same_reference
-from infocir.ui.services import Services, user_message
+from infocir.ui.services import Services, takes_relevant, user_message
 from infocir.ui.uploads import UploadError, decode_upload, register_upload_route, upload_url
 
 SHOWN, HIDDEN = {}, {"display": "none"}
@@ -159,15 +159,17 @@ def register_search(app: Dash, s: Services) -> None:
         State(ids.K, "value"),
         State(ids.METHOD, "value"),
         State(ids.EXCLUDE_REF, "value"),
+        State(ids.IDEALS_STORE, "data"),
         prevent_initial_call=True,
     )
-    def _search(_clicks, _submit, mode, ref, upload, text, k, method, exclude):
+    def _search(_clicks, _submit, mode, ref, upload, text, k, method, exclude, ideals):
         if k is None or int(k) != k or not 1 <= int(k) <= 100:
             return no_update, no_update, no_update, no_update, "k must be a whole number from 1 to 100."
         ref_info = page_reference(mode, ref, upload)
         exclude = "exclude" in (exclude or [])
         try:
-            res = s.search(ref_info, text or "", int(k), method, exclude)
+            relevant = list(ideals or []) if takes_relevant(method or s.config.retrieval.method) else []
+            res = s.search(ref_info, text or "", int(k), method, exclude, relevant)
         except Exception as exc:
             return no_update, no_update, no_update, no_update, user_message(exc, "Search")
         data = {
@@ -182,6 +184,8 @@ def register_search(app: Dash, s: Services) -> None:
             "exclude_reference": exclude,
             "elapsed_ms": round(res.elapsed_ms, 1),
         }
+        if relevant:  # relevance feedback moved the query toward these (F3 and E rank their texts the same way)
+            data["relevant"] = relevant
         if s.maps.map is not None:
             # two 2-D points: the map redraws for highlights and ideals without recomposing the query
             data["ref_xy"], data["query_xy"] = s.placements(data, res.query_vector)
@@ -190,4 +194,11 @@ def register_search(app: Dash, s: Services) -> None:
         # results (panel F and a late map use it instead of composing the query again), not inside
         # them: the results go to a dozen callbacks per search, the vector to two.
         kept = {"vector": encode_vector(res.query_vector)}
-        return data, None, None, kept, f"{len(res.ids)} results in {res.elapsed_ms:.0f} ms"
+        done = f"{len(res.ids)} results in {res.elapsed_ms:.0f} ms"
+        if takes_relevant(method or s.config.retrieval.method):
+            done += (
+                f"; the query moved toward the {len(relevant)} image(s) marked ideal"
+                if relevant
+                else "; mark ideals in B (or D), then search again: relevance feedback moves the query toward them"
+            )
+        return data, None, None, kept, done
