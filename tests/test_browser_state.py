@@ -443,3 +443,33 @@ def test_relevance_feedback_moves_the_query_toward_the_ideals(dash_page, app, en
     rank = lambda ids, i: ids.index(i) if i in ids else len(ids)  # noqa: E731
     assert sum(rank(moved, i) for i in ideals) < sum(rank(base, i) for i in ideals)
     assert not server_errors(dash_page)
+
+
+def test_the_search_index_can_be_chosen_for_a_query(dash_page, engine_cfg, shared_maps, tmp_path):
+    """Panel A's "search index": semantic hashing answers the top k (Hamming distance alone here, hashing.rerank =
+    0, so its ranking differs from the exact one) and the message says which index answered."""
+    from infocir.config import apply_overrides
+    from infocir.engine import RetrievalEngine
+    from infocir.ui.app import create_app
+    from infocir.ui.layout import default_method
+
+    engine, cfg = engine_cfg
+    cfg = apply_overrides(cfg, {"hashing.rerank": "0"})
+    hashed = RetrievalEngine(cfg, engine.bundle, engine.scan, engine.index, tmp_path)
+    dash_page.start_server(create_app(hashed, cfg, maps=shared_maps))
+    d = dash_page.driver
+    dash_page.wait_for_element("#query-text", timeout=30)
+    ref, method = engine.index.ids[0], default_method(hashed, cfg)  # the page's defaults
+    search(dash_page, "make it red", k=10)
+    assert wait_until(lambda: len(tiles(d)) == 10, 30)
+    exact = gallery_ids(d)
+    assert exact == hashed.search(ref, "make it red", k=10, method=method, exclude_reference=True).ids
+    choose(d, "query-backend", "Semantic hashing")
+    click_fresh(d, "#query-search")
+    assert wait_until(lambda: "from the hashing index" in text_of(d, "query-message"), 30), text_of(d, "query-message")
+    expected = hashed.search(ref, "make it red", k=10, method=method, exclude_reference=True, backend="hashing").ids
+    assert gallery_ids(d) == expected and expected != exact
+    assert list((tmp_path / "hashing").glob("*.npz"))  # the codes were built once and kept beside the index
+    # "same search on the command line" names the index too
+    assert "--set retrieval.backend=hashing" in (d.find_element(By.ID, "share-cli").get_attribute("value") or "")
+    assert not server_errors(dash_page)

@@ -35,7 +35,7 @@ RESULT_FIELDS = (
 )
 # Config sections that decide what ``engine.search`` returns (the page's ui, map, saliency and LLM
 # settings do not); the method and the reference exclusion travel as flags.
-SEARCH_SECTIONS = ("dataset", "model", "retrieval", "basic", "feedback", "index")
+SEARCH_SECTIONS = ("dataset", "model", "retrieval", "faiss", "hashing", "basic", "feedback", "two_phase", "index")
 PATH_FIELDS = ("dataset.root", "index.cache_dir")  # made absolute: the command may run from another folder
 MAX_K = 100  # the page's k box
 

@@ -17,6 +17,7 @@ K = "query-k"
 METHOD = "query-method"
 SEARCH = "query-search"
 MESSAGE = "query-message"
+BACKEND = "query-backend"  # the search index for this query's top k ("configured" = retrieval.backend)
 # panel B
 GALLERY = "results-gallery"
 GALLERY_SUMMARY = "results-summary"

@@ -55,6 +55,18 @@ def panel(letter: str, title: str, *children, class_name: str = "", extra=None) 
     )
 
 
+def backend_options(engine) -> list[dict]:
+    """Panel A's search-index choice: the configured backend, semantic hashing, and FAISS's indexes when installed
+    (each is built on first use, then kept for every session)."""
+    from infocir.index.backends import FAISS_NAMES, faiss_available
+
+    labels = {"hashing": "Semantic hashing (Hamming, re-ranked)", "faiss-flat": "FAISS flat (exact)"}
+    labels |= {"faiss-ivf": "FAISS IVF (approximate)", "faiss-hnsw": "FAISS HNSW (approximate)"}
+    names = ["hashing", *(FAISS_NAMES if faiss_available() else ())]
+    opts = [{"label": f"As configured ({engine.backend.name})", "value": "configured"}]
+    return opts + [{"label": labels[n], "value": n} for n in names if n != engine.backend.name]
+
+
 def method_options(engine: RetrievalEngine) -> list[dict]:
     return [
         {
@@ -168,6 +180,21 @@ def query_panel(engine: RetrievalEngine, cfg: AppConfig) -> html.Section:
             ],
             value=["exclude"] if cfg.retrieval.exclude_reference else [],
             className="inline-check exclude-ref",
+        ),
+        html.Div(
+            [
+                html.Label("Search index", htmlFor=ids.BACKEND),
+                dcc.Dropdown(
+                    id=ids.BACKEND,
+                    options=backend_options(engine),
+                    value="configured",
+                    clearable=False,
+                    searchable=False,
+                ),
+            ],
+            className="backend-box",
+            title="Where a composed query's top k come from. Methods that fuse full score vectors always score "
+            "every image exactly.",
         ),
         html.Button("Search", id=ids.SEARCH, n_clicks=0, className="primary"),
         dcc.Loading(html.Div(id=ids.MESSAGE, className="message", role="status"), type="dot"),

@@ -84,20 +84,28 @@ class Services:
         method: str | None,
         exclude_reference: bool,
         relevant: list[str] | None = None,
+        backend: str | None = None,
     ):
         """The one search of the page: panel A's query (``reference_info`` as ``query_state.page_reference``
         records it) and F3's comparisons, which rank another text exactly as the results were ranked.
 
         ``relevant``: the page's ideals, given to a method that declares a ``relevant`` parameter (relevance
-        feedback) and to no other: a method is asked what it takes, not recognised by name."""
+        feedback) and to no other: a method is asked what it takes, not recognised by name.  ``backend``: the
+        search index chosen in A ("" or None: ``retrieval.backend``)."""
         reference = self.reference_from({"reference": reference_info})
         params = {"relevant": list(relevant or [])} if takes_relevant(method or self.config.retrieval.method) else {}
         return self.engine.search(
-            reference, text or "", k=int(k), method=method, exclude_reference=exclude_reference, **params
+            reference,
+            text or "",
+            k=int(k),
+            method=method,
+            exclude_reference=exclude_reference,
+            backend=backend or None,
+            **params,
         )
 
     def search_like(self, results: dict, text: str):
-        """Another text searched as ``results`` were (same reference, k, method, exclusion and relevant marks)."""
+        """Another text searched as ``results`` were (same reference, k, method, exclusion, relevant marks, index)."""
         return self.search(
             results.get("reference") or {},
             text,
@@ -105,6 +113,7 @@ class Services:
             results.get("method"),
             bool(results.get("exclude_reference")),
             results.get("relevant"),
+            results.get("backend"),
         )
 
     def submit_for(self, session: str | None, kind: str, steps: list, replaces: str | None = None) -> str:

@@ -160,16 +160,18 @@ def register_search(app: Dash, s: Services) -> None:
         State(ids.METHOD, "value"),
         State(ids.EXCLUDE_REF, "value"),
         State(ids.IDEALS_STORE, "data"),
+        State(ids.BACKEND, "value"),
         prevent_initial_call=True,
     )
-    def _search(_clicks, _submit, mode, ref, upload, text, k, method, exclude, ideals):
+    def _search(_clicks, _submit, mode, ref, upload, text, k, method, exclude, ideals, backend):
+        backend = None if backend in (None, "", "configured") else backend
         if k is None or int(k) != k or not 1 <= int(k) <= 100:
             return no_update, no_update, no_update, no_update, "k must be a whole number from 1 to 100."
         ref_info = page_reference(mode, ref, upload)
         exclude = "exclude" in (exclude or [])
         try:
             relevant = list(ideals or []) if takes_relevant(method or s.config.retrieval.method) else []
-            res = s.search(ref_info, text or "", int(k), method, exclude, relevant)
+            res = s.search(ref_info, text or "", int(k), method, exclude, relevant, backend)
         except Exception as exc:
             return no_update, no_update, no_update, no_update, user_message(exc, "Search")
         data = {
@@ -186,6 +188,8 @@ def register_search(app: Dash, s: Services) -> None:
         }
         if relevant:  # relevance feedback moved the query toward these (F3 and E rank their texts the same way)
             data["relevant"] = relevant
+        if backend:  # another search index than retrieval.backend answered the top k
+            data["backend"] = backend
         if s.maps.map is not None:
             # two 2-D points: the map redraws for highlights and ideals without recomposing the query
             data["ref_xy"], data["query_xy"] = s.placements(data, res.query_vector)
@@ -194,7 +198,7 @@ def register_search(app: Dash, s: Services) -> None:
         # results (panel F and a late map use it instead of composing the query again), not inside
         # them: the results go to a dozen callbacks per search, the vector to two.
         kept = {"vector": encode_vector(res.query_vector)}
-        done = f"{len(res.ids)} results in {res.elapsed_ms:.0f} ms"
+        done = f"{len(res.ids)} results in {res.elapsed_ms:.0f} ms" + (f" from the {backend} index" if backend else "")
         if takes_relevant(method or s.config.retrieval.method):
             done += (
                 f"; the query moved toward the {len(relevant)} image(s) marked ideal"

@@ -66,6 +66,11 @@ def result_rows(s: Services, results: dict) -> list[dict]:
     )
 
 
+def chosen_index(results: dict) -> dict[str, str]:
+    """The search index chosen in A for this query, as a ``--set`` override (none when it was the configured one)."""
+    return {"retrieval.backend": results["backend"]} if results.get("backend") else {}
+
+
 def cli(s: Services, results: dict) -> str:
     """The `infocir search` command of the page's query."""
     ref = results.get("reference") or {}
@@ -76,7 +81,7 @@ def cli(s: Services, results: dict) -> str:
         results.get("text", ""),
         results["k"],
         results.get("method"),
-        export.config_overrides(s.config),
+        export.config_overrides(s.config) | chosen_index(results),
         exclude_reference=bool(results.get("exclude_reference")),
     )
     if upload:
