@@ -39,6 +39,32 @@ def clustered(n: int, dim: int, clusters: int, seed: int = 0, block: int = 100_0
     return out
 
 
+def demo_source(n_queries: int) -> tuple[np.ndarray, np.ndarray]:
+    """The default demo world's unit image features and the composed (average) query vectors of its first
+    ``n_queries`` benchmark queries."""
+    from infocir.engine import RetrievalEngine
+    from infocir.evaluation.benchmarks import demo_benchmark
+
+    engine = RetrievalEngine.from_config(AppConfig(), progress=False)
+    bench = demo_benchmark(engine.scan.root)
+    queries = [engine.compose(q.reference_id, q.text, "average").query_vector for q in bench.queries[:n_queries]]
+    return np.asarray(engine.index.features, np.float32), np.stack(queries).astype(np.float32)
+
+
+def tiled(features: np.ndarray, n: int, jitter: float = 0.05, seed: int = 0) -> np.ndarray:
+    """``features`` repeated to n rows, each copy after the first jittered and renormalised (distinct vectors
+    around the same images), as float16."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, features.shape[1]), np.float16)
+    for start in range(0, n, len(features)):
+        part = features[: min(len(features), n - start)].copy()
+        if start:
+            part += jitter * rng.normal(size=part.shape).astype(np.float32) / np.sqrt(part.shape[1])
+            part /= np.linalg.norm(part, axis=1, keepdims=True)
+        out[start : start + len(part)] = part
+    return out
+
+
 def exact_top(features: np.ndarray, queries: np.ndarray, k: int) -> list[set[int]]:
     return [set(top_k(score_rows(features, q), k).tolist()) for q in queries]
 
@@ -68,6 +94,13 @@ def main() -> int:
     ap.add_argument("--sizes", default="10000,100000", help="comma-separated N")
     ap.add_argument("--dims", default="128,512", help="comma-separated D")
     ap.add_argument("--clusters", type=int, default=200)
+    ap.add_argument(
+        "--source",
+        choices=("synthetic", "demo"),
+        default="synthetic",
+        help="demo: the demo world's image features (the demo model, D = 128) tiled with jitter to N, queried with "
+        "the composed (average) vectors of its benchmark queries; --dims is ignored",
+    )
     ap.add_argument("--queries", type=int, default=50)
     ap.add_argument("--backends", default="exact,exact-blockwise,faiss-flat,faiss-ivf,faiss-hnsw,hashing")
     ap.add_argument("--nprobe", default="8,16,32", help="IVF nprobe values measured on one built index")
@@ -83,15 +116,21 @@ def main() -> int:
     threadpool_limits(limits=1, user_api="blas")  # as model.query_threads = 1 does in the server
     rows = []
     print(f"# search backends ({os.cpu_count()} cores here; queries on one thread)", file=sys.stderr)
+    demo = demo_source(args.queries) if args.source == "demo" else None
+    dims = [demo[0].shape[1]] if demo is not None else list(map(int, args.dims.split(",")))
     for n in map(int, args.sizes.split(",")):
-        for dim in map(int, args.dims.split(",")):
+        for dim in dims:
             with tempfile.TemporaryDirectory() as tmp:
-                np.save(Path(tmp) / "f.npy", clustered(n, dim, args.clusters))
+                data = tiled(demo[0], n) if demo is not None else clustered(n, dim, args.clusters)
+                np.save(Path(tmp) / "f.npy", data)
                 feats = np.load(Path(tmp) / "f.npy", mmap_mode="r")
                 rng = np.random.default_rng(1)
-                picks = rng.choice(n, args.queries, replace=False)
-                q = np.asarray(feats[picks], np.float32) + 0.3 * rng.normal(size=(args.queries, dim)) / np.sqrt(dim)
-                q = (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
+                if demo is not None:
+                    q = demo[1]
+                else:
+                    picks = rng.choice(n, args.queries, replace=False)
+                    q = np.asarray(feats[picks], np.float32) + 0.3 * rng.normal(size=(args.queries, dim)) / np.sqrt(dim)
+                    q = (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
                 truth = exact_top(feats, q, 10)
                 for name in args.backends.split(","):
                     if name == "faiss-hnsw" and n > args.hnsw_max:
