@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from infocir.index.store import BLOCK_ROWS  # rows scored at once: 128 MB of float32 at D = 512
 from infocir.registry import UnknownPluginError
 
 if TYPE_CHECKING:
@@ -34,8 +35,6 @@ if TYPE_CHECKING:
     from infocir.config import AppConfig
 
 log = logging.getLogger(__name__)
-
-BLOCK_ROWS = 65_536  # rows scored at once: 128 MB of float32 at D = 512
 
 
 def top_k(scores: np.ndarray, k: int, allowed: np.ndarray | None = None) -> np.ndarray:

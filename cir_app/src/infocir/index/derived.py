@@ -24,6 +24,15 @@ T = TypeVar("T")
 Cache = tuple[Path, str]
 
 
+def derived_meta(backend: str, features: Any, cache: Cache | None, **settings: Any) -> dict:
+    """The manifest of a file derived from ``features``: the backend, its build settings, the features' shape
+    and their checksum (what ``load_derived`` compares)."""
+    rows, dim = features.shape
+    meta = {"backend": backend, **settings, "rows": int(rows), "dim": int(dim)}
+    meta["features_sha256"] = cache[1] if cache else ""
+    return meta
+
+
 def derived_path(cache: Cache | None, folder: str, name: str, meta: dict, suffix: str) -> Path | None:
     """``<index>/<folder>/<name>-<hash of meta><suffix>``, or None when there is no cache (or no checksum to tie
     the file to its features)."""

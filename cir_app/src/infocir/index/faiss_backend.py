@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from infocir.index.backends import BLOCK_ROWS, SearchBackend
-from infocir.index.derived import Cache, derived_path, load_derived, save_derived
+from infocir.index.backends import SearchBackend
+from infocir.index.derived import Cache, derived_meta, derived_path, load_derived, save_derived
+from infocir.index.store import feature_blocks
 
 if TYPE_CHECKING:
     from infocir.config import AppConfig, FaissConfig
@@ -81,14 +82,8 @@ class FaissBackend(SearchBackend):
 
     # ------------------------------------------------------------------ building and caching
     def _cache_paths(self, cache: Cache | None, n: int, dim: int) -> tuple[Path | None, dict]:
-        meta = {
-            "backend": self.name,
-            "factory": self.spec,
-            "build": {"ef_construction": self.params.ef_construction, "train_size": self.params.train_size},
-            "rows": n,
-            "dim": dim,
-            "features_sha256": cache[1] if cache else "",
-        }
+        build = {"ef_construction": self.params.ef_construction, "train_size": self.params.train_size}
+        meta = derived_meta(self.name, self.features, cache, factory=self.spec, build=build)
         return derived_path(cache, "faiss", self.name, meta, ".faiss"), meta
 
     def _load(self, path: Path, meta: dict):
@@ -117,8 +112,8 @@ class FaissBackend(SearchBackend):
             take = min(n, max(self.params.train_size, 64 * ivf_cells(n, self.params.nlist)))
             rows = np.sort(np.random.default_rng(0).choice(n, size=take, replace=False))
             index.train(np.ascontiguousarray(self.features[rows], np.float32))
-        for start in range(0, n, BLOCK_ROWS):
-            index.add(np.ascontiguousarray(self.features[start : start + BLOCK_ROWS], np.float32))
+        for block in feature_blocks(self.features):
+            index.add(np.ascontiguousarray(block, np.float32))
         log.info("FAISS %s index of %d vectors built in %.1f s", self.spec, n, time.perf_counter() - t0)
         return index
 

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from infocir.index.backends import BLOCK_ROWS, SearchBackend, score_rows, top_k
-from infocir.index.derived import Cache, derived_path, load_derived, save_derived
+from infocir.index.backends import SearchBackend, score_rows, top_k
+from infocir.index.derived import Cache, derived_meta, derived_path, load_derived, save_derived
+from infocir.index.store import feature_blocks, feature_mean
 
 if TYPE_CHECKING:
     from infocir.config import AppConfig
@@ -31,10 +32,7 @@ def thresholds(features: np.ndarray, rule: str, sample: int, seed: int = 0) -> n
     every row, blockwise)."""
     n = features.shape[0]
     if rule == "mean":
-        total = np.zeros(features.shape[1], np.float64)
-        for start in range(0, n, BLOCK_ROWS):
-            total += np.asarray(features[start : start + BLOCK_ROWS], np.float64).sum(0)
-        return (total / max(n, 1)).astype(np.float32)
+        return feature_mean(features).astype(np.float32)
     if rule != "median":
         raise ValueError(f"unknown threshold rule {rule!r}: median or mean")
     rows = np.arange(n) if n <= sample else np.sort(np.random.default_rng(seed).choice(n, sample, replace=False))
@@ -45,10 +43,8 @@ def binary_codes(features: np.ndarray, cut: np.ndarray) -> np.ndarray:
     """uint8 [N, ceil(D/8)]: bit j of a row is set where its dimension j is above ``cut[j]`` (packed big-endian,
     as ``np.packbits``)."""
     x = np.atleast_2d(features)
-    out = np.empty((x.shape[0], (x.shape[1] + 7) // 8), np.uint8)
-    for start in range(0, x.shape[0], BLOCK_ROWS):
-        out[start : start + BLOCK_ROWS] = np.packbits(np.asarray(x[start : start + BLOCK_ROWS]) > cut, axis=1)
-    return out
+    parts = [np.packbits(np.asarray(b) > cut, axis=1) for b in feature_blocks(x)]
+    return np.concatenate(parts) if parts else np.zeros((0, (x.shape[1] + 7) // 8), np.uint8)
 
 
 def hamming(codes: np.ndarray, query_code: np.ndarray) -> np.ndarray:
@@ -76,14 +72,7 @@ class HashingBackend(SearchBackend):
         self.features = features
         self.params = config.hashing if config is not None else HashingConfig()
         self.dim = features.shape[1]
-        meta = {
-            "backend": self.name,
-            "threshold": self.params.threshold,
-            "sample": self.params.sample,
-            "rows": features.shape[0],
-            "dim": self.dim,
-            "features_sha256": cache[1] if cache else "",
-        }
+        meta = derived_meta(self.name, features, cache, threshold=self.params.threshold, sample=self.params.sample)
         path = derived_path(cache, "hashing", self.name, meta, ".npz")
         loaded = load_derived(path, meta, self._read, "Hash codes")
         if loaded is None:
