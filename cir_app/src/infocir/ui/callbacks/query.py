@@ -170,7 +170,8 @@ def register_search(app: Dash, s: Services) -> None:
         ref_info = page_reference(mode, ref, upload)
         exclude = "exclude" in (exclude or [])
         try:
-            relevant = list(ideals or []) if takes_relevant(method or s.config.retrieval.method) else []
+            feedback = takes_relevant(method or s.config.retrieval.method)
+            relevant = list(ideals or []) if feedback else []
             res = s.search(ref_info, text or "", int(k), method, exclude, relevant, backend)
         except Exception as exc:
             return no_update, no_update, no_update, no_update, user_message(exc, "Search")
@@ -199,7 +200,7 @@ def register_search(app: Dash, s: Services) -> None:
         # them: the results go to a dozen callbacks per search, the vector to two.
         kept = {"vector": encode_vector(res.query_vector)}
         done = f"{len(res.ids)} results in {res.elapsed_ms:.0f} ms" + (f" from the {backend} index" if backend else "")
-        if takes_relevant(method or s.config.retrieval.method):
+        if feedback:
             done += (
                 f"; the query moved toward the {len(relevant)} image(s) marked ideal"
                 if relevant
