@@ -38,6 +38,7 @@ def main() -> int:
     from infocir.engine import RetrievalEngine, use_query_threads
     from infocir.index.manifest import IndexKey, IndexManifest
     from infocir.index.store import FeatureIndex
+    from search_backends import tiled  # the sibling script's tiling (run from benchmarks/, as documented)
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = apply_overrides(
@@ -51,14 +52,8 @@ def main() -> int:
         )
         base = RetrievalEngine.from_config(cfg, progress=False)
         reps = -(-args.images // len(base.index))
-        feats = np.empty((args.images, base.index.dim), np.float32)
-        rng = np.random.default_rng(0)
-        for r in range(reps):  # tiled copies of the demo world's features, each copy jittered and renormalised
-            part = np.asarray(base.index.features[: args.images - r * len(base.index)], np.float32)
-            if r:
-                part = part + args.jitter * rng.normal(size=part.shape).astype(np.float32) / np.sqrt(part.shape[1])
-                part /= np.linalg.norm(part, axis=1, keepdims=True)
-            feats[r * len(base.index) : r * len(base.index) + len(part)] = part
+        # tiled copies of the demo world's features, each copy after the first jittered and renormalised
+        feats = tiled(np.asarray(base.index.features, np.float32), args.images, args.jitter).astype(np.float32)
         n = len(feats)
         ids = [f"{i // len(base.index)}/{base.index.ids[i % len(base.index)]}" for i in range(n)]
         key = IndexKey(base.bundle.name, base.bundle.weights_hash, base.bundle.preprocess_kind, "synthetic", "float32")

@@ -49,6 +49,22 @@ def _torch_threads_restored():
         threadpool_limits(limits=before_blas, user_api="blas")
 
 
+@pytest.fixture(scope="session")
+def ap_at_k_by_hand():
+    """CIRCO's AP@k written out in the tests, independent of ``infocir.metrics``: mean over the top k of the
+    precision at each hit, divided by min(|targets|, k).  Called as ``ap_at_k_by_hand(ranked, targets, k)``."""
+
+    def ap(ranked: list[str], targets: set[str], k: int) -> float:
+        hits, total = 0, 0.0
+        for i, item in enumerate(ranked[:k], start=1):
+            if item in targets:
+                hits += 1
+                total += hits / i
+        return total / min(len(targets), k)
+
+    return ap
+
+
 def make_image_folder(root: Path, per_class: int = 4, shapes=("circle", "star", "square"), csv: bool = True) -> Path:
     """Class sub-folders of rendered demo shapes (+ class_names.csv)."""
     root.mkdir(parents=True, exist_ok=True)

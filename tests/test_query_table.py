@@ -12,16 +12,6 @@ from infocir.evaluation.harness import evaluate
 from infocir.evaluation.query_table import query_table, worst_first
 
 
-def ap_at_k_by_hand(ranked: list[str], targets: set[str], k: int) -> float:
-    """CIRCO's AP@k written out: mean over the top k of precision at each hit, divided by min(|targets|, k)."""
-    hits, total = 0, 0.0
-    for i, item in enumerate(ranked[:k], start=1):
-        if item in targets:
-            hits += 1
-            total += hits / i
-    return total / min(len(targets), k)
-
-
 @pytest.fixture(scope="module")
 def demo(demo_world_engine):
     engine, root = demo_world_engine
@@ -42,7 +32,7 @@ def test_aggregate_row_is_evaluates_figures(demo):
     assert any(r["methods"][methods[0]]["ap"] != r["methods"][methods[1]]["ap"] for r in table.rows)
 
 
-def test_one_query_recomputed_from_the_search(demo):
+def test_one_query_recomputed_from_the_search(demo, ap_at_k_by_hand):
     engine, bench, methods, table = demo
     m = methods[0]
     # a query whose targets are found but not all at the top (a non-trivial AP)
