@@ -76,7 +76,6 @@ class SearchBackend(ABC):
     """Similarity of unit query vectors to the indexed images, and the top k of them."""
 
     name: str = ""
-    exact: bool = True  # False: ``search`` may miss true neighbours (approximate indexes)
 
     def __init__(self, features: np.ndarray, bundle: Any = None, config: AppConfig | None = None) -> None:
         """Built from the unit features [N, D] (float16/float32, possibly memory-mapped), the model bundle

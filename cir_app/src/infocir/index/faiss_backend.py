@@ -72,7 +72,6 @@ class FaissBackend(SearchBackend):
         self.params = config.faiss if config is not None else FaissConfig()
         n, dim = features.shape
         self.spec = factory_string(self.kind, n, dim, self.params)
-        self.exact = self.kind == "flat"
         path, meta = self._cache_paths(cache, n, dim)
         loaded = self._load(path, meta) if path is not None else None
         self.index: Any = loaded if loaded is not None else self._build(faiss, n, dim)

@@ -58,7 +58,6 @@ class HashingBackend(SearchBackend):
     """Hamming search over binary codes of the features, with optional exact re-ranking of a short list."""
 
     name = "hashing"
-    exact = False
 
     def __init__(
         self,
