@@ -114,3 +114,40 @@ def test_fusion_of_one_list_keeps_its_order_and_combines_methods(engine):
     fused = engine.compose(ref, "make it red", "fusion", methods=["average", "image"], texts=texts)
     assert fused.extras["lists"] == 4
     np.testing.assert_allclose(fused.scores, votes, atol=1.01e-3)
+
+
+def test_feedback_rounds_iterate_rocchio_by_hand(engine):
+    """Two rounds = Rocchio applied twice, each to the previous round's query (computed here from the rule):
+    q1 = norm(α q0 + β mean(R1) − γ mean(N1)), q2 = norm(α' q1 + β' mean(R2)) with round 2's own weights."""
+    ref, text = "star/star_00.png", "a circle"
+    q0 = engine.compose(ref, text, "average").query_vector
+    ids = engine.search(ref, text, k=12, method="average").ids
+    feats = {i: engine.index.row(engine.index.row_of[i]).astype(np.float64) for i in ids}
+
+    def unit(v):
+        return v / np.linalg.norm(v)
+
+    fb = engine.config.feedback
+    q1 = unit(fb.alpha * q0 + fb.beta * feats[ids[5]] - fb.gamma * (feats[ids[0]] + feats[ids[1]]) / 2)
+    q2 = unit(0.5 * q1 + 2.0 * feats[ids[9]])
+    rounds = [
+        {"relevant": [ids[5]], "nonrelevant": [ids[0], ids[1]]},
+        {"relevant": [ids[9]], "nonrelevant": [], "alpha": 0.5, "beta": 2.0},
+    ]
+    got = engine.compose(ref, text, "feedback", base="average", rounds=rounds).query_vector
+    np.testing.assert_allclose(got, q2, atol=1e-5)
+    # the call's own marks are one more round after them
+    q3 = unit(fb.alpha * q2 + fb.beta * feats[ids[3]])
+    got3 = engine.compose(ref, text, "feedback", base="average", rounds=rounds, relevant=[ids[3]]).query_vector
+    np.testing.assert_allclose(got3, q3, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "rounds",
+    [["x"], [{"relevant": "a"}], [{"relevant": [], "beta": -1}], [{"relevant": [], "delta": 1}], [{"alpha": True}]],
+)
+def test_feedback_rounds_are_checked(engine, rounds):
+    from infocir.methods.base import MethodParameterError
+
+    with pytest.raises(MethodParameterError, match="rounds"):
+        engine.compose("star/star_00.png", "a circle", "feedback", base="average", rounds=rounds)

@@ -120,6 +120,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default="out/eval", help="folder for results.json and results.csv")
     p.add_argument("--limit", type=int, help="evaluate only the first N queries")
+    p.add_argument(
+        "--feedback-iterations",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run N pseudo relevance-feedback iterations per method (QT-FIRS report's table: R@1/5/10, "
+        "median and mean rank per iteration)",
+    )
+    p.add_argument("--top-positive", type=int, default=3, help="pseudo feedback: top P relevant (default 3)")
+    p.add_argument(
+        "--bottom-negative",
+        type=int,
+        default=0,
+        help="pseudo feedback: bottom P of the top 10 not relevant (default 0)",
+    )
+    p.add_argument(
+        "--breaking-rank", type=int, default=1, help="pseudo feedback: refine queries whose best target ranks below it"
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("generate-demo", help="generate the demo world dataset into a folder")
@@ -224,21 +242,51 @@ def cmd_evaluate(cfg: AppConfig, args) -> int:
         if m in unavailable:
             print(f"error: method {m!r} is unavailable: {unavailable[m]}", file=sys.stderr)
             return EXIT_USAGE
+    setup = None
+    if args.feedback_iterations:
+        from infocir.evaluation.feedback_iterations import PseudoFeedback
+
+        setup = PseudoFeedback(  # checked before the long evaluation starts
+            iterations=args.feedback_iterations,
+            positives=args.top_positive,
+            negatives=args.bottom_negative,
+            breaking_rank=args.breaking_rank,
+        )
     results = evaluate(engine, bench, methods)
     print(f"{bench.name}: {len(bench.queries)} queries, model {engine.bundle.name}, {len(engine.index)} images")
     print(format_table(results, bench.columns()))
-    write_results(
-        results,
-        Path(args.out),
-        {
-            "benchmark": bench.name,
-            "model": engine.bundle.name,
-            "weights": engine.bundle.weights_hash,
-            "images": len(engine.index),
-        },
-    )
+    meta = {
+        "benchmark": bench.name,
+        "model": engine.bundle.name,
+        "weights": engine.bundle.weights_hash,
+        "images": len(engine.index),
+    }
+    if setup is not None:
+        meta["feedback_iterations"] = _feedback_tables(engine, bench, methods, setup)
+    write_results(results, Path(args.out), meta)
     print(f"wrote {args.out}/results.json and results.csv")
     return EXIT_OK
+
+
+def _feedback_tables(engine, bench, methods: list[str], setup) -> dict:
+    """The pseudo-feedback table of every method that composes one query vector (printed; returned for the JSON)."""
+    from dataclasses import asdict
+
+    from infocir.evaluation.feedback_iterations import NoQueryVector, feedback_iterations, format_iterations
+
+    tables, skipped = {}, []
+    for m in methods:
+        if m == "feedback":
+            skipped.append(m)  # it is what the iterations run, on top of each method
+            continue
+        try:
+            tables[m] = feedback_iterations(engine, bench, m, setup)
+        except NoQueryVector:  # a method that fuses scores has no query vector to move
+            skipped.append(m)
+    print(format_iterations(tables, setup))
+    if skipped:
+        print(f"(no iterations for {', '.join(skipped)}: feedback moves one query vector, which these do not compose)")
+    return {"setup": asdict(setup), "tables": tables}
 
 
 def cmd_methods(cfg: AppConfig, args) -> int:

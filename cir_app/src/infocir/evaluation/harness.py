@@ -18,7 +18,7 @@ from infocir.methods.registry import METHODS
 log = logging.getLogger(__name__)
 
 
-def _reference(q, cache: dict):
+def query_reference(q, cache: dict):
     """The query's reference as the engine takes it: an index id, or an image loaded from a file."""
     if not q.reference_path:
         return q.reference_id
@@ -88,17 +88,10 @@ def query_results(
     row_of = engine.index.row_of
     for q in bench.queries:
         t0 = time.perf_counter()
-        gallery = None if q.candidates is None else np.array([row_of[c] for c in q.candidates], np.int64)
+        gallery = query_gallery(engine, q)
         extra = {"gallery": gallery} if gallery_aware and gallery is not None else {}
-        comp = engine.compose(_reference(q, images), q.text, method, **params, **extra)
-        scores = comp.scores.astype(np.float64, copy=True)
-        if gallery is not None:
-            allowed = np.zeros(len(scores), bool)
-            allowed[gallery] = True
-            scores[~allowed] = -np.inf
-        own = engine.reference_row(q.reference_id) if exclude_reference else None  # search(exclude_reference=)'s rule
-        if own is not None:
-            scores[own] = -np.inf
+        comp = engine.compose(query_reference(q, images), q.text, method, **params, **extra)
+        scores = rankable_scores(engine, q, comp.scores, gallery, exclude_reference)
         n_valid = int(np.isfinite(scores).sum())
         ranked = [engine.index.ids[r] for r in top_k(scores, n_valid if full else depth)]
         latency = time.perf_counter() - t0
@@ -106,7 +99,7 @@ def query_results(
         for k in cutoffs:
             r.setdefault(f"mAP@{k}", M.average_precision_at_k(ranked, q.target_ids, k))
             r.setdefault(f"R@{k}", M.recall_at_k(ranked, q.target_ids, k))
-        r["first_target_rank"] = _first_rank(
+        r["first_target_rank"] = first_rank(
             ranked, q.target_ids, scores, [row_of[t] for t in q.target_ids if t in row_of]
         )
         r["latency_s"] = latency
@@ -114,7 +107,27 @@ def query_results(
     return out
 
 
-def _first_rank(ranked: list[str], targets, scores: np.ndarray, target_rows: list[int]) -> int | None:
+def rankable_scores(engine, q, scores: np.ndarray, gallery: np.ndarray | None, exclude_reference: bool) -> np.ndarray:
+    """A float64 copy of a query's scores with what it may not rank at -inf: images outside its gallery (when the
+    benchmark gives one) and, with ``exclude_reference``, the reference itself (``search(exclude_reference=)``'s
+    rule)."""
+    out = scores.astype(np.float64, copy=True)
+    if gallery is not None:
+        allowed = np.zeros(len(out), bool)
+        allowed[gallery] = True
+        out[~allowed] = -np.inf
+    own = engine.reference_row(q.reference_id) if exclude_reference else None
+    if own is not None:
+        out[own] = -np.inf
+    return out
+
+
+def query_gallery(engine, q) -> np.ndarray | None:
+    """The index rows a query ranks within (its benchmark gallery), or None: the whole index."""
+    return None if q.candidates is None else np.array([engine.index.row_of[c] for c in q.candidates], np.int64)
+
+
+def first_rank(ranked: list[str], targets, scores: np.ndarray, target_rows: list[int]) -> int | None:
     """1-based rank of the best target: its place in ``ranked`` when it is there (the ranking the metrics
     read, ties broken as the search breaks them), else one more than the number of rankable images scored
     above it; None when every target is unrankable (-inf: outside the gallery, or the reference itself)."""

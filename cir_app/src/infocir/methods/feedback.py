@@ -1,5 +1,9 @@
 """Rocchio relevance feedback (seed 003): move the composed query toward the images marked
-relevant and away from those marked non-relevant, q' = α·q + β·mean(rel) − γ·mean(nonrel)."""
+relevant and away from those marked non-relevant, q' = α·q + β·mean(rel) − γ·mean(nonrel).
+
+Iterations (the page's "Refine", ``evaluation/feedback_iterations.py``) are ``rounds``: each round's marks
+move the query the previous round produced, so a history of rounds is enough to recompute any step: no
+vector is kept anywhere to reproduce one."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from infocir.methods.base import CIRMethod, MethodContext, MissingInput, Param, Query
+from infocir.methods.base import CIRMethod, MethodContext, MethodParameterError, MissingInput, Param, Query
 from infocir.methods.registry import create_method, fallback_method_name, register
 from infocir.models.encoding import l2_normalize
 
@@ -40,6 +44,12 @@ class Feedback(CIRMethod):
         "alpha": Param(None, float, 0.0, 100.0, "weight of the original query (default: feedback.alpha)"),
         "beta": Param(None, float, 0.0, 100.0, "weight of the relevant mean (default: feedback.beta)"),
         "gamma": Param(None, float, 0.0, 100.0, "weight of the non-relevant mean (default: feedback.gamma)"),
+        "rounds": Param(
+            (),
+            (list, tuple),
+            help="earlier iterations, applied in order before relevant/nonrelevant: each a mapping with "
+            "relevant, nonrelevant and optionally alpha, beta, gamma",
+        ),
     }
     label = "Relevance feedback (Rocchio)"
     description = "The base method's query moved toward images marked relevant and away from non-relevant ones."
@@ -62,16 +72,46 @@ class Feedback(CIRMethod):
         q = base.compose(ctx, query)
         if q is None:
             raise MissingInput(f"Relevance feedback needs a method that composes one query vector, not {base.label}.")
-        fb = ctx.config.feedback
+        for step in self.steps(ctx):
+            q = self.apply(ctx, q, step)
+        return q
+
+    def steps(self, ctx: MethodContext) -> list[dict]:
+        """The Rocchio steps to apply, in order: each round, then this call's own marks (when it has any)
+        with this call's weights; a round's missing weight is this call's (else the configured one)."""
+        p = self.params
+        weights = {w: float(_or(p[w], getattr(ctx.config.feedback, w))) for w in ("alpha", "beta", "gamma")}
+        out = [round_step(r, weights, i) for i, r in enumerate(p["rounds"] or ())]
+        if p["relevant"] or p["nonrelevant"] or not out:
+            out.append({"relevant": list(p["relevant"] or ()), "nonrelevant": list(p["nonrelevant"] or ()), **weights})
+        return out
+
+    @staticmethod
+    def apply(ctx: MethodContext, q: np.ndarray, step: dict) -> np.ndarray:
+        """One Rocchio step of ``q`` with the marks (image ids; unknown ids are ignored) and weights of ``step``."""
 
         def rows(ids: Sequence[str]) -> np.ndarray:
             return ctx.index.rows([ctx.index.row_of[i] for i in ids if i in ctx.index.row_of])  # float32 copies
 
-        return rocchio(
-            q,
-            rows(self.params["relevant"] or ()),
-            rows(self.params["nonrelevant"] or ()),
-            float(_or(self.params["alpha"], fb.alpha)),
-            float(_or(self.params["beta"], fb.beta)),
-            float(_or(self.params["gamma"], fb.gamma)),
-        )
+        return rocchio(q, rows(step["relevant"]), rows(step["nonrelevant"]), step["alpha"], step["beta"], step["gamma"])
+
+
+def round_step(r: object, weights: dict[str, float], i: int) -> dict:
+    """A round of the ``rounds`` parameter, checked: its marks as lists of ids and its three weights."""
+    if not isinstance(r, dict):
+        raise MethodParameterError(f"feedback: rounds[{i}] must be a mapping, got {type(r).__name__}")
+    unknown = set(r) - {"relevant", "nonrelevant", "alpha", "beta", "gamma"}
+    if unknown:
+        raise MethodParameterError(f"feedback: rounds[{i}] has unknown keys {sorted(unknown)}")
+    step: dict = {}
+    for key in ("relevant", "nonrelevant"):
+        ids = r.get(key) or []
+        if not isinstance(ids, (list, tuple)) or not all(isinstance(x, str) for x in ids):
+            raise MethodParameterError(f"feedback: rounds[{i}].{key} must be a list of image ids")
+        step[key] = list(ids)
+    for w, default in weights.items():
+        value = r.get(w, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 100.0:
+            raise MethodParameterError(f"feedback: rounds[{i}].{w} must be a number from 0 to 100, got {value!r}")
+        step[w] = float(value)
+    return step
