@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -101,3 +102,53 @@ def test_undecodable_image_is_left_out_of_the_index(setup):
     m = build_index(bundle, scan, out, batch_size=4, chunk_size=4, progress=False)
     idx = load_index(out)
     assert m.count == 11 and bad.id not in idx.ids and m.skipped == 1
+
+
+def test_decoding_workers_build_the_same_index(setup, monkeypatch, tmp_path):
+    """Issue 13: decoding in DataLoader worker processes (index.num_workers > 0) gives the index that
+    decoding in the main process gives: same rows in the same order, same features, same failures."""
+    bundle, scan, out = setup
+    bad = scan.records[5]
+    open(bad.path, "r+b").truncate(60)  # a failure decoded in a worker is reported, not raised
+    decoders = tmp_path / "decoders"
+    decoders.mkdir()
+    real_getitem = store.DecodedImages.__getitem__
+
+    def noting_pid(self, i):  # each decode leaves its process id behind (workers are other processes)
+        (decoders / str(os.getpid())).touch()
+        return real_getitem(self, i)
+
+    monkeypatch.setattr(store.DecodedImages, "__getitem__", noting_pid)
+    built, pids = {}, {}
+    for workers in (0, 2):
+        m = build_index(
+            bundle, scan, out / str(workers), batch_size=2, chunk_size=4, progress=False, num_workers=workers
+        )
+        built[workers] = (m, load_index(out / str(workers)))
+        pids[workers] = {p.name for p in decoders.iterdir()}
+        for p in decoders.iterdir():
+            p.unlink()
+    assert pids[0] == {str(os.getpid())}
+    assert len(pids[2]) == 2 and str(os.getpid()) not in pids[2]  # two worker processes did the decoding
+    (m0, idx0), (m2, idx2) = built[0], built[2]
+    assert idx2.ids == idx0.ids == [r.id for r in scan.records if r.id != bad.id]
+    np.testing.assert_allclose(
+        np.asarray(idx2.features, np.float32), np.asarray(idx0.features, np.float32), rtol=0, atol=1e-3
+    )
+    assert m2.count == m0.count == 11 and m2.skipped == m0.skipped == 1
+    assert [f[0] for f in m2.failed] == [f[0] for f in m0.failed] == [bad.id]
+
+
+@pytest.mark.parametrize(
+    ("cores", "device", "expected"),
+    [
+        (2, "cpu", 0),  # 2 cores: decoding in the main process measured fastest (README)
+        (16, "cpu", 4),  # more cores: half of them, at most 4, beside the encoder
+        (2, "cuda", 1),  # with a GPU the cores only decode: all but one, at least one ...
+        (16, "cuda", 15),  # ... at most 16
+        (None, "cpu", 0),  # os.cpu_count() may answer None
+    ],
+)
+def test_auto_num_workers_by_cores_and_device(monkeypatch, cores, device, expected):
+    monkeypatch.setattr(store.os, "cpu_count", lambda: cores)
+    assert store.auto_num_workers(device) == expected
