@@ -83,12 +83,40 @@ def map_states(d, out: Path, width: int) -> None:
     wait_until(lambda: d.execute_script(MAP_POINT_JS, "red") is None, 60)
 
 
+def feedback_steps(d, out: Path, width: int, text: str) -> None:
+    """B's relevance feedback: ★ the results of the reference's class, ✗ two of another class, Refine twice,
+    then a viewport shot of A–D with the history of steps."""
+    type_query(d, text)
+    wait_until(lambda: len(d.find_elements(By.CSS_SELECTOR, "#results-gallery .tile")) > 0, 60)
+    time.sleep(1.5)
+    ref_class = d.find_element(By.ID, "query-reference-caption").text.split("·")[-1].strip()
+    classes = d.execute_script(
+        "return [...document.querySelectorAll('#results-gallery .tile')].map(e => e.dataset.class)"
+    )
+    same = [i for i, c in enumerate(classes) if c == ref_class][:3]
+    other = [i for i, c in enumerate(classes) if c != ref_class][:2]
+    for i in same:
+        d.find_elements(By.CSS_SELECTOR, "#results-gallery .tile-body")[i].click()
+        time.sleep(0.8)
+    for i in other:
+        d.find_elements(By.CSS_SELECTOR, "#results-gallery .nonrel-toggle")[i].click()
+        time.sleep(0.8)
+    for n in (1, 2):
+        d.find_element(By.ID, "feedback-refine").click()
+        wait_until(lambda n=n: len(d.find_elements(By.CSS_SELECTOR, ".fb-step")) == n + 1, 60)
+        time.sleep(1.5)
+    d.execute_script("window.scrollTo(0, 0)")
+    time.sleep(1.0)
+    d.save_screenshot(str(out / f"feedback-steps-{width}.png"))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", default="http://localhost:8051")
     ap.add_argument("--out", default="docs/screenshots")
     ap.add_argument("--text", default="make it red")
     ap.add_argument("--width", type=int, default=1440)
+    ap.add_argument("--only", choices=("all", "feedback"), default="all", help="feedback: only B's feedback steps")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -99,6 +127,9 @@ def main() -> int:
         wait.until(EC.presence_of_element_located((By.ID, "query-text")))
         if not wait_for_map_drawn(d, 300):
             raise SystemExit("the map was not drawn within 300 s")
+        if args.only == "feedback":
+            feedback_steps(d, out, args.width, args.text)
+            return 0
         type_query(d, args.text)
         wait.until(lambda drv: len(drv.find_elements(By.CSS_SELECTOR, "#results-gallery .tile")) > 0)
         time.sleep(2.0)

@@ -110,12 +110,13 @@ def test_gallery_tile_of_a_deleted_image_is_a_placeholder_tile(served):
     }
     payload = {
         "output": f"..{ids.GALLERY}.children...{ids.GALLERY_SUMMARY}.children...{ids.BACK_TO_RESULTS}.style..."
-        f"{ids.MARK_SELECTION}.style..",
+        f"{ids.MARK_SELECTION}.style...{ids.MARK_SELECTION_NOT_RELEVANT}.style..",
         "outputs": [
             {"id": ids.GALLERY, "property": "children"},
             {"id": ids.GALLERY_SUMMARY, "property": "children"},
             {"id": ids.BACK_TO_RESULTS, "property": "style"},
             {"id": ids.MARK_SELECTION, "property": "style"},
+            {"id": ids.MARK_SELECTION_NOT_RELEVANT, "property": "style"},
         ],
         "inputs": [
             {"id": ids.RESULTS_STORE, "property": "data", "value": results},
@@ -123,6 +124,7 @@ def test_gallery_tile_of_a_deleted_image_is_a_placeholder_tile(served):
             {"id": ids.IDEALS_STORE, "property": "data", "value": []},
             {"id": ids.HIGHLIGHT_STORE, "property": "data", "value": None},
             {"id": ids.BENCH_TARGETS, "property": "data", "value": None},
+            {"id": ids.NONREL_STORE, "property": "data", "value": []},
         ],
         "changedPropIds": [f"{ids.RESULTS_STORE}.data"],
     }

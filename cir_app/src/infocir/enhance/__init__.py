@@ -62,9 +62,11 @@ def enhance(
     provider: str | Provider | None = None,
     progress: Progress | None = None,
     exclude_reference: bool = False,
+    method_params: dict | None = None,
 ) -> EnhancementResult:
     """Build the context, generate ``enhancement.candidate_prompts`` candidates with the provider
-    (``provider`` or the configured one; "auto" resolves by keys), then score them and the original.
+    (``provider`` or the configured one; "auto" resolves by keys), then score them and the original
+    (ranked with ``method`` and its ``method_params``, as the page's results were).
 
     Raises EnhancementError (the message is for the user; the original query is kept) when the
     provider fails or produces nothing usable.
@@ -81,7 +83,9 @@ def enhance(
             "Mark ideal images that differ from the reference."
         )
     log.info("%s produced %d candidates for %r", chosen.name, len(candidates), text)
-    result = score_prompts(engine, reference, text, candidates, ideals, k, method, progress, exclude_reference)
+    result = score_prompts(
+        engine, reference, text, candidates, ideals, k, method, progress, exclude_reference, method_params
+    )
     result.provider = chosen.name
     result.message = f"{len(result.rows) - 1} candidates from {chosen.label}."  # the rule is shown under the table
     result.context = context.to_dict()

@@ -125,9 +125,10 @@ def score_prompts(
     method: str | None = None,
     progress: Progress | None = None,
     exclude_reference: bool = False,
+    method_params: dict | None = None,
 ) -> EnhancementResult:
     """Search with the original (row 0, the baseline) and each candidate using ``method`` and ``k``
-    (and ``exclude_reference``, as the page searched), and score every ranking with
+    (and ``exclude_reference`` and ``method_params``, as the page searched), and score every ranking with
     :func:`infocir.metrics.prompt_metrics` against ``ideals``.
 
     Mean similarity is the mean score of the ideals over the whole index (not only the top-k).
@@ -149,7 +150,9 @@ def score_prompts(
     engine.encode_text(texts)
     rows: list[PromptRow] = []
     for i, text in enumerate(texts):
-        res = engine.search(reference, text, k=k, method=method, exclude_reference=exclude_reference)
+        res = engine.search(
+            reference, text, k=k, method=method, exclude_reference=exclude_reference, **(method_params or {})
+        )
         ideal_scores = res.scores_at(np.fromiter(ideal_rows.values(), np.int64, len(ideal_rows)))
         sims = (
             None if ideal_scores is None else {iid: float(s) for iid, s in zip(ideal_rows, ideal_scores, strict=True)}

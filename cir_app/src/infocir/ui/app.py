@@ -14,14 +14,25 @@ from infocir.config import AppConfig
 from infocir.engine import RetrievalEngine, use_query_threads
 from infocir.index.store import index_dir_for
 from infocir.projection.embedding_map import MapService, map_dir
-from infocir.ui.callbacks import benchmark, distribution, embedding, enhancement, explanations, gallery, query, share
+from infocir.ui.callbacks import (
+    benchmark,
+    compare,
+    distribution,
+    embedding,
+    enhancement,
+    explanations,
+    feedback,
+    gallery,
+    query,
+    share,
+)
 from infocir.ui.layout import build_layout
 from infocir.ui.media import register_media_route
 from infocir.ui.server import banner, check_bindable, exposure_warning, install_token, make_runner, plan_server
 from infocir.ui.services import Services
 
 log = logging.getLogger(__name__)
-PANELS = (query, gallery, distribution, embedding, enhancement, explanations, share, benchmark)
+PANELS = (query, gallery, feedback, distribution, embedding, enhancement, explanations, share, benchmark, compare)
 
 
 def create_app(engine: RetrievalEngine, cfg: AppConfig, maps: MapService | None = None) -> Dash:

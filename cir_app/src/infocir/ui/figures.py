@@ -392,6 +392,39 @@ def map_overlays(
     return out
 
 
+# Methods side by side (issue 18 §2) on the map: one trace per compared method after MAP_OVERLAYS, always
+# COMPARE_SLOTS of them (empty ones too) so that a patch can replace them in place.  Open symbols of
+# decreasing size nest when methods agree on an image: every method's mark stays visible.
+COMPARE_SLOTS = 3
+COMPARE_MARKERS = (  # (Plotly symbol, colour, size, the glyph the page shows for it)
+    ("diamond-open", "#7048e8", 21, "◇"),
+    ("square-open", "#0ca678", 14, "□"),
+    ("triangle-up-open", "#e8590c", 9, "△"),
+)
+
+
+def comparison_traces(coords: np.ndarray, methods: Sequence[dict] = ()) -> list[go.Scattergl]:
+    """The compared methods' top-k on the map, one marker style per method (``COMPARE_MARKERS``, in the order
+    compared): ``methods`` holds ``{"label", "rows"}``; the missing slots are empty traces."""
+    out = []
+    for slot, (symbol, colour, size, _) in enumerate(COMPARE_MARKERS[:COMPARE_SLOTS]):
+        m = methods[slot] if slot < len(methods) else {"label": f"compared {slot + 1}", "rows": []}
+        rows = np.asarray(m.get("rows") or [], int)
+        out.append(
+            go.Scattergl(
+                x=coords[rows, 0].tolist(),
+                y=coords[rows, 1].tolist(),
+                mode="markers",
+                name=m["label"],
+                customdata=rows.tolist(),  # index rows: the hover card and a click work on these points too
+                marker=dict(size=size, symbol=symbol, color=colour, line=dict(width=2.5, color=colour)),
+                hoverinfo="none",
+                showlegend=bool(len(rows)),
+            )
+        )
+    return out
+
+
 def dataset_traces(
     coords: np.ndarray,
     classes: Sequence[str],

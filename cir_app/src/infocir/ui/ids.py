@@ -26,6 +26,18 @@ MARK_SELECTION = "results-mark-selection"
 CLEAR_IDEALS = "results-clear-ideals"
 TILE = "tile"  # pattern-matching type: {"type": TILE, "id": image id}
 USE_REF = "use-ref"  # pattern-matching type
+NOT_RELEVANT = "not-relevant"  # pattern-matching type {"type": NOT_RELEVANT, "id": image id}: the tile's ✗ toggle
+MARK_SELECTION_NOT_RELEVANT = "results-mark-selection-nonrel"  # a map selection, all marked not relevant
+NONREL_STORE = "store-nonrelevant"  # dcc.Store: ids marked not relevant (the ideals are the relevant marks)
+# relevance-feedback iterations (ui/callbacks/feedback.py)
+REFINE = "feedback-refine"
+FB_ALPHA, FB_BETA, FB_GAMMA = "feedback-alpha", "feedback-beta", "feedback-gamma"
+FB_PSEUDO = "feedback-pseudo"  # checklist: ["pseudo"] = top P relevant, bottom P not relevant
+FB_PSEUDO_P = "feedback-pseudo-p"
+FB_MESSAGE = "feedback-message"
+FB_HISTORY = "store-feedback-history"  # dcc.Store: {"steps": [{"results", "vector"}], "at": shown step}
+FB_HISTORY_VIEW = "feedback-history"
+FB_STEP = "feedback-step"  # pattern-matching type {"type": FB_STEP, "index": step}: restores that step
 # panel C
 HISTOGRAM = "dist-histogram"
 WORDCLOUD = "dist-wordcloud"
@@ -155,3 +167,15 @@ BENCH_COPY = "bench-copy"  # "copy targets to ideals"
 BENCH_CSV = "bench-csv"
 BENCH_JSON = "bench-json"
 BENCH_DOWNLOAD = "bench-download"
+# methods side by side (ui/compare_view.py, ui/callbacks/compare.py): 2–3 methods on panel A's query
+CMP = "cmp"  # the collapsible section
+CMP_TOGGLE = "cmp-toggle"  # opens / closes it (n_clicks odd: open)
+CMP_BODY = "cmp-body"
+CMP_METHODS = "cmp-methods"  # multi-select of the methods to compare
+CMP_RUN = "cmp-run"  # "Compare"
+CMP_ON_MAP = "cmp-on-map"  # checklist: ["map"] = the compared top-k on the map (D) in distinct markers
+CMP_MESSAGE = "cmp-message"
+CMP_STORE = "cmp-store"  # dcc.Store: the comparison (query, each method's top k, relevant set); "stale" once B moves on
+CMP_MAP = "cmp-map"  # dcc.Store: [{"label", "rows"}] per compared method for the map, None: nothing drawn
+CMP_VIEW = "cmp-view"  # the columns and the overlap@k matrix
+CMP_HEATMAP = "cmp-heatmap"  # F3's rank-change heatmap across methods (rows = methods)

@@ -10,6 +10,7 @@ from infocir.config import AppConfig
 from infocir.engine import RetrievalEngine
 from infocir.index.id_search import IdSearch, reference_options
 from infocir.ui import ids
+from infocir.ui.compare_view import compare_view
 from infocir.ui.polling import poll_stores
 
 HELP = {
@@ -203,12 +204,14 @@ def query_panel(engine: RetrievalEngine, cfg: AppConfig) -> html.Section:
     )
 
 
-def results_panel() -> html.Section:
+def results_panel(cfg: AppConfig) -> html.Section:
+    hidden = {"display": "none"}
     actions = html.Div(
         [
-            html.Button("Back to results", id=ids.BACK_TO_RESULTS, className="ghost", style={"display": "none"}),
-            html.Button("Mark all as ideals", id=ids.MARK_SELECTION, className="ghost", style={"display": "none"}),
-            html.Button("Clear ideals", id=ids.CLEAR_IDEALS, className="ghost"),
+            html.Button("Back to results", id=ids.BACK_TO_RESULTS, className="ghost", style=hidden),
+            html.Button("Mark all as ideals", id=ids.MARK_SELECTION, className="ghost", style=hidden),
+            html.Button("Mark all not relevant", id=ids.MARK_SELECTION_NOT_RELEVANT, className="ghost", style=hidden),
+            html.Button("Clear marks", id=ids.CLEAR_IDEALS, className="ghost", title="unmark every ideal and ✗"),
         ],
         className="panel-actions",
     )
@@ -216,10 +219,60 @@ def results_panel() -> html.Section:
         "B",
         "Results",
         html.Div(id=ids.GALLERY_SUMMARY, className="summary"),
+        feedback_bar(cfg),
         html.Div(id=ids.GALLERY, className="gallery"),
         class_name="panel-b",
         extra=actions,
     )
+
+
+def weight_input(input_id: str, label: str, value: float, tip: str) -> html.Label:
+    return html.Label(
+        [label, dcc.Input(id=input_id, type="number", value=value, min=0, max=100, step=0.05, debounce=True)],
+        className="fb-weight",
+        title=tip,
+    )
+
+
+def feedback_bar(cfg: AppConfig) -> html.Div:
+    """Relevance-feedback iterations: the Rocchio weights, pseudo feedback, Refine, and the history of steps."""
+    fb = cfg.feedback
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Span("Feedback", className="fb-title", title=FEEDBACK_HELP),
+                    weight_input(ids.FB_ALPHA, "α", fb.alpha, "weight of the current query"),
+                    weight_input(ids.FB_BETA, "β", fb.beta, "weight of the mean of the images marked ★ relevant"),
+                    weight_input(ids.FB_GAMMA, "γ", fb.gamma, "weight of the mean of the images marked ✗ not relevant"),
+                    dcc.Checklist(
+                        id=ids.FB_PSEUDO,
+                        options=[{"label": " pseudo: top/bottom", "value": "pseudo"}],
+                        value=[],
+                        className="fb-pseudo",
+                    ),
+                    html.Label(
+                        ["P", dcc.Input(id=ids.FB_PSEUDO_P, type="number", value=3, min=1, max=50, step=1)],
+                        className="fb-weight fb-p",
+                        title="pseudo feedback: the top P results are relevant, the bottom P not",
+                    ),
+                    html.Button("Refine ⟳", id=ids.REFINE, n_clicks=0, className="primary small"),
+                ],
+                className="fb-controls",
+            ),
+            html.Div(id=ids.FB_HISTORY_VIEW, className="fb-history", role="list"),
+            html.Div(id=ids.FB_MESSAGE, className="fb-message", role="status"),
+        ],
+        className="feedback-bar",
+    )
+
+
+FEEDBACK_HELP = (
+    "Relevance feedback (Rocchio): mark results ★ relevant (click a tile) or ✗ not relevant, then Refine: the "
+    "query moves to α·q + β·mean(★) − γ·mean(✗) and searches again. Each Refine is one more step from the step "
+    "shown; click a step to go back to it. Pseudo feedback takes the top P results as relevant and the bottom P "
+    "as not relevant instead of your marks."
+)
 
 
 def distribution_panel() -> html.Section:
@@ -671,6 +724,8 @@ def build_layout(
             dcc.Store(id=ids.SESSION, storage_type="memory"),
             dcc.Store(id=ids.RESULTS_STORE, storage_type="memory"),
             dcc.Store(id=ids.IDEALS_STORE, storage_type="memory", data=[]),
+            dcc.Store(id=ids.NONREL_STORE, storage_type="memory", data=[]),
+            dcc.Store(id=ids.FB_HISTORY, storage_type="memory"),
             dcc.Store(id=ids.HIGHLIGHT_STORE, storage_type="memory"),
             dcc.Store(id=ids.MAP_TOOL, storage_type="memory"),
             dcc.Store(id=ids.BROWSE_STORE, storage_type="memory"),
@@ -696,13 +751,14 @@ def build_layout(
                     query_panel(engine, cfg),
                     distribution_panel(),
                     map_panel(attributes, attributes_note),
-                    results_panel(),
+                    results_panel(cfg),
                 ],
                 className="grid",
                 style={"--row-size": str(cfg.ui.gallery_row_size)},
             ),
             html.Div([enhancement_panel(cfg), explanation_panel(cfg)], className="grid lower"),
             benchmark_view(),
+            compare_view(engine, cfg),
         ],
         className="app",
     )

@@ -26,7 +26,7 @@ def same_reference(a: dict | None, b: dict | None) -> bool:
 
 
 def search_key(results: dict | None) -> list | None:
-    """The identity of a search (reference, text, method, k, reference excluded or not): two result
+    """The identity of a search (reference, text, method, k, reference excluded or not, method parameters): two result
     stores with the same key rank the same images.  None without results."""
     if not results:
         return None
@@ -39,6 +39,7 @@ def search_key(results: dict | None) -> list | None:
         results.get("method"),
         results.get("k"),
         bool(results.get("exclude_reference", False)),
+        results.get("method_params"),  # a feedback step (its base method and rounds)
     ]
 
 

@@ -85,15 +85,18 @@ class Services:
         exclude_reference: bool,
         relevant: list[str] | None = None,
         backend: str | None = None,
+        method_params: dict | None = None,
     ):
         """The one search of the page: panel A's query (``reference_info`` as ``query_state.page_reference``
         records it) and F3's comparisons, which rank another text exactly as the results were ranked.
 
         ``relevant``: the page's ideals, given to a method that declares a ``relevant`` parameter (relevance
         feedback) and to no other: a method is asked what it takes, not recognised by name.  ``backend``: the
-        search index chosen in A ("" or None: ``retrieval.backend``)."""
+        search index chosen in A ("" or None: ``retrieval.backend``).  ``method_params``: further parameters of
+        the method (the feedback iterations' ``base`` and ``rounds``, as the results store records them)."""
         reference = self.reference_from({"reference": reference_info})
         params = {"relevant": list(relevant or [])} if takes_relevant(method or self.config.retrieval.method) else {}
+        params.update(method_params or {})
         return self.engine.search(
             reference,
             text or "",
@@ -114,7 +117,16 @@ class Services:
             bool(results.get("exclude_reference")),
             results.get("relevant"),
             results.get("backend"),
+            results.get("method_params"),
         )
+
+    def ranking_params(self, results: dict) -> dict:
+        """The method parameters that made ``results``' ranking beyond reference, text and k (the relevant marks
+        and the feedback iterations): what another ranking made "like these results" must be given too."""
+        params = dict(results.get("method_params") or {})
+        if results.get("relevant") and takes_relevant(results.get("method") or self.config.retrieval.method):
+            params["relevant"] = list(results["relevant"])
+        return params
 
     def submit_for(self, session: str | None, kind: str, steps: list, replaces: str | None = None) -> str:
         """Start a job for a page (``session``: the page's id, ``ids.SESSION``) and cancel the one the page

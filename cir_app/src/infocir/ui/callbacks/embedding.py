@@ -5,6 +5,8 @@
 * A lasso or box selection browses the selected images in B and C, and dims the other points.
 * "colour by" colours the points by class or by any column of the dataset's ``attributes.csv``.
 * Pointing at a gallery tile rings its point (``assets/linking.js``, in the browser: no request).
+* "Methods side by side" draws each compared method's top-k in a marker of its own
+  (``figures.comparison_traces``, after the overlays; ``ids.CMP_MAP``).
 
 The dataset's points are sent once, when the map is first drawn (and again when the colouring
 changes); a new search, a highlight, the ideals, the lines switch or a selection change only the
@@ -24,6 +26,7 @@ from dash import Dash, Input, Output, Patch, State, ctx, html, no_update
 from infocir.ui import ids, polling
 from infocir.ui.figures import (
     MAP_OVERLAYS,
+    comparison_traces,
     embedding_figure,
     empty_figure,
     group_opacities,
@@ -55,7 +58,7 @@ class MapPanel:
             return no_update, message, False, tick
         return state, message, True, tick
 
-    def figure(self, ready, results, highlight, ideals, lines, browse, colour, tool, drawn, kept):
+    def figure(self, ready, results, highlight, ideals, lines, browse, colour, tool, drawn, kept, compare=None):
         if ready != "ready":
             text = "The map is unavailable." if ready == "error" else "The map is being built…"
             return empty_figure(text), no_update, None
@@ -85,6 +88,7 @@ class MapPanel:
                 groups=groups,
                 selected_rows=selected,
             )
+            fig.add_traces(comparison_traces(m.coords, compare or []))  # after MAP_OVERLAYS, always present
             return fig, note, groups.attribute
         # the map is on the page: replace only the markers, the opacities and the selected points
         patch = Patch()
@@ -97,6 +101,10 @@ class MapPanel:
         )
         for j, name in enumerate(MAP_OVERLAYS):
             patch["data"][len(groups.rows) + j] = overlays[name].to_plotly_json()
+        if ctx.triggered_id == ids.CMP_MAP:  # the methods side by side: sent only when they change
+            first = len(groups.rows) + len(MAP_OVERLAYS)
+            for j, trace in enumerate(comparison_traces(m.coords, compare or [])):
+                patch["data"][first + j] = trace.to_plotly_json()
         if selected is None:
             patch["layout"]["selections"] = []  # no lasso outline left without a selection
         if tool:
@@ -234,6 +242,7 @@ def register(app: Dash, s: Services) -> None:
         State(ids.MAP_TOOL, "data"),
         State(ids.MAP_DRAWN, "data"),
         State(ids.QUERY_VECTOR, "data"),
+        Input(ids.CMP_MAP, "data"),  # the compared methods' top-k (ui/callbacks/compare.py)
     )(p.figure)
     app.callback(Output(ids.MAP_TOOL, "data"), Input(ids.MAP, "relayoutData"), prevent_initial_call=True)(p.tool)
     events = (State(ids.RESULTS_STORE, "data"), State(ids.IDEALS_STORE, "data"), State(ids.MAP_COLOUR, "value"))

@@ -151,6 +151,7 @@ def register_run(app: Dash, s: Services) -> None:
                 ideals,
                 k=results["k"],
                 method=results["method"],
+                method_params=s.ranking_params(results),  # a feedback step's candidates rank as the step did
                 provider=provider,
                 progress=lambda done, total: progress.update(done=done, total=total),
                 exclude_reference=bool(results.get("exclude_reference")),

@@ -31,11 +31,15 @@ def tile(
     missing: bool = False,
     row: int | None = None,
     target: bool = False,
+    not_relevant: bool = False,
 ) -> html.Div:
     """One gallery tile (pure); ``missing``: the file was deleted since the index was built; ``row``: its
     index row, which assets/linking.js uses to ring the image's point on the map while the tile is pointed at;
-    ``target``: a ground-truth target of the benchmark query shown (the benchmark view), framed apart from ideals."""
+    ``target``: a ground-truth target of the benchmark query shown (the benchmark view), framed apart from ideals;
+    ``not_relevant``: marked ✗ for relevance feedback (an ideal is the relevant mark)."""
     state = " ideal" if ideal else ""
+    if not_relevant:
+        state += " nonrel"
     if target:
         state += " target"
     if highlight is not None:
@@ -56,6 +60,7 @@ def tile(
                     html.Img(src=placeholder_src() if missing else media_url(image_id), alt=image_id),
                     html.Span("★ ideal", className="badge") if ideal else None,
                     html.Span("◎ target", className="badge target-badge") if target else None,
+                    html.Span("✗ not relevant", className="badge nonrel-badge") if not_relevant else None,
                     html.Div(caption, className="caption"),
                 ],
                 id={"type": ids.TILE, "id": image_id},
@@ -72,6 +77,14 @@ def tile(
             ),
             html.Button(
                 "↺", id={"type": ids.USE_REF, "id": image_id}, n_clicks=0, className="use-ref", title="use as reference"
+            ),
+            html.Button(
+                "✗",
+                id={"type": ids.NOT_RELEVANT, "id": image_id},
+                n_clicks=0,
+                className="nonrel-toggle" + (" on" if not_relevant else ""),
+                title="unmark: not relevant" if not_relevant else "mark not relevant (relevance feedback)",
+                **{"aria-pressed": "true" if not_relevant else "false"},
             ),
         ],
         className="tile" + state,
@@ -94,6 +107,21 @@ def benchmark_targets(marks: dict | None, results: dict | None) -> list[str]:
     return list(marks.get("targets") or [])
 
 
+def toggle(marks: list | None, image_id: str) -> list[str]:
+    """``marks`` with ``image_id`` removed when it is there, else added at the end."""
+    marks = list(marks or [])
+    return without(marks, image_id) if image_id in marks else marks + [image_id]
+
+
+def without(marks: list | None, image_id: str) -> list[str]:
+    return [i for i in marks or [] if i != image_id]
+
+
+def added(marks: list | None, image_ids: list[str]) -> list[str]:
+    have = list(marks or [])
+    return have + [i for i in image_ids if i not in set(have)]
+
+
 def register(app: Dash, s: Services) -> None:
     index = s.engine.index
     limit = s.config.ui.max_images_on_scatterplot
@@ -107,30 +135,51 @@ def register(app: Dash, s: Services) -> None:
         Output(ids.GALLERY_SUMMARY, "children"),
         Output(ids.BACK_TO_RESULTS, "style"),
         Output(ids.MARK_SELECTION, "style"),
+        Output(ids.MARK_SELECTION_NOT_RELEVANT, "style"),
         Input(ids.RESULTS_STORE, "data"),
         Input(ids.BROWSE_STORE, "data"),
         Input(ids.IDEALS_STORE, "data"),
         Input(ids.HIGHLIGHT_STORE, "data"),
         Input(ids.BENCH_TARGETS, "data"),
+        Input(ids.NONREL_STORE, "data"),
     )
-    def _gallery(results, browse, ideals, highlight, marks):
-        ideals = set(ideals or [])
+    def _gallery(results, browse, ideals, highlight, marks, nonrel):
+        ideals, nonrel = set(ideals or []), set(nonrel or [])
         targets = set(benchmark_targets(marks, results))
         if browse and browse.get("rows"):
             rows = browse["rows"]
             shown = rows[:limit]
             tiles = [
                 tile(
-                    None, index.ids[r], None, index.classes[r], index.ids[r] in ideals, highlight, gone(index.ids[r]), r
+                    None,
+                    index.ids[r],
+                    None,
+                    index.classes[r],
+                    index.ids[r] in ideals,
+                    highlight,
+                    gone(index.ids[r]),
+                    r,
+                    not_relevant=index.ids[r] in nonrel,
                 )
                 for r in shown
             ]
             more = f" (showing the first {limit}; ui.max_images_on_scatterplot)" if len(rows) > limit else ""
-            return tiles, f"Browsing {len(rows)} images selected on the map{more}.", SHOWN, SHOWN
+            return tiles, f"Browsing {len(rows)} images selected on the map{more}.", SHOWN, SHOWN, SHOWN
         if not results:
-            return [], "Run a search to see results.", HIDDEN, HIDDEN
+            return [], "Run a search to see results.", HIDDEN, HIDDEN, HIDDEN
         tiles = [
-            tile(i + 1, iid, sc, cls, iid in ideals, highlight, gone(iid), index.row_of.get(iid), iid in targets)
+            tile(
+                i + 1,
+                iid,
+                sc,
+                cls,
+                iid in ideals,
+                highlight,
+                gone(iid),
+                index.row_of.get(iid),
+                iid in targets,
+                iid in nonrel,
+            )
             for i, (iid, sc, cls) in enumerate(zip(results["ids"], results["scores"], results["classes"], strict=True))
         ]
         ref = results["reference"]
@@ -141,40 +190,13 @@ def register(app: Dash, s: Services) -> None:
             html.Span(" + “" + results["text"] + "”"),
             html.Span(f" · {len(ideals)} ideal{'s' if len(ideals) != 1 else ''} selected", className="muted"),
         ]
-        return tiles, summary, HIDDEN, HIDDEN
+        if nonrel:
+            summary.append(html.Span(f" · {len(nonrel)} not relevant", className="muted"))
+        if results.get("iteration"):
+            summary.insert(1, html.Span(f"feedback step {results['iteration']} · ", className="fb-step-note"))
+        return tiles, summary, HIDDEN, HIDDEN, HIDDEN
 
-    @app.callback(
-        Output(ids.IDEALS_STORE, "data"),
-        Input({"type": ids.TILE, "id": ALL}, "n_clicks"),
-        State(ids.IDEALS_STORE, "data"),
-        prevent_initial_call=True,
-    )
-    def _toggle_ideal(clicks, ideals):
-        if not ctx.triggered_id or not any(t["value"] for t in ctx.triggered):
-            return no_update  # tiles were re-rendered, not clicked
-        iid = ctx.triggered_id["id"]
-        ideals = list(ideals or [])
-        return [i for i in ideals if i != iid] if iid in ideals else ideals + [iid]
-
-    @app.callback(
-        Output(ids.IDEALS_STORE, "data", allow_duplicate=True),
-        Input(ids.MARK_SELECTION, "n_clicks"),
-        State(ids.BROWSE_STORE, "data"),
-        State(ids.IDEALS_STORE, "data"),
-        prevent_initial_call=True,
-    )
-    def _mark_selection(_n, browse, ideals):
-        rows = (browse or {}).get("rows", [])[:limit]
-        have = list(ideals or [])
-        return have + [index.ids[r] for r in rows if index.ids[r] not in have]
-
-    @app.callback(
-        Output(ids.IDEALS_STORE, "data", allow_duplicate=True),
-        Input(ids.CLEAR_IDEALS, "n_clicks"),
-        prevent_initial_call=True,
-    )
-    def _clear(_n):
-        return []
+    register_marks(app, s)
 
     @app.callback(
         Output(ids.BROWSE_STORE, "data", allow_duplicate=True),
@@ -200,3 +222,54 @@ def register(app: Dash, s: Services) -> None:
         if not ctx.triggered_id or not any(t["value"] for t in ctx.triggered):
             return (no_update,) * 4  # tiles were re-rendered, not clicked
         return ctx.triggered_id["id"], "dataset", None, (search_clicks or 0) + 1
+
+
+def register_marks(app: Dash, s: Services) -> None:
+    """★ ideal (relevant) and ✗ not relevant, on tiles and on a map selection; one image has one mark."""
+    index = s.engine.index
+    limit = s.config.ui.max_images_on_scatterplot
+
+    @app.callback(
+        Output(ids.IDEALS_STORE, "data"),
+        Output(ids.NONREL_STORE, "data"),
+        Input({"type": ids.TILE, "id": ALL}, "n_clicks"),
+        Input({"type": ids.NOT_RELEVANT, "id": ALL}, "n_clicks"),
+        State(ids.IDEALS_STORE, "data"),
+        State(ids.NONREL_STORE, "data"),
+        prevent_initial_call=True,
+    )
+    def _toggle_mark(_tiles, _crosses, ideals, nonrel):
+        """A click on a tile toggles ★ ideal (relevant), on its ✗ toggles not relevant: one image has one mark."""
+        if not ctx.triggered_id or not any(t["value"] for t in ctx.triggered):
+            return no_update, no_update  # tiles were re-rendered, not clicked
+        iid = ctx.triggered_id["id"]
+        if ctx.triggered_id["type"] == ids.TILE:
+            ideals, nonrel = toggle(ideals, iid), without(nonrel, iid)
+        else:
+            nonrel, ideals = toggle(nonrel, iid), without(ideals, iid)
+        return ideals, nonrel
+
+    @app.callback(
+        Output(ids.IDEALS_STORE, "data", allow_duplicate=True),
+        Output(ids.NONREL_STORE, "data", allow_duplicate=True),
+        Input(ids.MARK_SELECTION, "n_clicks"),
+        Input(ids.MARK_SELECTION_NOT_RELEVANT, "n_clicks"),
+        State(ids.BROWSE_STORE, "data"),
+        State(ids.IDEALS_STORE, "data"),
+        State(ids.NONREL_STORE, "data"),
+        prevent_initial_call=True,
+    )
+    def _mark_selection(_n, _m, browse, ideals, nonrel):
+        chosen = [index.ids[r] for r in (browse or {}).get("rows", [])[:limit]]
+        if ctx.triggered_id == ids.MARK_SELECTION:
+            return added(ideals, chosen), [i for i in nonrel or [] if i not in set(chosen)]
+        return [i for i in ideals or [] if i not in set(chosen)], added(nonrel, chosen)
+
+    @app.callback(
+        Output(ids.IDEALS_STORE, "data", allow_duplicate=True),
+        Output(ids.NONREL_STORE, "data", allow_duplicate=True),
+        Input(ids.CLEAR_IDEALS, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def _clear(_n):
+        return [], []

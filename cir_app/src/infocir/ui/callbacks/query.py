@@ -150,6 +150,7 @@ def register_search(app: Dash, s: Services) -> None:
         Output(ids.HIGHLIGHT_STORE, "data", allow_duplicate=True),
         Output(ids.QUERY_VECTOR, "data"),
         Output(ids.MESSAGE, "children"),
+        Output(ids.FB_HISTORY, "data"),
         Input(ids.SEARCH, "n_clicks"),
         Input(ids.TEXT, "n_submit"),
         State(ids.REF_MODE, "data"),
@@ -166,7 +167,7 @@ def register_search(app: Dash, s: Services) -> None:
     def _search(_clicks, _submit, mode, ref, upload, text, k, method, exclude, ideals, backend):
         backend = None if backend in (None, "", "configured") else backend
         if k is None or int(k) != k or not 1 <= int(k) <= 100:
-            return no_update, no_update, no_update, no_update, "k must be a whole number from 1 to 100."
+            return no_update, no_update, no_update, no_update, "k must be a whole number from 1 to 100.", no_update
         ref_info = page_reference(mode, ref, upload)
         exclude = "exclude" in (exclude or [])
         try:
@@ -174,31 +175,9 @@ def register_search(app: Dash, s: Services) -> None:
             relevant = list(ideals or []) if feedback else []
             res = s.search(ref_info, text or "", int(k), method, exclude, relevant, backend)
         except Exception as exc:
-            return no_update, no_update, no_update, no_update, user_message(exc, "Search")
-        data = {
-            "ids": res.ids,
-            "rows": res.rows.tolist(),
-            "scores": [round(float(x), 5) for x in res.scores],
-            "classes": res.classes,
-            "reference": ref_info,
-            "text": text or "",
-            "method": method,
-            "k": int(k),
-            "exclude_reference": exclude,
-            "elapsed_ms": round(res.elapsed_ms, 1),
-        }
-        if relevant:  # relevance feedback moved the query toward these (F3 and E rank their texts the same way)
-            data["relevant"] = relevant
-        if backend:  # another search index than retrieval.backend answered the top k
-            data["backend"] = backend
-        if s.maps.map is not None:
-            # two 2-D points: the map redraws for highlights and ideals without recomposing the query
-            data["ref_xy"], data["query_xy"] = s.placements(data, res.query_vector)
-        # One response sets the results, ends a map browse and clears the highlight: the gallery, the
-        # histogram and the map each render once per search.  The composed vector is kept beside the
-        # results (panel F and a late map use it instead of composing the query again), not inside
-        # them: the results go to a dozen callbacks per search, the vector to two.
-        kept = {"vector": encode_vector(res.query_vector)}
+            return no_update, no_update, no_update, no_update, user_message(exc, "Search"), no_update
+        query = {"reference": ref_info, "text": text or "", "method": method, "k": int(k), "exclude_reference": exclude}
+        data, kept = results_store(s, res, query, relevant, backend)
         done = f"{len(res.ids)} results in {res.elapsed_ms:.0f} ms" + (f" from the {backend} index" if backend else "")
         if feedback:
             done += (
@@ -206,4 +185,33 @@ def register_search(app: Dash, s: Services) -> None:
                 if relevant
                 else "; mark ideals in B (or D), then search again: relevance feedback moves the query toward them"
             )
-        return data, None, None, kept, done
+        # One response sets the results, ends a map browse and clears the highlight (the gallery, the histogram
+        # and the map each render once per search), and starts a new feedback history: its step 0.
+        return data, None, None, kept, done, {"steps": [{"results": data, "vector": kept}], "at": 0}
+
+
+def results_store(
+    s: Services, res, query: dict, relevant: list[str], backend: str | None, method_params: dict | None = None
+) -> tuple[dict, dict]:
+    """The results store of a search (``query``: reference, text, method, k, exclude_reference as the page
+    asked) and the composed vector kept beside it.  Panel A's search and B's feedback steps both write it."""
+    data = {
+        "ids": res.ids,
+        "rows": res.rows.tolist(),
+        "scores": [round(float(x), 5) for x in res.scores],
+        "classes": res.classes,
+        **query,
+        "elapsed_ms": round(res.elapsed_ms, 1),
+    }
+    if relevant:  # relevance feedback moved the query toward these (F3 and E rank their texts the same way)
+        data["relevant"] = relevant
+    if backend:  # another search index than retrieval.backend answered the top k
+        data["backend"] = backend
+    if method_params:  # e.g. a feedback step's base method and rounds: F3 and E rank like it
+        data["method_params"] = method_params
+    if s.maps.map is not None:
+        # two 2-D points: the map redraws for highlights and ideals without recomposing the query
+        data["ref_xy"], data["query_xy"] = s.placements(data, res.query_vector)
+    # The composed vector is kept beside the results (panel F and a late map use it instead of composing the
+    # query again), not inside them: the results go to a dozen callbacks per search, the vector to two.
+    return data, {"vector": encode_vector(res.query_vector)}
