@@ -41,7 +41,7 @@ def test_every_method_returns_a_well_formed_ranking(engine_and_query, name):
     if res.query_vector is not None:
         assert res.query_vector.shape == (engine.index.dim,) and abs(np.linalg.norm(res.query_vector) - 1) < 1e-3
     m = create_method(name)
-    if m.reference_differentiable:  # the explanation hook matches the ranking it explains
+    if m.composes_from_image(engine.context):  # the explanation hook matches the ranking it explains
         maps = ExplanationService(engine, max_side=64)
         sal = maps.reference_saliency(name, q["reference_id"], q["text"], res.ids[0], "grad_eclip", "candidate")
         assert sal.score == pytest.approx(float(res.scores[0]), abs=0.02)

@@ -112,14 +112,18 @@ class ExplanationService:
         explainer: str,
         view: str = "candidate",
         vector: np.ndarray | None = None,
+        params: dict | None = None,
     ) -> ImageSaliency:
         """Saliency of the *reference* image, by ``view`` (REFERENCE_VIEWS):
 
         ``candidate``: the candidate's similarity to the query composed from the reference, followed
-        through the method's composition (SEARLE: φ and the text encoder) back to the reference's
-        pixels, so the map changes with the candidate; ``query``: the reference's similarity to the
-        composed ``vector``; ``phi_norm``: ‖φ(reference)‖ (methods with φ).  A view the method cannot
-        give falls back to ``query``; the result's ``target`` says which view was used."""
+        through the method's composition (SEARLE: φ and the text encoder; feedback: its base's, then its
+        Rocchio steps) back to the reference's pixels, so the map changes with the candidate; ``query``: the
+        reference's similarity to the composed ``vector``; ``phi_norm``: ‖φ(reference)‖ (methods with φ).
+        ``params``: the method's parameters that made the ranking (feedback's marks and rounds).  A view the
+        method cannot give falls back to ``query``, and so does ``candidate`` when the method with ``params``
+        does not compose ``vector`` (the ranking's own query: a map must explain the query that ranked); the
+        result's ``target`` says which view was used."""
         from infocir.explain.base import composed_target, norm_target
         from infocir.methods.registry import create_method
         from infocir.methods.searle import get_phi
@@ -127,11 +131,25 @@ class ExplanationService:
         if view not in REFERENCE_VIEWS:
             raise UnknownPluginError(f"unknown reference view {view!r}; choose from {', '.join(REFERENCE_VIEWS)}")
         e, b = self.engine, self.engine.bundle
-        m = create_method(method or e.config.retrieval.method)
+        params = dict(params or {})
+        m = create_method(method or e.config.retrieval.method, **params)
         query, _ = e.build_query(reference, text)
-        if view == "candidate" and m.reference_differentiable and candidate_id in e.index.row_of:
+        if (
+            view == "candidate"
+            and candidate_id in e.index.row_of
+            and m.composes_from_image(e.context)
+            and self._composes(m, query, params, vector)
+        ):
             key = _key(
-                "ref-cand", b.weights_hash, explainer, query.reference_key, m.name, text, candidate_id, self.max_side
+                "ref-cand",
+                b.weights_hash,
+                explainer,
+                query.reference_key,
+                m.name,
+                sorted(params.items()),
+                text,
+                candidate_id,
+                self.max_side,
             )
             target = composed_target(
                 lambda emb: m.compose_from_image(e.context, query, emb),
@@ -149,12 +167,25 @@ class ExplanationService:
                 ),
             )
         if vector is None:
-            vector = e.compose(reference, text, method).query_vector
+            vector = e.compose(reference, text, method, **params).query_vector
             if vector is None:
                 vector = fallback_query_vector(e, reference, text)
         ref_id = reference if isinstance(reference, str) else None
         upload = None if isinstance(reference, str) else reference
         return self.saliency(vector, explainer, image_id=ref_id, upload=upload)
+
+    def _composes(self, m, query, params: dict, vector: np.ndarray | None) -> bool:
+        """Whether method ``m`` (with ``params``) composes ``vector`` for ``query`` (no vector: nothing to match)."""
+        if vector is None:
+            return True
+        vector = np.asarray(vector, np.float32)
+        key = _key("ref-q", m.name, sorted(params.items()), query.reference_key, query.text, vector.round(5))
+        same = self._cache.get(key)
+        if same is None:
+            q = m.compose(self.engine.context, query)
+            same = q is not None and float(l2_normalize(q) @ l2_normalize(vector)) > 0.999
+            self._cache.put(key, same)
+        return bool(same)
 
     def _explain(self, reference: Any, target, explainer: str, what: str) -> ImageSaliency:
         sal = explain_image(

@@ -214,11 +214,16 @@ class CIRMethod(ABC):
         """The composed query as a unit vector [D], or None for score-level methods."""
         raise NotImplementedError
 
+    def composes_from_image(self, ctx: MethodContext) -> bool:
+        """Whether ``compose_from_image`` works here: ``reference_differentiable``, or for a method that moves
+        another's query (relevance feedback), whether that method's does."""
+        return self.reference_differentiable
+
     def compose_from_image(self, ctx: MethodContext, query: Query, image_emb: torch.Tensor) -> torch.Tensor:
         """The composed query [B, D] as a differentiable function of the reference image's raw
         ``encode_image`` output ``image_emb`` [B, D] (on the model's device), so an explainer can
         follow a candidate's similarity back into the reference's pixels.  Only for methods with
-        ``reference_differentiable``; for the others (text only, optimised tokens, score fusion): the
+        ``composes_from_image``; for the others (text only, optimised tokens, score fusion): the
         reference map then explains its similarity to the composed query instead."""
         raise NotImplementedError(f"{self.name} does not compose from the reference image differentiably")
 

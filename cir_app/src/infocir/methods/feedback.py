@@ -87,13 +87,42 @@ class Feedback(CIRMethod):
         return out
 
     @staticmethod
+    def marked_rows(ctx: MethodContext, ids: Sequence[str]) -> np.ndarray:
+        """The unit features [n, D] of the marked ids (float32 copies; unknown ids are ignored)."""
+        return ctx.index.rows([ctx.index.row_of[i] for i in ids if i in ctx.index.row_of])
+
+    @staticmethod
     def apply(ctx: MethodContext, q: np.ndarray, step: dict) -> np.ndarray:
         """One Rocchio step of ``q`` with the marks (image ids; unknown ids are ignored) and weights of ``step``."""
+        rel, non = Feedback.marked_rows(ctx, step["relevant"]), Feedback.marked_rows(ctx, step["nonrelevant"])
+        return rocchio(q, rel, non, step["alpha"], step["beta"], step["gamma"])
 
-        def rows(ids: Sequence[str]) -> np.ndarray:
-            return ctx.index.rows([ctx.index.row_of[i] for i in ids if i in ctx.index.row_of])  # float32 copies
+    def composes_from_image(self, ctx: MethodContext) -> bool:
+        return self._base(ctx).composes_from_image(ctx)  # as differentiable as the query it moves
 
-        return rocchio(q, rows(step["relevant"]), rows(step["nonrelevant"]), step["alpha"], step["beta"], step["gamma"])
+    def compose_from_image(self, ctx: MethodContext, query: Query, image_emb):
+        """``compose`` as a differentiable function of the reference's raw embedding [B, D]: the base method's
+        ``compose_from_image``, then every Rocchio step of ``steps`` in torch (the marked rows are constants on
+        the model's device), so a candidate's reference map follows the query the marks moved."""
+        import torch.nn.functional as F
+
+        base = self._base(ctx)
+        if not base.composes_from_image(ctx):
+            raise NotImplementedError(
+                f"feedback on {base.name} does not compose from the reference image differentiably"
+            )
+        q = F.normalize(base.compose_from_image(ctx, query, image_emb), dim=-1)
+        for step in self.steps(ctx):
+            rel, non = (
+                ctx.bundle.tensor(self.marked_rows(ctx, step[k])).to(q.dtype) for k in ("relevant", "nonrelevant")
+            )
+            out = step["alpha"] * q
+            if len(rel):
+                out = out + step["beta"] * rel.mean(0)
+            if len(non):
+                out = out - step["gamma"] * non.mean(0)
+            q = F.normalize(out, dim=-1)
+        return q
 
 
 def round_step(r: object, weights: dict[str, float], i: int) -> dict:

@@ -84,7 +84,8 @@ class Comparer:
                 res = self.s.search(ref_info, text or "", k, name, exclude, given, backend)
                 first = self.first_rank(res, relevant, ref_info, exclude) if relevant else None
             except Exception as exc:
-                failed.append(f"{label}: {user_message(exc, label)}")
+                said = user_message(exc, label)
+                failed.append(said if label in said else f"{label}: {said}")  # user errors often name it
                 continue
             done.append(
                 {
