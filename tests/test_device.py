@@ -107,6 +107,20 @@ def test_every_explainer_and_token_method_runs_through_the_bundle(fp64_engine):
     assert np.isfinite(curves.deletion_auc) and np.isfinite(curves.insertion_auc)
 
 
+def test_feedback_reference_map_runs_through_the_bundle(fp64_engine):
+    """Feedback's per-candidate reference map (searle's φ, then Rocchio with the marked rows) on an fp64 model."""
+    from infocir.explain.service import ExplanationService
+
+    e = fp64_engine
+    params = {"relevant": ["circle/circle_01.png"], "nonrelevant": ["square/square_00.png"]}
+    res = e.search("star/star_00.png", "make it red", k=2, method="feedback", **params)
+    sal = ExplanationService(e, max_side=64).reference_saliency(
+        "feedback", "star/star_00.png", "make it red", res.ids[0], "grad_eclip", vector=res.query_vector, params=params
+    )
+    assert res.ids[0].rsplit("/", 1)[-1] in sal.target and np.isfinite(sal.grid).all()
+    assert sal.score == pytest.approx(float(res.scores[0]), abs=0.01)
+
+
 def test_enhancement_and_explain_eval_run_through_the_bundle(fp64_engine):
     from infocir.enhance import enhance
     from infocir.explain.evaluate import explain_eval
