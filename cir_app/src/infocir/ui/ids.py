@@ -27,6 +27,7 @@ CLEAR_IDEALS = "results-clear-ideals"
 TILE = "tile"  # pattern-matching type: {"type": TILE, "id": image id}
 USE_REF = "use-ref"  # pattern-matching type
 NOT_RELEVANT = "not-relevant"  # pattern-matching type {"type": NOT_RELEVANT, "id": image id}: the tile's ✗ toggle
+END_PREVIEW = "results-end-preview"  # "Back to the query": ends E's preview of a candidate prompt
 MARK_SELECTION_NOT_RELEVANT = "results-mark-selection-nonrel"  # a map selection, all marked not relevant
 NONREL_STORE = "store-nonrelevant"  # dcc.Store: ids marked not relevant (the ideals are the relevant marks)
 # relevance-feedback iterations (ui/callbacks/feedback.py)

@@ -209,6 +209,13 @@ def results_panel(cfg: AppConfig) -> html.Section:
     actions = html.Div(
         [
             html.Button("Back to results", id=ids.BACK_TO_RESULTS, className="ghost", style=hidden),
+            html.Button(
+                "Back to the query",
+                id=ids.END_PREVIEW,
+                className="ghost",
+                style=hidden,
+                title="end the preview of E's candidate prompt: the query's own results again",
+            ),
             html.Button("Mark all as ideals", id=ids.MARK_SELECTION, className="ghost", style=hidden),
             html.Button("Mark all not relevant", id=ids.MARK_SELECTION_NOT_RELEVANT, className="ghost", style=hidden),
             html.Button("Clear marks", id=ids.CLEAR_IDEALS, className="ghost", title="unmark every ideal and ✗"),

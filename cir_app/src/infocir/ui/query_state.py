@@ -25,9 +25,16 @@ def same_reference(a: dict | None, b: dict | None) -> bool:
     return a.get("key") == b.get("key") if a.get("kind") == "upload" else a.get("id") == b.get("id")
 
 
+def base_results(results: dict | None) -> dict | None:
+    """The search's own results: while E previews a candidate prompt (``results["preview_of"]``), the results of
+    the query panel A holds, which the preview does not replace until Adopt."""
+    return (results or {}).get("preview_of") or results
+
+
 def search_key(results: dict | None) -> list | None:
     """The identity of a search (reference, text, method, k, reference excluded or not, method parameters): two result
     stores with the same key rank the same images.  None without results."""
+    results = base_results(results)  # a preview of E's candidate is a view of the same search
     if not results:
         return None
     ref = results.get("reference") or {}

@@ -1,5 +1,10 @@
 """Panel E: rewrites of the modification text (LLM or offline), each re-run and scored against the
-ideals; a selected row shows its results and goes to F3; "Adopt" makes it the query text."""
+ideals.  Every candidate is a row of F3's rank-change heatmap; clicking a row previews that prompt in every
+panel (B, C, D's query ✕ and top-k, F1 and F2) without replacing the query; "Adopt" makes it the query text.
+
+A preview is a results store of its own (``preview``, and the search's results under ``preview_of``), so each
+panel that draws the results draws the preview with no change of its own; what belongs to the search itself
+(E's staleness, F3's original ranking, the share link) reads ``query_state.base_results``."""
 
 from __future__ import annotations
 
@@ -11,8 +16,9 @@ from infocir.enhance import RANKING_RULE, enhance
 from infocir.enhance.scoring import LOWER_IS_BETTER
 from infocir.export import metric_delta
 from infocir.ui import ids, polling
+from infocir.ui.callbacks.query import results_store
 from infocir.ui.media import media_url
-from infocir.ui.query_state import same_ranking_setup, search_key
+from infocir.ui.query_state import base_results, same_ranking_setup, search_key
 from infocir.ui.services import Services, user_message
 
 STALE_NOTE = (
@@ -104,10 +110,86 @@ def results_table(result: dict, selected: int | None) -> html.Table:
     return html.Table([html.Thead(head), html.Tbody(body)], className="enhance-table")
 
 
+def register_preview(app: Dash, s: Services) -> None:
+    @app.callback(
+        Output(ids.RESULTS_STORE, "data", allow_duplicate=True),
+        Output(ids.QUERY_VECTOR, "data", allow_duplicate=True),
+        Output(ids.E_STATUS, "children", allow_duplicate=True),
+        Input({"type": ids.E_ROW, "index": ALL}, "n_clicks"),
+        State(ids.E_RESULT, "data"),
+        State(ids.RESULTS_STORE, "data"),
+        State(ids.QUERY_VECTOR, "data"),
+        prevent_initial_call=True,
+    )
+    def _preview(clicks, result, results, kept):
+        """A click on a candidate previews its prompt everywhere; on the original row, ends the preview."""
+        if not ctx.triggered_id or not any(clicks or []) or not result or not results:
+            return no_update, no_update, no_update  # rows re-rendered, not clicked
+        base = base_results(results)
+        if result.get("search") != search_key(base):
+            return no_update, no_update, no_update  # a stale table (it says so): its rows are not this search's
+        row = result["rows"][ctx.triggered_id["index"]]
+        previewing = results.get("preview")
+        if row["is_baseline"]:
+            if not previewing:
+                return no_update, no_update, no_update
+            return base, results.get("preview_of_vector"), "Back to the query's own results."
+        if previewing and previewing.get("text") == row["text"]:
+            return no_update, no_update, no_update
+        try:
+            res = s.search_like(base, row["text"])  # ranked exactly as the search was, with the candidate's text
+        except Exception as exc:
+            return no_update, no_update, user_message(exc, "Preview")
+        query = {key: base.get(key) for key in ("reference", "method", "k", "exclude_reference")}
+        data, vector = results_store(
+            s,
+            res,
+            {**query, "text": row["text"]},
+            base.get("relevant") or [],
+            base.get("backend"),
+            base.get("method_params"),
+        )
+        data["preview"] = {"text": row["text"], "row": ctx.triggered_id["index"]}
+        data["preview_of"] = base
+        data["preview_of_vector"] = results.get("preview_of_vector") if previewing else kept
+        return data, vector, f"Previewing “{row['text']}” in every panel; Adopt makes it the query."
+
+    @app.callback(Output(ids.END_PREVIEW, "style"), Input(ids.RESULTS_STORE, "data"))
+    def _shown(results):
+        return {} if (results or {}).get("preview") else {"display": "none"}
+
+    @app.callback(
+        Output(ids.RESULTS_STORE, "data", allow_duplicate=True),
+        Output(ids.QUERY_VECTOR, "data", allow_duplicate=True),
+        Output(ids.E_STATUS, "children", allow_duplicate=True),
+        Input(ids.END_PREVIEW, "n_clicks"),
+        State(ids.RESULTS_STORE, "data"),
+        prevent_initial_call=True,
+    )
+    def _end(n, results):
+        if not n or not (results or {}).get("preview"):
+            return no_update, no_update, no_update
+        return base_results(results), results.get("preview_of_vector"), "Back to the query's own results."
+
+
+def candidate_rows(result: dict, current: list | None, search: list | None) -> list[dict]:
+    """F3's rows: the prompts typed in F3 for this search (the last three), then every candidate of the table
+    (the original excluded: it is F3's reference ranking)."""
+    typed = [e for e in (current or []) if not e.get("enhanced") and e.get("for") == search][-3:]
+    texts = {e["label"] for e in typed}
+    enhanced = [
+        {"label": r["text"], "ids": r["ids"], "enhanced": True, "for": search}
+        for r in result["rows"]
+        if not r["is_baseline"] and r["text"] not in texts
+    ]
+    return typed + enhanced
+
+
 def register(app: Dash, s: Services) -> None:
     register_run(app, s)
     polling.register_gate(app, ids.E_POLL)
     register_table(app)
+    register_preview(app, s)
 
 
 def register_run(app: Dash, s: Services) -> None:
@@ -132,6 +214,7 @@ def register_run(app: Dash, s: Services) -> None:
         prevent_initial_call=True,
     )
     def _start(_clicks, results, ideals, provider, old_job):
+        results = base_results(results)  # while a candidate is previewed, the rewrites are still the query's
         if not results:
             return no_update, True, "Run a search first."
         if not ideals:
@@ -240,27 +323,29 @@ def register_table(app: Dash) -> None:
     @app.callback(
         Output(ids.F_COMPARE_STORE, "data", allow_duplicate=True),
         Output(ids.E_STATUS, "children", allow_duplicate=True),
+        Input(ids.E_RESULT, "data"),
         Input(ids.E_SELECTED, "data"),
-        State(ids.E_RESULT, "data"),
         State(ids.F_COMPARE_STORE, "data"),
         State(ids.RESULTS_STORE, "data"),
         prevent_initial_call=True,
     )
-    def _to_f3(selected, result, current, results):
-        if result is None or selected is None or selected >= len(result["rows"]):
+    def _to_f3(result, selected, current, results):
+        """Every candidate goes to F3 as a row, when the table arrives and again when a row is clicked after a
+        search that changed only the text (Adopt)."""
+        if result is None or not results:
             return no_update, no_update
-        row = result["rows"][selected]
-        if row["is_baseline"] or not results:
-            return no_update, no_update
+        key = search_key(results)
+        if ctx.triggered_id == ids.E_SELECTED and (
+            selected is None or any(e.get("enhanced") and e.get("for") == key for e in current or [])
+        ):
+            return no_update, no_update  # F3 has the candidates already
         if not same_ranking_setup(result.get("search"), search_key(results)):
             # another reference, method, k or exclusion: the row's ranks cannot be set against the results
             return no_update, (
                 "This table was made for another reference, method or k: run Enhance again to "
                 "compare its prompts with the current results in F3."
             )
-        # a search that differs only in its text (after Adopt): each row's ranking is still that prompt's
-        kept = [e for e in (current or []) if not e.get("enhanced") and e["label"] != row["text"]][-3:]
-        return kept + [{"label": row["text"], "ids": row["ids"], "enhanced": True}], no_update
+        return candidate_rows(result, current, key), no_update
 
     @app.callback(
         Output(ids.TEXT, "value"),

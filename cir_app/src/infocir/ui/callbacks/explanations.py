@@ -16,7 +16,7 @@ from infocir.methods.registry import create_method
 from infocir.ui import ids, polling
 from infocir.ui.figures import empty_figure, rank_delta_figure, token_figure
 from infocir.ui.media import media_url
-from infocir.ui.query_state import results_vector, with_vector
+from infocir.ui.query_state import base_results, results_vector, search_key, with_vector
 from infocir.ui.services import Services, user_message
 from infocir.ui.uploads import upload_url
 
@@ -76,13 +76,14 @@ def _steps(
     """The job for one view of panel F: compose the query once, then only what is shown."""
     sal = s.config.saliency
     text, method = results.get("text", ""), results.get("method")
+    params = s.ranking_params(results)  # a feedback step's marks and rounds: the query is that step's
     cand = results["ids"][index]
     state: dict = {}
 
     def query_vector():
         vector = results_vector(results)  # the search's own vector, kept with the results
         if vector is None and "query_vector" not in results:
-            vector = s.engine.compose(reference, text, method).query_vector
+            vector = s.engine.compose(reference, text, method, **params).query_vector
         state["vector"] = vector if vector is not None else fallback_query_vector(s.engine, reference, text)
         return "composed" if vector is not None else "fallback"
 
@@ -92,7 +93,7 @@ def _steps(
             (
                 "ref",
                 lambda: s.explanations.reference_saliency(
-                    method, reference, text, cand, explainer, ref_view, vector=state["vector"]
+                    method, reference, text, cand, explainer, ref_view, vector=state["vector"], params=params
                 ),
             )
         )
@@ -118,7 +119,7 @@ def _steps(
                         f"{PREFETCH_STEP}ref{j}",
                         lambda nxt=nxt: (
                             s.explanations.reference_saliency(
-                                method, reference, text, nxt, explainer, ref_view, vector=state["vector"]
+                                method, reference, text, nxt, explainer, ref_view, vector=state["vector"], params=params
                             )
                             and None
                         ),
@@ -135,10 +136,11 @@ def save_maps(s: Services, results: dict, reference, index: int, explainer: str,
     from infocir.explain.render import save_saliency
 
     text, method = results.get("text", ""), results.get("method")
+    params = s.ranking_params(results)
     cand = results["ids"][index]
     vector = results_vector(results)
     if vector is None and "query_vector" not in results:
-        vector = s.engine.compose(reference, text, method).query_vector
+        vector = s.engine.compose(reference, text, method, **params).query_vector
     vector = vector if vector is not None else fallback_query_vector(s.engine, reference, text)
     out = Path(s.config.saliency.output_dir)
     tag = f"{method}-{explainer}-rank{index + 1:03d}"
@@ -149,7 +151,9 @@ def save_maps(s: Services, results: dict, reference, index: int, explainer: str,
         f"{tag}-candidate-{cand}",
     )
     if reference is not None:
-        ref_sal = s.explanations.reference_saliency(method, reference, text, cand, explainer, ref_view, vector=vector)
+        ref_sal = s.explanations.reference_saliency(
+            method, reference, text, cand, explainer, ref_view, vector=vector, params=params
+        )
         name = reference if isinstance(reference, str) else "upload"
         written += save_saliency(
             ref_sal, s.engine.reference_image(reference), out, f"{tag}-reference-{ref_view}-{name}"
@@ -382,18 +386,22 @@ def register_f3(app: Dash, s: Services) -> None:
         prevent_initial_call=True,
     )
     def _compare(_clicks, _submit, results, text, current):
+        key = search_key(results)  # a preview of E's candidate keeps its search's key, and F3's rows
         if ctx.triggered_id == ids.RESULTS_STORE:
-            return [], ""
+            kept = [e for e in (current or []) if e.get("for") == key]
+            return (kept if len(kept) != len(current or []) else no_update), ""
         if not results:
             return no_update, "Run a search first."
         if not (text or "").strip():
             return no_update, "Type another modification text to compare with."
         try:
-            res = s.search_like(results, text)  # ranked as the original
+            res = s.search_like(base_results(results), text)  # ranked as the original
         except Exception as exc:
             return no_update, user_message(exc, "Comparison")
-        entries = [e for e in (current or []) if e["label"] != text][-4:]  # keep the last few prompts
-        return entries + [{"label": text, "ids": res.ids}], ""
+        # the prompts typed here: the last few; E's candidates: all
+        typed = [e for e in (current or []) if e["label"] != text and not e.get("enhanced")][-4:]
+        enhanced = [e for e in (current or []) if e["label"] != text and e.get("enhanced")]
+        return typed + [{"label": text, "ids": res.ids, "for": key}] + enhanced, ""
 
     @app.callback(
         Output(ids.F_HEATMAP, "figure"),
@@ -416,7 +424,7 @@ def register_f3(app: Dash, s: Services) -> None:
                 options,
                 "",
             )
-        t = heatmap_table(results, compare, sort_by)
+        t = heatmap_table(base_results(results), compare, sort_by)  # against the query's own ranking
         shown = largest_changes(t, columns if isinstance(columns, int) and columns >= 1 else None)
         fig = rank_delta_figure(
             shown.images,

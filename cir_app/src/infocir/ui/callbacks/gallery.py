@@ -8,6 +8,7 @@ from dash import ALL, Dash, Input, Output, State, ctx, get_asset_url, html, no_u
 
 from infocir.ui import ids
 from infocir.ui.media import media_url
+from infocir.ui.query_state import base_results
 from infocir.ui.services import Services
 
 HIDDEN, SHOWN = {"display": "none"}, {}
@@ -95,6 +96,7 @@ def tile(
 def benchmark_targets(marks: dict | None, results: dict | None) -> list[str]:
     """The ground-truth targets to mark: those of the benchmark query loaded from the benchmark view, while
     the results shown are that query's (same dataset reference, same text); none after the user changes it."""
+    results = base_results(results)  # a preview of E's candidate is still that query's view
     if not marks or not results:
         return []
     ref = results.get("reference") or {}
@@ -192,6 +194,10 @@ def register(app: Dash, s: Services) -> None:
         ]
         if nonrel:
             summary.append(html.Span(f" · {len(nonrel)} not relevant", className="muted"))
+        if results.get("preview"):
+            summary.insert(
+                1, html.Span("preview of E's prompt, not adopted · ", className="fb-step-note")
+            )
         if results.get("iteration"):
             summary.insert(1, html.Span(f"feedback step {results['iteration']} · ", className="fb-step-note"))
         return tiles, summary, HIDDEN, HIDDEN, HIDDEN

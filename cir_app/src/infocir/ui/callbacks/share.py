@@ -16,6 +16,7 @@ from infocir.enhance.scoring import COLUMNS as METRIC_COLUMNS
 from infocir.index.id_search import reference_options
 from infocir.ui import ids
 from infocir.ui.callbacks.explanations import heatmap_table
+from infocir.ui.query_state import base_results
 from infocir.ui.services import Services
 
 
@@ -24,7 +25,9 @@ def _slug(text: str, limit: int = 40) -> str:
 
 
 def current_query(results: dict | None, ideals) -> export.SharedQuery | None:
-    """The shareable query of a results store (None without results)."""
+    """The shareable query of a results store (None without results); a preview of E's candidate shares the
+    query it previews for (the preview is not adopted)."""
+    results = base_results(results)
     if not results:
         return None
     ref = results.get("reference") or {}
