@@ -114,13 +114,42 @@ def feedback_steps(d, url: str, out: Path, width: int) -> None:
     d.save_screenshot(str(out / f"feedback-steps-{width}.png"))
 
 
+def preview_candidate(d, url: str, out: Path, width: int) -> None:
+    """E drives every panel: a vague query, two ideals, Enhance, then a click on the best candidate previews it in
+    B, C, D and F; a full-page shot."""
+    d.get(url + "?ref=star%2Fstar_00000.png&text=change+it&method=searle&k=12&exclude=1")
+    wait_until(lambda: len(d.find_elements(By.CSS_SELECTOR, "#results-gallery .tile")) > 0, 60)
+    time.sleep(1.5)
+    classes = d.execute_script(
+        "return [...document.querySelectorAll('#results-gallery .tile')].map(e => e.dataset.class)"
+    )
+    for i in [i for i, c in enumerate(classes) if c != "star"][:2] or [2, 4]:
+        d.find_elements(By.CSS_SELECTOR, "#results-gallery .tile-body")[i].click()
+        time.sleep(0.8)
+    d.find_element(By.ID, "enhance-run").click()
+    wait_until(lambda: d.find_elements(By.CSS_SELECTOR, ".enhance-table tbody tr.selected"), 120)
+    time.sleep(1.0)
+    d.find_element(By.CSS_SELECTOR, ".enhance-table tbody tr.selected").click()
+    wait_until(lambda: "preview of E's prompt" in d.find_element(By.ID, "results-summary").text, 60)
+    wait_until(
+        lambda: (d.find_element(By.ID, "explain-cand-heat").get_attribute("src") or "").startswith("data:"), 120
+    )
+    time.sleep(2.5)
+    full_page(d, out / f"enhance-preview-{width}.png", width)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", default="http://localhost:8051")
     ap.add_argument("--out", default="docs/screenshots")
     ap.add_argument("--text", default="make it red")
     ap.add_argument("--width", type=int, default=1440)
-    ap.add_argument("--only", choices=("all", "feedback"), default="all", help="feedback: only B's feedback steps")
+    ap.add_argument(
+        "--only",
+        choices=("all", "feedback", "preview"),
+        default="all",
+        help="feedback: only B's feedback steps; preview: only E's candidate previewed everywhere",
+    )
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -133,6 +162,9 @@ def main() -> int:
             raise SystemExit("the map was not drawn within 300 s")
         if args.only == "feedback":
             feedback_steps(d, args.url, out, args.width)
+            return 0
+        if args.only == "preview":
+            preview_candidate(d, args.url, out, args.width)
             return 0
         type_query(d, args.text)
         wait.until(lambda drv: len(drv.find_elements(By.CSS_SELECTOR, "#results-gallery .tile")) > 0)

@@ -75,7 +75,8 @@ def chosen_index(results: dict) -> dict[str, str]:
 
 
 def cli(s: Services, results: dict) -> str:
-    """The `infocir search` command of the page's query."""
+    """The `infocir search` command of the page's query (while E previews a candidate: the query's, as the link)."""
+    results = base_results(results)
     ref = results.get("reference") or {}
     upload = ref.get("kind") == "upload"
     reference = ref.get("name") if upload else (ref.get("id") if ref.get("kind") == "dataset" else None)
