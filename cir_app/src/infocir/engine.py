@@ -18,7 +18,8 @@ import io
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from infocir.cache import BoundedCache
-from infocir.config import AppConfig
+from infocir.config import AppConfig, ConfigError, apply_overrides
 from infocir.data.images import to_rgb
 from infocir.data.scan import ScanResult, scan_dataset
 from infocir.errors import UserError
@@ -39,6 +40,8 @@ from infocir.models.encoding import encode_images, encode_texts, open_rgb
 from infocir.plugins import check_plugin_names
 
 log = logging.getLogger(__name__)
+# the configuration sections a single query may set (the page's method settings): what the methods read per query
+QUERY_SETTING_SECTIONS = ("basic", "feedback", "two_phase")
 
 Reference = str | Image.Image | bytes | None
 DEMO_MODEL = "InfoCIR-Demo-ViT"
@@ -317,17 +320,40 @@ class RetrievalEngine:
             return to_rgb(reference)  # upright and flattened, as open_rgb does for files
         raise QueryError(f"A reference must be a dataset id, an image or image bytes, not {type(reference).__name__}.")
 
-    def compose(self, reference: Reference, text: str, method: str | None = None, **params: Any) -> Composition:
-        """Scores over the whole index (and the composed vector, if any) for a query."""
-        return self._compose(reference, text, method, **params)[0]
+    def compose(
+        self,
+        reference: Reference,
+        text: str,
+        method: str | None = None,
+        settings: Mapping[str, Any] | None = None,
+        **params: Any,
+    ) -> Composition:
+        """Scores over the whole index (and the composed vector, if any) for a query; ``settings``: per-query
+        values of the method sections of the configuration (``context_for``)."""
+        return self._compose(reference, text, method, settings, **params)[0]
+
+    def context_for(self, settings: Mapping[str, Any] | None) -> MethodContext:
+        """The methods' context with per-query ``settings`` (``{"basic.harris_lambda": 0.2}``; only the sections in
+        ``QUERY_SETTING_SECTIONS``), checked as the configuration checks them; the engine's own without.  The caches
+        are shared: a method keys what depends on its settings by them (BASIC by its whole section)."""
+        if not settings:
+            return self.context
+        for key in settings:
+            if key.partition(".")[0] not in QUERY_SETTING_SECTIONS:
+                raise ConfigError(
+                    f"{key}: a query can set only {', '.join(s + '.*' for s in QUERY_SETTING_SECTIONS)}; the rest "
+                    "of the configuration is the server's"
+                )
+        return replace(self.context, config=apply_overrides(self.config, settings))
 
     def _compose(
-        self, reference: Reference, text: str, method: str | None, **params: Any
+        self, reference: Reference, text: str, method: str | None, settings: Mapping[str, Any] | None = None, **params
     ) -> tuple[Composition, str | None]:
         m = create_method(method or self.config.retrieval.method, **params)
+        ctx = self.context_for(settings)
         query, ref_id = self.build_query(reference, text)
-        m.check(self.context, query)
-        return m.score(self.context, query), ref_id
+        m.check(ctx, query)
+        return m.score(ctx, query), ref_id
 
     def check_k(self, k: Any) -> int:
         """``k`` as an int: None means retrieval.default_k; anything but a whole number ≥ 1 is a QueryError
@@ -360,18 +386,20 @@ class RetrievalEngine:
         allowed: np.ndarray | None = None,
         exclude_reference: bool = False,
         backend: str | None = None,
+        settings: Mapping[str, Any] | None = None,
         **params: Any,
     ) -> SearchResult:
         """Top-k images for a reference + modification text with a registered method.
 
         ``exclude_reference`` drops a dataset-id reference's own row from the ranking (``reference_row``),
         as the evaluation does; the dashboard's switch for it starts at ``retrieval.exclude_reference``.
-        ``backend`` names another search backend for this query's top k (``search_backend``).
+        ``backend`` names another search backend for this query's top k (``search_backend``); ``settings`` are
+        per-query values of the methods' configuration sections (``context_for``).
         ``all_scores`` still holds every image's score."""
         k = self.check_k(k)
         name = method or self.config.retrieval.method
         t0 = time.perf_counter()
-        comp, ref_id = self._compose(reference, text, name, **params)
+        comp, ref_id = self._compose(reference, text, name, settings, **params)
         row = self.reference_row(reference) if exclude_reference else None
         rows, scores = comp.top(k, allowed, exclude=() if row is None else (row,), backend=self.search_backend(backend))
         return SearchResult(

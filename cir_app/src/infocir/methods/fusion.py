@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from infocir.index.backends import top_k
-from infocir.methods.base import CIRMethod, Composition, MethodContext, Param, Query, zscore
+from infocir.methods.base import CIRMethod, Composition, MethodContext, MethodParameterError, Param, Query, zscore
 from infocir.methods.registry import create_method, register
 
 
@@ -38,6 +38,7 @@ class Fusion(CIRMethod):
         "texts": Param(None, (list, tuple), help="phrasings of the modification to fuse (default: the query text)"),
         "depth": Param(100, int, 1, 100000, "ranks each list contributes"),
         "offset": Param(2.0, float, 0.0, 1000.0, "vote = log(1 / rank) + offset, clipped at 0 (rank from 1)"),
+        "weights": Param(None, (list, tuple), help="a vote weight per member method, in order (default: all 1)"),
     }
     label = "Rank fusion"
     description = "Log-rank voting over several methods (and/or phrasings) of the same query."
@@ -51,18 +52,34 @@ class Fusion(CIRMethod):
                 out.append(name)
         return out
 
+    def _weights(self, ctx: MethodContext) -> dict[str, float]:
+        """Each requested member's vote weight (1 unless ``weights`` gives them, one per requested member)."""
+        wanted = list(self.params["methods"] or ("searle", "average", "weicom", "basic"))
+        weights = self.params["weights"]
+        if weights is None:
+            return dict.fromkeys(wanted, 1.0)
+        if len(weights) != len(wanted):
+            raise MethodParameterError(f"fusion: {len(weights)} weights for {len(wanted)} member methods")
+        for w in weights:
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0.0 <= w <= 100.0:
+                raise MethodParameterError(f"fusion: a weight must be a number from 0 to 100, got {w!r}")
+        return {name: float(w) for name, w in zip(wanted, weights, strict=True)}
+
     def score(self, ctx: MethodContext, query: Query) -> Composition:
         texts = list(self.params["texts"] or [query.text])
         depth = int(self.params["depth"])
-        lists, norm_scores = [], []
+        weight_of = self._weights(ctx)
+        votes = np.zeros(len(ctx.index), np.float64)
+        norm_scores = []
+        lists = 0
         for name in self._members(ctx):
             m = create_method(name)
             for text in texts:
                 q = Query(text, query.reference_raw, query.reference_row, query.reference_image, query.reference_key)
                 s = m.score(ctx, q).scores.astype(np.float64)
-                lists.append(top_k(s, depth))
+                votes += weight_of[name] * rank_votes([top_k(s, depth)], len(ctx.index), float(self.params["offset"]))
                 norm_scores.append(zscore(s))
-        votes = rank_votes(lists, len(ctx.index), float(self.params["offset"]))
+                lists += 1
         tie = np.mean(norm_scores, axis=0)
         tie = (tie - tie.min()) / max(tie.max() - tie.min(), 1e-12)
-        return Composition(scores=(votes + 1e-3 * tie).astype(np.float32), extras={"lists": len(lists)})
+        return Composition(scores=(votes + 1e-3 * tie).astype(np.float32), extras={"lists": lists})
