@@ -17,7 +17,9 @@ TEXT, K = "make it red", 8
 
 
 def steps_shown(d) -> list[str]:
-    return d.execute_script("return [...document.querySelectorAll('.fb-step')].map(e => e.querySelector('b').textContent)")
+    return d.execute_script(
+        "return [...document.querySelectorAll('.fb-step')].map(e => e.querySelector('b').textContent)"
+    )
 
 
 def current_step(d) -> str | None:

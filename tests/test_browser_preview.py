@@ -63,8 +63,7 @@ def test_a_candidate_previews_everywhere_until_adopted(dash_page, app, engine_cf
     chosen = next(
         i
         for i, t in enumerate(texts)
-        if i != base_row
-        and engine.search(ref, t, k=k, method=method, exclude_reference=exclude).ids != original.ids
+        if i != base_row and engine.search(ref, t, k=k, method=method, exclude_reference=exclude).ids != original.ids
     )
     want = engine.search(ref, texts[chosen], k=k, method=method, exclude_reference=exclude)
     click_fresh(d, ".enhance-table tbody tr", chosen)

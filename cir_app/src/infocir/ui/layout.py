@@ -169,6 +169,14 @@ def query_panel(engine: RetrievalEngine, cfg: AppConfig) -> html.Section:
             ],
             className="row",
         ),
+        html.Details(
+            [
+                html.Summary("Method settings", title="what this query may change for the method chosen"),
+                html.Div(id=ids.METHOD_SETTINGS, className="method-settings"),
+            ],
+            id=ids.METHOD_SETTINGS_BOX,
+            className="method-settings-box",
+        ),
         dcc.Checklist(
             id=ids.EXCLUDE_REF,
             options=[

@@ -46,7 +46,8 @@ def search_key(results: dict | None) -> list | None:
         results.get("method"),
         results.get("k"),
         bool(results.get("exclude_reference", False)),
-        results.get("method_params"),  # a feedback step (its base method and rounds)
+        results.get("method_params"),  # a feedback step (its base method and rounds), panel A's method settings
+        results.get("settings"),
     ]
 
 

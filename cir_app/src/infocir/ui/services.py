@@ -86,6 +86,7 @@ class Services:
         relevant: list[str] | None = None,
         backend: str | None = None,
         method_params: dict | None = None,
+        settings: dict | None = None,
     ):
         """The one search of the page: panel A's query (``reference_info`` as ``query_state.page_reference``
         records it) and F3's comparisons, which rank another text exactly as the results were ranked.
@@ -93,7 +94,8 @@ class Services:
         ``relevant``: the page's ideals, given to a method that declares a ``relevant`` parameter (relevance
         feedback) and to no other: a method is asked what it takes, not recognised by name.  ``backend``: the
         search index chosen in A ("" or None: ``retrieval.backend``).  ``method_params``: further parameters of
-        the method (the feedback iterations' ``base`` and ``rounds``, as the results store records them)."""
+        the method (the feedback iterations' ``base`` and ``rounds``, panel A's method settings, as the results store
+        records them); ``settings``: per-query values of the methods' configuration sections (BASIC's λ, …)."""
         reference = self.reference_from({"reference": reference_info})
         params = {"relevant": list(relevant or [])} if takes_relevant(method or self.config.retrieval.method) else {}
         params.update(method_params or {})
@@ -104,6 +106,7 @@ class Services:
             method=method,
             exclude_reference=exclude_reference,
             backend=backend or None,
+            settings=settings or None,
             **params,
         )
 
@@ -118,6 +121,7 @@ class Services:
             results.get("relevant"),
             results.get("backend"),
             results.get("method_params"),
+            results.get("settings"),
         )
 
     def ranking_params(self, results: dict) -> dict:
@@ -126,6 +130,8 @@ class Services:
         params = dict(results.get("method_params") or {})
         if results.get("relevant") and takes_relevant(results.get("method") or self.config.retrieval.method):
             params["relevant"] = list(results["relevant"])
+        if results.get("settings"):  # engine.search and engine.compose take them beside the method's parameters
+            params["settings"] = dict(results["settings"])
         return params
 
     def submit_for(self, session: str | None, kind: str, steps: list, replaces: str | None = None) -> str:

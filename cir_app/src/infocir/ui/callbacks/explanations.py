@@ -70,6 +70,12 @@ function(results, prev, next, index) {
 """.replace("%s", ids.RESULTS_STORE, 1).replace("%s", ids.F_PREV, 1)
 
 
+def method_only(params: dict) -> dict:
+    """The method's own parameters of ``Services.ranking_params`` (the reference map builds the method from them;
+    per-query configuration settings are not parameters, and a map they change falls back, saying so)."""
+    return {k: v for k, v in params.items() if k != "settings"}
+
+
 def _steps(
     s: Services, results: dict, reference, index: int, explainer: str, token_method: str, ref_view: str = "candidate"
 ) -> list:
@@ -93,7 +99,14 @@ def _steps(
             (
                 "ref",
                 lambda: s.explanations.reference_saliency(
-                    method, reference, text, cand, explainer, ref_view, vector=state["vector"], params=params
+                    method,
+                    reference,
+                    text,
+                    cand,
+                    explainer,
+                    ref_view,
+                    vector=state["vector"],
+                    params=method_only(params),
                 ),
             )
         )
@@ -119,7 +132,14 @@ def _steps(
                         f"{PREFETCH_STEP}ref{j}",
                         lambda nxt=nxt: (
                             s.explanations.reference_saliency(
-                                method, reference, text, nxt, explainer, ref_view, vector=state["vector"], params=params
+                                method,
+                                reference,
+                                text,
+                                nxt,
+                                explainer,
+                                ref_view,
+                                vector=state["vector"],
+                                params=method_only(params),
                             )
                             and None
                         ),
@@ -152,7 +172,7 @@ def save_maps(s: Services, results: dict, reference, index: int, explainer: str,
     )
     if reference is not None:
         ref_sal = s.explanations.reference_saliency(
-            method, reference, text, cand, explainer, ref_view, vector=vector, params=params
+            method, reference, text, cand, explainer, ref_view, vector=vector, params=method_only(params)
         )
         name = reference if isinstance(reference, str) else "upload"
         written += save_saliency(

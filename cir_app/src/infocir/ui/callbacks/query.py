@@ -7,11 +7,12 @@ The dropdown holds only a few ids at a time: what is typed in it is searched her
 
 from __future__ import annotations
 
-from dash import Dash, Input, Output, State, no_update
+from dash import ALL, Dash, Input, Output, State, dcc, html, no_update
 
 from infocir.index.id_search import reference_options
 from infocir.ui import ids
 from infocir.ui.media import media_url
+from infocir.ui.method_settings import SettingError, SettingSpec, parse_settings, settings_for
 from infocir.ui.query_state import encode_vector, page_reference, same_reference
 from infocir.ui.services import Services, takes_relevant, user_message
 from infocir.ui.uploads import UploadError, decode_upload, register_upload_route, upload_url
@@ -143,7 +144,51 @@ def register_reference(app: Dash, s: Services) -> None:
         return "Not searched yet: the results below are for the previous reference. Press Search."
 
 
+def setting_control(spec: SettingSpec):
+    """The box of one method setting (pure)."""
+    sid = {"type": ids.SETTING, "key": spec.key}
+    if spec.kind in ("int", "float"):
+        control = dcc.Input(
+            id=sid, type="number", value=spec.default, min=spec.lo, max=spec.hi, step=1 if spec.kind == "int" else "any"
+        )
+    elif spec.kind == "choice":
+        control = dcc.Dropdown(
+            id=sid, options=list(spec.choices), value=spec.default, clearable=False, searchable=False
+        )
+    elif spec.kind == "multi":
+        control = dcc.Checklist(
+            id=sid, options=list(spec.choices), value=list(spec.default), inline=True, className="setting-multi"
+        )
+    elif spec.kind == "floats":
+        control = dcc.Input(
+            id=sid, type="text", value=", ".join(f"{w:g}" for w in spec.default), className="text-input"
+        )
+    else:  # bool
+        control = dcc.Checklist(id=sid, options=[{"label": " on", "value": "on"}], value=["on"] if spec.default else [])
+    return html.Div(
+        [html.Span(spec.label, className="setting-label"), control],
+        className=f"setting setting-{spec.kind}",
+        title=spec.help,
+    )
+
+
 def register_search(app: Dash, s: Services) -> None:
+    available = [m.name for m in s.engine.methods() if m.available]
+
+    @app.callback(Output(ids.METHOD_SETTINGS, "children"), Input(ids.METHOD, "value"))
+    def _settings_form(method):
+        try:
+            specs = settings_for(method or s.config.retrieval.method, s.config, available)
+        except Exception as exc:  # an unknown method: the search says so
+            return html.P(user_message(exc, "Method settings"), className="muted")
+        if not specs:
+            return html.P("This method has no settings.", className="muted")
+        return [setting_control(spec) for spec in specs] + [
+            html.P(
+                "Values left as they are use the configuration; the search records what you change.", className="muted"
+            )
+        ]
+
     @app.callback(
         Output(ids.RESULTS_STORE, "data"),
         Output(ids.BROWSE_STORE, "data"),
@@ -162,23 +207,34 @@ def register_search(app: Dash, s: Services) -> None:
         State(ids.EXCLUDE_REF, "value"),
         State(ids.IDEALS_STORE, "data"),
         State(ids.BACKEND, "value"),
+        State({"type": ids.SETTING, "key": ALL}, "value"),
+        State({"type": ids.SETTING, "key": ALL}, "id"),
         prevent_initial_call=True,
     )
-    def _search(_clicks, _submit, mode, ref, upload, text, k, method, exclude, ideals, backend):
+    def _search(_clicks, _submit, mode, ref, upload, text, k, method, exclude, ideals, backend, values, keys):
         backend = None if backend in (None, "", "configured") else backend
         if k is None or int(k) != k or not 1 <= int(k) <= 100:
             return no_update, no_update, no_update, no_update, "k must be a whole number from 1 to 100.", no_update
         ref_info = page_reference(mode, ref, upload)
         exclude = "exclude" in (exclude or [])
         try:
+            specs = settings_for(method or s.config.retrieval.method, s.config, available)
+            params, settings = parse_settings(specs, {i["key"]: v for i, v in zip(keys, values, strict=True)})
+        except SettingError as exc:
+            return no_update, no_update, no_update, no_update, f"Method settings: {exc}", no_update
+        except Exception as exc:
+            return no_update, no_update, no_update, no_update, user_message(exc, "Search"), no_update
+        try:
             feedback = takes_relevant(method or s.config.retrieval.method)
             relevant = list(ideals or []) if feedback else []
-            res = s.search(ref_info, text or "", int(k), method, exclude, relevant, backend)
+            res = s.search(ref_info, text or "", int(k), method, exclude, relevant, backend, params, settings)
         except Exception as exc:
             return no_update, no_update, no_update, no_update, user_message(exc, "Search"), no_update
         query = {"reference": ref_info, "text": text or "", "method": method, "k": int(k), "exclude_reference": exclude}
-        data, kept = results_store(s, res, query, relevant, backend)
+        data, kept = results_store(s, res, query, relevant, backend, params, settings)
         done = f"{len(res.ids)} results in {res.elapsed_ms:.0f} ms" + (f" from the {backend} index" if backend else "")
+        if params or settings:
+            done += " with " + ", ".join(f"{k}={v}" for k, v in {**params, **settings}.items())
         if feedback:
             done += (
                 f"; the query moved toward the {len(relevant)} image(s) marked ideal"
@@ -191,7 +247,13 @@ def register_search(app: Dash, s: Services) -> None:
 
 
 def results_store(
-    s: Services, res, query: dict, relevant: list[str], backend: str | None, method_params: dict | None = None
+    s: Services,
+    res,
+    query: dict,
+    relevant: list[str],
+    backend: str | None,
+    method_params: dict | None = None,
+    settings: dict | None = None,
 ) -> tuple[dict, dict]:
     """The results store of a search (``query``: reference, text, method, k, exclude_reference as the page
     asked) and the composed vector kept beside it.  Panel A's search and B's feedback steps both write it."""
@@ -207,8 +269,10 @@ def results_store(
         data["relevant"] = relevant
     if backend:  # another search index than retrieval.backend answered the top k
         data["backend"] = backend
-    if method_params:  # e.g. a feedback step's base method and rounds: F3 and E rank like it
+    if method_params:  # a feedback step's base method and rounds, A's method settings: F3 and E rank like it
         data["method_params"] = method_params
+    if settings:  # per-query values of the methods' configuration sections (BASIC's λ, ...)
+        data["settings"] = settings
     if s.maps.map is not None:
         # two 2-D points: the map redraws for highlights and ideals without recomposing the query
         data["ref_xy"], data["query_xy"] = s.placements(data, res.query_vector)
