@@ -54,3 +54,44 @@ def test_fusion_members_and_weights_from_the_page(dash_page, app, engine_cfg):
     assert wait_until(lambda: "give one per member" in message(d), 20), message(d)
     assert gallery_ids(d) == want.ids
     assert not server_errors(dash_page)
+
+
+def test_oti_shows_its_steps_and_can_be_cancelled(dash_page, app, engine_cfg):
+    """OTI optimises a pseudo-word per new reference: the search runs as a job whose steps A shows, with Cancel;
+    the steps box on the page sets how many (checked against the engine with the same number)."""
+    engine, cfg = engine_cfg
+    ref, text, k = engine.index.ids[1], "make it red", 6
+    dash_page.start_server(app)
+    d = dash_page.driver
+    dash_page.wait_for_element("#query-text", timeout=30)
+    choose(d, "query-reference", ref)
+    choose(d, "query-method", "OTI")
+    d.find_element(By.CSS_SELECTOR, "#query-method-settings-box summary").click()
+    steps = setting(d, "param.steps")
+    steps.send_keys(Keys.CONTROL, "a")
+    steps.send_keys("40")
+    seen: list[str] = []
+    search(dash_page, text, k=k)
+
+    def finished():
+        seen.append(message(d))
+        return "results in" in seen[-1]
+
+    assert wait_until(finished, 120), seen[-3:]
+    want = engine.search(ref, text, k=k, method="oti", steps=40, exclude_reference=True)
+    assert gallery_ids(d) == want.ids
+    assert "steps=40" in seen[-1]  # the progress itself is checked on the long run below
+    assert not d.find_element(By.ID, "slow-search-cancel").is_displayed()
+
+    # a long optimisation for another reference, cancelled: a sentence, and the results stay
+    choose(d, "query-reference", engine.index.ids[2])
+    steps = setting(d, "param.steps")
+    steps.send_keys(Keys.CONTROL, "a")
+    steps.send_keys("10000")
+    click_fresh(d, "#query-search")
+    assert wait_until(lambda: "/10000" in message(d), 60), message(d)
+    assert d.find_element(By.ID, "slow-search-cancel").is_displayed()
+    click_fresh(d, "#slow-search-cancel")
+    assert wait_until(lambda: "cancelled" in message(d).lower(), 60), message(d)
+    assert gallery_ids(d) == want.ids
+    assert not server_errors(dash_page)

@@ -207,6 +207,10 @@ def query_panel(engine: RetrievalEngine, cfg: AppConfig) -> html.Section:
         ),
         html.Button("Search", id=ids.SEARCH, n_clicks=0, className="primary"),
         dcc.Loading(html.Div(id=ids.MESSAGE, className="message", role="status"), type="dot"),
+        html.Button("Cancel", id=ids.SLOW_CANCEL, n_clicks=0, className="ghost small", style={"display": "none"}),
+        dcc.Store(id=ids.SLOW_JOB, storage_type="memory"),
+        dcc.Interval(id=ids.SLOW_POLL, interval=300, disabled=True),
+        *poll_stores(ids.SLOW_POLL),
         share_box(),
         class_name="panel-a",
     )

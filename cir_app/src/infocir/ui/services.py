@@ -134,11 +134,14 @@ class Services:
             params["settings"] = dict(results["settings"])
         return params
 
-    def submit_for(self, session: str | None, kind: str, steps: list, replaces: str | None = None) -> str:
+    def submit_for(
+        self, session: str | None, kind: str, steps: list, replaces: str | None = None, progress: dict | None = None
+    ) -> str:
         """Start a job for a page (``session``: the page's id, ``ids.SESSION``) and cancel the one the page
-        showed (``replaces``).  The job is remembered in the page's slot for ``kind`` (see ``claim``)."""
+        showed (``replaces``).  The job is remembered in the page's slot for ``kind`` (see ``claim``);
+        ``progress``: the dict its steps update (``JobRunner.submit``)."""
         self.jobs.cancel(replaces)
-        job = self.jobs.submit(steps)
+        job = self.jobs.submit(steps, progress=progress)
         if session:
             with self._slots_lock:
                 self._slots.setdefault((session, kind), []).append(job)

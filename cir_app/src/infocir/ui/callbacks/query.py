@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dash import ALL, Dash, Input, Output, State, dcc, html, no_update
 
+from infocir.errors import UserError
 from infocir.index.id_search import reference_options
-from infocir.ui import ids
+from infocir.ui import ids, polling
 from infocir.ui.media import media_url
 from infocir.ui.method_settings import SettingError, SettingSpec, parse_settings, settings_for
 from infocir.ui.query_state import encode_vector, page_reference, same_reference
@@ -196,6 +197,8 @@ def register_search(app: Dash, s: Services) -> None:
         Output(ids.QUERY_VECTOR, "data"),
         Output(ids.MESSAGE, "children"),
         Output(ids.FB_HISTORY, "data"),
+        Output(ids.SLOW_JOB, "data"),
+        Output(ids.SLOW_POLL, "disabled"),
         Input(ids.SEARCH, "n_clicks"),
         Input(ids.TEXT, "n_submit"),
         State(ids.REF_MODE, "data"),
@@ -209,41 +212,172 @@ def register_search(app: Dash, s: Services) -> None:
         State(ids.BACKEND, "value"),
         State({"type": ids.SETTING, "key": ALL}, "value"),
         State({"type": ids.SETTING, "key": ALL}, "id"),
+        State(ids.SESSION, "data"),
+        State(ids.SLOW_JOB, "data"),
         prevent_initial_call=True,
     )
-    def _search(_clicks, _submit, mode, ref, upload, text, k, method, exclude, ideals, backend, values, keys):
+    def _search(
+        _clicks, _submit, mode, ref, upload, text, k, method, exclude, ideals, backend, values, keys, session, slow
+    ):
         backend = None if backend in (None, "", "configured") else backend
         if k is None or int(k) != k or not 1 <= int(k) <= 100:
-            return no_update, no_update, no_update, no_update, "k must be a whole number from 1 to 100.", no_update
+            return (no_update,) * 4 + ("k must be a whole number from 1 to 100.",) + (no_update,) * 3
         ref_info = page_reference(mode, ref, upload)
         exclude = "exclude" in (exclude or [])
         try:
             specs = settings_for(method or s.config.retrieval.method, s.config, available)
             params, settings = parse_settings(specs, {i["key"]: v for i, v in zip(keys, values, strict=True)})
         except SettingError as exc:
-            return no_update, no_update, no_update, no_update, f"Method settings: {exc}", no_update
+            return (no_update,) * 4 + (f"Method settings: {exc}",) + (no_update,) * 3
         except Exception as exc:
-            return no_update, no_update, no_update, no_update, user_message(exc, "Search"), no_update
-        try:
-            feedback = takes_relevant(method or s.config.retrieval.method)
-            relevant = list(ideals or []) if feedback else []
-            res = s.search(ref_info, text or "", int(k), method, exclude, relevant, backend, params, settings)
-        except Exception as exc:
-            return no_update, no_update, no_update, no_update, user_message(exc, "Search"), no_update
+            return (no_update,) * 4 + (user_message(exc, "Search"),) + (no_update,) * 3
+        feedback = takes_relevant(method or s.config.retrieval.method)
         query = {"reference": ref_info, "text": text or "", "method": method, "k": int(k), "exclude_reference": exclude}
-        data, kept = results_store(s, res, query, relevant, backend, params, settings)
-        done = f"{len(res.ids)} results in {res.elapsed_ms:.0f} ms" + (f" from the {backend} index" if backend else "")
-        if params or settings:
-            done += " with " + ", ".join(f"{k}={v}" for k, v in {**params, **settings}.items())
-        if feedback:
-            done += (
-                f"; the query moved toward the {len(relevant)} image(s) marked ideal"
-                if relevant
-                else "; mark ideals in B (or D), then search again: relevance feedback moves the query toward them"
-            )
+        plan = {
+            "query": query,
+            "relevant": list(ideals or []) if feedback else [],
+            "backend": backend,
+            "params": params,
+            "settings": settings,
+        }
+        if is_slow(method or s.config.retrieval.method):
+            # OTI optimises a token per new reference (seconds): a job with progress and Cancel, not a frozen page
+            job = submit_slow_search(s, plan, session, (slow or {}).get("job"))
+            wait = f"{METHOD_LABEL.get(method, method)}: queued…"
+            return (no_update,) * 4 + (wait, no_update, {**plan, "job": job}, False)
+        try:
+            res = run_plan(s, plan)
+        except Exception as exc:
+            return no_update, no_update, no_update, no_update, user_message(exc, "Search"), no_update, None, True
+        data, kept, done = finished_search(s, plan, res)
         # One response sets the results, ends a map browse and clears the highlight (the gallery, the histogram
         # and the map each render once per search), and starts a new feedback history: its step 0.
-        return data, None, None, kept, done, {"steps": [{"results": data, "vector": kept}], "at": 0}
+        return data, None, None, kept, done, {"steps": [{"results": data, "vector": kept}], "at": 0}, None, True
+
+    register_slow_search(app, s)
+
+
+METHOD_LABEL = {"oti": "OTI"}
+
+
+def is_slow(method: str) -> bool:
+    from infocir.methods.registry import METHODS
+
+    return bool(getattr(METHODS.get(method), "slow", False))
+
+
+def run_plan(s: Services, plan: dict, progress=None):
+    """The search a plan describes (``_search`` makes it): panel A's query with its marks, index and settings."""
+    q = plan["query"]
+    params = dict(plan["params"] or {})
+    if progress is not None:
+        params["progress"] = progress
+    return s.search(
+        q["reference"],
+        q["text"],
+        q["k"],
+        q["method"],
+        q["exclude_reference"],
+        plan["relevant"],
+        plan["backend"],
+        params,
+        plan["settings"],
+    )
+
+
+def finished_search(s: Services, plan: dict, res) -> tuple[dict, dict, str]:
+    """The results store, the kept vector and panel A's sentence of a finished search."""
+    data, kept = results_store(
+        s, res, plan["query"], plan["relevant"], plan["backend"], plan["params"], plan["settings"]
+    )
+    backend, params, settings, relevant = plan["backend"], plan["params"], plan["settings"], plan["relevant"]
+    done = f"{len(res.ids)} results in {res.elapsed_ms:.0f} ms" + (f" from the {backend} index" if backend else "")
+    if params or settings:
+        done += " with " + ", ".join(f"{k}={v}" for k, v in {**params, **settings}.items())
+    if takes_relevant(plan["query"]["method"] or s.config.retrieval.method):
+        done += (
+            f"; the query moved toward the {len(relevant)} image(s) marked ideal"
+            if relevant
+            else "; mark ideals in B (or D), then search again: relevance feedback moves the query toward them"
+        )
+    return data, kept, done
+
+
+class SearchCancelled(UserError):
+    """The user pressed Cancel while a slow search ran."""
+
+
+def submit_slow_search(s: Services, plan: dict, session: str | None, replaces: str | None) -> str:
+    """Run a slow search as a job of the page: it reports OTI's steps in the job's progress and stops at the next
+    step once the job is cancelled (Cancel, or a newer search of the same page)."""
+    progress: dict = {}
+    holder: dict = {}
+
+    def report(step: int, total: int) -> None:
+        progress.update(done=step, total=total)
+        job = holder.get("job")
+        if job is not None and job.cancelled:
+            raise SearchCancelled("Search cancelled; the results shown are the previous search's.")
+
+    job_id = s.submit_for(session, "slow-search", [("search", lambda: run_plan(s, plan, report))], replaces, progress)
+    holder["job"] = s.jobs.get(job_id)
+    return job_id
+
+
+def register_slow_search(app: Dash, s: Services) -> None:
+    polling.register_gate(app, ids.SLOW_POLL)
+
+    @app.callback(
+        Output(ids.RESULTS_STORE, "data", allow_duplicate=True),
+        Output(ids.BROWSE_STORE, "data", allow_duplicate=True),
+        Output(ids.HIGHLIGHT_STORE, "data", allow_duplicate=True),
+        Output(ids.QUERY_VECTOR, "data", allow_duplicate=True),
+        Output(ids.MESSAGE, "children", allow_duplicate=True),
+        Output(ids.FB_HISTORY, "data", allow_duplicate=True),
+        Output(ids.SLOW_JOB, "data", allow_duplicate=True),
+        Output(ids.SLOW_POLL, "disabled", allow_duplicate=True),
+        Output(polling.answered(ids.SLOW_POLL), "data"),
+        Input(polling.tick(ids.SLOW_POLL), "data"),
+        State(ids.SLOW_JOB, "data"),
+        prevent_initial_call=True,
+    )
+    def _poll(tick, slow):
+        skip = (no_update,) * 4
+        job = s.jobs.get((slow or {}).get("job"))
+        if job is None:
+            return *skip, "", no_update, None, True, tick
+        name = METHOD_LABEL.get(slow["query"]["method"], slow["query"]["method"])
+        if not job.finished:
+            p = job.progress
+            text = (
+                f"{name}: optimising the pseudo-word for this reference, step {p['done']}/{p['total']}…"
+                if p.get("total")
+                else f"{name}: queued behind other work…"
+                if not job.done and not p
+                else f"{name}: searching…"
+            )
+            return *skip, text, no_update, no_update, False, tick
+        if "search" in job.errors:
+            return *skip, job.errors["search"], no_update, None, True, tick
+        data, kept, done = finished_search(s, slow, job.results["search"])
+        history = {"steps": [{"results": data, "vector": kept}], "at": 0}
+        return data, None, None, kept, done, history, None, True, tick
+
+    @app.callback(Output(ids.SLOW_CANCEL, "style"), Input(ids.SLOW_JOB, "data"))
+    def _cancel_shown(slow):
+        return {} if slow else {"display": "none"}
+
+    @app.callback(
+        Output(ids.MESSAGE, "children", allow_duplicate=True),
+        Input(ids.SLOW_CANCEL, "n_clicks"),
+        State(ids.SLOW_JOB, "data"),
+        prevent_initial_call=True,
+    )
+    def _cancel(n, slow):
+        if not n or not slow:
+            return no_update
+        s.jobs.cancel(slow.get("job"))
+        return "Cancelling…"
 
 
 def results_store(
