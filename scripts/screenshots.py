@@ -12,6 +12,7 @@ from pathlib import Path
 
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -138,6 +139,29 @@ def preview_candidate(d, url: str, out: Path, width: int) -> None:
     full_page(d, out / f"enhance-preview-{width}.png", width)
 
 
+def method_settings(d, url: str, out: Path, width: int) -> None:
+    """A's method settings: rank fusion of SEARLE and the average with weights 2 and 1; a viewport shot."""
+    from infocir.ui.browser import choose
+
+    d.get(url + "?ref=crescent%2Fcrescent_00282.png&text=as+a+rough+pencil+sketch&k=12&exclude=1")
+    wait_until(lambda: len(d.find_elements(By.CSS_SELECTOR, "#results-gallery .tile")) > 0, 60)
+    choose(d, "query-method", "Rank fusion")
+    d.find_element(By.CSS_SELECTOR, "#query-method-settings-box summary").click()
+    wait_until(lambda: d.find_elements(By.CSS_SELECTOR, ".setting-multi input"), 20)
+    for box in d.find_elements(By.CSS_SELECTOR, ".setting-multi label"):
+        if box.find_element(By.TAG_NAME, "input").is_selected() != (box.text.strip() in ("searle", "average")):
+            box.click()
+    weights = d.find_element(By.CSS_SELECTOR, "[id*='\"key\":\"param.weights\"']")
+    time.sleep(1.0)  # the weights box follows the members ticked ("1, 1")
+    weights.send_keys(Keys.CONTROL, "a")
+    weights.send_keys("2, 1")
+    d.find_element(By.ID, "query-search").click()
+    wait_until(lambda: "weights=" in d.find_element(By.ID, "query-message").text, 60)
+    time.sleep(2.0)
+    d.execute_script("window.scrollTo(0, 0)")
+    d.save_screenshot(str(out / f"method-settings-{width}.png"))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", default="http://localhost:8051")
@@ -146,7 +170,7 @@ def main() -> int:
     ap.add_argument("--width", type=int, default=1440)
     ap.add_argument(
         "--only",
-        choices=("all", "feedback", "preview"),
+        choices=("all", "feedback", "preview", "settings"),
         default="all",
         help="feedback: only B's feedback steps; preview: only E's candidate previewed everywhere",
     )
@@ -165,6 +189,9 @@ def main() -> int:
             return 0
         if args.only == "preview":
             preview_candidate(d, args.url, out, args.width)
+            return 0
+        if args.only == "settings":
+            method_settings(d, args.url, out, args.width)
             return 0
         type_query(d, args.text)
         wait.until(lambda drv: len(drv.find_elements(By.CSS_SELECTOR, "#results-gallery .tile")) > 0)

@@ -36,6 +36,8 @@ def test_fusion_members_and_weights_from_the_page(dash_page, app, engine_cfg):
         if ticked != (box.text.strip() in ("image", "text")):
             box.click()
     weights = setting(d, "param.weights")
+    # the weights box follows the members ticked: one weight each
+    assert wait_until(lambda: weights.get_attribute("value") == "1, 1", 20), weights.get_attribute("value")
     weights.send_keys(Keys.CONTROL, "a")
     weights.send_keys("3, 0.5")
     search(dash_page, text, k=k)

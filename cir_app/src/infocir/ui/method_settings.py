@@ -174,7 +174,7 @@ def _checked(spec: SettingSpec, raw: Any) -> Any:
             raise SettingError(f"{where}: choose one of {', '.join(spec.choices)}.")
         return raw
     if spec.kind == "multi":
-        chosen = [c for c in (raw or []) if c in spec.choices]
+        chosen = [c for c in spec.choices if c in (raw or [])]  # in the order shown: the weights follow it
         if not chosen:
             raise SettingError(f"{where}: choose at least one of {', '.join(spec.choices)}.")
         return chosen

@@ -7,7 +7,7 @@ The dropdown holds only a few ids at a time: what is typed in it is searched her
 
 from __future__ import annotations
 
-from dash import ALL, Dash, Input, Output, State, dcc, html, no_update
+from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from infocir.errors import UserError
 from infocir.index.id_search import reference_options
@@ -175,6 +175,20 @@ def setting_control(spec: SettingSpec):
 
 def register_search(app: Dash, s: Services) -> None:
     available = [m.name for m in s.engine.methods() if m.available]
+
+    @app.callback(
+        Output({"type": ids.SETTING, "key": ALL}, "value"),
+        Input({"type": ids.SETTING, "key": ALL}, "value"),
+        State({"type": ids.SETTING, "key": ALL}, "id"),
+        prevent_initial_call=True,
+    )
+    def _weights_follow_members(values, keys):
+        """Fusion: ticking or unticking a member gives the weights box one weight (1) per member ticked."""
+        names = [i["key"] for i in keys]
+        if not ctx.triggered_id or ctx.triggered_id.get("key") != "param.methods" or "param.weights" not in names:
+            return [no_update] * len(names)
+        members = values[names.index("param.methods")] or []
+        return [", ".join("1" for _ in members) if n == "param.weights" else no_update for n in names]
 
     @app.callback(Output(ids.METHOD_SETTINGS, "children"), Input(ids.METHOD, "value"))
     def _settings_form(method):
