@@ -23,7 +23,8 @@ HELP = (
     "first relevant rank are scored against your ideals, or, without ideals, against the ground-truth targets "
     "of the benchmark query loaded from ▸ Benchmark queries. The heatmap has a row per method: cells are "
     "ranks, colours the change against the first method. 'On the map' draws each method's top-k in D in its "
-    "own marker (◇ □ △)."
+    "own marker (◇ □ △). Each method runs with its configured settings (panel A's per-query settings apply to "
+    "A's own search)."
 )
 MIN_METHODS, MAX_METHODS = 2, 3
 
@@ -154,7 +155,7 @@ def tile(iid: str, rank: int, row: int, cls: str, others: dict, slots: dict, lab
         )
     return html.Div(
         [
-            html.Img(src=media_url(iid, 128), alt=iid, title=iid, loading="lazy"),
+            html.Img(src=media_url(iid, 128), alt=iid, title=iid),
             html.Div([html.Span(f"#{rank}", className="rank"), html.Span(cls, className="cls")], className="caption"),
             html.Div(badges, className="cmp-badges"),
         ],
@@ -189,9 +190,12 @@ def relevance_line(data: dict) -> str:
     n = len(data.get("relevant") or [])
     source = data.get("relevant_source")
     if source == "ideals":
-        line = f"Scored against the {n} image(s) marked ideal."
+        line = f"Scored against the {n} image(s) marked ideal (gold frame; ◎ in the heatmap)."
     elif source == "targets":
-        line = f"Scored against the {n} ground-truth target(s) of the benchmark query loaded in A."
+        line = (
+            f"Scored against the {n} ground-truth target(s) of the benchmark query loaded in A "
+            "(teal frame; ◎ in the heatmap)."
+        )
     else:
         return "Mark ideals in B or D (or load a benchmark query) to score the methods."
     fed = [m["label"] for m in data["methods"] if m.get("given_ideals")]

@@ -416,6 +416,7 @@ def comparison_traces(coords: np.ndarray, methods: Sequence[dict] = ()) -> list[
                 y=coords[rows, 1].tolist(),
                 mode="markers",
                 name=m["label"],
+                meta="compare",  # tells these from the dataset's traces (their names are the methods')
                 customdata=rows.tolist(),  # index rows: the hover card and a click work on these points too
                 marker=dict(size=size, symbol=symbol, color=colour, line=dict(width=2.5, color=colour)),
                 hoverinfo="none",

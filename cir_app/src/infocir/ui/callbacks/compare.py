@@ -10,7 +10,7 @@ markers leave the map, the section says so."""
 
 from __future__ import annotations
 
-from dash import Dash, Input, Output, Patch, State, no_update
+from dash import Dash, Input, Output, Patch, State, html, no_update
 
 from infocir.evaluation.method_comparison import compare_methods, first_relevant_rank
 from infocir.explain.rank_delta import largest_changes
@@ -115,11 +115,19 @@ class Comparer:
             excluded = [] if row is None else [row]
         return first_relevant_rank(res.ids, relevant, res.all_scores, engine.index.row_of, excluded)
 
-    @staticmethod
-    def render(data):
-        """The columns, the overlap matrix and the heatmap of the comparison the page holds."""
+    @classmethod
+    def render(cls, data):
+        """The columns, the overlap matrix and the heatmap of the comparison the page holds; a failure is a
+        sentence in the section (and a logged traceback), never a broken page."""
         if not data:
             return None, empty_figure(""), HIDDEN
+        try:
+            return cls.draw(data)
+        except Exception as exc:
+            return html.Div(user_message(exc, "Drawing the comparison"), className="message error"), no_update, HIDDEN
+
+    @staticmethod
+    def draw(data):
         methods = data["methods"]
         k = data["query"]["k"]
         cmp = compare_methods(
@@ -135,6 +143,9 @@ class Comparer:
             k,
             thumbnails=[media_url(i, 64) for i in table.images],
         )
+        relevant = set(data.get("relevant") or [])
+        if relevant:  # the relevant images' columns are marked: where each method put them reads at a glance
+            fig.update_xaxes(ticktext=[("◎ " if i in relevant else "") + i.rsplit("/", 1)[-1] for i in table.images])
         return comparison_view(data, cmp), fig, SHOWN
 
     @staticmethod
@@ -165,6 +176,7 @@ def register(app: Dash, s: Services) -> None:
         Output(ids.CMP_BODY, "style"),
         Output(ids.CMP_TOGGLE, "children"),
         Input(ids.CMP_TOGGLE, "n_clicks"),
+        prevent_initial_call=True,  # the layout starts closed: no request on page load
     )
     def _toggle(n):
         open_ = bool((n or 0) % 2)
@@ -191,6 +203,7 @@ def register(app: Dash, s: Services) -> None:
         Output(ids.CMP_HEATMAP, "figure"),
         Output(f"{ids.CMP_HEATMAP}-wrap", "style"),
         Input(ids.CMP_STORE, "data"),
+        prevent_initial_call=True,
     )(c.render)
     app.callback(
         Output(ids.CMP_MAP, "data"),
