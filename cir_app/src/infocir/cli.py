@@ -138,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--breaking-rank", type=int, default=1, help="pseudo feedback: refine queries whose best target ranks below it"
     )
+    p.add_argument(
+        "--expansion",
+        action="store_true",
+        help="also evaluate each vector method with collection expansion (rows 'METHOD +expansion'; as "
+        "--set retrieval.expansion=true); the captions benchmark expands with the captions held out of its queries",
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("generate-demo", help="generate the demo world dataset into a folder")
@@ -236,7 +242,7 @@ def cmd_evaluate(cfg: AppConfig, args) -> int:
     bench = load_benchmark(args.benchmark, engine, args.benchmark_path)
     if args.limit:
         bench.queries = bench.queries[: args.limit]
-    methods = args.methods or [m.name for m in engine.methods() if m.available and not m.slow]
+    methods = args.methods or _default_methods(engine, bench.name)
     unavailable = {m.name: m.reason for m in engine.methods() if not m.available}
     for m in methods:
         if m in unavailable:
@@ -252,7 +258,10 @@ def cmd_evaluate(cfg: AppConfig, args) -> int:
             negatives=args.bottom_negative,
             breaking_rank=args.breaking_rank,
         )
-    results = evaluate(engine, bench, methods)
+    expand = args.expansion or cfg.retrieval.expansion
+    # with expansion compared, the plain rows are explicitly without it (the configured switch must not leak into them)
+    results = evaluate(engine, bench, methods, **({"expansion": False} if expand else {}))
+    meta_expansion = _expansion_rows(engine, bench, methods, results) if expand else None
     print(f"{bench.name}: {len(bench.queries)} queries, model {engine.bundle.name}, {len(engine.index)} images")
     print(format_table(results, bench.columns()))
     meta = {
@@ -261,11 +270,39 @@ def cmd_evaluate(cfg: AppConfig, args) -> int:
         "weights": engine.bundle.weights_hash,
         "images": len(engine.index),
     }
+    if meta_expansion is not None:
+        meta["expansion"] = meta_expansion
     if setup is not None:
         meta["feedback_iterations"] = _feedback_tables(engine, bench, methods, setup)
     write_results(results, Path(args.out), meta)
     print(f"wrote {args.out}/results.json and results.csv")
     return EXIT_OK
+
+
+def _default_methods(engine, benchmark: str) -> list[str]:
+    """Every available fast method; for the captions benchmark (text queries, no reference) those that need none."""
+    from infocir.methods.registry import METHODS
+
+    names = [m.name for m in engine.methods() if m.available and not m.slow]
+    return [n for n in names if not METHODS.lookup(n).needs_reference] if benchmark == "captions" else names
+
+
+def _expansion_rows(engine, bench, methods: list[str], results: dict) -> dict:
+    """Add a 'METHOD +expansion' row per vector method to ``results``; the expansion's captions: the ones the
+    captions benchmark held out of its queries, else the dataset's captions file.  Returns what the JSON records."""
+    from infocir.evaluation.harness import evaluate_method
+    from infocir.index.expansion import CollectionExpansion, collection_for
+    from infocir.methods.registry import METHODS
+
+    held_out = getattr(bench, "collection", None)
+    collection = CollectionExpansion.from_captions(engine, held_out) if held_out is not None else collection_for(engine)
+    skipped = [m for m in methods if not METHODS.lookup(m).composes_vector()]
+    for m in methods:
+        if m not in skipped:
+            results[f"{m} +expansion"] = evaluate_method(engine, bench, m, expansion=collection)
+    if skipped:
+        print(f"(no expansion rows for {', '.join(skipped)}: expansion needs one query vector, which these fuse)")
+    return {"captions": len(collection), "images": len(collection.rows), "held_out": held_out is not None}
 
 
 def _feedback_tables(engine, bench, methods: list[str], setup) -> dict:

@@ -54,6 +54,7 @@ class DatasetConfig:
     # 0 = every image (the default: a folder is never sampled down unless asked).
     sample_size: int = _bounded(0, 0)
     class_names_file: str = "class_names.csv"
+    captions_file: str = "captions.csv"  # image_id,caption rows: text-to-image evaluation and collection expansion
     demo_replicates: int = _bounded(3, 1, 20)  # demo world: images per attribute combination
     # Images with more pixels are skipped and listed in the build report (decompression bombs; a 144 MP
     # scan costs seconds and GBs per decode).  At most 178956970, where Pillow refuses files itself.
@@ -108,6 +109,9 @@ class RetrievalConfig:
     # The dashboard's "exclude the reference" switch starts here: a dataset image used as the reference is
     # left out of its own results (RetrievalEngine.search(exclude_reference=True)), as the evaluation does.
     exclude_reference: bool = True
+    # Collection expansion (QT-FIRS): the captions of dataset.captions_file join the collection as items pointing to
+    # their image; an image scores the max of its picture's and its captions' similarity (vector methods only).
+    expansion: bool = False
 
 
 @dataclass(frozen=True)

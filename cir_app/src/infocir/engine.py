@@ -32,6 +32,7 @@ from infocir.data.images import to_rgb
 from infocir.data.scan import ScanResult, scan_dataset
 from infocir.errors import UserError
 from infocir.index.backends import SearchBackend, create_backend
+from infocir.index.expansion import CollectionExpansion, apply_expansion
 from infocir.index.store import FeatureIndex, index_dir_for, index_report, load_or_build
 from infocir.methods.base import Composition, MethodContext, Query
 from infocir.methods.registry import MethodInfo, create_method, list_methods
@@ -326,11 +327,13 @@ class RetrievalEngine:
         text: str,
         method: str | None = None,
         settings: Mapping[str, Any] | None = None,
+        expansion: bool | CollectionExpansion | None = None,
         **params: Any,
     ) -> Composition:
         """Scores over the whole index (and the composed vector, if any) for a query; ``settings``: per-query
-        values of the method sections of the configuration (``context_for``)."""
-        return self._compose(reference, text, method, settings, **params)[0]
+        values of the method sections of the configuration (``context_for``); ``expansion``: as ``search``'s, or a
+        prepared ``CollectionExpansion`` (an evaluation's held-out captions)."""
+        return self._compose(reference, text, method, settings, expansion, **params)[0]
 
     def context_for(self, settings: Mapping[str, Any] | None) -> MethodContext:
         """The methods' context with per-query ``settings`` (``{"basic.harris_lambda": 0.2}``; only the sections in
@@ -347,13 +350,19 @@ class RetrievalEngine:
         return replace(self.context, config=apply_overrides(self.config, settings))
 
     def _compose(
-        self, reference: Reference, text: str, method: str | None, settings: Mapping[str, Any] | None = None, **params
+        self,
+        reference: Reference,
+        text: str,
+        method: str | None,
+        settings: Mapping[str, Any] | None = None,
+        expansion: bool | CollectionExpansion | None = None,
+        **params,
     ) -> tuple[Composition, str | None]:
         m = create_method(method or self.config.retrieval.method, **params)
         ctx = self.context_for(settings)
         query, ref_id = self.build_query(reference, text)
         m.check(ctx, query)
-        return m.score(ctx, query), ref_id
+        return apply_expansion(self, m.score(ctx, query), expansion, m.name), ref_id
 
     def check_k(self, k: Any) -> int:
         """``k`` as an int: None means retrieval.default_k; anything but a whole number ≥ 1 is a QueryError
@@ -387,6 +396,7 @@ class RetrievalEngine:
         exclude_reference: bool = False,
         backend: str | None = None,
         settings: Mapping[str, Any] | None = None,
+        expansion: bool | None = None,
         **params: Any,
     ) -> SearchResult:
         """Top-k images for a reference + modification text with a registered method.
@@ -394,12 +404,13 @@ class RetrievalEngine:
         ``exclude_reference`` drops a dataset-id reference's own row from the ranking (``reference_row``),
         as the evaluation does; the dashboard's switch for it starts at ``retrieval.exclude_reference``.
         ``backend`` names another search backend for this query's top k (``search_backend``); ``settings`` are
-        per-query values of the methods' configuration sections (``context_for``).
-        ``all_scores`` still holds every image's score."""
+        per-query values of the methods' configuration sections (``context_for``).  ``expansion``: collection
+        expansion (``index.expansion``; None: ``retrieval.expansion``), each image at most once, scored by the
+        better of its picture and its captions.  ``all_scores`` still holds every image's score."""
         k = self.check_k(k)
         name = method or self.config.retrieval.method
         t0 = time.perf_counter()
-        comp, ref_id = self._compose(reference, text, name, settings, **params)
+        comp, ref_id = self._compose(reference, text, name, settings, expansion, **params)
         row = self.reference_row(reference) if exclude_reference else None
         rows, scores = comp.top(k, allowed, exclude=() if row is None else (row,), backend=self.search_backend(backend))
         return SearchResult(

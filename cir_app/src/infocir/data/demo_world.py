@@ -448,7 +448,7 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
 
 def generate_dataset(root: str | os.PathLike, spec: DemoWorldSpec = DemoWorldSpec(), workers: int = 2) -> Path:
     """Write the world in the seed's layout (class folders + class_names.csv) plus
-    ``attributes.csv``, ``masks.npz``, ``queries.csv`` / ``queries.json`` and ``world.json``."""
+    ``attributes.csv``, ``captions.csv``, ``masks.npz``, ``queries.csv`` / ``queries.json`` and ``world.json``."""
     return write_world(root, spec, render, workers=workers)
 
 
@@ -480,6 +480,9 @@ def write_world(
         with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs)))) as pool:
             rendered = [row for part in pool.map(_render_replicate, jobs) for row in part]
         _write_csv(tmp / "attributes.csv", ["image_id", *ATTRIBUTES], [[iid, *key] for iid, key, _ in rendered])
+        from infocir.data.captions import write_captions
+
+        write_captions(tmp, spec.seed)  # the text-to-image queries and collection expansion's items
         np.savez_compressed(
             tmp / "masks.npz",
             ids=np.array([r[0] for r in rendered]),
@@ -518,6 +521,10 @@ def ensure_demo_dataset(root: str | os.PathLike, spec: DemoWorldSpec = DemoWorld
     if meta.exists():
         try:
             if json.loads(meta.read_text()) == asdict(spec):
+                if not (root / "captions.csv").is_file():  # a world generated before captions existed
+                    from infocir.data.captions import write_captions
+
+                    write_captions(root, spec.seed)
                 return root
         except (OSError, ValueError):
             pass

@@ -16,6 +16,8 @@ Readers for the public formats let a user who has the data reproduce the papers'
                each query searches the database of its instance; positives share instance and text.
                mAP over the full ranking, non-interpolated, and ``mAP_interp``: the authors' trapezoidal
                (interpolated) AP, the figure their tables report; BASIC searches the instance's database.
+* ``captions`` text to image over ``captions.csv`` (``image_id,caption``): each caption a query, its image the
+               one target; R@1/5/10, median and mean rank (the QT-FIRS report's table); ``evaluation.text_to_image``.
 
 Image ids that a benchmark names but the index lacks are reported and their queries skipped.
 """
@@ -53,7 +55,8 @@ class Benchmark:
     name: str
     queries: list[CIRQuery]
     # "map": cut-offs for mAP@K, "recall": for R@K, "subset_recall": CIRR's Rs@K, "full_map": mAP over all candidates,
-    # "interp_map": the trapezoidal (interpolated) AP over all candidates, as i-CIR's authors compute it
+    # "interp_map": the trapezoidal (interpolated) AP over all candidates, as i-CIR's authors compute it;
+    # "rank": the median and mean rank of the best target (QT-FIRS's "Med r", "Mean r")
     metrics: dict[str, tuple[int, ...]] = field(
         default_factory=lambda: {"map": (5, 10, 25, 50), "recall": (1, 5, 10, 50)}
     )
@@ -68,6 +71,7 @@ class Benchmark:
         cols += ["mAP_interp"] if self.metrics.get("interp_map") else []
         cols += [f"R@{k}" for k in self.metrics.get("recall", ())]
         cols += [f"Rs@{k}" for k in self.metrics.get("subset_recall", ())]
+        cols += ["Med r", "Mean r"] if self.metrics.get("rank") else []
         return cols + ["p50_ms"]
 
 
@@ -257,7 +261,15 @@ READERS = {
     "fashioniq": lambda engine, path: fashioniq_benchmark(engine, _need(path, "fashioniq")),
     "domain": lambda engine, path: domain_benchmark(engine, _need(path, "domain")),
     "icir": lambda engine, path: icir_benchmark(engine, _need(path, "icir")),
+    "captions": lambda engine, path: _captions(engine, path),
 }
+
+
+def _captions(engine, path: str | None) -> Benchmark:
+    """Text to image over ``captions.csv`` (``evaluation.text_to_image``)."""
+    from infocir.evaluation.text_to_image import caption_benchmark
+
+    return caption_benchmark(engine, path)
 
 
 def _need(path: str | None, name: str) -> str:

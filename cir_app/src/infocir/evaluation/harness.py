@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 def query_reference(q, cache: dict):
     """The query's reference as the engine takes it: an index id, or an image loaded from a file."""
     if not q.reference_path:
-        return q.reference_id
+        return q.reference_id or None  # "": a text-only query (the captions benchmark)
     if q.reference_path not in cache:
         from infocir.models.encoding import open_rgb
 
@@ -64,6 +64,10 @@ def _means(bench: Benchmark, per_query: list[dict[str, float]], latencies: list[
             vals = [r[metric] for r, q in zip(per_query, bench.queries, strict=True) if q.group == g and metric in r]
             if vals:
                 out[f"{metric}[{g}]"] = 100 * float(np.mean(vals))
+    if bench.metrics.get("rank"):
+        ranks = [r["first_target_rank"] for r in per_query if r.get("first_target_rank") is not None]
+        out["Med r"] = float(np.median(ranks)) if ranks else float("nan")
+        out["Mean r"] = float(np.mean(ranks)) if ranks else float("nan")
     out["p50_ms"] = 1000 * float(np.median(latencies)) if latencies else float("nan")
     out["queries"] = len(bench.queries)
     return out
