@@ -240,11 +240,11 @@ def test_panel_e_scores_candidates_and_adopts_one(dash_page, app, tmp_path):
     texts = [r.text for r in d.find_elements(By.CSS_SELECTOR, ".enhance-table tbody tr")]
     assert sum("baseline" in t for t in texts) == 1
     assert d.find_elements(By.CSS_SELECTOR, ".enhance-table td.best")  # best per column marked
-    # the best candidate is preselected: its results are previewed and it is compared in F3
+    # the best candidate is preselected (its top k under the table); F3 holds every candidate as a row
     assert wait_until(lambda: d.find_elements(By.CSS_SELECTOR, ".enhance-table tr.selected"))
     chosen = d.find_element(By.CSS_SELECTOR, ".enhance-table tr.selected td.prompt").text
     assert wait_until(lambda: len(d.find_elements(By.CSS_SELECTOR, "#enhance-preview img.mini")) == 8)
-    assert wait_until(lambda: heatmap_rows(d) == 2, 30)
+    assert wait_until(lambda: heatmap_rows(d) == len(rows), 30)
     # adopt: the candidate becomes the query text and the search runs again
     click_fresh(d, "#enhance-adopt")
     assert wait_until(lambda: d.find_element(By.ID, "query-text").get_attribute("value") == chosen, 20)

@@ -255,14 +255,15 @@ def test_enhancement_table_pins_the_baseline_and_tables_download(dash_page, app,
     assert [r["prompt"] for r in rows] == [r["cells"][1].replace(" baseline", "").strip() for r in table]
     assert rows[0]["top_k"].split() == shown
 
-    assert wait_until(lambda: heatmap_rows(d) == 2, 30)  # the selected candidate is compared in F3
+    assert wait_until(lambda: heatmap_rows(d) == len(table), 30)  # F3: the query and every candidate
     before = {p.name for p in folder.iterdir()}
     click_fresh(d, "#explain-heatmap-download")
     f3 = list(csv.DictReader(io.StringIO(downloaded(folder, ".csv", before).read_text())))
     original = [r for r in f3 if r["prompt"].startswith("original")]
     assert [r["image"] for r in original if r["rank"]] == shown
     assert [int(r["rank"]) for r in original if r["rank"]] == list(range(1, 9))
-    assert {r["prompt"] for r in f3} - {original[0]["prompt"]} == {target}
+    candidates = {r["cells"][1].strip() for r in table[1:]}
+    assert {r["prompt"] for r in f3} - {original[0]["prompt"]} == candidates and target in candidates
     assert not server_errors(dash_page)
 
 
@@ -390,7 +391,8 @@ def test_tiles_ideals_and_pager_work_with_the_keyboard(dash_page, app):
     d = start_and_search(dash_page, app, "make it red", 6)
     ids = gallery_ids(d)
     start_point(d, "results-summary")
-    assert tab_until(d, "el => el.classList.contains('tile-body')", 5)
+    # the feedback bar's controls (α, β, γ, pseudo, P, Refine) come between the summary and the tiles
+    assert tab_until(d, "el => el.classList.contains('tile-body')", 12)
     first = active(d, "el => el.parentElement.dataset.id")
     assert first == ids[0]
     style, width = focus_ring(d)
@@ -401,6 +403,8 @@ def test_tiles_ideals_and_pager_work_with_the_keyboard(dash_page, app):
     assert active(d, "el => el.getAttribute('aria-pressed')") == "true"
     press(d, Keys.TAB)  # the tile's ↺ button
     assert active(d, "el => el.className") == "use-ref" and focus_ring(d)[0] != "none"
+    press(d, Keys.TAB)  # its ✗ (not relevant) toggle
+    assert active(d, "el => el.className").startswith("nonrel-toggle") and focus_ring(d)[0] != "none"
     press(d, Keys.TAB)
     assert active(d, "el => el.parentElement.dataset.id") == ids[1]
     y = d.execute_script("return window.scrollY")
@@ -409,8 +413,8 @@ def test_tiles_ideals_and_pager_work_with_the_keyboard(dash_page, app):
     assert d.execute_script("return window.scrollY") == y
     press(d, Keys.SPACE)  # and unmarks it
     assert wait_until(lambda: ideal_ids(d) == [ids[0]])
-    ActionChains(d).key_down(Keys.SHIFT).send_keys(Keys.TAB).send_keys(Keys.TAB).key_up(Keys.SHIFT).perform()
-    press(d, Keys.SPACE)  # back on the first tile: unmark it
+    ActionChains(d).key_down(Keys.SHIFT).send_keys(Keys.TAB, Keys.TAB, Keys.TAB).key_up(Keys.SHIFT).perform()
+    press(d, Keys.SPACE)  # back on the first tile (past its ✗ and ↺): unmark it
     assert wait_until(lambda: ideal_ids(d) == [])
 
     # ◀ ▶ in F1

@@ -89,10 +89,48 @@ def default_method(engine: RetrievalEngine, cfg: AppConfig) -> str:
     return fallback_method_name(engine.context)
 
 
+QUERY_MODES = (
+    ("composed", "Composed", "a reference image plus a modification text (composed image retrieval)"),
+    ("text", "Text → images", "the text alone retrieves images (the reference is not used)"),
+    ("image", "Image → images", "the reference image alone retrieves similar images (the text is not used)"),
+)
+
+
 def query_panel(engine: RetrievalEngine, cfg: AppConfig) -> html.Section:
     return panel(
         "A",
         "Query",
+        dcc.RadioItems(
+            id=ids.QUERY_MODE,
+            options=[{"label": label, "value": value, "title": tip} for value, label, tip in QUERY_MODES],
+            value="composed",
+            inline=True,
+            className="mode-switch",
+        ),
+        html.Div(reference_inputs(engine, cfg), id=ids.REFERENCE_BLOCK),
+        html.Div(
+            [
+                html.Label("Modification text", htmlFor=ids.TEXT, id=ids.TEXT_LABEL),
+                dcc.Input(
+                    id=ids.TEXT,
+                    type="text",
+                    value="",
+                    placeholder='e.g. "make it red"',
+                    className="text-input",
+                    n_submit=0,
+                    autoComplete="off",
+                ),
+            ],
+            id=ids.TEXT_BLOCK,
+        ),
+        *query_options(engine, cfg),
+        class_name="panel-a",
+    )
+
+
+def reference_inputs(engine: RetrievalEngine, cfg: AppConfig) -> list:
+    """Panel A's reference: an upload, or a dataset image picked by id, and its preview."""
+    return [
         dcc.Upload(
             id=ids.UPLOAD,
             children=html.Div(["Drop a reference image here or ", html.A("browse", className="link")]),
@@ -134,16 +172,12 @@ def query_panel(engine: RetrievalEngine, cfg: AppConfig) -> html.Section:
             ],
             className="reference-actions",
         ),
-        html.Label("Modification text", htmlFor=ids.TEXT),
-        dcc.Input(
-            id=ids.TEXT,
-            type="text",
-            value="",
-            placeholder='e.g. "make it red"',
-            className="text-input",
-            n_submit=0,
-            autoComplete="off",
-        ),
+    ]
+
+
+def query_options(engine: RetrievalEngine, cfg: AppConfig) -> list:
+    """k, the method and its settings, the exclusion switch, the search index, Search, and the messages."""
+    return [
         html.Div(
             [
                 html.Div(
@@ -165,6 +199,7 @@ def query_panel(engine: RetrievalEngine, cfg: AppConfig) -> html.Section:
                         ),
                     ],
                     className="method-box",
+                    id=ids.METHOD_BLOCK,
                 ),
             ],
             className="row",
@@ -212,8 +247,7 @@ def query_panel(engine: RetrievalEngine, cfg: AppConfig) -> html.Section:
         dcc.Interval(id=ids.SLOW_POLL, interval=300, disabled=True),
         *poll_stores(ids.SLOW_POLL),
         share_box(),
-        class_name="panel-a",
-    )
+    ]
 
 
 def results_panel(cfg: AppConfig) -> html.Section:

@@ -43,8 +43,9 @@ def _or(value, default):
     return default if value is None else value
 
 
-def settings_for(method: str, cfg: AppConfig, available: list[str]) -> list[SettingSpec]:
-    """The settings panel A offers for ``method`` (``available``: the methods that can run, for choice lists)."""
+def settings_for(method: str, cfg: AppConfig, available: list[str], fallback: str | None = None) -> list[SettingSpec]:
+    """The settings panel A offers for ``method`` (``available``: the methods that can run, for choice lists;
+    ``fallback``: the method that stands in for an unavailable configured one, as ``fallback_method_name``)."""
     m = create_method(method)
     specs: list[SettingSpec] = []
     config_default = {  # parameters whose None default means "the configured value"
@@ -86,7 +87,8 @@ def settings_for(method: str, cfg: AppConfig, available: list[str]) -> list[Sett
                 f"{PARAM}.base",
                 "base method",
                 "choice",
-                cfg.feedback.base_method,
+                # the base feedback really moves: the configured one, or what stands in when it cannot run here
+                cfg.feedback.base_method if cfg.feedback.base_method in vector else (fallback or vector[0]),
                 choices=vector,
                 help="the method whose query the marks move",
             ),

@@ -186,18 +186,26 @@ def register(app: Dash, s: Services) -> None:
         ]
         ref = results["reference"]
         ref_text = ref.get("id") or ref.get("name") or "no reference"
+        mode = results.get("mode")
+        if mode == "text":
+            query = [html.Span("text → images · "), html.Span("“" + results["text"] + "”")]
+        elif mode == "image":
+            query = [html.Span("image → images · "), html.Span(ref_text, className="mono")]
+        else:
+            query = [
+                html.Span(f"{results['method']} · "),
+                html.Span(ref_text, className="mono"),
+                html.Span(" + “" + results["text"] + "”"),
+            ]
         summary = [
-            html.Span(f"Top {len(tiles)} · {results['method']} · "),
-            html.Span(ref_text, className="mono"),
-            html.Span(" + “" + results["text"] + "”"),
+            html.Span(f"Top {len(tiles)} · "),
+            *query,
             html.Span(f" · {len(ideals)} ideal{'s' if len(ideals) != 1 else ''} selected", className="muted"),
         ]
         if nonrel:
             summary.append(html.Span(f" · {len(nonrel)} not relevant", className="muted"))
         if results.get("preview"):
-            summary.insert(
-                1, html.Span("preview of E's prompt, not adopted · ", className="fb-step-note")
-            )
+            summary.insert(1, html.Span("preview of E's prompt, not adopted · ", className="fb-step-note"))
         if results.get("iteration"):
             summary.insert(1, html.Span(f"feedback step {results['iteration']} · ", className="fb-step-note"))
         return tiles, summary, HIDDEN, HIDDEN, HIDDEN

@@ -11,6 +11,7 @@ from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from infocir.errors import UserError
 from infocir.index.id_search import reference_options
+from infocir.methods.registry import fallback_method_name
 from infocir.ui import ids, polling
 from infocir.ui.media import media_url
 from infocir.ui.method_settings import SettingError, SettingSpec, parse_settings, settings_for
@@ -26,6 +27,7 @@ def register(app: Dash, s: Services) -> None:
     register_upload(app, s)
     register_reference(app, s)
     register_search(app, s)
+    register_mode(app)
 
 
 def register_upload(app: Dash, s: Services) -> None:
@@ -137,10 +139,12 @@ def register_reference(app: Dash, s: Services) -> None:
         Input(ids.REFERENCE, "value"),
         Input(ids.UPLOAD_REF, "data"),
         Input(ids.RESULTS_STORE, "data"),
+        Input(ids.QUERY_MODE, "value"),
     )
-    def _pending(mode, ref, upload, results):
+    def _pending(mode, ref, upload, results, query_mode):
         """Say so while the results shown are not those of the reference panel A shows."""
-        if not results or same_reference(page_reference(mode, ref, upload), results.get("reference")):
+        shown = {"kind": "none"} if query_mode == "text" else page_reference(mode, ref, upload)
+        if not results or same_reference(shown, results.get("reference")):
             return ""
         return "Not searched yet: the results below are for the previous reference. Press Search."
 
@@ -175,6 +179,7 @@ def setting_control(spec: SettingSpec):
 
 def register_search(app: Dash, s: Services) -> None:
     available = [m.name for m in s.engine.methods() if m.available]
+    fallback = fallback_method_name(s.engine.context)  # what stands in for an unavailable configured method
 
     @app.callback(
         Output({"type": ids.SETTING, "key": ALL}, "value"),
@@ -193,7 +198,7 @@ def register_search(app: Dash, s: Services) -> None:
     @app.callback(Output(ids.METHOD_SETTINGS, "children"), Input(ids.METHOD, "value"))
     def _settings_form(method):
         try:
-            specs = settings_for(method or s.config.retrieval.method, s.config, available)
+            specs = settings_for(method or s.config.retrieval.method, s.config, available, fallback)
         except Exception as exc:  # an unknown method: the search says so
             return html.P(user_message(exc, "Method settings"), className="muted")
         if not specs:
@@ -228,10 +233,26 @@ def register_search(app: Dash, s: Services) -> None:
         State({"type": ids.SETTING, "key": ALL}, "id"),
         State(ids.SESSION, "data"),
         State(ids.SLOW_JOB, "data"),
+        State(ids.QUERY_MODE, "value"),
         prevent_initial_call=True,
     )
     def _search(
-        _clicks, _submit, mode, ref, upload, text, k, method, exclude, ideals, backend, values, keys, session, slow
+        _clicks,
+        _submit,
+        mode,
+        ref,
+        upload,
+        text,
+        k,
+        method,
+        exclude,
+        ideals,
+        backend,
+        values,
+        keys,
+        session,
+        slow,
+        query_mode,
     ):
         backend = None if backend in (None, "", "configured") else backend
         if k is None or int(k) != k or not 1 <= int(k) <= 100:
@@ -239,7 +260,11 @@ def register_search(app: Dash, s: Services) -> None:
         ref_info = page_reference(mode, ref, upload)
         exclude = "exclude" in (exclude or [])
         try:
-            specs = settings_for(method or s.config.retrieval.method, s.config, available)
+            ref_info, text, method, values, keys = mode_query(query_mode, ref_info, text, method, values, keys)
+        except ValueError as exc:
+            return (no_update,) * 4 + (str(exc),) + (no_update,) * 3
+        try:
+            specs = settings_for(method or s.config.retrieval.method, s.config, available, fallback)
             params, settings = parse_settings(specs, {i["key"]: v for i, v in zip(keys, values, strict=True)})
         except SettingError as exc:
             return (no_update,) * 4 + (f"Method settings: {exc}",) + (no_update,) * 3
@@ -247,6 +272,8 @@ def register_search(app: Dash, s: Services) -> None:
             return (no_update,) * 4 + (user_message(exc, "Search"),) + (no_update,) * 3
         feedback = takes_relevant(method or s.config.retrieval.method)
         query = {"reference": ref_info, "text": text or "", "method": method, "k": int(k), "exclude_reference": exclude}
+        if query_mode in ("text", "image"):
+            query["mode"] = query_mode
         plan = {
             "query": query,
             "relevant": list(ideals or []) if feedback else [],
@@ -272,6 +299,43 @@ def register_search(app: Dash, s: Services) -> None:
 
 
 METHOD_LABEL = {"oti": "OTI"}
+MODE_METHOD = {"text": "text", "image": "image"}  # the method a first-class mode searches with
+
+
+def mode_query(query_mode: str | None, ref_info: dict, text: str | None, method, values, keys):
+    """Panel A's query in a mode: text → images drops the reference, image → images the text; both search with
+    their own method and no method settings.  ValueError with a sentence when the mode's input is missing."""
+    if query_mode == "text":
+        if not (text or "").strip():
+            raise ValueError("Text → images: type what to search for.")
+        return {"kind": "none"}, text, MODE_METHOD["text"], [], []
+    if query_mode == "image":
+        if ref_info.get("kind") == "none":
+            raise ValueError("Image → images: pick or upload a reference image.")
+        return ref_info, "", MODE_METHOD["image"], [], []
+    return ref_info, text, method, values, keys
+
+
+def register_mode(app: Dash) -> None:
+    @app.callback(
+        Output(ids.REFERENCE_BLOCK, "style"),
+        Output(ids.TEXT_BLOCK, "style"),
+        Output(ids.TEXT_LABEL, "children"),
+        Output(ids.TEXT, "placeholder"),
+        Output(ids.METHOD_BLOCK, "style"),
+        Output(ids.METHOD_SETTINGS_BOX, "style"),
+        Output(ids.EXCLUDE_REF, "style"),
+        Input(ids.QUERY_MODE, "value"),
+    )
+    def _mode_view(mode):
+        """What panel A shows in a mode: text → images hides the reference, image → images the text; both hide
+        the method (the mode is its method)."""
+        hidden = {"display": "none"}
+        if mode == "text":
+            return hidden, SHOWN, "Text query", 'e.g. "a small red star"', hidden, hidden, hidden
+        if mode == "image":
+            return SHOWN, hidden, "Modification text", "", hidden, hidden, SHOWN
+        return SHOWN, SHOWN, "Modification text", 'e.g. "make it red"', SHOWN, SHOWN, SHOWN
 
 
 def is_slow(method: str) -> bool:

@@ -285,6 +285,7 @@ def register_downloads(app: Dash, s: Services) -> None:
         prevent_initial_call=True,
     )
     def _download_rank_delta(_n, results, compare, sort_by):
+        results = base_results(results)  # F3 compares with the query's own ranking, also while E previews
         if not results or not compare:
             return no_update, "Compare the query with another prompt first: F3 is empty."
         t = heatmap_table(results, compare, sort_by)
