@@ -144,6 +144,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="also evaluate each vector method with collection expansion (rows 'METHOD +expansion'; as "
         "--set retrieval.expansion=true); the captions benchmark expands with the captions held out of its queries",
     )
+    p.add_argument(
+        "--rank-table",
+        action="store_true",
+        help="also print the QT-FIRS table shape per method: R@1/5/10, median and mean rank of the best target",
+    )
+    p.add_argument(
+        "--hashing",
+        action="store_true",
+        help="also compare semantic hashing (median and mean thresholds, with and without re-ranking) with float "
+        "search per method: R@1/5/10, ranks, storage and query time",
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("generate-demo", help="generate the demo world dataset into a folder")
@@ -272,6 +283,10 @@ def cmd_evaluate(cfg: AppConfig, args) -> int:
     }
     if meta_expansion is not None:
         meta["expansion"] = meta_expansion
+    if args.rank_table:
+        meta["rank_table"] = _rank_table(engine, bench, methods)
+    if args.hashing:
+        meta["hashing"] = _hashing_tables(engine, bench, methods)
     if setup is not None:
         meta["feedback_iterations"] = _feedback_tables(engine, bench, methods, setup)
     write_results(results, Path(args.out), meta)
@@ -303,6 +318,37 @@ def _expansion_rows(engine, bench, methods: list[str], results: dict) -> dict:
     if skipped:
         print(f"(no expansion rows for {', '.join(skipped)}: expansion needs one query vector, which these fuse)")
     return {"captions": len(collection), "images": len(collection.rows), "held_out": held_out is not None}
+
+
+def _rank_table(engine, bench, methods: list[str]) -> dict:
+    """R@1/5/10 and the median and mean rank of the best target per method (printed; returned for the JSON)."""
+    from infocir.evaluation.harness import query_results
+    from infocir.evaluation.rank_table import format_rank_table, rank_summary
+
+    rows = {m: rank_summary([r["first_target_rank"] for r in query_results(engine, bench, m)]) for m in methods}
+    print(format_rank_table(rows))
+    return rows
+
+
+def _hashing_tables(engine, bench, methods: list[str]) -> dict:
+    """Semantic hashing against float search for each method that composes one query vector."""
+    from infocir.errors import UserError
+    from infocir.evaluation.hashing_eval import hashing_table
+    from infocir.evaluation.rank_table import format_rank_table
+
+    extra = ("bytes/image", "storage ×", "ms/query", "time ×")
+    tables, skipped = {}, []
+    for m in methods:
+        try:
+            tables[m] = hashing_table(engine, bench, m, rerank=engine.config.hashing.rerank or 1000)
+        except UserError:
+            skipped.append(m)
+            continue
+        print(f"Semantic hashing, {m} ({len(bench.queries)} queries, {len(engine.index)} images):")
+        print(format_rank_table(tables[m], extra, first="search"))
+    if skipped:
+        print(f"(no hashing table for {', '.join(skipped)}: hashing searches one query vector)")
+    return tables
 
 
 def _feedback_tables(engine, bench, methods: list[str], setup) -> dict:

@@ -9,7 +9,6 @@ and mean rank of the best target."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,9 +16,8 @@ import numpy as np
 from infocir.errors import UserError
 from infocir.evaluation.benchmarks import Benchmark
 from infocir.evaluation.harness import first_rank, query_gallery, query_reference, rankable_scores
+from infocir.evaluation.rank_table import RECALL_AT, rank_summary
 from infocir.index.backends import top_k
-
-RECALL_AT = (1, 5, 10)
 
 
 class NoQueryVector(UserError, ValueError):
@@ -98,15 +96,7 @@ def feedback_iterations(
 
 
 def _row(iteration: int, ranks: list[int | None], refined_pct: float) -> dict:
-    found = [r for r in ranks if r is not None]
-    n = max(1, len(ranks))
-    row: dict = {"iteration": iteration}
-    for k in RECALL_AT:
-        row[f"R@{k}"] = 100.0 * sum(r <= k for r in found) / n
-    row["median_rank"] = float(np.median(found)) if found else math.nan
-    row["mean_rank"] = float(np.mean(found)) if found else math.nan
-    row["refined"] = refined_pct
-    return row
+    return {"iteration": iteration, **rank_summary(ranks), "refined": refined_pct}
 
 
 def format_iterations(tables: dict[str, list[dict]], setup: PseudoFeedback) -> str:
