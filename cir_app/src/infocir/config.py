@@ -282,6 +282,22 @@ class SaliencyConfig:
 
 
 @dataclass(frozen=True)
+class SegmentationConfig:
+    """Referring segmentation (``explain.segmentation``): the region of a result that the query text refers to."""
+
+    provider: str = "saliency"  # "saliency" (the engine's own maps) or "clipseg"; checked against the registry
+    explainer: str = "grad_eclip"  # saliency provider: the text-conditioned map (a registered explainer)
+    layers: int = _bounded(0, 0)  # Grad-ECLIP summed over the last n blocks; 0 = all (README: IoU per setting)
+    objectness: bool = True  # geometric mean with attention rollout (the class token's view of where objects are)
+    # "otsu" or a fraction in (0, 1] of the map's maximum
+    threshold: str = _matching("otsu", r"otsu|0?\.0*[1-9]\d*|1(\.0*)?", "otsu or a number in (0, 1]")
+    min_area: float = _bounded(0.01, 0.0, 1.0)  # components beyond the largest smaller than this share are dropped
+    keep: int = _bounded(1, 1, 16)  # connected components kept, largest first (holes filled)
+    clipseg_path: str = ""  # clipseg provider: a local folder with a CLIPSeg model and processor (save_pretrained)
+    clipseg_threshold: str = _matching("0.4", r"otsu|0?\.0*[1-9]\d*|1(\.0*)?", "otsu or a probability in (0, 1]")
+
+
+@dataclass(frozen=True)
 class UMAPConfig:
     pca_components: int = _bounded(80, 0)  # 0: no PCA pre-reduction
     n_neighbors: int = _bounded(25, 2)
@@ -313,6 +329,7 @@ class AppConfig:
     ui: UIConfig = UIConfig()
     enhancement: EnhancementConfig = EnhancementConfig()
     saliency: SaliencyConfig = SaliencyConfig()
+    segmentation: SegmentationConfig = SegmentationConfig()
     umap: UMAPConfig = UMAPConfig()
 
     @property

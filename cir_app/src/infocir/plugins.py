@@ -14,6 +14,7 @@ def check_plugin_names(cfg: AppConfig) -> AppConfig:
     """Raise ConfigError for a method, explainer or provider name that no plugin registered."""
     from infocir.enhance.registry import list_provider_names
     from infocir.explain.base import EXPLAINERS
+    from infocir.explain.segmentation import SEGMENTERS
     from infocir.methods.registry import list_method_names
 
     methods = list_method_names()
@@ -21,6 +22,8 @@ def check_plugin_names(cfg: AppConfig) -> AppConfig:
         ("retrieval.method", cfg.retrieval.method, methods),
         ("feedback.base_method", cfg.feedback.base_method, methods),
         ("saliency.explainer", cfg.saliency.explainer, EXPLAINERS.names()),
+        ("segmentation.explainer", cfg.segmentation.explainer, EXPLAINERS.names()),
+        ("segmentation.provider", cfg.segmentation.provider, SEGMENTERS.names()),
         ("enhancement.provider", cfg.enhancement.provider, ["auto", *list_provider_names()]),
     ]
     for path, value, allowed in checks:

@@ -198,6 +198,45 @@ class ExplanationService:
         sal.target = what
         return sal
 
+    def segmenter(self):
+        """The ``[segmentation]`` provider over the engine's model, made on first use (a CLIPSeg model loads once)."""
+        if getattr(self, "_segmenter", None) is None:
+            from infocir.explain.segmentation import create_segmenter
+
+            with self._model_lock:
+                if getattr(self, "_segmenter", None) is None:
+                    self._segmenter = create_segmenter(self.engine.bundle, self.engine.config.segmentation)
+        return self._segmenter
+
+    def segment(self, text: str, image_id: str | None = None, upload: bytes | None = None):
+        """The region of an image that ``text`` refers to (``explain.segmentation``), as a ``TextMask`` at the
+        display size; cached per (provider settings, image, text)."""
+        import time
+
+        from PIL import Image
+
+        from infocir.explain.image import display_size
+        from infocir.explain.segmentation import TextMask
+
+        if image_id is None and upload is None:
+            raise ValueError("an image id or uploaded image bytes are needed")
+        if not text.strip():
+            raise ValueError("a text is needed: the mask is the region the text refers to")
+        reference = image_id if image_id is not None else upload
+        seg = self.segmenter()
+        key = _key("seg", seg.key(), self.engine.reference_key(reference), text.strip(), self.max_side)
+
+        def compute() -> TextMask:
+            t0 = time.perf_counter()
+            image = self.engine.reference_image(reference)
+            m = seg.mask(image, text.strip())
+            w, h = display_size(image.size, self.max_side)
+            if (w, h) != image.size:
+                m = np.asarray(Image.fromarray(m.astype(np.uint8) * 255).resize((w, h), Image.Resampling.NEAREST)) > 127
+            return TextMask(m, text.strip(), seg.label, time.perf_counter() - t0)
+
+        return self._cached(key, compute)
+
     def tokens(
         self, method: str, reference: Any, text: str, target_id: str, token_method: str = "grad_eclip"
     ) -> TokenAttribution:
