@@ -89,6 +89,8 @@ F_REF_CAPTION = "explain-ref-caption"
 F_CAND_IMG = "explain-cand-img"
 F_CAND_HEAT = "explain-cand-heat"
 F_CAND_CAPTION = "explain-cand-caption"
+F_CAND_MASK = "explain-cand-mask"  # the outline of the region the query text refers to (explain.segmentation)
+F_SEGMENT = "explain-segment"  # checklist: ["on"] = outline that region on the shown candidate
 F_TOKENS = "explain-tokens"
 F_TOKENS_NOTE = "explain-tokens-note"
 F_COMPARE_TEXT = "explain-compare-text"

@@ -443,15 +443,24 @@ def map_card() -> html.Div:
     )
 
 
-def overlay(img_id: str, heat_id: str, caption_id: str, alt: str, overlay_id: str | None = None) -> html.Figure:
-    """An image with its saliency layer stacked on top (the opacity slider styles the layer); a click,
-    Enter or Space on it opens the enlarged view."""
+def overlay(
+    img_id: str, heat_id: str, caption_id: str, alt: str, overlay_id: str | None = None, mask_id: str | None = None
+) -> html.Figure:
+    """An image with its saliency layer stacked on top (the opacity slider styles the layer) and, with
+    ``mask_id``, the outline of the region the query text refers to; a click, Enter or Space on it opens
+    the enlarged view."""
+    mask = (
+        [html.Img(id=mask_id, className="overlay-heat overlay-mask", alt=f"region of the {alt} the text refers to")]
+        if mask_id
+        else []
+    )
     return html.Figure(
         [
             html.Div(
                 [
                     html.Img(id=img_id, className="overlay-base", alt=alt),
                     html.Img(id=heat_id, className="overlay-heat", alt=f"saliency map of the {alt}"),
+                    *mask,
                 ],
                 className="overlay kbd",
                 id=overlay_id,
@@ -596,6 +605,21 @@ def explanation_panel(cfg: AppConfig) -> html.Section:
                 className="ctl",
             ),
             html.Div(
+                dcc.Checklist(
+                    id=ids.F_SEGMENT,
+                    options=[
+                        {
+                            "label": " segment the text's region",
+                            "value": "on",
+                            "title": "outline the region of the shown candidate that the query text refers to "
+                            f"([segmentation] provider: {cfg.segmentation.provider})",
+                        }
+                    ],
+                    value=[],
+                ),
+                className="ctl segment-toggle",
+            ),
+            html.Div(
                 [
                     html.Label("Word scores", htmlFor=ids.F_TOKEN_METHOD),
                     dcc.Dropdown(
@@ -620,7 +644,12 @@ def explanation_panel(cfg: AppConfig) -> html.Section:
                     html.Div(
                         [
                             overlay(
-                                ids.F_CAND_IMG, ids.F_CAND_HEAT, ids.F_CAND_CAPTION, "candidate", ids.F_CAND_OVERLAY
+                                ids.F_CAND_IMG,
+                                ids.F_CAND_HEAT,
+                                ids.F_CAND_CAPTION,
+                                "candidate",
+                                ids.F_CAND_OVERLAY,
+                                ids.F_CAND_MASK,
                             ),
                             html.Div(
                                 [

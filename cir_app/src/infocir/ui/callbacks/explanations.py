@@ -77,9 +77,17 @@ def method_only(params: dict) -> dict:
 
 
 def _steps(
-    s: Services, results: dict, reference, index: int, explainer: str, token_method: str, ref_view: str = "candidate"
+    s: Services,
+    results: dict,
+    reference,
+    index: int,
+    explainer: str,
+    token_method: str,
+    ref_view: str = "candidate",
+    segment: bool = False,
 ) -> list:
-    """The job for one view of panel F: compose the query once, then only what is shown."""
+    """The job for one view of panel F: compose the query once, then only what is shown (with ``segment``,
+    the region of the shown candidate that the query text refers to)."""
     sal = s.config.saliency
     text, method = results.get("text", ""), results.get("method")
     params = s.ranking_params(results)  # a feedback step's marks and rounds: the query is that step's
@@ -113,6 +121,8 @@ def _steps(
     limit = sal.max_candidates if sal.max_candidates is not None else len(results["ids"])
     if sal.generate_candidates and index < limit:
         steps.append(("cand", lambda: s.explanations.saliency(state["vector"], explainer, image_id=cand)))
+    if segment and text.strip():
+        steps.append(("seg", lambda: s.explanations.segment(text, image_id=cand)))
     # Word scores only where the method reads the text ("image" ignores it).
     if sal.generate_text_attribution and text.strip() and create_method(method or s.config.retrieval.method).needs_text:
         steps.append(("tokens", lambda: s.explanations.tokens(method, reference, text, cand, token_method)))
@@ -194,10 +204,14 @@ def _visible(job) -> tuple[list[str], dict[str, str]]:
 
 
 def render_poll(sal, job, r: dict, finished: bool, sent: set, results, index) -> tuple:
-    """The panel's outputs for a snapshot of the job; maps and word bars are sent only once."""
+    """The panel's outputs for a snapshot of the job; maps and word bars are sent only once.  The last item
+    is the candidate's text-region outline (``NO_HEAT`` when the job has none)."""
+    from infocir.explain.render import png_data_uri
+    from infocir.explain.segmentation import outline_rgba
+
     visible, errors = _visible(job)
     shown_done = finished or all(n in r or n in errors for n in visible)
-    ref, cand, tok = r.get("ref"), r.get("cand"), r.get("tokens")
+    ref, cand, tok, seg = r.get("ref"), r.get("cand"), r.get("tokens"), r.get("seg")
     ref_caption = (
         f"reference · {LABELS.get(ref.explainer, ref.explainer)} of {ref.target} ({ref.score:.3f}) · "
         f"{ref.seconds:.2f} s"
@@ -227,7 +241,20 @@ def render_poll(sal, job, r: dict, finished: bool, sent: set, results, index) ->
     cand_caption = no_update
     if cand is not None and results and results.get("ids"):
         cand_caption = _cand_caption(results, min(index or 0, len(results["ids"]) - 1), cand.score)
-    return heat("ref", ref), ref_caption, heat("cand", cand), cand_caption, fig, note, " ".join(status), finished
+        if seg is not None:
+            cand_caption += f" · outlined: “{seg.text}”, {100 * seg.area:.0f} % of the image ({seg.provider})"
+    mask = NO_HEAT if seg is None else (no_update if "seg" in sent else png_data_uri(outline_rgba(seg.mask)))
+    return (
+        heat("ref", ref),
+        ref_caption,
+        heat("cand", cand),
+        cand_caption,
+        fig,
+        note,
+        " ".join(status),
+        finished,
+        mask,
+    )
 
 
 def register(app: Dash, s: Services) -> None:
@@ -268,13 +295,14 @@ def register_f1(app: Dash, s: Services) -> None:
         Input(ids.F_EXPLAINER, "value"),
         Input(ids.F_TOKEN_METHOD, "value"),
         Input(ids.F_REF_VIEW, "value"),
+        Input(ids.F_SEGMENT, "value"),
         State(ids.RESULTS_STORE, "data"),
         State(ids.QUERY_VECTOR, "data"),
         State(ids.F_JOB, "data"),
         State(ids.SESSION, "data"),
         prevent_initial_call=True,
     )
-    def _start(index, explainer, token_method, ref_view, results, kept, old_job, session):
+    def _start(index, explainer, token_method, ref_view, segment, results, kept, old_job, session):
         if not results or not results.get("ids"):
             return None, True, "Run a search to explain its results.", "", "", ""
         index = min(index or 0, len(results["ids"]) - 1)
@@ -295,7 +323,16 @@ def register_f1(app: Dash, s: Services) -> None:
                 media_url(cand),
                 caption,
             )
-        steps = _steps(s, with_vector(results, kept), ref, index, explainer, token_method, ref_view or "candidate")
+        steps = _steps(
+            s,
+            with_vector(results, kept),
+            ref,
+            index,
+            explainer,
+            token_method,
+            ref_view or "candidate",
+            segment="on" in (segment or []),
+        )
         job = s.submit_for(session, "explain", steps, replaces=old_job)
         return job, False, "Computing explanations…", ref_src, media_url(cand), caption
 
@@ -308,6 +345,7 @@ def register_f1(app: Dash, s: Services) -> None:
         Output(ids.F_TOKENS_NOTE, "children"),
         Output(ids.F_STATUS, "children", allow_duplicate=True),
         Output(ids.F_POLL, "disabled", allow_duplicate=True),
+        Output(ids.F_CAND_MASK, "src"),
         Output(ids.F_SHOWN, "data"),
         Output(polling.answered(ids.F_POLL), "data"),
         Input(polling.tick(ids.F_POLL), "data"),
@@ -322,11 +360,23 @@ def register_f1(app: Dash, s: Services) -> None:
         s.claim(session, "explain", job_id)  # the page shows this job: older ones it never saw stop
         job = s.jobs.get(job_id)
         if job is None:
-            return NO_HEAT, "", NO_HEAT, no_update, empty_figure("No explanation yet."), "", no_update, True, None, tick
+            return (
+                NO_HEAT,
+                "",
+                NO_HEAT,
+                no_update,
+                empty_figure("No explanation yet."),
+                "",
+                no_update,
+                True,
+                NO_HEAT,
+                None,
+                tick,
+            )
         if job.cancelled:
             # A poll for a job that a newer one replaced (a late response): touch nothing, above all
             # not the interval, which now polls the new job; answer the gate (ui/polling.py).
-            return (*(no_update,) * 9, tick)
+            return (*(no_update,) * 10, tick)
         # Read "finished" before the results: if it was true then, every result is in the snapshot.
         finished = job.finished
         r = dict(job.results)
