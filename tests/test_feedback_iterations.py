@@ -100,3 +100,30 @@ def test_evaluate_command_prints_the_iteration_table(demo_world_engine, tmp_path
     assert main([*args, "--feedback-iterations", "1", "--breaking-rank", "0"]) == 1
     err = capsys.readouterr().err
     assert "breaking_rank" in err and "Traceback" not in err
+
+
+def test_search_command_takes_relevance_marks(demo_world_engine, capsys):
+    """`infocir search --method feedback --relevant ID --nonrelevant ID` ranks as engine.search with those marks."""
+    from infocir.cli import main
+
+    engine, root = demo_world_engine
+    q = load_benchmark("demo", engine, str(root)).queries[0]
+    base = engine.search(q.reference_id, q.text, k=8, method="average", exclude_reference=True).ids
+    args = ["search", "--dataset", str(root), "--set", f"index.cache_dir={engine.config.index.cache_dir}"]
+    args += ["-r", q.reference_id, "-t", q.text, "-k", "8", "--exclude-reference", "--method", "feedback"]
+    args += ["--set", "feedback.base_method=average", "--relevant", base[6], "--nonrelevant", base[0]]
+    assert main(args) == 0
+    shown = [ln.split()[-1] for ln in capsys.readouterr().out.splitlines() if ln.strip()[:1].isdigit()]
+    want = engine.search(
+        q.reference_id,
+        q.text,
+        k=8,
+        method="feedback",
+        base="average",
+        relevant=[base[6]],
+        nonrelevant=[base[0]],
+        exclude_reference=True,
+    )
+    assert shown == want.ids and shown != base
+    assert main([*args[:-4], "--relevant", "nope.png"]) == 2
+    assert "not dataset ids: nope.png" in capsys.readouterr().err

@@ -105,6 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave a dataset reference out of its own results (the dashboard's switch)",
     )
+    p.add_argument(
+        "--relevant",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="an image marked relevant (the page's ideals) for relevance feedback (--method feedback); repeatable",
+    )
+    p.add_argument(
+        "--nonrelevant", action="append", default=[], metavar="ID", help="an image marked not relevant; repeatable"
+    )
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("methods", help="list the CIR methods and whether they are available")
@@ -244,7 +254,12 @@ def cmd_search(cfg: AppConfig, args) -> int:
             print(f"error: --reference {reference!r} is neither a dataset id nor an image file.", file=sys.stderr)
             print(f"  e.g. a dataset id: {engine.index.ids[0]}", file=sys.stderr)
             return EXIT_USAGE
-    res = engine.search(reference, args.text, k=args.k, exclude_reference=args.exclude_reference)
+    marks = {key: ids for key, ids in (("relevant", args.relevant), ("nonrelevant", args.nonrelevant)) if ids}
+    unknown = [i for ids in marks.values() for i in ids if i not in engine.index.row_of]
+    if unknown:
+        print(f"error: not dataset ids: {', '.join(unknown)} (e.g. {engine.index.ids[0]})", file=sys.stderr)
+        return EXIT_USAGE
+    res = engine.search(reference, args.text, k=args.k, exclude_reference=args.exclude_reference, **marks)
     print(f"method={res.method}  reference={args.reference}  text={args.text!r}  ({res.elapsed_ms:.1f} ms)")
     print(f"{'rank':>4}  {'score':>7}  {'class':<14} id")
     for row in res.table():

@@ -243,9 +243,10 @@ def cli_argv(
     method: str | None,
     overrides: Mapping[str, str] | None = None,
     exclude_reference: bool = False,
+    relevant: Sequence[str] = (),
 ) -> list[str]:
     """The ``infocir`` arguments (without the program name) of a search: ``infocir.cli.main(argv)``
-    prints the same top-k as the page."""
+    prints the same top-k as the page (``relevant``: the ideals relevance feedback was given)."""
     argv = ["search"]
     if reference:
         argv += ["--reference", reference]
@@ -254,6 +255,8 @@ def cli_argv(
         argv += ["--method", method]
     if exclude_reference:
         argv.append("--exclude-reference")
+    for image_id in relevant:
+        argv += ["--relevant", image_id]
     for key, value in (overrides or {}).items():
         argv += ["--set", f"{key}={value}"]
     return argv
@@ -267,6 +270,7 @@ def cli_command(
     overrides: Mapping[str, str] | None = None,
     exclude_reference: bool = False,
     program: str = "infocir",
+    relevant: Sequence[str] = (),
 ) -> str:
     """``cli_argv`` as one shell line, every argument quoted for POSIX shells."""
-    return shlex.join([program, *cli_argv(reference, text, k, method, overrides, exclude_reference)])
+    return shlex.join([program, *cli_argv(reference, text, k, method, overrides, exclude_reference, relevant)])

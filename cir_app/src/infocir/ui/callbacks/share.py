@@ -87,9 +87,19 @@ def cli(s: Services, results: dict) -> str:
         results.get("method"),
         export.config_overrides(s.config) | chosen_index(results),
         exclude_reference=bool(results.get("exclude_reference")),
+        relevant=results.get("relevant") or (),
     )
     if upload:
         command = f"# the reference was an upload: save it as {ref.get('name')!r} in this folder first\n" + command
+    params = results.get("method_params") or {}
+    if params.get("rounds"):  # the command line has no flag for earlier feedback rounds: say what it runs instead
+        command = (
+            f"# feedback step {len(params['rounds'])}: the command line runs one Rocchio step with the last marks; "
+            "the steps are engine.search(..., method='feedback', rounds=...) in Python\n" + command
+        )
+    elif params:
+        extra = " ".join(f"{k}={v}" for k, v in params.items())
+        command = f"# method settings from the page ({extra}) are Python parameters of engine.search\n" + command
     return command
 
 
