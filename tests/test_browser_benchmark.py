@@ -13,6 +13,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
 from conftest import BROWSER_SHAPES  # noqa: E402
+from infocir.ui.browser import MAP_POINT_JS  # noqa: E402
 from test_browser import click_fresh, gallery_ids, server_errors, wait_until  # noqa: E402
 from test_browser_share import allow_downloads, downloaded, press  # noqa: E402
 
@@ -46,6 +47,12 @@ def queries(engine_cfg):
     return qs
 
 
+def map_rows(d, trace: str) -> list[int]:
+    """The index rows of a map trace's points, sorted."""
+    got = d.execute_script(MAP_POINT_JS, trace) or {"pts": []}
+    return sorted(p[2] for p in got["pts"])
+
+
 def value(d, element_id: str) -> str:
     return d.find_element(By.ID, element_id).get_attribute("value") or ""
 
@@ -58,7 +65,7 @@ def marked(d, cls: str) -> set[str]:
     )
 
 
-def test_the_query_browser_loads_queries_marks_targets_and_exports(dash_page, app, queries, tmp_path):
+def test_the_query_browser_loads_queries_marks_targets_and_exports(dash_page, app, queries, tmp_path, engine_cfg):
     dash_page.start_server(app)
     d = dash_page.driver
     click_fresh(d, "#bench-toggle")
@@ -79,6 +86,10 @@ def test_the_query_browser_loads_queries_marks_targets_and_exports(dash_page, ap
     assert targets and first["reference_id"] not in shown  # left out of its own results, as the table ranks
     assert wait_until(lambda: marked(d, "target") == targets, 10)
     assert not marked(d, "ideal")  # targets are not ideals until copied
+    # D marks every ground-truth target (in the top k or not) in its own trace, apart from the ideals
+    engine, _ = engine_cfg
+    want_rows = sorted(engine.index.row_of[t] for t in first["target_ids"])
+    assert wait_until(lambda: map_rows(d, "targets") == want_rows, 60), map_rows(d, "targets")
 
     # ↓ in the focused table: the next query in the list loads
     second = queries[int(rows[1]["q"])]

@@ -299,7 +299,7 @@ def _row_from_numbers(p: dict, per_trace: list, overlay_rows: list) -> int | Non
 
 # drawn over the dataset traces, in this order; "hovered" rings the point of the gallery tile under the
 # pointer (set in the browser by assets/linking.js, so it costs no request)
-MAP_OVERLAYS = ("links", "top-k", "ideals", "reference", "composed query", "hovered")
+MAP_OVERLAYS = ("links", "top-k", "ideals", "targets", "reference", "composed query", "hovered")
 UNSELECTED = {"marker": {"opacity": 0.07}}  # a map selection dims the other points (does not hide them)
 
 
@@ -317,11 +317,14 @@ def map_overlays(
     query_xy: Sequence[float] | None = None,
     show_lines: bool = False,
     ideal_rows: Sequence[int] = (),
+    target_rows: Sequence[int] = (),
 ) -> dict[str, go.Scattergl]:
     """The map's markers over the dataset, one trace per name of MAP_OVERLAYS (an empty trace where
-    there is nothing to draw, so each keeps its place and a redraw can replace it alone)."""
+    there is nothing to draw, so each keeps its place and a redraw can replace it alone); ``target_rows``: the
+    ground-truth targets of the benchmark query shown (teal squares, apart from the gold ideals)."""
     res = np.asarray(result_rows, int)
     ideals = np.asarray(ideal_rows, int)
+    targets = np.asarray(target_rows, int)
     out: dict[str, go.Scattergl] = {}
     xs, ys = [], []
     if show_lines and query_xy is not None:
@@ -357,6 +360,16 @@ def map_overlays(
         customdata=ideals.tolist(),
         showlegend=bool(len(ideals)),
         marker=dict(size=15, symbol="circle-open", color="#d4a017", line=dict(width=3)),
+        hoverinfo="none",
+    )
+    out["targets"] = go.Scattergl(
+        x=coords[targets, 0].tolist(),
+        y=coords[targets, 1].tolist(),
+        mode="markers",
+        name="targets",
+        customdata=targets.tolist(),
+        showlegend=bool(len(targets)),
+        marker=dict(size=19, symbol="square-open", color="#0c8599", line=dict(width=2.5)),
         hoverinfo="none",
     )
     # WebGL like the points, so that the markers drawn last are on top of the top-k rings.
@@ -479,6 +492,7 @@ def embedding_figure(
     fixed_overlays: bool = False,
     groups: MapGroups | None = None,
     selected_rows: Sequence[int] | None = None,
+    target_rows: Sequence[int] = (),
 ) -> go.Figure:
     """D: every image as a WebGL point coloured by class (or by ``groups``: an attribute), with the
     reference (star), the composed query (X), the top-k (ringed) and the ideals (gold) on top.
@@ -491,7 +505,9 @@ def embedding_figure(
     otherwise only the overlays with something to draw."""
     groups = groups or class_groups(classes, colours)
     fig = go.Figure(dataset_traces(coords, classes, groups, highlight, selected_rows))
-    overlays = map_overlays(coords, classes, colours, result_rows, reference_xy, query_xy, show_lines, ideal_rows)
+    overlays = map_overlays(
+        coords, classes, colours, result_rows, reference_xy, query_xy, show_lines, ideal_rows, target_rows
+    )
     for trace in overlays.values():
         if fixed_overlays or len(trace.x or ()):
             fig.add_trace(trace)

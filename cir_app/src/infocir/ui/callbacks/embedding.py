@@ -24,6 +24,7 @@ from __future__ import annotations
 from dash import Dash, Input, Output, Patch, State, ctx, html, no_update
 
 from infocir.ui import ids, polling
+from infocir.ui.callbacks.gallery import benchmark_targets
 from infocir.ui.figures import (
     MAP_OVERLAYS,
     comparison_traces,
@@ -58,7 +59,9 @@ class MapPanel:
             return no_update, message, False, tick
         return state, message, True, tick
 
-    def figure(self, ready, results, highlight, ideals, lines, browse, colour, tool, drawn, kept, compare=None):
+    def figure(
+        self, ready, results, highlight, ideals, lines, browse, colour, tool, drawn, kept, compare=None, marks=None
+    ):
         if ready != "ready":
             text = "The map is unavailable." if ready == "error" else "The map is being built…"
             return empty_figure(text), no_update, None
@@ -66,6 +69,8 @@ class MapPanel:
         groups = self.s.groups(colour)
         ref_xy, query_xy = self.s.placements(with_vector(results, kept)) if results else (None, None)
         ideal_rows = [index.row_of[i] for i in (ideals or []) if i in index.row_of]
+        # the benchmark query's ground-truth targets, while its results are shown (as B frames them)
+        target_rows = [index.row_of[i] for i in benchmark_targets(marks, results) if i in index.row_of]
         note = ""
         if results and query_xy is None and results.get("method"):
             note = "This method fuses scores rather than composing one query vector, so no ✕ is drawn."
@@ -87,6 +92,7 @@ class MapPanel:
                 fixed_overlays=True,
                 groups=groups,
                 selected_rows=selected,
+                target_rows=target_rows,
             )
             fig.add_traces(comparison_traces(m.coords, compare or []))  # after MAP_OVERLAYS, always present
             return fig, note, groups.attribute
@@ -97,7 +103,7 @@ class MapPanel:
             patch["data"][i]["marker"]["opacity"] = opacity
             patch["data"][i]["selectedpoints"] = chosen[i]
         overlays = map_overlays(
-            m.coords, index.classes, self.s.colours, res_rows, ref_xy, query_xy, show_lines, ideal_rows
+            m.coords, index.classes, self.s.colours, res_rows, ref_xy, query_xy, show_lines, ideal_rows, target_rows
         )
         for j, name in enumerate(MAP_OVERLAYS):
             patch["data"][len(groups.rows) + j] = overlays[name].to_plotly_json()
@@ -118,28 +124,29 @@ class MapPanel:
         return tool if tool in ("zoom", "pan", "select", "lasso") else no_update
 
     # ------------------------------------------------------------------ events
-    def event_rows(self, points, results, ideals, colour) -> list[int]:
+    def event_rows(self, points, results, ideals, colour, marks=None) -> list[int]:
         """Index rows of the map points in a click, hover or selection event (see figures.map_point_rows);
         the page's map has the dataset traces of its colouring, then every overlay of MAP_OVERLAYS."""
         index = self.index
         ideal_rows = [index.row_of[i] for i in (ideals or []) if i in index.row_of]
-        overlays = {"links": [], "top-k": (results or {}).get("rows", []), "ideals": ideal_rows}
+        target_rows = [index.row_of[i] for i in benchmark_targets(marks, results) if i in index.row_of]
+        overlays = {"links": [], "top-k": (results or {}).get("rows", []), "ideals": ideal_rows, "targets": target_rows}
         rows = map_point_rows(points, index.classes, self.s.colours, overlays, self.s.groups(colour))
         return [r for r in rows if 0 <= r < len(index)]
 
-    def select(self, selected, results, ideals, colour):
+    def select(self, selected, results, ideals, colour, marks=None):
         if not selected or not selected.get("points"):
             return no_update
-        rows = self.event_rows(selected["points"], results, ideals, colour)
+        rows = self.event_rows(selected["points"], results, ideals, colour, marks)
         return {"rows": rows} if rows else no_update
 
-    def click(self, click, results, ideals, colour):
+    def click(self, click, results, ideals, colour, marks=None):
         """A click opens the point's card beside it (``card``); clickData is reset so that clicking the
         same point again opens it again."""
         if not click or not click.get("points"):
             return no_update, no_update
         point = click["points"][0]
-        rows = self.event_rows([point], results, ideals, colour)
+        rows = self.event_rows([point], results, ideals, colour, marks)
         if not rows:
             return no_update, None
         return {"row": rows[0], "bbox": point.get("bbox")}, None
@@ -163,11 +170,11 @@ class MapPanel:
             lines.append(html.Div([f"{colour} ", html.B(shown)], className="card-attr"))
         return lines
 
-    def hover(self, hover, results, ideals, colour):
+    def hover(self, hover, results, ideals, colour, marks=None):
         if not hover or not hover.get("points"):
             return False, no_update, no_update
         point = hover["points"][0]
-        rows = self.event_rows([point], results, ideals, colour)
+        rows = self.event_rows([point], results, ideals, colour, marks)
         if not rows or not point.get("bbox"):
             return False, no_update, no_update
         row = rows[0]
@@ -243,9 +250,15 @@ def register(app: Dash, s: Services) -> None:
         State(ids.MAP_DRAWN, "data"),
         State(ids.QUERY_VECTOR, "data"),
         Input(ids.CMP_MAP, "data"),  # the compared methods' top-k (ui/callbacks/compare.py)
+        Input(ids.BENCH_TARGETS, "data"),  # the loaded benchmark query's targets (ui/callbacks/benchmark.py)
     )(p.figure)
     app.callback(Output(ids.MAP_TOOL, "data"), Input(ids.MAP, "relayoutData"), prevent_initial_call=True)(p.tool)
-    events = (State(ids.RESULTS_STORE, "data"), State(ids.IDEALS_STORE, "data"), State(ids.MAP_COLOUR, "value"))
+    events = (
+        State(ids.RESULTS_STORE, "data"),
+        State(ids.IDEALS_STORE, "data"),
+        State(ids.MAP_COLOUR, "value"),
+        State(ids.BENCH_TARGETS, "data"),
+    )
     app.callback(
         Output(ids.BROWSE_STORE, "data", allow_duplicate=True),
         Input(ids.MAP, "selectedData"),
