@@ -215,3 +215,28 @@ def test_icir_per_instance_databases(world):
     assert r["mAP"] == pytest.approx(100 * ap_by_hand(ranked, set(q.target_ids)))
     # 2 positives among 3 candidates: AP is 1 (both first), (1 + 2/3)/2 or (1/2 + 2/3)/2
     assert round(r["mAP"], 4) in {100.0, round(100 * (1 + 2 / 3) / 2, 4), round(100 * (1 / 2 + 2 / 3) / 2, 4)}
+
+
+def test_the_benchmark_views_choices_are_the_readers():
+    """ui.benchmark offers exactly the benchmarks load_benchmark can read (a new reader must be offered too)."""
+    from dataclasses import fields
+
+    from infocir.config import UIConfig
+    from infocir.evaluation.benchmarks import READERS
+
+    choices = next(f.metadata["choices"] for f in fields(UIConfig) if f.name == "benchmark")
+    assert set(choices) == set(READERS)
+
+
+def test_the_benchmark_view_reads_the_configured_benchmark(tiny_engine, tmp_path):
+    """ui.benchmark=cirr with a folder that lacks CIRR's files: the view's loader says what is missing."""
+    from infocir.config import apply_overrides
+    from infocir.evaluation.benchmarks import BenchmarkError
+    from infocir.projection.embedding_map import MapService
+    from infocir.ui.callbacks.benchmark import BenchmarkTables
+    from infocir.ui.services import Services
+
+    cfg = apply_overrides(tiny_engine.config, {"ui.benchmark": "cirr", "ui.benchmark_path": str(tmp_path)})
+    tables = BenchmarkTables(Services(tiny_engine, cfg, MapService(tiny_engine, cfg.umap, tmp_path / "map")))
+    with pytest.raises(BenchmarkError, match="missing benchmark file .*cap.rc2"):  # CIRR's captions file
+        tables.benchmark()

@@ -250,6 +250,10 @@ class UIConfig:
     # Panel A's reference picker lists at most this many dataset ids (the server searches the ids as one types;
     # shipping every id to the browser was 30 MB at 1M images).
     reference_options: int = _bounded(50, 1, 1000)
+    # the benchmark view's queries: "demo" (queries.json beside the dataset), or circo, cirr, fashioniq, domain,
+    # icir, captions when the dataset is that benchmark's images (``benchmark_path``: the folder of its files)
+    benchmark: str = _choices("demo", "circo", "cirr", "fashioniq", "domain", "icir", "captions", default="demo")
+    benchmark_path: str = ""
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,8 @@ class BenchmarkTables:
     def benchmark(self) -> Benchmark:
         with self._lock:
             if self._bench is None:
-                self._bench = load_benchmark("demo", self.s.engine)
+                ui = self.s.config.ui  # ui.benchmark / ui.benchmark_path: which queries the view lists
+                self._bench = load_benchmark(ui.benchmark, self.s.engine, ui.benchmark_path or None)
             return self._bench
 
     def cached(self, method: str, k: int) -> dict | None:
