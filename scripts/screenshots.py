@@ -132,9 +132,7 @@ def preview_candidate(d, url: str, out: Path, width: int) -> None:
     time.sleep(1.0)
     d.find_element(By.CSS_SELECTOR, ".enhance-table tbody tr.selected").click()
     wait_until(lambda: "preview of E's prompt" in d.find_element(By.ID, "results-summary").text, 60)
-    wait_until(
-        lambda: (d.find_element(By.ID, "explain-cand-heat").get_attribute("src") or "").startswith("data:"), 120
-    )
+    wait_until(lambda: (d.find_element(By.ID, "explain-cand-heat").get_attribute("src") or "").startswith("data:"), 120)
     time.sleep(2.5)
     full_page(d, out / f"enhance-preview-{width}.png", width)
 

@@ -350,7 +350,13 @@ def _rank_table(engine, bench, methods: list[str]) -> dict:
     from infocir.evaluation.harness import query_results
     from infocir.evaluation.rank_table import format_rank_table, rank_summary
 
-    rows = {m: rank_summary([r["first_target_rank"] for r in query_results(engine, bench, m)]) for m in methods}
+    def firsts(m: str) -> list[int | None]:
+        return [
+            None if r["first_target_rank"] is None else int(r["first_target_rank"])
+            for r in query_results(engine, bench, m)
+        ]
+
+    rows = {m: rank_summary(firsts(m)) for m in methods}
     print(format_rank_table(rows))
     return rows
 
