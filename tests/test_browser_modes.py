@@ -66,3 +66,30 @@ def test_text_and_image_modes_drive_every_panel(dash_page, app, engine_cfg):
     pick_mode(d, "Composed")
     assert wait_until(lambda: shown(d, "query-method-block") and shown(d, "query-text-block"), 20)
     assert not server_errors(dash_page)
+
+
+def test_the_expansion_switch_searches_with_captions(dash_page, app, engine_cfg):
+    """ "expand with captions" in A: without captions.csv a sentence naming the file; with one, text → images ranks
+    as engine.search(expansion=True) (an image once, by its best score) and A says it expanded."""
+    engine, cfg = engine_cfg
+    root = engine.scan.root
+    dash_page.start_server(app)
+    d = dash_page.driver
+    dash_page.wait_for_element("#query-text", timeout=30)
+    pick_mode(d, "Text → images")
+    d.find_element(By.CSS_SELECTOR, "#query-expansion input").click()
+    (root / "captions.csv").unlink(missing_ok=True)
+    type_query(d, "a red star", 6)
+    assert wait_until(lambda: "captions.csv" in d.find_element(By.ID, "query-message").text, 30)
+
+    # captions that describe two hearts as red stars: expansion must pull them up
+    hearts = [i for i in engine.index.ids if i.startswith("heart/")][:2]
+    (root / "captions.csv").write_text("image_id,caption\n" + "".join(f"{h},a red star\n" for h in hearts))
+    click_fresh(d, "#query-search")
+    want = engine.search(None, "a red star", k=6, method="text", expansion=True)
+    plain = engine.search(None, "a red star", k=6, method="text", expansion=False)
+    assert set(hearts) <= set(want.ids) and want.ids != plain.ids
+    assert wait_until(lambda: gallery_ids(d) == want.ids, 30), (gallery_ids(d), want.ids)
+    assert "expanded with captions" in d.find_element(By.ID, "query-message").text
+    assert len(set(gallery_ids(d))) == len(gallery_ids(d))  # each image once
+    assert not server_errors(dash_page)

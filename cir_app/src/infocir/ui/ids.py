@@ -29,6 +29,7 @@ USE_REF = "use-ref"  # pattern-matching type
 SLOW_JOB = "store-slow-search"  # dcc.Store: a slow method's search running as a job (OTI): {"job", "query", ...}
 SLOW_POLL = "slow-search-poll"
 SLOW_CANCEL = "slow-search-cancel"
+EXPANSION = "query-expansion"  # checklist: ["on"] = collection expansion (captions as extra items, index.expansion)
 QUERY_MODE = "query-mode"  # radio: composed | text (text → images) | image (image → images)
 REFERENCE_BLOCK = "query-reference-block"  # the reference inputs (hidden in text mode)
 TEXT_BLOCK = "query-text-block"  # the text input (hidden in image mode)

@@ -225,6 +225,19 @@ def query_options(engine: RetrievalEngine, cfg: AppConfig) -> list:
             value=["exclude"] if cfg.retrieval.exclude_reference else [],
             className="inline-check exclude-ref",
         ),
+        dcc.Checklist(
+            id=ids.EXPANSION,
+            options=[
+                {
+                    "label": " expand with captions",
+                    "value": "on",
+                    "title": "collection expansion: each image also scores by its captions (captions.csv beside the "
+                    "dataset); an image counts once, with its best score",
+                }
+            ],
+            value=["on"] if cfg.retrieval.expansion else [],
+            className="inline-check exclude-ref",
+        ),
         html.Div(
             [
                 html.Label("Search index", htmlFor=ids.BACKEND),

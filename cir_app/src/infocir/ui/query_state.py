@@ -48,6 +48,7 @@ def search_key(results: dict | None) -> list | None:
         bool(results.get("exclude_reference", False)),
         results.get("method_params"),  # a feedback step (its base method and rounds), panel A's method settings
         results.get("settings"),
+        results.get("expansion"),
     ]
 
 

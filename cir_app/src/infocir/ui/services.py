@@ -87,6 +87,7 @@ class Services:
         backend: str | None = None,
         method_params: dict | None = None,
         settings: dict | None = None,
+        expansion: bool | None = None,
     ):
         """The one search of the page: panel A's query (``reference_info`` as ``query_state.page_reference``
         records it) and F3's comparisons, which rank another text exactly as the results were ranked.
@@ -95,7 +96,8 @@ class Services:
         feedback) and to no other: a method is asked what it takes, not recognised by name.  ``backend``: the
         search index chosen in A ("" or None: ``retrieval.backend``).  ``method_params``: further parameters of
         the method (the feedback iterations' ``base`` and ``rounds``, panel A's method settings, as the results store
-        records them); ``settings``: per-query values of the methods' configuration sections (BASIC's λ, …)."""
+        records them); ``settings``: per-query values of the methods' configuration sections (BASIC's λ, …);
+        ``expansion``: collection expansion on or off (None: ``retrieval.expansion``)."""
         reference = self.reference_from({"reference": reference_info})
         params = {"relevant": list(relevant or [])} if takes_relevant(method or self.config.retrieval.method) else {}
         params.update(method_params or {})
@@ -107,6 +109,7 @@ class Services:
             exclude_reference=exclude_reference,
             backend=backend or None,
             settings=settings or None,
+            expansion=expansion,
             **params,
         )
 
@@ -122,6 +125,7 @@ class Services:
             results.get("backend"),
             results.get("method_params"),
             results.get("settings"),
+            results.get("expansion"),
         )
 
     def ranking_params(self, results: dict) -> dict:
@@ -132,6 +136,8 @@ class Services:
             params["relevant"] = list(results["relevant"])
         if results.get("settings"):  # engine.search and engine.compose take them beside the method's parameters
             params["settings"] = dict(results["settings"])
+        if "expansion" in results:  # collection expansion chosen on the page (else the configured switch)
+            params["expansion"] = bool(results["expansion"])
         return params
 
     def submit_for(

@@ -140,7 +140,9 @@ def register_preview(app: Dash, s: Services) -> None:
             res = s.search_like(base, row["text"])  # ranked exactly as the search was, with the candidate's text
         except Exception as exc:
             return no_update, no_update, user_message(exc, "Preview")
-        query = {key: base.get(key) for key in ("reference", "method", "k", "exclude_reference")}
+        query = {
+            key: base[key] for key in ("reference", "method", "k", "exclude_reference", "expansion") if key in base
+        }
         data, vector = results_store(
             s,
             res,

@@ -73,7 +73,7 @@ function(results, prev, next, index) {
 def method_only(params: dict) -> dict:
     """The method's own parameters of ``Services.ranking_params`` (the reference map builds the method from them;
     per-query configuration settings are not parameters, and a map they change falls back, saying so)."""
-    return {k: v for k, v in params.items() if k != "settings"}
+    return {k: v for k, v in params.items() if k not in ("settings", "expansion")}
 
 
 def _steps(

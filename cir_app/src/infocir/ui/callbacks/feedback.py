@@ -161,6 +161,8 @@ def register_refine(app: Dash, s: Services) -> None:
                 None,
                 results.get("backend"),
                 {"base": base, "rounds": rounds},
+                None,
+                results.get("expansion"),
             )
         except Exception as exc:
             return *skip, user_message(exc, "Refine")
@@ -169,7 +171,9 @@ def register_refine(app: Dash, s: Services) -> None:
         steps = steps[: at + 1]  # refining an earlier step drops the steps after it
         if not steps or steps[-1]["results"].get("ids") != results.get("ids"):
             steps.append({"results": results, "vector": None})  # a history that lost its start
-        query = {key: results.get(key) for key in ("reference", "text", "k", "exclude_reference")}
+        query = {
+            key: results[key] for key in ("reference", "text", "k", "exclude_reference", "expansion") if key in results
+        }
         data, kept = results_store(
             s,
             res,

@@ -234,6 +234,7 @@ def register_search(app: Dash, s: Services) -> None:
         State(ids.SESSION, "data"),
         State(ids.SLOW_JOB, "data"),
         State(ids.QUERY_MODE, "value"),
+        State(ids.EXPANSION, "value"),
         prevent_initial_call=True,
     )
     def _search(
@@ -253,6 +254,7 @@ def register_search(app: Dash, s: Services) -> None:
         session,
         slow,
         query_mode,
+        expansion,
     ):
         backend = None if backend in (None, "", "configured") else backend
         if k is None or int(k) != k or not 1 <= int(k) <= 100:
@@ -274,6 +276,8 @@ def register_search(app: Dash, s: Services) -> None:
         query = {"reference": ref_info, "text": text or "", "method": method, "k": int(k), "exclude_reference": exclude}
         if query_mode in ("text", "image"):
             query["mode"] = query_mode
+        if ("on" in (expansion or [])) != s.config.retrieval.expansion:  # recorded only where it differs
+            query["expansion"] = "on" in (expansion or [])
         plan = {
             "query": query,
             "relevant": list(ideals or []) if feedback else [],
@@ -360,6 +364,7 @@ def run_plan(s: Services, plan: dict, progress=None):
         plan["backend"],
         params,
         plan["settings"],
+        q.get("expansion"),
     )
 
 
@@ -372,6 +377,12 @@ def finished_search(s: Services, plan: dict, res) -> tuple[dict, dict, str]:
     done = f"{len(res.ids)} results in {res.elapsed_ms:.0f} ms" + (f" from the {backend} index" if backend else "")
     if params or settings:
         done += " with " + ", ".join(f"{k}={v}" for k, v in {**params, **settings}.items())
+    if plan["query"].get("expansion", s.config.retrieval.expansion):
+        how = (res.composition.extras or {}).get("expansion") if res.composition is not None else None
+        if isinstance(how, dict) and not how.get("applied", True):
+            done += f"; not expanded: {how.get('reason', 'this method composes no single query vector')}"
+        else:
+            done += "; expanded with captions (an image counts once, with its best score)"
     if takes_relevant(plan["query"]["method"] or s.config.retrieval.method):
         done += (
             f"; the query moved toward the {len(relevant)} image(s) marked ideal"
