@@ -37,9 +37,9 @@ return t ? {symbol: t.marker.symbol, rows: [...(t.customdata || [])], n: t._leng
 LABELS = {"image": "Image only", "average": "Average", "text": "Text only"}
 
 
-def set_methods(d, labels: list[str]) -> None:
-    """The methods multi-select as a user sets it: open it, deselect all, tick the wanted ones in order, close."""
-    el = wait_until(lambda: d.find_elements(By.ID, "cmp-methods"), 10)[0]
+def set_methods(d, labels: list[str], element_id: str = "cmp-methods") -> None:
+    """A methods multi-select as a user sets it: open it, deselect all, tick the wanted ones in order, close."""
+    el = wait_until(lambda: d.find_elements(By.ID, element_id), 10)[0]
     d.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
     el.click()
     buttons = wait_until(lambda: d.find_elements(By.CSS_SELECTOR, ".dash-dropdown-action-button"), 10)

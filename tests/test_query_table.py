@@ -32,6 +32,35 @@ def test_aggregate_row_is_evaluates_figures(demo):
     assert any(r["methods"][methods[0]]["ap"] != r["methods"][methods[1]]["ap"] for r in table.rows)
 
 
+def test_the_views_side_by_side_table_and_its_aggregate_rows(demo, tmp_path):
+    """The view's compact table for two methods: each method's columns are query_table's, Δ is AP₂ − AP₁, and
+    each method's aggregate row is evaluate's figures (one method alone: the same as in the pair)."""
+    from infocir.projection.embedding_map import MapService
+    from infocir.ui.callbacks.benchmark import BenchmarkTables, aggregate, export_rows
+    from infocir.ui.services import Services
+
+    engine, bench, methods, table = demo
+    s = Services(engine, engine.config, MapService(engine, engine.config.umap, tmp_path / "map"))
+    tables = BenchmarkTables(s, bench=bench)
+    data = tables.compute(tuple(methods), 10)
+    assert tables.cached(tuple(methods), 10) is data and tables.cached((methods[0],), 10) is None
+    figures = evaluate(engine, bench, methods)
+    for i, m in enumerate(methods):
+        assert data["agg"][i]["map"] == pytest.approx(figures[m]["mAP@10"])
+        assert data["agg"][i]["recall"] == pytest.approx(figures[m]["R@10"])
+        assert data["agg"][i]["median_first"] == table.aggregate[m]["median_first_rank"]
+        for row, r in zip(data["rows"], table.rows, strict=True):
+            v = r["methods"][m]
+            assert (row[f"ap{i}"], row[f"first{i}"], row[f"recall{i}"]) == (v["ap"], v["first_rank"], v["recall"])
+    assert all(r["delta"] == r["ap1"] - r["ap0"] for r in data["rows"])
+    # the page's own means over all rows (the filtered row's rule) agree with evaluate's
+    assert [a["map"] for a in aggregate(data["rows"], 2)] == pytest.approx([a["map"] for a in data["agg"]])
+    alone = tables.compute((methods[0],), 10)
+    assert alone["agg"] == data["agg"][:1] and "delta" not in alone["rows"][0]
+    flat = export_rows(data)
+    assert {f"{m} AP@10" for m in methods} <= set(flat[0]) and f"Δ AP@10 ({methods[1]} − {methods[0]})" in flat[0]
+
+
 def test_one_query_recomputed_from_the_search(demo, ap_at_k_by_hand):
     engine, bench, methods, table = demo
     m = methods[0]

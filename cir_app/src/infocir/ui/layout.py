@@ -852,7 +852,7 @@ def build_layout(
                 style={"--row-size": str(cfg.ui.gallery_row_size)},
             ),
             html.Div([enhancement_panel(cfg), explanation_panel(cfg)], className="grid lower"),
-            benchmark_view(),
+            benchmark_view(engine, cfg),
             compare_view(engine, cfg),
         ],
         className="app",
@@ -952,16 +952,29 @@ def share_box() -> html.Div:
 # ------------------------------------------------------------------ benchmark queries (ui/callbacks/benchmark.py)
 BENCH_HELP = (
     "The benchmark's queries (the demo world's queries.json) with the chosen method's AP@k, the rank of the first "
-    "ground-truth target and R@k, worst first. Click a column header to sort by it (again: reverse), type to filter "
+    "ground-truth target and R@k, worst first. Choose 2 or 3 methods to see their columns side by side, with Δ AP "
+    "(the second method's AP − the first's; sort by it to see where the second wins). "
+    "Click a column header to sort by it (again: reverse), type to filter "
     "by text or changed attribute. Click a row (or ↑/↓ in the focused table) to load that query into A and search: "
     "its targets get a teal frame in B; 'copy targets to ideals' marks them as ideals for E and F."
 )
 
 
-def benchmark_view() -> html.Section:
+def benchmark_view(engine: RetrievalEngine, cfg: AppConfig) -> html.Section:
     """A collapsible section: closed, nothing is computed."""
     controls = html.Div(
         [
+            html.Div(  # 1–3 methods side by side; with one, it follows panel A's method (benchmark.py's _follow)
+                dcc.Dropdown(
+                    id=ids.BENCH_METHODS,
+                    options=method_options(engine),
+                    value=[default_method(engine, cfg)],
+                    multi=True,
+                    placeholder="panel A's method",
+                ),
+                className="bench-methods",
+                title="methods: 1 (panel A's) to 3 side by side",
+            ),
             html.Label("k", htmlFor=ids.BENCH_K, className="inline-label"),
             html.Div(  # a box of its own: Dash's number input (with its − + stepper) fills its container
                 dcc.Input(id=ids.BENCH_K, type="number", min=1, max=100, step=1, value=10, debounce=True),
@@ -1012,7 +1025,7 @@ def benchmark_view() -> html.Section:
                 id=ids.BENCH_BODY,
                 style={"display": "none"},
             ),
-            dcc.Store(id=ids.BENCH_SORT, data={"col": "ap", "asc": True}),
+            dcc.Store(id=ids.BENCH_SORT, data={"col": "ap0", "asc": True}),
             dcc.Store(id=ids.BENCH_DATA),
             dcc.Store(id=ids.BENCH_JOB),
             dcc.Store(id=ids.BENCH_SELECTED),
