@@ -90,10 +90,10 @@ class GradECLIP(ImageExplainer):
             pixels = pixels.detach().clone().requires_grad_(True)
             score = target(model.encode_image(pixels)).sum()
             grads = torch.autograd.grad(score, [rec.outputs[-1] for rec in recs])
-            h = None
-            for attn, rec, g_out in zip(attns, recs, grads, strict=True):
-                c = attention_contributions(attn, rec.inputs[-1], g_out, anchor=0, keys=slice(1, None))
-                c = c if len(attns) == 1 else torch.relu(c)
-                h = c if h is None else h + c
+            parts = [
+                attention_contributions(attn, rec.inputs[-1], g_out, anchor=0, keys=slice(1, None))
+                for attn, rec, g_out in zip(attns, recs, grads, strict=True)
+            ]
+            h = parts[0] if len(parts) == 1 else torch.stack([torch.relu(c) for c in parts]).sum(0)
         grid = host_numpy(torch.relu(h[0]))
         return grid[-gh * gw :].reshape(gh, gw)

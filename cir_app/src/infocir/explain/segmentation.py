@@ -19,6 +19,7 @@ evaluation (``evaluation.segmentation_eval``) as well.
 
 from __future__ import annotations
 
+import importlib
 import re
 import time
 from abc import ABC, abstractmethod
@@ -297,17 +298,16 @@ class ClipSegSegmenter(SegmentationProvider):
                 f"segmentation.clipseg_path={path_s!r} is not a CLIPSeg model folder (no config.json there); "
                 "save one with CLIPSegForImageSegmentation.save_pretrained and CLIPSegProcessor.save_pretrained."
             )
-        try:
-            import transformers  # noqa: F401
+        try:  # an optional package, imported by name (not a dependency of the project)
+            self._transformers = importlib.import_module("transformers")
         except ModuleNotFoundError:
             raise SegmentationUnavailable(
                 "The clipseg segmentation provider needs the transformers package (pip install transformers); "
                 "or use segmentation.provider = saliency."
             ) from None
-        from transformers import CLIPSegForImageSegmentation
-
+        model_cls = self._transformers.CLIPSegForImageSegmentation
         try:
-            self.model = CLIPSegForImageSegmentation.from_pretrained(str(self.path), local_files_only=True).eval()
+            self.model = model_cls.from_pretrained(str(self.path), local_files_only=True).eval()
         except (OSError, ValueError) as exc:
             raise SegmentationUnavailable(f"CLIPSeg model at {self.path} could not be loaded: {exc}") from None
         self.model.to(device)
@@ -317,10 +317,8 @@ class ClipSegSegmenter(SegmentationProvider):
         self.min_area, self.keep, self.clean = float(min_area), int(keep), bool(clean)
 
     def _processor(self):
-        from transformers import CLIPSegProcessor
-
         try:
-            return CLIPSegProcessor.from_pretrained(str(self.path), local_files_only=True)
+            return self._transformers.CLIPSegProcessor.from_pretrained(str(self.path), local_files_only=True)
         except (OSError, ValueError, TypeError) as exc:
             raise SegmentationUnavailable(
                 f"CLIPSeg processor (tokenizer and image processor) at {self.path} could not be loaded: {exc}"
