@@ -32,7 +32,7 @@ CLASSES = [s.title() for s in BROWSER_SHAPES]
 # the dataset traces of the map (not the overlays): names, lengths, selected points, opacities
 DATASET_JS = """
 const g = document.querySelector('#map-graph .js-plotly-plot');
-const over = ['links', 'top-k', 'ideals', 'reference', 'composed query', 'hovered'];
+const over = ['links', 'top-k', 'ideals', 'targets', 'reference', 'composed query', 'hovered'];
 return g._fullData.filter(t => !over.includes(t.name) && t.meta !== 'compare').map(t => ({  // not methods side by side
     name: t.name, n: t._length, rows: [...t.customdata], selected: t.selectedpoints ? [...t.selectedpoints] : null,
     dim: t.unselected && t.unselected.marker ? t.unselected.marker.opacity : null,

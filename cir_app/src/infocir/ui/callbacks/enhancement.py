@@ -156,7 +156,7 @@ def register_preview(app: Dash, s: Services) -> None:
         data["preview_of_vector"] = results.get("preview_of_vector") if previewing else kept
         return data, vector, f"Previewing “{row['text']}” in every panel; Adopt makes it the query."
 
-    @app.callback(Output(ids.END_PREVIEW, "style"), Input(ids.RESULTS_STORE, "data"))
+    @app.callback(Output(ids.END_PREVIEW, "style"), Input(ids.RESULTS_STORE, "data"), prevent_initial_call=True)
     def _shown(results):
         return {} if (results or {}).get("preview") else {"display": "none"}
 

@@ -220,6 +220,7 @@ def register_history(app: Dash) -> None:
         Output(ids.FB_HISTORY_VIEW, "children"),
         Input(ids.FB_HISTORY, "data"),
         Input(ids.IDEALS_STORE, "data"),
+        prevent_initial_call=True,  # nothing to list before the first search
     )
     def _history(history, ideals):
         return history_view(history, list(ideals or []))

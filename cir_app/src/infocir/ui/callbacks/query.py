@@ -330,6 +330,7 @@ def register_mode(app: Dash) -> None:
         Output(ids.METHOD_SETTINGS_BOX, "style"),
         Output(ids.EXCLUDE_REF, "style"),
         Input(ids.QUERY_MODE, "value"),
+        prevent_initial_call=True,  # the layout starts in the composed mode, everything shown
     )
     def _mode_view(mode):
         """What panel A shows in a mode: text → images hides the reference, image → images the text; both hide
@@ -452,7 +453,7 @@ def register_slow_search(app: Dash, s: Services) -> None:
         history = {"steps": [{"results": data, "vector": kept}], "at": 0}
         return data, None, None, kept, done, history, None, True, tick
 
-    @app.callback(Output(ids.SLOW_CANCEL, "style"), Input(ids.SLOW_JOB, "data"))
+    @app.callback(Output(ids.SLOW_CANCEL, "style"), Input(ids.SLOW_JOB, "data"), prevent_initial_call=True)
     def _cancel_shown(slow):
         return {} if slow else {"display": "none"}
 
