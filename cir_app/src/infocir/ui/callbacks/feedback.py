@@ -119,14 +119,22 @@ def pseudo_or_page_marks(results: dict, ideals, nonrel, pseudo, p) -> dict:
     return marks
 
 
-def register_refine(app: Dash, s: Services) -> None:
-    @app.callback(
+def step_outputs() -> list[Output]:
+    """What showing a step sets (Refine and going back alike): the results and their vector, no map browse or
+    highlight, the history, and the bar's sentence."""
+    return [
         Output(ids.RESULTS_STORE, "data", allow_duplicate=True),
         Output(ids.QUERY_VECTOR, "data", allow_duplicate=True),
         Output(ids.BROWSE_STORE, "data", allow_duplicate=True),
         Output(ids.HIGHLIGHT_STORE, "data", allow_duplicate=True),
         Output(ids.FB_HISTORY, "data", allow_duplicate=True),
-        Output(ids.FB_MESSAGE, "children"),
+        Output(ids.FB_MESSAGE, "children", allow_duplicate=True),
+    ]
+
+
+def register_refine(app: Dash, s: Services) -> None:
+    @app.callback(
+        *step_outputs(),
         Input(ids.REFINE, "n_clicks"),
         State(ids.RESULTS_STORE, "data"),
         State(ids.IDEALS_STORE, "data"),
@@ -194,12 +202,7 @@ def register_refine(app: Dash, s: Services) -> None:
 
 def register_history(app: Dash) -> None:
     @app.callback(
-        Output(ids.RESULTS_STORE, "data", allow_duplicate=True),
-        Output(ids.QUERY_VECTOR, "data", allow_duplicate=True),
-        Output(ids.BROWSE_STORE, "data", allow_duplicate=True),
-        Output(ids.HIGHLIGHT_STORE, "data", allow_duplicate=True),
-        Output(ids.FB_HISTORY, "data", allow_duplicate=True),
-        Output(ids.FB_MESSAGE, "children", allow_duplicate=True),
+        *step_outputs(),
         Input({"type": ids.FB_STEP, "index": ALL}, "n_clicks"),
         State(ids.FB_HISTORY, "data"),
         prevent_initial_call=True,
