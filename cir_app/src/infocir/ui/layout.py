@@ -275,8 +275,16 @@ def results_panel(cfg: AppConfig) -> html.Section:
                 style=hidden,
                 title="end the preview of E's candidate prompt: the query's own results again",
             ),
-            html.Button("Mark all as ideals", id=ids.MARK_SELECTION, className="ghost", style=hidden),
-            html.Button("Mark all not relevant", id=ids.MARK_SELECTION_NOT_RELEVANT, className="ghost", style=hidden),
+            html.Button(
+                "★ all", id=ids.MARK_SELECTION, className="ghost", style=hidden, title="mark every image shown as ideal"
+            ),
+            html.Button(
+                "✗ all",
+                id=ids.MARK_SELECTION_NOT_RELEVANT,
+                className="ghost",
+                style=hidden,
+                title="mark every image shown as not relevant",
+            ),
             html.Button("Clear marks", id=ids.CLEAR_IDEALS, className="ghost", title="unmark every ideal and ✗"),
         ],
         className="panel-actions",
