@@ -15,7 +15,7 @@ import numpy as np
 
 from infocir.errors import UserError
 from infocir.evaluation.benchmarks import Benchmark
-from infocir.evaluation.harness import first_rank, query_gallery, query_reference, rankable_scores
+from infocir.evaluation.harness import first_rank, query_gallery, query_reference, rankable_scores, target_rows
 from infocir.evaluation.rank_table import RECALL_AT, rank_summary
 from infocir.index.backends import top_k
 
@@ -88,8 +88,7 @@ def feedback_iterations(
             scores = rankable_scores(engine, q, comp.scores, gallery, exclude_reference)
             n_valid = int(np.isfinite(scores).sum())
             ranked = [engine.index.ids[r] for r in top_k(scores, min(depth, n_valid))]
-            target_rows = [engine.index.row_of[t] for t in q.target_ids if t in engine.index.row_of]
-            rank = first_rank(ranked, q.target_ids, scores, target_rows)
+            rank = first_rank(ranked, q.target_ids, scores, target_rows(engine, q))
             ranks[it].append(rank)
     n = max(1, len(bench.queries))
     return [_row(it, r, 100.0 * refined[it] / n) for it, r in enumerate(ranks)]

@@ -103,27 +103,36 @@ def query_results(
         for k in cutoffs:
             r.setdefault(f"mAP@{k}", M.average_precision_at_k(ranked, q.target_ids, k))
             r.setdefault(f"R@{k}", M.recall_at_k(ranked, q.target_ids, k))
-        r["first_target_rank"] = first_rank(
-            ranked, q.target_ids, scores, [row_of[t] for t in q.target_ids if t in row_of]
-        )
+        r["first_target_rank"] = first_rank(ranked, q.target_ids, scores, target_rows(engine, q))
         r["latency_s"] = latency
         out.append(r)
     return out
 
 
-def rankable_scores(engine, q, scores: np.ndarray, gallery: np.ndarray | None, exclude_reference: bool) -> np.ndarray:
-    """A float64 copy of a query's scores with what it may not rank at -inf: images outside its gallery (when the
-    benchmark gives one) and, with ``exclude_reference``, the reference itself (``search(exclude_reference=)``'s
-    rule)."""
-    out = scores.astype(np.float64, copy=True)
+def rankable_rows(engine, q, gallery: np.ndarray | None, exclude_reference: bool) -> np.ndarray:
+    """bool [N]: the rows a query may rank: its gallery (when the benchmark gives one), without the reference
+    itself when ``exclude_reference`` (``search(exclude_reference=)``'s rule)."""
+    n = len(engine.index)
+    ok = np.ones(n, bool)
     if gallery is not None:
-        allowed = np.zeros(len(out), bool)
-        allowed[gallery] = True
-        out[~allowed] = -np.inf
+        ok[:] = False
+        ok[gallery] = True
     own = engine.reference_row(q.reference_id) if exclude_reference else None
     if own is not None:
-        out[own] = -np.inf
+        ok[own] = False
+    return ok
+
+
+def rankable_scores(engine, q, scores: np.ndarray, gallery: np.ndarray | None, exclude_reference: bool) -> np.ndarray:
+    """A float64 copy of a query's scores with what it may not rank (``rankable_rows``) at -inf."""
+    out = scores.astype(np.float64, copy=True)
+    out[~rankable_rows(engine, q, gallery, exclude_reference)] = -np.inf
     return out
+
+
+def target_rows(engine, q) -> list[int]:
+    """The index rows of a query's targets (those the index holds)."""
+    return [engine.index.row_of[t] for t in q.target_ids if t in engine.index.row_of]
 
 
 def query_gallery(engine, q) -> np.ndarray | None:

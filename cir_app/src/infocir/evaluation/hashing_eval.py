@@ -15,21 +15,10 @@ import numpy as np
 
 from infocir.errors import UserError
 from infocir.evaluation.benchmarks import Benchmark
-from infocir.evaluation.harness import query_gallery, query_reference
+from infocir.evaluation.harness import query_gallery, query_reference, rankable_rows, target_rows
 from infocir.evaluation.rank_table import rank_summary
 from infocir.index.backends import top_k
 from infocir.index.hashing_backend import HashingBackend, hamming
-
-
-def _allowed(engine, q, exclude_reference: bool) -> np.ndarray:
-    """The rows a query may rank (its gallery, without its own reference)."""
-    n = len(engine.index)
-    gallery = query_gallery(engine, q)
-    ok = np.ones(n, bool) if gallery is None else np.isin(np.arange(n), gallery)
-    own = engine.reference_row(q.reference_id) if exclude_reference else None
-    if own is not None:
-        ok[own] = False
-    return ok
 
 
 def float_rank(scores: np.ndarray, targets: list[int], ok: np.ndarray) -> int | None:
@@ -95,8 +84,8 @@ def hashing_table(
             if comp.query_vector is None:
                 raise UserError(f"Hashing search needs a method that composes one query vector, not {method!r}.")
             v = np.asarray(comp.query_vector, np.float32)
-            ok = _allowed(engine, q, exclude_reference)
-            targets = [engine.index.row_of[t] for t in q.target_ids if t in engine.index.row_of]
+            ok = rankable_rows(engine, q, query_gallery(engine, q), exclude_reference)
+            targets = target_rows(engine, q)
             t0 = time.perf_counter()
             scores = f32 @ v
             top_k(scores, timing_k)

@@ -258,21 +258,22 @@ def register_search(app: Dash, s: Services) -> None:
     ):
         backend = None if backend in (None, "", "configured") else backend
         if k is None or int(k) != k or not 1 <= int(k) <= 100:
-            return (no_update,) * 4 + ("k must be a whole number from 1 to 100.",) + (no_update,) * 3
+            return message_only("k must be a whole number from 1 to 100.")
         ref_info = page_reference(mode, ref, upload)
         exclude = "exclude" in (exclude or [])
         try:
             ref_info, text, method, values, keys = mode_query(query_mode, ref_info, text, method, values, keys)
         except ValueError as exc:
-            return (no_update,) * 4 + (str(exc),) + (no_update,) * 3
+            return message_only(str(exc))
+        name = method or s.config.retrieval.method
         try:
-            specs = settings_for(method or s.config.retrieval.method, s.config, available, fallback)
+            specs = settings_for(name, s.config, available, fallback)
             params, settings = parse_settings(specs, {i["key"]: v for i, v in zip(keys, values, strict=True)})
         except SettingError as exc:
-            return (no_update,) * 4 + (f"Method settings: {exc}",) + (no_update,) * 3
+            return message_only(f"Method settings: {exc}")
         except Exception as exc:
-            return (no_update,) * 4 + (user_message(exc, "Search"),) + (no_update,) * 3
-        feedback = takes_relevant(method or s.config.retrieval.method)
+            return message_only(user_message(exc, "Search"))
+        feedback = takes_relevant(name)
         query = {"reference": ref_info, "text": text or "", "method": method, "k": int(k), "exclude_reference": exclude}
         if query_mode in ("text", "image"):
             query["mode"] = query_mode
@@ -285,7 +286,7 @@ def register_search(app: Dash, s: Services) -> None:
             "params": params,
             "settings": settings,
         }
-        if is_slow(method or s.config.retrieval.method):
+        if is_slow(name):
             # OTI optimises a token per new reference (seconds): a job with progress and Cancel, not a frozen page
             job = submit_slow_search(s, plan, session, (slow or {}).get("job"))
             wait = f"{METHOD_LABEL.get(method, method)}: queued…"
@@ -297,12 +298,24 @@ def register_search(app: Dash, s: Services) -> None:
         data, kept, done = finished_search(s, plan, res)
         # One response sets the results, ends a map browse and clears the highlight (the gallery, the histogram
         # and the map each render once per search), and starts a new feedback history: its step 0.
-        return data, None, None, kept, done, {"steps": [{"results": data, "vector": kept}], "at": 0}, None, True
+        return data, None, None, kept, done, new_history(data, kept), None, True
 
     register_slow_search(app, s)
 
 
 METHOD_LABEL = {"oti": "OTI"}
+
+
+def message_only(sentence: str) -> tuple:
+    """``_search``'s answer when it does not search: a sentence in A, every other output left as it is."""
+    return (no_update,) * 4 + (sentence,) + (no_update,) * 3
+
+
+def new_history(data: dict, kept: dict) -> dict:
+    """The feedback history a new search starts (``ids.FB_HISTORY``): the search itself, as step 0."""
+    return {"steps": [{"results": data, "vector": kept}], "at": 0}
+
+
 MODE_METHOD = {"text": "text", "image": "image"}  # the method a first-class mode searches with
 
 
@@ -450,7 +463,7 @@ def register_slow_search(app: Dash, s: Services) -> None:
         if "search" in job.errors:
             return *skip, job.errors["search"], no_update, None, True, tick
         data, kept, done = finished_search(s, slow, job.results["search"])
-        history = {"steps": [{"results": data, "vector": kept}], "at": 0}
+        history = new_history(data, kept)
         return data, None, None, kept, done, history, None, True, tick
 
     @app.callback(Output(ids.SLOW_CANCEL, "style"), Input(ids.SLOW_JOB, "data"), prevent_initial_call=True)
