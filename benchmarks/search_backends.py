@@ -81,6 +81,33 @@ def latency(backend, queries: np.ndarray, rounds: int = 2) -> tuple[float, float
     return statistics.median(times), times[min(len(times) - 1, int(0.95 * len(times)))]
 
 
+def flat_comparison(feats: np.ndarray, queries: np.ndarray, rounds: int = 3) -> dict[str, float]:
+    """p50 ms of the exact backend (float32 copy), FAISS's float16 flat index (the ``faiss-flat`` backend,
+    ``SQfp16``) and FAISS's float32 flat index (``IndexFlatIP``, the issue's "FAISS flat"), interleaved query by
+    query so that whatever else runs on the machine weighs on all three alike."""
+    import faiss
+
+    cfg = apply_overrides(AppConfig(), {"faiss.threads": "0", "retrieval.exact_ram_mb": "1000000"})
+    exact = create_backend("exact", feats, config=cfg)
+    sq16 = create_backend("faiss-flat", feats, config=cfg)
+    flat32 = faiss.IndexFlatIP(feats.shape[1])
+    flat32.add(exact.features)  # the same float32 values the exact backend scores
+    faiss.omp_set_num_threads(1)
+    runs = {
+        "exact": lambda x: exact.search(x, 10),
+        "faiss-flat (SQfp16)": lambda x: sq16.search(x, 10),
+        "IndexFlatIP (float32)": lambda x: flat32.search(x[None], 10),
+    }
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for x in queries:
+            for name, run in runs.items():
+                t0 = time.perf_counter()
+                run(x)
+                times[name].append((time.perf_counter() - t0) * 1000)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def rss_mb() -> float:
     with open("/proc/self/status") as f:
         for line in f:
@@ -106,6 +133,11 @@ def main() -> int:
     ap.add_argument("--nprobe", default="8,16,32", help="IVF nprobe values measured on one built index")
     ap.add_argument("--ef-search", default="64,128,256", help="HNSW efSearch values measured on one built index")
     ap.add_argument("--rerank", default="0,200,1000", help="hashing: short-list lengths measured on one set of codes")
+    ap.add_argument(
+        "--flat-ratio",
+        action="store_true",
+        help="also time exact, FAISS float16 flat and FAISS float32 flat interleaved query by query (their ratios)",
+    )
     ap.add_argument("--hnsw-max", type=int, default=200_000, help="skip HNSW above this N (its build is slow)")
     args = ap.parse_args()
     import faiss
@@ -115,6 +147,7 @@ def main() -> int:
     torch.set_num_threads(1)
     threadpool_limits(limits=1, user_api="blas")  # as model.query_threads = 1 does in the server
     rows = []
+    ratios: list[tuple[int, int, dict[str, float]]] = []
     print(f"# search backends ({os.cpu_count()} cores here; queries on one thread)", file=sys.stderr)
     demo = demo_source(args.queries) if args.source == "demo" else None
     dims = [demo[0].shape[1]] if demo is not None else list(map(int, args.dims.split(",")))
@@ -163,10 +196,21 @@ def main() -> int:
                         rows.append((n, dim, label, build, p50, p95, hits / (10 * len(q)), mem))
                         print(f"{n:>9} {dim:>4} {label:<26} {rows[-1][4]:8.2f} ms", file=sys.stderr)
                     del backend
+                if args.flat_ratio:
+                    p50 = flat_comparison(feats, q)
+                    ratios.append((n, dim, p50))
     print("| N | D | backend | build s | p50 ms | p95 ms | recall@10 | memory MB |")
     print("|---:|---:|---|---:|---:|---:|---:|---:|")
     for n, dim, label, build, p50, p95, recall, mem in rows:
         print(f"| {n:,} | {dim} | {label} | {build:.1f} | {p50:.2f} | {p95:.2f} | {recall:.3f} | {mem:.0f} |")
+    if ratios:
+        print("\nInterleaved query by query (p50 ms, one thread):\n")
+        heads = ["N", "D", "exact", "FAISS flat float16 (SQfp16)", "FAISS flat float32 (IndexFlatIP)"]
+        print("| " + " | ".join([*heads, "exact / fp16", "exact / fp32"]) + " |")
+        print("|---:|---:|---:|---:|---:|---:|---:|")
+        for n, dim, p in ratios:
+            e, h, f = p["exact"], p["faiss-flat (SQfp16)"], p["IndexFlatIP (float32)"]
+            print(f"| {n:,} | {dim} | {e:.1f} | {h:.1f} | {f:.1f} | {e / h:.2f} | {e / f:.2f} |")
     return 0
 
 

@@ -146,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="pseudo feedback: bottom P of the top 10 not relevant (default 0)",
     )
     p.add_argument(
+    p = sub.add_parser("bench", help="run the benchmark suite (python -m benchmarks) from a source checkout")
+    p.add_argument("bench_args", nargs=argparse.REMAINDER, help="passed on, e.g. --full or --only search,map")
+    p.set_defaults(func=cmd_bench)
+
         "--breaking-rank", type=int, default=1, help="pseudo feedback: refine queries whose best target ranks below it"
     )
     p.add_argument(
@@ -441,6 +445,23 @@ def cmd_train_demo(_cfg, args) -> int:
     from infocir.models.train_demo import main as train_main
 
     return train_main(args.rest)
+def cmd_bench(cfg: AppConfig | None, args) -> int:
+    """``python -m benchmarks`` from the checkout this package is installed from (the scripts are not part of
+    the installed package: they measure it)."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    if not (root / "benchmarks" / "__main__.py").is_file():
+        print(
+            "error: the benchmark scripts live in the source checkout (benchmarks/), which this installation "
+            "was not made from; clone the repository and run 'python -m benchmarks' there",
+            file=sys.stderr,
+        )
+        return EXIT_RUNTIME
+    return subprocess.call([sys.executable, "-m", "benchmarks", *args.bench_args], cwd=root)
+
+
 
 
 def cmd_train_phi(_cfg, args) -> int:
@@ -565,7 +586,7 @@ def cmd_segment_eval(cfg: AppConfig, args) -> int:
     return EXIT_OK
 
 
-_NO_CONFIG = {cmd_generate_demo, cmd_train_demo, cmd_train_phi}
+_NO_CONFIG = {cmd_generate_demo, cmd_train_demo, cmd_train_phi, cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -602,3 +623,5 @@ def main(argv: list[str] | None = None) -> int:
             log.debug("details", exc_info=True)
             return EXIT_RUNTIME
         raise
+    if argv[:1] == ["bench"]:  # everything after it belongs to the suite's own parser (--full, --only, --help)
+        return cmd_bench(None, argparse.Namespace(bench_args=argv[1:]))
