@@ -2,6 +2,9 @@
 for the map's pointer states: a hover card, a selection that dims the other points, colour by attribute).
 
 python scripts/screenshots.py [--url http://localhost:8051] [--out docs/screenshots] [--text "make it red"]
+
+``--only density`` shoots the map's density mode (issue 21); serve with the threshold forced low, e.g.
+``cir_app/run.py serve --set ui.map_density_above=1000 --set ui.map_sample_points=1500`` on the demo world.
 """
 
 from __future__ import annotations
@@ -160,6 +163,26 @@ def method_settings(d, url: str, out: Path, width: int) -> None:
     d.save_screenshot(str(out / f"method-settings-{width}.png"))
 
 
+def density_map(d, out: Path, width: int, text: str) -> None:
+    """D in density mode: every image as a grey density layer under a sample of coloured points, a search's
+    reference, query, top-k and two ideals on top; a viewport shot.  (A lasso then selects every image inside it,
+    drawn or not: tests/test_browser_map.py drags one.)"""
+    layer = (
+        "const g=document.querySelector('#map-graph .js-plotly-plot');return !!(g&&g.data&&g.data[0].meta=='density')"
+    )
+    if not wait_until(lambda: d.execute_script(layer), 30):
+        raise SystemExit("the map has no density layer: serve with --set ui.map_density_above=1000 (or 0)")
+    type_query(d, text)
+    wait_until(lambda: len(top_k_points(d)) > 0, 60)
+    for i in (1, 4):
+        d.find_elements(By.CSS_SELECTOR, "#results-gallery .tile-body")[i].click()
+        time.sleep(0.8)
+    ActionChains(d).move_to_element(d.find_element(By.CSS_SELECTOR, "header h1")).perform()
+    d.execute_script("document.querySelector('#map-graph').scrollIntoView({block: 'center', behavior: 'instant'})")
+    time.sleep(1.5)
+    d.save_screenshot(str(out / f"map-density-{width}.png"))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", default="http://localhost:8051")
@@ -168,9 +191,10 @@ def main() -> int:
     ap.add_argument("--width", type=int, default=1440)
     ap.add_argument(
         "--only",
-        choices=("all", "feedback", "preview", "settings"),
+        choices=("all", "feedback", "preview", "settings", "density"),
         default="all",
-        help="feedback: only B's feedback steps; preview: only E's candidate previewed everywhere",
+        help="feedback: only B's feedback steps; preview: only E's candidate previewed everywhere; density: the "
+        "map's density mode (serve with ui.map_density_above below the dataset's size)",
     )
     args = ap.parse_args()
     out = Path(args.out)
@@ -190,6 +214,9 @@ def main() -> int:
             return 0
         if args.only == "settings":
             method_settings(d, args.url, out, args.width)
+            return 0
+        if args.only == "density":
+            density_map(d, out, args.width, args.text)
             return 0
         type_query(d, args.text)
         wait.until(lambda drv: len(drv.find_elements(By.CSS_SELECTOR, "#results-gallery .tile")) > 0)

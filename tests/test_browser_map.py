@@ -329,3 +329,125 @@ def test_a_slow_server_drops_no_answer(dash_page, engine_cfg, shared_maps):
     heat = d.find_element(By.ID, "explain-cand-heat").get_attribute("src") or ""
     assert heat.startswith("data:image/png")
     assert not server_errors(dash_page)
+
+
+# --------------------------------------------------------------------------- density mode (issue 21)
+# where every index row lies on the page, in pixels from the plot's top-left (``arguments[0]``: map coordinates)
+PIXELS_JS = """
+const g = document.querySelector('#map-graph .js-plotly-plot');
+const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis;
+return arguments[0].map(p => [xa._offset + xa.l2p(p[0]), ya._offset + ya.l2p(p[1])]);
+"""
+DENSITY_JS = """
+const g = document.querySelector('#map-graph .js-plotly-plot');
+if (!g || !g._fullData || !g._fullData.length) return null;
+const h = g._fullData[0];
+const z = h.z ? [].concat(...[...h.z].map(r => [...r])) : [];
+return {type: h.type, meta: h.meta, cells: z.filter(v => v > 0).length,
+        drawn: g._fullData.filter(t => t.type === 'scattergl' && !['links', 'top-k', 'ideals', 'targets', 'reference',
+            'composed query', 'hovered'].includes(t.name) && t.meta !== 'compare').map(t => [...t.customdata])};
+"""
+
+
+def _gap(p, path, closed=True) -> float:
+    """Distance in px from point ``p`` to the polyline ``path`` (closed: back to its start)."""
+    import math
+
+    pts = list(path) + ([path[0]] if closed else [])
+    best = math.inf
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:], strict=False):
+        dx, dy = x1 - x0, y1 - y0
+        t = max(0.0, min(1.0, ((p[0] - x0) * dx + (p[1] - y0) * dy) / ((dx * dx + dy * dy) or 1)))
+        best = min(best, math.hypot(p[0] - x0 - t * dx, p[1] - y0 - t * dy))
+    return best
+
+
+def _inside(p, poly) -> bool:
+    """Even-odd ray casting, written here apart from the app's (``projection.density``)."""
+    inside = False
+    for (x0, y0), (x1, y1) in zip(poly, poly[1:] + poly[:1], strict=True):
+        if (y0 > p[1]) != (y1 > p[1]) and p[0] < x0 + (p[1] - y0) * (x1 - x0) / (y1 - y0):
+            inside = not inside
+    return inside
+
+
+def _region(pixels, drawn, shape):
+    """A lasso (a 16-step circle) or a box over the map whose edge passes no point closer than 6 px, holding
+    at least two images of which at least one is not drawn ("hidden": none drawn): the drag path, as integer pixel
+    steps, and the rows inside it."""
+    xs, ys = [p[0] for p in pixels], [p[1] for p in pixels]
+    for r in (70, 90, 110, 50, 130, 35, 25, 18, 12):
+        for row in range(len(pixels)):
+            cx, cy = round(pixels[row][0]) + 7, round(pixels[row][1]) - 5
+            if shape == "box":
+                path = [(cx - r, cy - r), (cx, cy), (cx + r, cy + r)]
+                outline = [(cx - r, cy - r), (cx + r, cy - r), (cx + r, cy + r), (cx - r, cy + r)]
+            else:
+                path = [(round(x), round(y)) for x, y in lasso_path(cx, cy, r, 16)]
+                outline = path[:-1]
+            if not all(min(xs) - 200 < x < max(xs) + 200 and min(ys) - 200 < y < max(ys) + 200 for x, y in path):
+                continue
+            if min(_gap(p, outline) for p in pixels) < 6:
+                continue
+            inside = {i for i, p in enumerate(pixels) if _inside(p, outline)}
+            if shape == "hidden" and inside and not inside & drawn:
+                return path, inside
+            if shape != "hidden" and len(inside) >= 2 and inside - drawn:
+                return path, inside
+    return None, None
+
+
+@pytest.mark.parametrize("tool", ["lasso", "box", "hidden"])
+def test_at_density_a_selection_holds_every_image_inside_not_only_the_drawn_points(
+    dash_page, engine_cfg, shared_maps, tool
+):
+    """Density mode forced on the small world (``ui.map_density_above`` 10, 12 points drawn of 24): the map is a
+    heatmap under the sample; a real lasso or box drag selects every image whose map position is inside it, drawn
+    or not ("hidden": a lasso around images none of which is drawn); B browses them (their count on the page), C
+    counts them, D says how many, ★ all marks them; a click on a drawn point opens its card."""
+    engine, cfg = engine_cfg
+    dense = cfg.with_overrides({"ui.map_density_above": "10", "ui.map_sample_points": "12"})
+    dash_page.start_server(create_app(engine, dense, maps=shared_maps))
+    d = dash_page.driver
+    wait_for_map(dash_page, "Star")
+    layer = wait_until(lambda: d.execute_script(DENSITY_JS), 30)
+    assert layer["type"] == "heatmap" and layer["meta"] == "density" and layer["cells"] > 0
+    drawn = {r for rows in layer["drawn"] for r in rows}
+    assert len(drawn) == 12 and {engine.index.classes[r] for r in drawn} == set(CLASSES)  # stratified by class
+    pixels = d.execute_script(PIXELS_JS, shared_maps.map.coords.tolist())  # every image, drawn or not
+    path, inside = _region(pixels, drawn, tool)
+    assert path, "no region on this map with an undrawn image inside and no point near its edge"
+    graph = d.find_element(By.CSS_SELECTOR, "#map-graph .js-plotly-plot")
+    if tool == "box":
+        click_fresh(d, "#map-graph .modebar-btn[data-val='select']")
+    d.execute_script(WIRE_JS)
+    drag(d, graph, path)
+    summary = lambda: d.find_element(By.ID, "results-summary").text  # noqa: E731
+    count = f"{len(inside)} image{'s' if len(inside) != 1 else ''}"
+    assert wait_until(lambda: f"Browsing {count} selected on the map" in summary(), 30), (summary(), inside, drawn)
+    # the server got the region drawn, not the drawn points the lasso caught
+    sent = d.execute_script(
+        "return window.__wire.map(e => JSON.parse(e.body).inputs).flat().filter(i => i.id === 'map-region')"
+    )
+    assert sent and all(i["value"]["points"] == [] for i in sent)
+    assert all(("range" if tool == "box" else "lassoPoints") in i["value"] for i in sent)
+    assert set(gallery_ids(d)) == {engine.index.ids[r] for r in inside}
+    assert wait_until(lambda: f"The selection holds {count}" in d.find_element(By.ID, "map-status").text)
+    assert f"the {count} selected on the map" in d.find_element(By.ID, "dist-scope").text
+    if tool == "lasso":
+        click_fresh(d, "#results-mark-selection")  # ★ all: every image of the selection, drawn or not
+        assert wait_until(lambda: len(d.find_elements(By.CSS_SELECTOR, "#results-gallery .tile.ideal")) == len(inside))
+        ideal_ring = (
+            "const g=document.querySelector('#map-graph .js-plotly-plot');"
+            "const t=g._fullData.find(t => t.name === 'ideals');"
+            "return t ? [...t.customdata].sort((a, b) => a - b) : [];"
+        )
+        assert wait_until(lambda: d.execute_script(ideal_ring) == sorted(inside), 20)  # gold rings, undrawn too
+    click_fresh(d, "#results-back")
+    assert wait_until(lambda: "selected on the map" not in summary(), 20)
+    # a click on a drawn point still opens its card
+    x, y, row = d.execute_script(MAP_POINT_JS, "Circle")["pts"][0]
+    ActionChains(d).move_to_element_with_offset(graph, int(x), int(y)).click().perform()
+    card = d.find_element(By.ID, "map-card")
+    assert wait_until(lambda: card.is_displayed() and engine.index.ids[row] in card.text, 20)
+    assert not server_errors(dash_page)

@@ -12,6 +12,8 @@ from functools import lru_cache
 import numpy as np
 import plotly.graph_objects as go
 
+from infocir.projection.density import DensityGrid
+
 # A qualitative palette with enough distinct, print-safe colours; classes beyond it cycle.
 PALETTE = (
     "#4c78a8",
@@ -191,6 +193,28 @@ class MapGroups:
     def trace_of_row(self) -> dict[int, tuple[int, int]]:
         return {int(r): (t, i) for t, rows in enumerate(self.rows) for i, r in enumerate(rows)}
 
+    def restricted(self, keep: np.ndarray) -> MapGroups:
+        """The same traces holding only the rows of ``keep`` (the points drawn over a density layer); traces
+        left empty are dropped, so that a trace number still names a drawn trace."""
+        keep = np.asarray(keep, np.int64)
+        mask = np.zeros(int(keep.max()) + 1 if keep.size else 0, bool)
+        mask[keep] = True
+        names, rows, colours, values = [], [], [], []
+        for t, r in enumerate(self.rows):
+            inside = r < len(mask)
+            chosen = np.zeros(len(r), bool)
+            chosen[inside] = mask[r[inside]]
+            if not chosen.any():
+                continue
+            names.append(self.names[t])
+            rows.append(r[chosen])
+            colours.append(self.colours[t])
+            v = self.values[t] if self.values else None
+            values.append(None if v is None else [v[i] for i in np.flatnonzero(chosen)])
+        return MapGroups(
+            self.attribute, tuple(names), tuple(rows), tuple(colours), tuple(values) if self.values else ()
+        )
+
 
 def _named_colour(value: str) -> str | None:
     """A CSS colour named by an attribute value ("red", "blue"): the demo world's colours look like themselves."""
@@ -245,13 +269,11 @@ def selected_points(groups: MapGroups, selected_rows: Sequence[int] | None) -> l
     (nothing dimmed).  Plotly draws the others with ``unselected`` opacity: dimmed, not hidden."""
     if selected_rows is None:
         return [None] * len(groups.rows)
-    where = groups.trace_of_row()
-    out: list[list[int]] = [[] for _ in groups.rows]
-    for r in selected_rows:
-        if int(r) in where:
-            t, i = where[int(r)]
-            out[t].append(i)
-    return out
+    chosen = np.asarray(selected_rows, np.int64)  # up to every row of a 1M map at density: one mask, not a scan
+    top = 1 + max([int(chosen.max()) if chosen.size else -1] + [int(r.max()) for r in groups.rows if len(r)])
+    mask = np.zeros(top, bool)
+    mask[chosen[chosen >= 0]] = True
+    return [np.flatnonzero(mask[rows]).tolist() for rows in groups.rows]
 
 
 def map_point_rows(
@@ -260,15 +282,18 @@ def map_point_rows(
     colours: dict[str, str],
     overlays: dict[str, Sequence[int]],
     groups: MapGroups | None = None,
+    leading: int = 0,
 ) -> list[int]:
     """Index rows of the points of a Plotly click or selection event on the map.
 
     ``customdata`` (plain lists, see embedding_figure) is used when the event carries it; otherwise
     the row is recovered from ``curveNumber``/``pointNumber``: the dataset traces come first (``groups``,
     by default one per class in ``class_trace_rows`` order), then the overlays named in ``overlays``
-    (trace name → rows, in the order they were drawn).  Events on the reference and query markers give
+    (trace name → rows, in the order they were drawn).  ``leading``: traces drawn before the dataset's (the
+    density layer, ``density_trace``), which hold no row.  Events on the reference and query markers give
     no row."""
-    per_trace = list(groups.rows) if groups is not None else class_trace_rows(classes, colours)
+    per_trace = [np.empty(0, np.int64)] * leading
+    per_trace += list(groups.rows) if groups is not None else class_trace_rows(classes, colours)
     overlay_rows = list(overlays.values())
     rows: list[int] = []
     for p in points or []:
@@ -439,14 +464,73 @@ def comparison_traces(coords: np.ndarray, methods: Sequence[dict] = ()) -> list[
     return out
 
 
+# The density layer (issue 21): empty cells transparent, then a light-to-slate grey ramp, so that the sampled
+# points' class colours and the overlays stay readable on top of it.
+DENSITY_SCALE = [
+    [0.0, "rgba(255,255,255,0)"],
+    [1 / 255, "#eef0f4"],
+    [0.5, "#c5cad5"],
+    [1.0, "#7d8596"],
+]
+
+
+def density_levels(counts: np.ndarray) -> np.ndarray:
+    """Log-scaled counts as colour levels: 0 for an empty cell, 1..255 for 1..max points (uint8: a 256 × 256
+    grid is 64 kB before base64)."""
+    top = np.log1p(max(1, int(counts.max()))) if counts.size else 1.0
+    level = 1 + np.round(254 * np.log1p(counts) / top)
+    return np.where(counts > 0, level, 0).astype(np.uint8)
+
+
+def density_trace(grid: DensityGrid) -> go.Heatmap:
+    """The density layer: every map point counted per cell, colour = log count; no hover (the sampled points
+    over it have theirs), a colour bar in images per cell."""
+    counts = grid.counts
+    top = max(1, int(counts.max()))
+    ticks = [c for c in (1, 10, 100, 1_000, 10_000, 100_000, 1_000_000) if c <= top]
+    if ticks[-1] != top:
+        ticks.append(top)
+    levels = density_levels(np.asarray(ticks))
+    z = density_levels(counts)
+    return go.Heatmap(
+        # a typed array (plotly.py sends a 2-D numpy array as nested lists: 149 kB instead of 87 kB for 256²)
+        z={"dtype": "u1", "bdata": base64.b64encode(z.tobytes()).decode(), "shape": f"{z.shape[0]}, {z.shape[1]}"},
+        x0=grid.x0 + grid.cell / 2,
+        dx=grid.cell,
+        y0=grid.y0 + grid.cell / 2,
+        dy=grid.cell,
+        zmin=0,
+        zmax=255,
+        colorscale=DENSITY_SCALE,
+        zsmooth="best",  # interpolated: a shaded field, not a mosaic of cells, under the points
+        name=f"density of all {grid.total:,}",
+        meta="density",
+        hoverinfo="skip",
+        showscale=True,
+        colorbar=dict(
+            title=dict(text="images<br>per cell", side="top", font=dict(size=10)),
+            tickvals=levels.tolist(),
+            ticktext=[f"{c:,}" for c in ticks],
+            tickfont=dict(size=10),
+            thickness=10,
+            len=0.38,
+            x=1.0,
+            y=0.0,
+            yanchor="bottom",
+        ),
+    )
+
+
 def dataset_traces(
     coords: np.ndarray,
     classes: Sequence[str],
     groups: MapGroups,
     highlight: str | None = None,
     selected_rows: Sequence[int] | None = None,
+    dense: bool = False,
 ) -> list[go.Scattergl]:
-    """The dataset's points, one WebGL trace per group (see MapGroups)."""
+    """The dataset's points, one WebGL trace per group (see MapGroups); ``dense``: drawn over a density layer
+    (a numeric attribute's colour bar then leaves room below it for the layer's)."""
     traces = []
     opacities = group_opacities(groups, classes, highlight)
     chosen = selected_points(groups, selected_rows)
@@ -458,7 +542,8 @@ def dataset_traces(
                 color=values,
                 colorscale=COLOUR_SCALE,
                 showscale=True,
-                colorbar=dict(title=dict(text=name, side="right"), thickness=10, len=0.6, x=1.0),
+                colorbar=dict(title=dict(text=name, side="right"), thickness=10, len=0.6, x=1.0)
+                | (dict(len=0.5, y=1.0, yanchor="top") if dense else {}),
             )
         traces.append(
             go.Scattergl(
@@ -493,9 +578,14 @@ def embedding_figure(
     groups: MapGroups | None = None,
     selected_rows: Sequence[int] | None = None,
     target_rows: Sequence[int] = (),
+    density: DensityGrid | None = None,
 ) -> go.Figure:
     """D: every image as a WebGL point coloured by class (or by ``groups``: an attribute), with the
     reference (star), the composed query (X), the top-k (ringed) and the ideals (gold) on top.
+
+    ``density`` (a map of more than ``ui.map_density_above`` images): the first trace is that layer, every
+    point counted (``density_trace``), and ``groups`` hold only the points drawn over it (a sample); the legend
+    title says so.  The overlays are drawn as always, from ``coords`` (every row).
     ``customdata`` holds index rows as plain lists: Plotly ≥ 6 sends numpy arrays as typed arrays, and
     scattergl click and selection events then arrive without them (map_point_rows also recovers rows
     from point numbers).  ``selected_rows``: a map selection, the other points dimmed.
@@ -504,7 +594,9 @@ def embedding_figure(
     redraw can patch the markers in place (``dash.Patch``) without sending the dataset again;
     otherwise only the overlays with something to draw."""
     groups = groups or class_groups(classes, colours)
-    fig = go.Figure(dataset_traces(coords, classes, groups, highlight, selected_rows))
+    dense = density is not None
+    fig = go.Figure([density_trace(density)] if dense else [])
+    fig.add_traces(dataset_traces(coords, classes, groups, highlight, selected_rows, dense))
     overlays = map_overlays(
         coords, classes, colours, result_rows, reference_xy, query_xy, show_lines, ideal_rows, target_rows
     )
@@ -514,6 +606,21 @@ def embedding_figure(
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=1)
     title = None if groups.attribute == "class" else dict(text=f"{groups.attribute}: ", font=dict(size=11))
+    heading = {}
+    if dense:  # what the grey and the points are, above the map (the legend keeps its width for the names)
+        drawn = sum(len(r) for r in groups.rows)
+        heading = dict(
+            title=dict(
+                text=f"grey: all {density.total:,} images (log density) · points: {drawn:,} of them, "
+                f"by {groups.attribute}",
+                font=dict(size=11, color="#4b5263"),
+                x=0.01,
+                xanchor="left",
+                y=0.995,
+                yanchor="top",
+            ),
+            margin=dict(l=8, r=8, t=30, b=8),
+        )
     return _base_layout(
         fig,
         height=620,
@@ -522,6 +629,7 @@ def embedding_figure(
         clickmode="event",  # a click opens the point's card; lasso and box select
         legend=dict(orientation="h", y=-0.02, x=0, font=dict(size=11), itemsizing="constant", title=title),
         hovermode="closest",
+        **heading,
     )
 
 

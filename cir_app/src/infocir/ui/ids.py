@@ -162,6 +162,8 @@ SESSION = "store-session"  # dcc.Store: a random id per page, so the server can 
 F_ZOOM_HINT = "explain-zoom-hint"
 MAP_READY = "map-ready"  # dcc.Store: "ready" | "error" once the map service has a map (set by the poll)
 MAP_DRAWN = "map-drawn"  # dcc.Store: the colouring of the full figure on the page (None: not drawn yet)
+# dcc.Store: a selection event on a density map, reduced in the browser to the region drawn (its points are not sent)
+MAP_REGION = "map-region"
 # benchmark query browser (ui/callbacks/benchmark.py): failure analysis over the benchmark's queries
 BENCH = "bench"  # the collapsible section
 BENCH_TOGGLE = "bench-toggle"  # opens / closes it (n_clicks odd: open)

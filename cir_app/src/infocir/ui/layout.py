@@ -434,6 +434,7 @@ def map_panel(attributes: Sequence[str] = (), attributes_note: str = "") -> html
         dcc.Store(id=ids.MAP_CARD_STORE, storage_type="memory"),
         dcc.Store(id=ids.MAP_READY, storage_type="memory"),
         dcc.Store(id=ids.MAP_DRAWN, storage_type="memory"),
+        dcc.Store(id=ids.MAP_REGION, storage_type="memory"),
         class_name="panel-d",
         extra=html.Div([colour_by, lines], className="map-controls"),
     )

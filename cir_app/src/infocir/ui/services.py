@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from infocir.config import AppConfig
 from infocir.data.attributes_table import AttributeTable, load_attribute_table
@@ -13,6 +16,7 @@ from infocir.errors import UserError, is_user_error
 from infocir.explain.service import ExplanationService
 from infocir.index.id_search import IdSearch
 from infocir.jobs import JobRunner
+from infocir.projection.density import DensityGrid, density_grid, grid_bins, rows_in_region, stratified_sample
 from infocir.projection.embedding_map import MapService
 from infocir.ui.figures import MapGroups, attribute_groups, class_colours, class_groups
 from infocir.ui.query_state import results_vector
@@ -55,21 +59,73 @@ class Services:
         self._groups: dict[str, MapGroups] = {}
         self._slots: dict[tuple[str, str], str] = {}
         self._slots_lock = threading.Lock()
+        # Panel D at scale (ui.map_density_above): a density layer of every point under a sample of them
+        above, n = self.config.ui.map_density_above, len(self.engine.index)
+        self.dense = n > 0 and (above == 0 or n > above)
+        self._sample: np.ndarray | None = None
+        self._density: tuple[object, DensityGrid] | None = None
+        self._regions: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._map_lock = threading.Lock()
 
     def attribute_names(self) -> list[str]:
         return self.attributes.names() if self.attributes is not None else []
 
     def groups(self, attribute: str | None) -> MapGroups:
         """The map's dataset traces when coloured by ``attribute`` ("class", or a column of attributes.csv;
-        an unknown name is "class")."""
+        an unknown name is "class"); over a density layer (``dense``) they hold only the sampled rows."""
         name = attribute if attribute in self.attribute_names() else "class"
         if name not in self._groups:
             if name == "class":
-                self._groups[name] = class_groups(self.engine.index.classes, self.colours)
+                groups = class_groups(self.engine.index.classes, self.colours)
             else:
                 col = self.attributes.columns[name]
-                self._groups[name] = attribute_groups(name, col.kind, col.values)
+                groups = attribute_groups(name, col.kind, col.values)
+            self._groups[name] = groups.restricted(self.sample()) if self.dense else groups
         return self._groups[name]
+
+    def sample(self) -> np.ndarray:
+        """The rows drawn as points over the density layer: ``ui.map_sample_points`` of them, stratified by
+        class and seeded by ``umap.random_state`` (every colouring draws the same points)."""
+        if self._sample is None:
+            self._sample = stratified_sample(
+                self.engine.index.classes, self.config.ui.map_sample_points, self.config.umap.random_state
+            )
+        return self._sample
+
+    def density(self) -> DensityGrid | None:
+        """The density layer of the map's points (None below ``ui.map_density_above`` or before the map)."""
+        m = self.maps.map
+        if not self.dense or m is None:
+            return None
+        with self._map_lock:
+            if self._density is None or self._density[0] is not m:
+                bins = grid_bins(len(m.coords), self.config.ui.map_density_bins)
+                self._density = (m, density_grid(m.coords, bins))
+            return self._density[1]
+
+    def selection(self, browse: dict | None) -> np.ndarray | list | None:
+        """Index rows of the page's map selection (B browses them, C counts them, D dims the others); None:
+        none.  A selection holds the rows its event named, or, over a density layer, the region drawn
+        (``projection.density.selection_region``): then every row inside it, computed from the map's coordinates
+        (recent regions are kept: several callbacks ask at once)."""
+        browse = browse or {}
+        if browse.get("rows"):
+            return browse["rows"]
+        region, m = browse.get("region"), self.maps.map
+        if not region or m is None:
+            return None
+        key = f"{id(m)}:{sorted(region.items())!r}"
+        with self._map_lock:
+            rows = self._regions.get(key)
+            if rows is not None:
+                self._regions.move_to_end(key)
+                return rows
+        rows = rows_in_region(m.coords, region)
+        with self._map_lock:
+            self._regions[key] = rows
+            while len(self._regions) > 8:
+                self._regions.popitem(last=False)
+        return rows
 
     def attribute_value(self, attribute: str | None, row: int):
         if self.attributes is None or attribute in (None, "class"):

@@ -13,10 +13,10 @@ from infocir.ui.services import Services
 def counted(s: Services, results: dict | None, browse: dict | None) -> tuple[list[str], list | None, str]:
     """What C counts: the classes of a map selection (B browses it too) or of the top-k, their scores
     (None for a selection: it has none) and a phrase naming them."""
-    rows = (browse or {}).get("rows")
-    if rows:
-        n = len(rows)
-        return [s.engine.index.classes[r] for r in rows], None, f"the {n} image{'s'[: n != 1]} selected on the map"
+    rows = s.selection(browse)  # over a density layer: every image inside the region drawn
+    if rows is not None and len(rows):
+        n, classes = len(rows), s.engine.index.classes
+        return [classes[int(r)] for r in rows], None, f"the {n:,} image{'s'[: n != 1]} selected on the map"
     results = results or {}
     return results.get("classes", []), results.get("scores"), "the top-k"
 
@@ -24,7 +24,7 @@ def counted(s: Services, results: dict | None, browse: dict | None) -> tuple[lis
 def histogram(s: Services, results, highlight, browse):
     classes, _, of = counted(s, results, browse)
     scope = ""
-    if (browse or {}).get("rows"):
+    if of != "the top-k":
         scope = f"Counting {of} (“Back to results” in B returns to the top-k)."
     return class_histogram(classes, highlight, s.colours, of=of), scope
 

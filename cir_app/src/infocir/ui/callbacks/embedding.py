@@ -3,6 +3,9 @@
 * Pointing at a point shows a hover card (``ids.MAP_HOVER``): its thumbnail, id, class and rank.
 * A click opens the point's card (``ids.MAP_CARD``) with "use as reference" and "mark ideal".
 * A lasso or box selection browses the selected images in B and C, and dims the other points.
+* Above ``ui.map_density_above`` images the points are a density layer of all of them under a class-stratified
+  sample (``Services.density``, ``Services.sample``); a lasso or box then selects every image inside the
+  region drawn (``projection.density``), the page says how many, and the store holds the region, not the rows.
 * "colour by" colours the points by class or by any column of the dataset's ``attributes.csv``.
 * Pointing at a gallery tile rings its point (``assets/linking.js``, in the browser: no request).
 * "Methods side by side" draws each compared method's top-k in a marker of its own
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 from dash import Dash, Input, Output, Patch, State, ctx, html, no_update
 
+from infocir.projection.density import selection_region
 from infocir.ui import ids, polling
 from infocir.ui.callbacks.gallery import benchmark_targets
 from infocir.ui.figures import (
@@ -75,7 +79,16 @@ class MapPanel:
         if results and query_xy is None and results.get("method"):
             note = "This method fuses scores rather than composing one query vector, so no ✕ is drawn."
         res_rows, show_lines = (results or {}).get("rows", []), "lines" in (lines or [])
-        selected = (browse or {}).get("rows") or None
+        selected = self.s.selection(browse)
+        if selected is not None and not len(selected):
+            selected = None
+        density = self.s.density()
+        lead = 0 if density is None else 1  # the density layer comes first
+        if density is not None and selected is not None:
+            count = f"{len(selected):,} image{'s'[: len(selected) != 1]}"
+            note = (note + " " if note else "") + (
+                f"The selection holds {count}: every image inside it, not only the points drawn."
+            )
         if drawn != groups.attribute or ctx.triggered_id in FULL_REDRAW:
             # first drawing (the poll stops once the map is on the page) or a new colouring: everything
             fig = embedding_figure(
@@ -93,6 +106,7 @@ class MapPanel:
                 groups=groups,
                 selected_rows=selected,
                 target_rows=target_rows,
+                density=density,
             )
             fig.add_traces(comparison_traces(m.coords, compare or []))  # after MAP_OVERLAYS, always present
             return fig, note, groups.attribute
@@ -100,15 +114,15 @@ class MapPanel:
         patch = Patch()
         chosen = selected_points(groups, selected)
         for i, opacity in enumerate(group_opacities(groups, index.classes, highlight)):
-            patch["data"][i]["marker"]["opacity"] = opacity
-            patch["data"][i]["selectedpoints"] = chosen[i]
+            patch["data"][lead + i]["marker"]["opacity"] = opacity
+            patch["data"][lead + i]["selectedpoints"] = chosen[i]
         overlays = map_overlays(
             m.coords, index.classes, self.s.colours, res_rows, ref_xy, query_xy, show_lines, ideal_rows, target_rows
         )
         for j, name in enumerate(MAP_OVERLAYS):
-            patch["data"][len(groups.rows) + j] = overlays[name].to_plotly_json()
+            patch["data"][lead + len(groups.rows) + j] = overlays[name].to_plotly_json()
         if ctx.triggered_id == ids.CMP_MAP:  # the methods side by side: sent only when they change
-            first = len(groups.rows) + len(MAP_OVERLAYS)
+            first = lead + len(groups.rows) + len(MAP_OVERLAYS)
             for j, trace in enumerate(comparison_traces(m.coords, compare or [])):
                 patch["data"][first + j] = trace.to_plotly_json()
         if selected is None:
@@ -126,15 +140,23 @@ class MapPanel:
     # ------------------------------------------------------------------ events
     def event_rows(self, points, results, ideals, colour, marks=None) -> list[int]:
         """Index rows of the map points in a click, hover or selection event (see figures.map_point_rows);
-        the page's map has the dataset traces of its colouring, then every overlay of MAP_OVERLAYS."""
+        the page's map has the density layer when ``Services.dense``, the dataset traces of its colouring, then
+        every overlay of MAP_OVERLAYS."""
         index = self.index
         ideal_rows = [index.row_of[i] for i in (ideals or []) if i in index.row_of]
         target_rows = [index.row_of[i] for i in benchmark_targets(marks, results) if i in index.row_of]
         overlays = {"links": [], "top-k": (results or {}).get("rows", []), "ideals": ideal_rows, "targets": target_rows}
-        rows = map_point_rows(points, index.classes, self.s.colours, overlays, self.s.groups(colour))
+        lead = 1 if self.s.dense else 0
+        rows = map_point_rows(points, index.classes, self.s.colours, overlays, self.s.groups(colour), lead)
         return [r for r in rows if 0 <= r < len(index)]
 
     def select(self, selected, results, ideals, colour, marks=None):
+        """A lasso or box: the rows of the points it caught; over a density layer, the region drawn (B, C and D
+        ask ``Services.selection`` for every image inside it; only its count travels with it)."""
+        region = selection_region(selected) if self.s.dense else None
+        if region is not None:
+            rows = self.s.selection({"region": region})
+            return {"region": region, "count": len(rows)} if rows is not None and len(rows) else no_update
         if not selected or not selected.get("points"):
             return no_update
         rows = self.event_rows(selected["points"], results, ideals, colour, marks)
@@ -259,9 +281,20 @@ def register(app: Dash, s: Services) -> None:
         State(ids.MAP_COLOUR, "value"),
         State(ids.BENCH_TARGETS, "data"),
     )
+    selection = Input(ids.MAP, "selectedData")
+    if s.dense:
+        # Over a density layer only the region drawn matters: the browser sends it without the event's points (a
+        # lasso around 30,000 drawn points would upload ~2.7 MB of them).
+        app.clientside_callback(
+            "function(e) { return e ? {points: [], lassoPoints: e.lassoPoints, range: e.range} : null; }",
+            Output(ids.MAP_REGION, "data"),
+            Input(ids.MAP, "selectedData"),
+            prevent_initial_call=True,
+        )
+        selection = Input(ids.MAP_REGION, "data")
     app.callback(
         Output(ids.BROWSE_STORE, "data", allow_duplicate=True),
-        Input(ids.MAP, "selectedData"),
+        selection,
         *events,
         prevent_initial_call=True,
     )(p.select)

@@ -148,9 +148,9 @@ def register(app: Dash, s: Services) -> None:
     def _gallery(results, browse, ideals, highlight, marks, nonrel):
         ideals, nonrel = set(ideals or []), set(nonrel or [])
         targets = set(benchmark_targets(marks, results))
-        if browse and browse.get("rows"):
-            rows = browse["rows"]
-            shown = rows[:limit]
+        rows = s.selection(browse)  # the rows a map selection holds (over a density layer: all inside it)
+        if rows is not None and len(rows):
+            shown = [int(r) for r in rows[:limit]]
             tiles = [
                 tile(
                     None,
@@ -166,7 +166,8 @@ def register(app: Dash, s: Services) -> None:
                 for r in shown
             ]
             more = f" (showing the first {limit}; ui.max_images_on_scatterplot)" if len(rows) > limit else ""
-            return tiles, f"Browsing {len(rows)} images selected on the map{more}.", SHOWN, SHOWN, SHOWN
+            n = len(rows)
+            return tiles, f"Browsing {n:,} image{'s'[: n != 1]} selected on the map{more}.", SHOWN, SHOWN, SHOWN
         if not results:
             return [], "Run a search to see results.", HIDDEN, HIDDEN, HIDDEN
         tiles = [
@@ -274,7 +275,8 @@ def register_marks(app: Dash, s: Services) -> None:
         prevent_initial_call=True,
     )
     def _mark_selection(_n, _m, browse, ideals, nonrel):
-        chosen = [index.ids[r] for r in (browse or {}).get("rows", [])[:limit]]
+        rows = s.selection(browse)
+        chosen = [index.ids[int(r)] for r in (rows if rows is not None else [])[:limit]]
         if ctx.triggered_id == ids.MARK_SELECTION:
             return added(ideals, chosen), [i for i in nonrel or [] if i not in set(chosen)]
         return [i for i in ideals or [] if i not in set(chosen)], added(nonrel, chosen)
