@@ -49,6 +49,13 @@ SUITE: tuple[Bench, ...] = (
         ("--images", "256", "--workers", "0", "1", "2"),
     ),
     Bench(
+        "distributed",
+        "Index build on Ray Data (build-index --distributed ray) against the single process (demo model)",
+        "distributed_build.py",
+        ("--images", "480", "--chunk", "64", "--workers", "2"),
+        ("--images", "1920", "--chunk", "128", "--workers", "1", "2"),
+    ),
+    Bench(
         "query",
         "Query latency per CIR method (demo model, exact backend, one query thread)",
         "query_latency.py",

@@ -52,6 +52,16 @@ def _overrides(args: argparse.Namespace) -> dict[str, str]:
     return out
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="run.py",
@@ -72,6 +82,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build-index", help="encode the dataset into the feature index (resumable)")
     _common(p)
     p.add_argument("--rebuild", action="store_true", help="discard an existing index and build it again")
+    g = p.add_argument_group("distributed build (the distributed extra: pip install 'infocir[distributed]')")
+    g.add_argument(
+        "--distributed",
+        choices=("none", "ray"),
+        default="none",
+        help="ray: encode on Ray Data, a pool of model actors (one per GPU, else per CPU), on this machine or a "
+        "cluster; the same index as the single-process build (docs/scaling.md). Default: none",
+    )
+    g.add_argument(
+        "--address",
+        help="the Ray cluster to use: 'auto' (the one `ray start --head` started on this machine), HOST:PORT or "
+        "ray://HOST:10001; default: start a local Ray for the build and stop it after",
+    )
+    g.add_argument(
+        "--ray-workers",
+        type=_positive_int,
+        metavar="N",
+        help="actors encoding at once (default: the GPUs Ray reports, else its CPUs)",
+    )
     p.set_defaults(func=cmd_build_index)
 
     p = sub.add_parser(
@@ -117,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_search)
 
+    p = sub.add_parser("bench", help="run the benchmark suite (python -m benchmarks) from a source checkout")
+    p.add_argument("bench_args", nargs=argparse.REMAINDER, help="passed on, e.g. --full or --only search,map")
+    p.set_defaults(func=cmd_bench)
+
     p = sub.add_parser("methods", help="list the CIR methods and whether they are available")
     _common(p)
     p.set_defaults(func=cmd_methods)
@@ -146,10 +179,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="pseudo feedback: bottom P of the top 10 not relevant (default 0)",
     )
     p.add_argument(
-    p = sub.add_parser("bench", help="run the benchmark suite (python -m benchmarks) from a source checkout")
-    p.add_argument("bench_args", nargs=argparse.REMAINDER, help="passed on, e.g. --full or --only search,map")
-    p.set_defaults(func=cmd_bench)
-
         "--breaking-rank", type=int, default=1, help="pseudo feedback: refine queries whose best target ranks below it"
     )
     p.add_argument(
@@ -231,7 +260,16 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_build_index(cfg: AppConfig, args) -> int:
     from infocir.engine import RetrievalEngine
 
-    engine = RetrievalEngine.from_config(cfg, rebuild=args.rebuild)
+    builder = None
+    if args.distributed == "ray":
+        from infocir.index.distributed import RayIndexBuilder, import_ray
+
+        import_ray()  # a missing extra is reported before the model loads and the folder is scanned
+        builder = RayIndexBuilder(cfg.model, address=args.address, workers=args.ray_workers).build
+    elif args.address is not None or args.ray_workers is not None:
+        print("error: --address and --ray-workers apply to --distributed ray.", file=sys.stderr)
+        return EXIT_USAGE
+    engine = RetrievalEngine.from_config(cfg, rebuild=args.rebuild, builder=builder)
     print(engine.report())  # one report: the images indexed and every file left out, by the scan or the build
     return EXIT_OK
 
@@ -407,6 +445,23 @@ def _feedback_tables(engine, bench, methods: list[str], setup) -> dict:
     return {"setup": asdict(setup), "tables": tables}
 
 
+def cmd_bench(cfg: AppConfig | None, args) -> int:
+    """``python -m benchmarks`` from the checkout this package is installed from (the scripts are not part of
+    the installed package: they measure it)."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    if not (root / "benchmarks" / "__main__.py").is_file():
+        print(
+            "error: the benchmark scripts live in the source checkout (benchmarks/), which this installation "
+            "was not made from; clone the repository and run 'python -m benchmarks' there",
+            file=sys.stderr,
+        )
+        return EXIT_RUNTIME
+    return subprocess.call([sys.executable, "-m", "benchmarks", *args.bench_args], cwd=root)
+
+
 def cmd_methods(cfg: AppConfig, args) -> int:
     from infocir.engine import RetrievalEngine
 
@@ -445,23 +500,6 @@ def cmd_train_demo(_cfg, args) -> int:
     from infocir.models.train_demo import main as train_main
 
     return train_main(args.rest)
-def cmd_bench(cfg: AppConfig | None, args) -> int:
-    """``python -m benchmarks`` from the checkout this package is installed from (the scripts are not part of
-    the installed package: they measure it)."""
-    import subprocess
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[3]
-    if not (root / "benchmarks" / "__main__.py").is_file():
-        print(
-            "error: the benchmark scripts live in the source checkout (benchmarks/), which this installation "
-            "was not made from; clone the repository and run 'python -m benchmarks' there",
-            file=sys.stderr,
-        )
-        return EXIT_RUNTIME
-    return subprocess.call([sys.executable, "-m", "benchmarks", *args.bench_args], cwd=root)
-
-
 
 
 def cmd_train_phi(_cfg, args) -> int:
@@ -591,6 +629,8 @@ _NO_CONFIG = {cmd_generate_demo, cmd_train_demo, cmd_train_phi, cmd_bench}
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:  # everything after it belongs to the suite's own parser (--full, --only, --help)
+        return cmd_bench(None, argparse.Namespace(bench_args=argv[1:]))
     parser = build_parser()
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
         argv = ["serve", *argv]
@@ -623,5 +663,3 @@ def main(argv: list[str] | None = None) -> int:
             log.debug("details", exc_info=True)
             return EXIT_RUNTIME
         raise
-    if argv[:1] == ["bench"]:  # everything after it belongs to the suite's own parser (--full, --only, --help)
-        return cmd_bench(None, argparse.Namespace(bench_args=argv[1:]))

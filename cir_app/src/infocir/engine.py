@@ -18,7 +18,7 @@ import io
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -212,8 +212,15 @@ class RetrievalEngine:
 
     # ----------------------------------------------------------------- construction
     @classmethod
-    def from_config(cls, config: AppConfig, rebuild: bool = False, progress: bool = True) -> RetrievalEngine:
-        """Resolve the dataset, load the model, and load or build the index."""
+    def from_config(
+        cls,
+        config: AppConfig,
+        rebuild: bool = False,
+        progress: bool = True,
+        builder: Callable[..., Any] | None = None,
+    ) -> RetrievalEngine:
+        """Resolve the dataset, load the model, and load or build the index (``builder``: see ``load_or_build``;
+        ``build-index --distributed ray`` passes Ray Data's)."""
         check_plugin_names(config)
         bundle = bundle_for(config)  # first: a model or device that cannot load fails before any scan
         root = resolve_dataset_root(config)
@@ -239,6 +246,7 @@ class RetrievalEngine:
             progress,
             config.index.num_workers,
             ds.max_image_pixels,
+            builder,
         )
         engine = cls(config, bundle, scan, index, out_dir)
         (log.warning if len(scan.records) > len(index) or scan.skipped else log.info)(engine.report())

@@ -58,8 +58,10 @@ class IndexManifest:
     dim: int
     skipped: int
     created: str
-    # Where the features came from when they were not encoded here (``import-features``): the
-    # source folder and format, counts, and how ``norms.npy`` was obtained.  Empty for a build.
+    # Where the features came from when they were not encoded by this process: for ``import-features`` the
+    # source folder and format, counts, and how ``norms.npy`` was obtained; for a build on Ray Data
+    # (``build-index --distributed ray``) {"encoder": "ray", ...}: actors, devices, Ray version.  Empty for a
+    # build in one process.  Not part of the key: an index built either way is reused by the other.
     source: dict[str, Any] = field(default_factory=dict)
     # Images the build could not decode, [[id, reason], ...]: with the scan's skipped files they make
     # the one build report (``store.index_report``), also when the index is reused.

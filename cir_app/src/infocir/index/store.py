@@ -49,6 +49,10 @@ from infocir.models.encoding import ImageReadError, encode_pixels, l2_normalize,
 log = logging.getLogger(__name__)
 REBUILD_HINT = "Rebuild with: python cir_app/run.py build-index --rebuild"
 ProgressFn = Callable[[int, int], None]
+# Encodes the chunks of a build not yet in ``.partial`` and saves each as a chunk file (``_save_chunk``); returns
+# the seconds it took.  Arguments: bundle, records, partial folder, chunk_size, batch_size, finished chunks,
+# num_workers, max_pixels, progress.  ``_encode_chunks`` here; Ray Data's in ``index.distributed``.
+ChunkEncoder = Callable[..., float]
 
 
 # Rows per block when a pass over the whole matrix must not materialise it (NaN check, means): at
@@ -401,16 +405,33 @@ def build_index(
     num_workers: int = -1,
     max_pixels: int | None = None,
     fresh: bool = False,
+    encode: ChunkEncoder | None = None,
+    source: dict[str, Any] | None = None,
 ) -> IndexManifest:
     """Encode every record of ``scan`` into ``out_dir``; resumes a build interrupted with the same key
     unless ``fresh`` (``--rebuild``), which discards it.
 
     Decoding overlaps encoding (``num_workers`` DataLoader processes; -1 picks by device and cores).
     Images over ``max_pixels`` (dataset.max_image_pixels) are left out and reported.  One build per
-    index folder at a time: a second one gets BuildLockedError."""
+    index folder at a time: a second one gets BuildLockedError.
+
+    ``encode`` replaces the encoding of the chunks (``index.distributed``: a Ray Data actor pool); the plan,
+    the resume, the merge and the manifest stay these.  ``source``: what the manifest records about how the
+    features were made (the encoder may fill it in while it runs; empty for this process's own build)."""
     with BuildLock(out_dir):
         return _build_locked(
-            bundle, scan, out_dir, dtype, batch_size, chunk_size, progress, num_workers, max_pixels, fresh
+            bundle,
+            scan,
+            out_dir,
+            dtype,
+            batch_size,
+            chunk_size,
+            progress,
+            num_workers,
+            max_pixels,
+            fresh,
+            encode or _encode_chunks,
+            source if source is not None else {},
         )
 
 
@@ -532,9 +553,11 @@ def write_index_files(
     raw: np.ndarray,
     rows: np.ndarray,
     failed: Sequence[tuple[str, str]] = (),
+    source: dict[str, Any] | None = None,
 ) -> IndexManifest:
     """Write a finished index: the raw features [N, D] of ``scan.records[rows]`` normalised and stored in
-    ``key.dtype``, their norms, the metadata, and the manifest last (with the files' checksums)."""
+    ``key.dtype``, their norms, the metadata, and the manifest last (with the files' checksums).
+    ``source``: the manifest's record of how the features were made (empty: encoded by this process)."""
     norms = np.linalg.norm(raw, axis=1).astype(np.float32)
     unit = l2_normalize(raw).astype(np.float16 if key.dtype == "float16" else np.float32)
     _save_npy(out_dir / "features.npy", unit)
@@ -547,6 +570,7 @@ def write_index_files(
         dim=int(unit.shape[1]),
         skipped=len(scan.skipped) + len(failed),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
+        source=dict(source or {}),
         failed=[list(f) for f in failed],
         checksums=file_checksums(out_dir),
     )
@@ -565,6 +589,8 @@ def _build_locked(
     num_workers: int,
     max_pixels: int | None,
     fresh: bool,
+    encode: ChunkEncoder,
+    source: dict[str, Any],
 ) -> IndexManifest:
     key = index_key(bundle, scan, dtype)
     # the old files are no longer an index until the new manifest lands
@@ -574,11 +600,11 @@ def _build_locked(
     records = scan.records
     n_chunks = (len(records) + chunk_size - 1) // chunk_size
     done = _finished_chunks(partial, n_chunks, chunk_size, len(records), bundle.embed_dim)
-    elapsed = _encode_chunks(bundle, records, partial, chunk_size, batch_size, done, num_workers, max_pixels, progress)
+    elapsed = encode(bundle, records, partial, chunk_size, batch_size, done, num_workers, max_pixels, progress)
     raw, rows, failed = _gather_chunks(partial, n_chunks, chunk_size, len(records), bundle.embed_dim)
     if len(rows) == 0:
         raise ImageReadError(f"None of the {len(records)} images could be decoded; nothing to index.")
-    manifest = write_index_files(out_dir, key, scan, raw, rows, failed)
+    manifest = write_index_files(out_dir, key, scan, raw, rows, failed, source)
     shutil.rmtree(partial, ignore_errors=True)
     if elapsed > 0 and len(records):
         log.info("Encoded %d images in %.1fs (%.1f img/s)", len(records), elapsed, len(records) / elapsed)
@@ -677,9 +703,11 @@ def load_or_build(
     progress: bool = True,
     num_workers: int = -1,
     max_pixels: int | None = None,
+    builder: Callable[..., IndexManifest] | None = None,
 ) -> FeatureIndex:
     """Reuse the index in ``out_dir`` when its manifest matches; otherwise (re)build it, saying why.
-    ``rebuild`` also discards an unfinished build (``.partial``) instead of resuming it."""
+    ``rebuild`` also discards an unfinished build (``.partial``) instead of resuming it.  ``builder``: called
+    as ``build_index`` is, instead of it (``index.distributed.RayIndexBuilder.build``)."""
     manifest_path = out_dir / "manifest.json"
     if manifest_path.exists() and not rebuild:
         manifest = IndexManifest.read(manifest_path)
@@ -691,7 +719,8 @@ def load_or_build(
         log.info("Rebuilding the index in %s as requested.", out_dir)
     else:
         log.info("No index yet in %s; building it (first run).", out_dir)
-    build_index(bundle, scan, out_dir, dtype, batch_size, chunk_size, progress, num_workers, max_pixels, fresh=rebuild)
+    build = builder or build_index
+    build(bundle, scan, out_dir, dtype, batch_size, chunk_size, progress, num_workers, max_pixels, fresh=rebuild)
     return load_index(out_dir, scan.root)
 
 
