@@ -221,7 +221,7 @@ def test_box_and_plotly_event_regions():
 
 def test_config_declares_and_validates_the_density_settings():
     cfg = AppConfig()
-    assert cfg.ui.map_density_above == 100_000 and cfg.ui.map_sample_points == 30_000
+    assert cfg.ui.map_density_above == 50_000 and cfg.ui.map_sample_points == 30_000
     assert apply_overrides(cfg, {"ui.map_density_above": "0"}).ui.map_density_above == 0  # always density
     for key, bad in (("ui.map_density_above", "-1"), ("ui.map_sample_points", "9"), ("ui.map_density_bins", "2")):
         with pytest.raises(ConfigError, match=key):

@@ -257,7 +257,9 @@ class UIConfig:
     # Panel D with more images than this: one density layer of every point (a 2-D histogram, log-scaled counts)
     # under a class-stratified sample of ``map_sample_points`` points; a lasso or box still selects every image
     # inside it (computed on the server).  0 = always the density layer.  At or below it: every point drawn.
-    map_density_above: int = _bounded(100_000, 0)
+    # 50,000: at 100k images drawing every point made a lasso send 1.1 MB of selected points (4.2 s to the gallery)
+    # and search p95 1.05 s; as density, 2.7 kB and 0.71 s (benchmarks/browser_map_scale.py, RESULTS.md).
+    map_density_above: int = _bounded(50_000, 0)
     # Points drawn over the density layer (hover, click, class colours).  Measured at 1M images in headless Chromium
     # (software WebGL, 2 cores): 30,000 → a 0.70 MB figure drawn in 0.9-1.0 s, as 10,000-20,000 are (0.8-1.1 s);
     # 50,000 → 1.08 MB, 0.9-1.1 s; 100,000 → 2.0 MB, 1.3-1.6 s.
