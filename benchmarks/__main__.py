@@ -84,6 +84,14 @@ SUITE: tuple[Bench, ...] = (
         ("--n", "100000", "1000000"),
     ),
     Bench(
+        "page",
+        "The dashboard in headless Chromium: first render, Search → gallery + map, lasso → gallery",
+        "browser_map_scale.py",
+        ("--sizes", "10000", "--runs", "3"),
+        ("--sizes", "10000", "100000", "1000000", "--runs", "5"),
+        needs="chromium",
+    ),
+    Bench(
         "text",
         "Text encoding: full context against the cut after end-of-text",
         "text_encoding.py",
