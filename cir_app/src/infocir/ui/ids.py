@@ -16,6 +16,10 @@ TEXT = "query-text"
 K = "query-k"
 METHOD = "query-method"
 SEARCH = "query-search"
+# checklist: rank only the images selected on the map (enabled while ids.BROWSE_STORE holds a selection)
+SEARCH_SELECTION = "query-search-selection"
+SEARCH_SELECTION_NOTE = "query-search-selection-note"  # why the box is disabled, or what it restricts to
+CLEAR_SELECTION = "query-clear-selection"  # "✕ clear selection": empties ids.BROWSE_STORE
 MESSAGE = "query-message"
 BACKEND = "query-backend"  # the search index for this query's top k ("configured" = retrieval.backend)
 # panel B

@@ -240,6 +240,29 @@ def query_options(engine: RetrievalEngine, cfg: AppConfig) -> list:
         ),
         html.Div(
             [
+                dcc.Checklist(
+                    id=ids.SEARCH_SELECTION,
+                    options=[{"label": " search only the images selected on the map", "value": "on", "disabled": True}],
+                    value=[],
+                    className="inline-check exclude-ref",
+                ),
+                html.Span(
+                    "Select images on the map (lasso or box) to search only them.",
+                    id=ids.SEARCH_SELECTION_NOTE,
+                    className="muted",
+                ),
+                html.Button(
+                    "✕ clear selection",
+                    id=ids.CLEAR_SELECTION,
+                    n_clicks=0,
+                    className="ghost small",
+                    style={"display": "none"},
+                ),
+            ],
+            className="search-selection",
+        ),
+        html.Div(
+            [
                 html.Label("Search index", htmlFor=ids.BACKEND),
                 dcc.Dropdown(
                     id=ids.BACKEND,

@@ -6,6 +6,8 @@ or panel F)."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 
 import numpy as np
 
@@ -16,6 +18,15 @@ def page_reference(mode: str | None, reference_id: str | None, upload: dict | No
     if mode == "upload" and upload and upload.get("key"):
         return {"kind": "upload", "key": upload["key"], "name": upload.get("name") or "upload"}
     return {"kind": "dataset", "id": reference_id} if reference_id else {"kind": "none"}
+
+
+def selection_key(browse: dict | None) -> str | None:
+    """A short name of a map selection (``ids.BROWSE_STORE``: its rows, or a density-mode region and count): the
+    results of a search restricted to it record this name, not the rows.  None without a selection."""
+    if not browse or not (browse.get("rows") or browse.get("region")):
+        return None
+    body = json.dumps({"rows": browse.get("rows"), "region": browse.get("region")}, sort_keys=True)
+    return hashlib.sha1(body.encode()).hexdigest()[:16]
 
 
 def same_reference(a: dict | None, b: dict | None) -> bool:
@@ -32,8 +43,8 @@ def base_results(results: dict | None) -> dict | None:
 
 
 def search_key(results: dict | None) -> list | None:
-    """The identity of a search (reference, text, method, k, reference excluded or not, method parameters): two result
-    stores with the same key rank the same images.  None without results."""
+    """The identity of a search (reference, text, method, k, reference excluded or not, method parameters, the map
+    selection it was restricted to): two result stores with the same key rank the same images.  None without results."""
     results = base_results(results)  # a preview of E's candidate is a view of the same search
     if not results:
         return None
@@ -49,6 +60,7 @@ def search_key(results: dict | None) -> list | None:
         results.get("method_params"),  # a feedback step (its base method and rounds), panel A's method settings
         results.get("settings"),
         results.get("expansion"),
+        (results.get("within") or {}).get("selection"),  # searched only within a map selection (its name)
     ]
 
 

@@ -19,7 +19,7 @@ from infocir.jobs import JobRunner
 from infocir.projection.density import DensityGrid, density_grid, grid_bins, rows_in_region, stratified_sample
 from infocir.projection.embedding_map import MapService
 from infocir.ui.figures import MapGroups, attribute_groups, class_colours, class_groups
-from infocir.ui.query_state import results_vector
+from infocir.ui.query_state import results_vector, selection_key
 from infocir.ui.uploads import UploadStore
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ class Services:
         self._sample: np.ndarray | None = None
         self._density: tuple[object, DensityGrid] | None = None
         self._regions: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._within: OrderedDict[str, dict] = OrderedDict()  # selections searched within, by selection_key
         self._map_lock = threading.Lock()
 
     def attribute_names(self) -> list[str]:
@@ -127,6 +128,44 @@ class Services:
                 self._regions.popitem(last=False)
         return rows
 
+    def browsed(self, results: dict | None, browse: dict | None) -> np.ndarray | list | None:
+        """The rows B and C show instead of the results: the map selection's (``selection``), unless the results
+        were searched within that very selection (panel A's "search only the selected images"): then the results."""
+        within = (results or {}).get("within") or {}
+        if browse and within.get("selection") == selection_key(browse):
+            return None
+        return self.selection(browse)
+
+    def selection_mask(self, browse: dict | None) -> np.ndarray | None:
+        """The map selection as ``RetrievalEngine.search``'s ``allowed`` (bool [N]); None without one.  The rows
+        are ``selection``'s: over a density layer every image inside the region, resolved here on the server."""
+        rows = self.selection(browse)
+        if rows is None or not len(rows):
+            return None
+        key = selection_key(browse)
+        with self._map_lock:  # E's previews and F3's comparisons rank "like these results": within it too
+            self._within[str(key)] = dict(browse or {})
+            while len(self._within) > 32:
+                self._within.popitem(last=False)
+        mask = np.zeros(len(self.engine.index), bool)
+        mask[np.asarray(rows, np.int64)] = True
+        return mask
+
+    def within_mask(self, results: dict | None) -> np.ndarray | None:
+        """The ``allowed`` mask of the selection ``results`` were searched within (their "within"), for a search
+        "like these results"; None when they were not restricted.  A UserError when the server no longer knows that
+        selection (restarted since): search again."""
+        key = ((results or {}).get("within") or {}).get("selection")
+        if not key:
+            return None
+        with self._map_lock:
+            browse = self._within.get(key)
+        if browse is None:
+            raise UserError(
+                "These results were searched within a map selection this server no longer holds; search again."
+            )
+        return self.selection_mask(browse)
+
     def attribute_value(self, attribute: str | None, row: int):
         if self.attributes is None or attribute in (None, "class"):
             return None
@@ -144,6 +183,7 @@ class Services:
         method_params: dict | None = None,
         settings: dict | None = None,
         expansion: bool | None = None,
+        allowed: np.ndarray | None = None,
     ):
         """The one search of the page: panel A's query (``reference_info`` as ``query_state.page_reference``
         records it) and F3's comparisons, which rank another text exactly as the results were ranked.
@@ -153,7 +193,8 @@ class Services:
         search index chosen in A ("" or None: ``retrieval.backend``).  ``method_params``: further parameters of
         the method (the feedback iterations' ``base`` and ``rounds``, panel A's method settings, as the results store
         records them); ``settings``: per-query values of the methods' configuration sections (BASIC's λ, …);
-        ``expansion``: collection expansion on or off (None: ``retrieval.expansion``)."""
+        ``expansion``: collection expansion on or off (None: ``retrieval.expansion``); ``allowed``: rank only
+        these rows (bool [N], panel A's "search only the selected images": ``selection_mask``)."""
         reference = self.reference_from({"reference": reference_info})
         params = {"relevant": list(relevant or [])} if takes_relevant(method or self.config.retrieval.method) else {}
         params.update(method_params or {})
@@ -166,11 +207,13 @@ class Services:
             backend=backend or None,
             settings=settings or None,
             expansion=expansion,
+            allowed=allowed,
             **params,
         )
 
     def search_like(self, results: dict, text: str):
-        """Another text searched as ``results`` were (same reference, k, method, exclusion, relevant marks, index)."""
+        """Another text searched as ``results`` were (same reference, k, method, exclusion, relevant marks, index, and
+        the map selection they were restricted to)."""
         return self.search(
             results.get("reference") or {},
             text,
@@ -182,6 +225,7 @@ class Services:
             results.get("method_params"),
             results.get("settings"),
             results.get("expansion"),
+            self.within_mask(results),
         )
 
     def ranking_params(self, results: dict) -> dict:

@@ -13,7 +13,7 @@ from infocir.ui.services import Services
 def counted(s: Services, results: dict | None, browse: dict | None) -> tuple[list[str], list | None, str]:
     """What C counts: the classes of a map selection (B browses it too) or of the top-k, their scores
     (None for a selection: it has none) and a phrase naming them."""
-    rows = s.selection(browse)  # over a density layer: every image inside the region drawn
+    rows = s.browsed(results, browse)  # over a density layer: every image inside the region drawn
     if rows is not None and len(rows):
         n, classes = len(rows), s.engine.index.classes
         return [classes[int(r)] for r in rows], None, f"the {n:,} image{'s'[: n != 1]} selected on the map"

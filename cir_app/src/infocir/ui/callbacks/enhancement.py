@@ -141,7 +141,9 @@ def register_preview(app: Dash, s: Services) -> None:
         except Exception as exc:
             return no_update, no_update, user_message(exc, "Preview")
         query = {
-            key: base[key] for key in ("reference", "method", "k", "exclude_reference", "expansion") if key in base
+            key: base[key]
+            for key in ("reference", "method", "k", "exclude_reference", "expansion", "within")
+            if key in base
         }
         data, vector = results_store(
             s,

@@ -171,6 +171,7 @@ def register_refine(app: Dash, s: Services) -> None:
                 {"base": base, "rounds": rounds},
                 None,
                 results.get("expansion"),
+                s.within_mask(results),  # a search within a map selection refines within it
             )
         except Exception as exc:
             return *skip, user_message(exc, "Refine")
@@ -180,7 +181,9 @@ def register_refine(app: Dash, s: Services) -> None:
         if not steps or steps[-1]["results"].get("ids") != results.get("ids"):
             steps.append({"results": results, "vector": None})  # a history that lost its start
         query = {
-            key: results[key] for key in ("reference", "text", "k", "exclude_reference", "expansion") if key in results
+            key: results[key]
+            for key in ("reference", "text", "k", "exclude_reference", "expansion", "within")
+            if key in results
         }
         data, kept = results_store(
             s,

@@ -148,7 +148,9 @@ def register(app: Dash, s: Services) -> None:
     def _gallery(results, browse, ideals, highlight, marks, nonrel):
         ideals, nonrel = set(ideals or []), set(nonrel or [])
         targets = set(benchmark_targets(marks, results))
-        rows = s.selection(browse)  # the rows a map selection holds (over a density layer: all inside it)
+        # the rows a map selection holds (over a density layer: all inside it), unless the results were searched
+        # within that selection: then the results
+        rows = s.browsed(results, browse)
         if rows is not None and len(rows):
             shown = [int(r) for r in rows[:limit]]
             tiles = [
@@ -198,8 +200,10 @@ def register(app: Dash, s: Services) -> None:
                 html.Span(ref_text, className="mono"),
                 html.Span(" + “" + results["text"] + "”"),
             ]
+        within = results.get("within")
+        top = f"Top {len(tiles)} of the {within['count']:,} selected images · " if within else f"Top {len(tiles)} · "
         summary = [
-            html.Span(f"Top {len(tiles)} · "),
+            html.Span(top, className="within-selection" if within else None),
             *query,
             html.Span(f" · {len(ideals)} ideal{'s' if len(ideals) != 1 else ''} selected", className="muted"),
         ]

@@ -15,7 +15,7 @@ from infocir.methods.registry import fallback_method_name
 from infocir.ui import ids, polling
 from infocir.ui.media import media_url
 from infocir.ui.method_settings import SettingError, SettingSpec, parse_settings, settings_for
-from infocir.ui.query_state import encode_vector, page_reference, same_reference
+from infocir.ui.query_state import encode_vector, page_reference, same_reference, selection_key
 from infocir.ui.services import Services, takes_relevant, user_message
 from infocir.ui.uploads import UploadError, decode_upload, register_upload_route, upload_url
 
@@ -28,6 +28,7 @@ def register(app: Dash, s: Services) -> None:
     register_reference(app, s)
     register_search(app, s)
     register_mode(app)
+    register_selection_scope(app)
 
 
 def register_upload(app: Dash, s: Services) -> None:
@@ -235,6 +236,8 @@ def register_search(app: Dash, s: Services) -> None:
         State(ids.SLOW_JOB, "data"),
         State(ids.QUERY_MODE, "value"),
         State(ids.EXPANSION, "value"),
+        State(ids.SEARCH_SELECTION, "value"),
+        State(ids.BROWSE_STORE, "data"),
         prevent_initial_call=True,
     )
     def _search(
@@ -255,6 +258,8 @@ def register_search(app: Dash, s: Services) -> None:
         slow,
         query_mode,
         expansion,
+        only_selected,
+        browse,
     ):
         backend = None if backend in (None, "", "configured") else backend
         if k is None or int(k) != k or not 1 <= int(k) <= 100:
@@ -279,6 +284,7 @@ def register_search(app: Dash, s: Services) -> None:
             query["mode"] = query_mode
         if ("on" in (expansion or [])) != s.config.retrieval.expansion:  # recorded only where it differs
             query["expansion"] = "on" in (expansion or [])
+        allowed = within_selection(s, query, only_selected, browse)
         plan = {
             "query": query,
             "relevant": list(ideals or []) if feedback else [],
@@ -288,22 +294,70 @@ def register_search(app: Dash, s: Services) -> None:
         }
         if is_slow(name):
             # OTI optimises a token per new reference (seconds): a job with progress and Cancel, not a frozen page
-            job = submit_slow_search(s, plan, session, (slow or {}).get("job"))
+            job = submit_slow_search(s, plan, session, (slow or {}).get("job"), allowed)
             wait = f"{METHOD_LABEL.get(method, method)}: queued…"
             return (no_update,) * 4 + (wait, no_update, {**plan, "job": job}, False)
         try:
-            res = run_plan(s, plan)
+            res = run_plan(s, plan, allowed=allowed)
         except Exception as exc:
             return no_update, no_update, no_update, no_update, user_message(exc, "Search"), no_update, None, True
         data, kept, done = finished_search(s, plan, res)
         # One response sets the results, ends a map browse and clears the highlight (the gallery, the histogram
-        # and the map each render once per search), and starts a new feedback history: its step 0.
-        return data, None, None, kept, done, new_history(data, kept), None, True
+        # and the map each render once per search), and starts a new feedback history: its step 0.  A search within
+        # the selection keeps it (B shows the results searched within it; A's box stays ticked for the next one).
+        return data, ended_browse(plan), None, kept, done, new_history(data, kept), None, True
 
     register_slow_search(app, s)
 
 
 METHOD_LABEL = {"oti": "OTI"}
+
+
+def within_selection(s: Services, query: dict, only_selected: list | None, browse: dict | None):
+    """The ``allowed`` mask of a search restricted to the map selection (A's box ticked and a selection held;
+    else None); the query records it as "within" (B: "Top k of the N selected images")."""
+    allowed = s.selection_mask(browse) if "on" in (only_selected or []) else None
+    if allowed is not None:
+        query["within"] = {"count": int(allowed.sum()), "selection": selection_key(browse)}
+    return allowed
+
+
+def ended_browse(plan: dict):
+    """What a finished search leaves in ``ids.BROWSE_STORE``: nothing (the browse ends), or the selection itself
+    when the search was restricted to it."""
+    return no_update if plan["query"].get("within") else None
+
+
+def register_selection_scope(app: Dash) -> None:
+    @app.callback(
+        Output(ids.SEARCH_SELECTION, "options"),
+        Output(ids.SEARCH_SELECTION, "value"),
+        Output(ids.SEARCH_SELECTION_NOTE, "children"),
+        Output(ids.CLEAR_SELECTION, "style"),
+        Input(ids.BROWSE_STORE, "data"),
+    )
+    def _scope(browse):
+        """A's "search only the selected images": enabled, with their count, while the map holds a selection;
+        without one it is unticked and disabled (a restriction never outlives its selection)."""
+        return selection_scope(browse)
+
+    @app.callback(
+        Output(ids.BROWSE_STORE, "data", allow_duplicate=True),
+        Input(ids.CLEAR_SELECTION, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def _clear_selection(n):
+        return None if n else no_update
+
+
+def selection_scope(browse: dict | None) -> tuple:
+    """The box's options, value, note and the "clear selection" button's style for a map selection (pure)."""
+    n = len((browse or {}).get("rows") or []) or int((browse or {}).get("count") or 0)
+    if not selection_key(browse) or not n:
+        option = {"label": " search only the images selected on the map", "value": "on", "disabled": True}
+        return [option], [], "Select images on the map (lasso or box) to search only them.", HIDDEN
+    label = f" search only the {n:,} image{'s'[: n != 1]} selected on the map"
+    return [{"label": label, "value": "on"}], no_update, "", SHOWN
 
 
 def message_only(sentence: str) -> tuple:
@@ -362,8 +416,9 @@ def is_slow(method: str) -> bool:
     return bool(getattr(METHODS.get(method), "slow", False))
 
 
-def run_plan(s: Services, plan: dict, progress=None):
-    """The search a plan describes (``_search`` makes it): panel A's query with its marks, index and settings."""
+def run_plan(s: Services, plan: dict, progress=None, allowed=None):
+    """The search a plan describes (``_search`` makes it): panel A's query with its marks, index and settings;
+    ``allowed``: the map selection it is restricted to (``Services.selection_mask``), when the plan says "within"."""
     q = plan["query"]
     params = dict(plan["params"] or {})
     if progress is not None:
@@ -379,6 +434,7 @@ def run_plan(s: Services, plan: dict, progress=None):
         params,
         plan["settings"],
         q.get("expansion"),
+        allowed,
     )
 
 
@@ -389,6 +445,9 @@ def finished_search(s: Services, plan: dict, res) -> tuple[dict, dict, str]:
     )
     backend, params, settings, relevant = plan["backend"], plan["params"], plan["settings"], plan["relevant"]
     done = f"{len(res.ids)} results in {res.elapsed_ms:.0f} ms" + (f" from the {backend} index" if backend else "")
+    within = plan["query"].get("within")
+    if within:
+        done += f", only among the {within['count']:,} images selected on the map"
     if params or settings:
         done += " with " + ", ".join(f"{k}={v}" for k, v in {**params, **settings}.items())
     if plan["query"].get("expansion", s.config.retrieval.expansion):
@@ -410,7 +469,7 @@ class SearchCancelled(UserError):
     """The user pressed Cancel while a slow search ran."""
 
 
-def submit_slow_search(s: Services, plan: dict, session: str | None, replaces: str | None) -> str:
+def submit_slow_search(s: Services, plan: dict, session: str | None, replaces: str | None, allowed=None) -> str:
     """Run a slow search as a job of the page: it reports OTI's steps in the job's progress and stops at the next
     step once the job is cancelled (Cancel, or a newer search of the same page)."""
     progress: dict = {}
@@ -422,7 +481,9 @@ def submit_slow_search(s: Services, plan: dict, session: str | None, replaces: s
         if job is not None and job.cancelled:
             raise SearchCancelled("Search cancelled; the results shown are the previous search's.")
 
-    job_id = s.submit_for(session, "slow-search", [("search", lambda: run_plan(s, plan, report))], replaces, progress)
+    job_id = s.submit_for(
+        session, "slow-search", [("search", lambda: run_plan(s, plan, report, allowed))], replaces, progress
+    )
     holder["job"] = s.jobs.get(job_id)
     return job_id
 
@@ -464,7 +525,7 @@ def register_slow_search(app: Dash, s: Services) -> None:
             return *skip, job.errors["search"], no_update, None, True, tick
         data, kept, done = finished_search(s, slow, job.results["search"])
         history = new_history(data, kept)
-        return data, None, None, kept, done, history, None, True, tick
+        return data, ended_browse(slow), None, kept, done, history, None, True, tick
 
     @app.callback(Output(ids.SLOW_CANCEL, "style"), Input(ids.SLOW_JOB, "data"), prevent_initial_call=True)
     def _cancel_shown(slow):
