@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from infocir.cache import BoundedCache
 from infocir.config import AppConfig
 from infocir.data.attributes_table import AttributeTable, load_attribute_table
 from infocir.engine import RetrievalEngine
@@ -64,8 +64,8 @@ class Services:
         self.dense = n > 0 and (above == 0 or n > above)
         self._sample: np.ndarray | None = None
         self._density: tuple[object, DensityGrid] | None = None
-        self._regions: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._within: OrderedDict[str, dict] = OrderedDict()  # selections searched within, by selection_key
+        self._regions: BoundedCache[np.ndarray] = BoundedCache(8)  # rows of recent regions: callbacks ask at once
+        self._within: BoundedCache[dict] = BoundedCache(32)  # selections searched within, by selection_key
         self._map_lock = threading.Lock()
 
     def attribute_names(self) -> list[str]:
@@ -116,16 +116,10 @@ class Services:
         if not region or m is None:
             return None
         key = f"{id(m)}:{sorted(region.items())!r}"
-        with self._map_lock:
-            rows = self._regions.get(key)
-            if rows is not None:
-                self._regions.move_to_end(key)
-                return rows
-        rows = rows_in_region(m.coords, region)
-        with self._map_lock:
-            self._regions[key] = rows
-            while len(self._regions) > 8:
-                self._regions.popitem(last=False)
+        rows = self._regions.get(key)
+        if rows is None:
+            rows = rows_in_region(m.coords, region)
+            self._regions.put(key, rows)
         return rows
 
     def browsed(self, results: dict | None, browse: dict | None) -> np.ndarray | list | None:
@@ -142,11 +136,8 @@ class Services:
         rows = self.selection(browse)
         if rows is None or not len(rows):
             return None
-        key = selection_key(browse)
-        with self._map_lock:  # E's previews and F3's comparisons rank "like these results": within it too
-            self._within[str(key)] = dict(browse or {})
-            while len(self._within) > 32:
-                self._within.popitem(last=False)
+        # E's previews and F3's comparisons rank "like these results": within it too
+        self._within.put(str(selection_key(browse)), dict(browse or {}))
         mask = np.zeros(len(self.engine.index), bool)
         mask[np.asarray(rows, np.int64)] = True
         return mask
@@ -158,8 +149,7 @@ class Services:
         key = ((results or {}).get("within") or {}).get("selection")
         if not key:
             return None
-        with self._map_lock:
-            browse = self._within.get(key)
+        browse = self._within.get(key)
         if browse is None:
             raise UserError(
                 "These results were searched within a map selection this server no longer holds; search again."
