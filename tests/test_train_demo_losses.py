@@ -44,3 +44,29 @@ def test_attribute_loss_is_the_weighted_cross_entropy_over_each_attribute_s_prom
     loss.backward()
     grads = [p.grad for n, p in model.named_parameters() if not n.startswith("visual.") and p.grad is not None]
     assert grads and any(float(g.abs().sum()) > 0 for g in grads)
+
+
+def test_attribute_heads_are_cosine_classifiers_and_turned_keeps_each_image_in_its_row():
+    import numpy as np
+
+    from infocir.models.train_demo import AttributeHeads, turned
+
+    heads = AttributeHeads(8, scale=10.0)
+    g = torch.Generator().manual_seed(1)
+    unit = F.normalize(torch.randn(5, 8, generator=g), dim=-1)
+    logits = heads(unit)
+    assert [lg.shape[1] for lg in logits] == [len(W.VALUES[a]) for a in W.ATTRIBUTES]
+    w = heads.weights[0].detach()
+    by_hand = 10.0 * torch.stack([torch.stack([u @ c / c.norm() for c in w]) for u in unit])
+    assert torch.allclose(logits[0].detach(), by_hand, atol=1e-5)
+
+    # 8 images, each a distinct asymmetric pattern: after turning, row i is still image i, turned
+    images = torch.zeros(8, 3, 6, 6, dtype=torch.uint8)
+    for i in range(8):
+        images[i, :, 0, i % 6] = 200 + i
+        images[i, :, i % 6, 5] = 100 + i
+    out = turned(images.clone(), np.random.default_rng(0))
+    for i in range(8):
+        k = i // 2  # quarter index: rows 0-1 turned 0×, 2-3 once, ...
+        candidates = [torch.rot90(images[i], k, (-2, -1)), torch.rot90(images[i].flip(-1), k, (-2, -1))]
+        assert any(torch.equal(out[i], c) for c in candidates), i

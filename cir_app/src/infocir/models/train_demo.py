@@ -22,7 +22,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from infocir.data import demo_world as W
+from infocir.data.family_renderer import render_family
 from infocir.models.encoders import ASSET_DIR, load_clip
 
 log = logging.getLogger("infocir.train_demo")
@@ -85,10 +86,24 @@ class Recipe:
     attribute_weight: float = 0.0
     # Turn teacher batches by a random multiple of 90° (shapes are named the same at any angle).
     teacher_rotate: bool = False
+    # Stages 2-3 also on ``family_replicates`` × 1920 images of ``data.family_renderer`` (each shape
+    # drawn from a family of proportions, at any place, angle and size in its range; 0: off).
+    family_replicates: int = 0
+    # Student: each quarter of a batch turned by another multiple of 90° (and mirrored at random),
+    # its targets computed by the frozen teacher on the fly instead of from stored embeddings.
+    student_rotate: bool = False
+    # Stage 1b: before the contrastive stage the teacher's image tower learns the attribute labels
+    # alone (cosine-classifier heads, cross-entropy, batches turned by 90° steps), which is how a
+    # ResNet of its size learns shapes that transfer to other renderers; the contrastive stage then
+    # trains its image tower at ``teacher_visual_lr_scale`` × the learning rate (0: frozen).
+    pretrain_steps: int = 0
+    pretrain_batch: int = 128
+    pretrain_lr: float = 1e-3
+    teacher_visual_lr_scale: float = 1.0
 
 
 # --------------------------------------------------------------------------- data
-RENDERERS = ("standard", "varied")
+RENDERERS = ("standard", "varied", "family")
 
 
 def _input_transform(size: int):
@@ -119,17 +134,20 @@ def degrade(img, rng: np.random.Generator, p_blur: float = 0.3, p_jpeg: float = 
     return img
 
 
-def _render_chunk(args: tuple[int, int, int, int, str]) -> tuple[np.ndarray, np.ndarray]:
-    seed, rep, size, side, renderer = args
+def _render_chunk(args: tuple[int, int, int, int, str, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    seed, rep, size, side, renderer, lo, hi = args
     tf = _input_transform(size)
-    draw = W.render if renderer == "standard" else W.render_varied
+    if renderer == "family":  # it anti-aliases at its own random scale: draw at the model's input size
+        side = size
+    draw = {"standard": W.render, "varied": W.render_varied, "family": render_family}[renderer]
+    salt = {"varied": 17, "family": 29}.get(renderer)
     imgs, attrs = [], []
-    for ci, a in enumerate(W.all_combinations()):
+    for ci, a in enumerate(W.all_combinations()[lo:hi], start=lo):
         # The standard stream keeps the original seeds, so existing pools and evaluations are unchanged.
-        key = [seed, rep, ci] if renderer == "standard" else [seed, rep, ci, 17]
+        key = [seed, rep, ci] if salt is None else [seed, rep, ci, salt]
         rng = np.random.default_rng(key)
         img, _ = draw(a, rng, side)
-        if renderer == "varied":
+        if salt is not None:
             img = degrade(img, rng)
         imgs.append(tf(img).numpy())
         attrs.append(a.indices())
@@ -147,9 +165,16 @@ def build_pool(
     """
     if renderer not in RENDERERS:
         raise ValueError(f"renderer must be one of {RENDERERS}, not {renderer!r}")
-    jobs = [(seed, r, size, side, renderer) for r in range(replicates)]
-    with Pool(workers) as p:
-        parts = p.map(_render_chunk, jobs)
+    n_combo = len(W.all_combinations())
+    n_parts = -(-workers // replicates)  # split replicates so that every worker has a share
+    cuts = [n_combo * i // n_parts for i in range(n_parts + 1)]
+    jobs = [
+        (seed, r, size, side, renderer, lo, hi)
+        for r in range(replicates)
+        for lo, hi in zip(cuts, cuts[1:], strict=False)
+    ]
+    with Pool(max(1, min(workers, len(jobs)))) as p:
+        parts: list[tuple[np.ndarray, np.ndarray]] = p.map(_render_chunk, jobs)
     images, attrs = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     return torch.from_numpy(images), torch.from_numpy(attrs)  # host: uint8 pools; batches move in _normalize
 
@@ -163,7 +188,7 @@ def cached_pool(
         d = torch.load(path)
         return d["images"], d["attrs"]
     t = time.time()
-    images, attrs = build_pool(seed, replicates, size, renderer=renderer)
+    images, attrs = build_pool(seed, replicates, size, workers=os.cpu_count() or 2, renderer=renderer)
     _atomic_save({"images": images, "attrs": attrs}, path)
     log.info("rendered pool %s (%s): %d images in %.0fs", name, renderer, len(images), time.time() - t)
     return images, attrs
@@ -330,6 +355,66 @@ def evaluate_features(bundle, img: torch.Tensor, attrs: torch.Tensor) -> dict[st
 
 
 # --------------------------------------------------------------------------- stages
+def turned(batch: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Each quarter of a host image batch turned by another multiple of 90°, all mirrored half the time."""
+    if rng.random() < 0.5:
+        batch = batch.flip(-1)
+    return torch.cat([torch.rot90(q, k, (-2, -1)) for k, q in enumerate(batch.chunk(4))])
+
+
+class AttributeHeads(torch.nn.Module):
+    """One cosine classifier per attribute over unit image features: logits = s · f·wᵀ/‖w‖ (no bias),
+    so a class is a direction in the embedding space, which a text prompt can later point to."""
+
+    def __init__(self, dim: int, scale: float = 16.0):
+        super().__init__()
+        self.scale = scale
+        self.weights = torch.nn.ParameterList(
+            [torch.nn.Parameter(torch.randn(len(W.VALUES[a]), dim) * 0.02) for a in W.ATTRIBUTES]
+        )
+
+    def forward(self, unit: torch.Tensor) -> list[torch.Tensor]:
+        return [self.scale * unit @ F.normalize(w, dim=-1).T for w in self.weights]
+
+
+def pretrain_visual(
+    bundle, workdir: Path, recipe: Recipe, images: torch.Tensor, attrs: torch.Tensor, eval_fn=None
+) -> float:
+    """Stage 1b: the image tower and ``AttributeHeads`` on the attribute labels (weighted like
+    ``ATTRIBUTE_WEIGHTS``), random batches of the whole pool turned by ``turned``.  Returns seconds."""
+    visual = bundle.model.visual
+    heads = AttributeHeads(bundle.embed_dim)
+    bundle.adopt(heads)
+    both = torch.nn.ModuleDict({"visual": visual, "heads": heads})
+    weights = [ATTRIBUTE_WEIGHTS[a] for a in W.ATTRIBUTES]
+
+    def step(st: int) -> torch.Tensor:
+        r = np.random.default_rng([recipe.seed, 5, st])
+        idx = torch.from_numpy(r.integers(len(images), size=recipe.pretrain_batch))  # host: indexes the host pool
+        batch = turned(images[idx], r)
+        # turned() reorders nothing: quarters keep their rows, so the labels still line up
+        unit = F.normalize(visual(_normalize(bundle, batch)), dim=-1)
+        rows = bundle.tensor(attrs[idx])
+        return torch.stack(
+            [w * F.cross_entropy(lg, rows[:, i]) for i, (w, lg) in enumerate(zip(weights, heads(unit), strict=True))]
+        ).sum()
+
+    return _checkpointed_loop(
+        "teacher-pretrain",
+        workdir,
+        both,
+        both.parameters(),
+        recipe.pretrain_steps,
+        recipe.pretrain_lr,
+        0.05,
+        step,
+        eval_fn,
+        every=250,
+        warmup=100,
+        device=bundle.device,
+    )
+
+
 def _checkpointed_loop(
     name,
     workdir,
@@ -359,7 +444,7 @@ def _checkpointed_loop(
     end = min(total, stop_at) if stop_at else total
     while step < end:
         for g in opt.param_groups:
-            g["lr"] = _lr(step, total, lr, warmup)
+            g["lr"] = _lr(step, total, lr, warmup) * g.get("lr_scale", 1.0)
         params_model.train()
         loss = step_fn(step)
         opt.zero_grad(set_to_none=True)
@@ -485,6 +570,12 @@ def fine_tune_shipped(
     return manifest
 
 
+def save_teacher(teacher_b, path: Path) -> None:
+    """The teacher's float16 state dict (what ``train(teacher_weights=...)`` reads), written atomically."""
+    half = {k: (v.half() if v.is_floating_point() else v).cpu() for k, v in teacher_b.model.state_dict().items()}
+    _atomic_save(half, path)
+
+
 def _save_student(student, manifest: dict, out_dir: Path) -> None:
     """The float16 weights and their manifest, each written atomically."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -525,24 +616,49 @@ def zero_shot_texts(attribute: str) -> list[str]:
 ATTRIBUTE_WEIGHTS = {"shape": 1.0, "colour": 0.5, "size": 0.5, "background": 0.25, "style": 0.25}
 
 
-def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR, device: str = "auto") -> dict:
-    """Run (or resume) the whole recipe on ``device`` (``model.device`` values); write the float16
-    student and its manifest to ``out_dir``.  The image pools stay on the host as uint8; each
-    batch reaches the device through the model bundle.  Training runs in float32."""
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
-    workdir.mkdir(parents=True, exist_ok=True)
-    teacher_b = load_clip(TEACHER, None, preprocess="clip", seed=recipe.seed, device=device, precision="fp32")
-    teacher = teacher_b.model
-    dev = teacher_b.device
-    size = teacher_b.image_size
+def training_pool(workdir: Path, recipe: Recipe, size: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The teacher's and student's pool: standard renders, then the varied and family renders the
+    recipe asks for, appended replicate-major (so ``hard_batch``'s index layout holds); host uint8
+    images, attribute rows and the number of replicates."""
     images, attrs = cached_pool(workdir, "train", recipe.seed, recipe.pool_replicates, size)
     replicates = recipe.pool_replicates
-    if recipe.varied_in_pool:  # appended replicate-major, so hard_batch's index layout still holds
-        v_images, v_attrs = cached_pool(workdir, "train", recipe.seed, recipe.varied_replicates, size, "varied")
-        images, attrs = torch.cat([images, v_images]), torch.cat([attrs, v_attrs])
-        replicates += recipe.varied_replicates
-    ho_images, ho_attrs = cached_pool(workdir, "heldout", recipe.heldout_seed, 1, size)
-    log.info("pool %d images, held-out %d", len(images), len(ho_images))
+    for renderer, reps in (
+        ("varied", recipe.varied_replicates if recipe.varied_in_pool else 0),
+        ("family", recipe.family_replicates),
+    ):
+        if reps:
+            more, more_attrs = cached_pool(workdir, "train", recipe.seed, reps, size, renderer)
+            images, attrs = torch.cat([images, more]), torch.cat([attrs, more_attrs])
+            replicates += reps
+    return images, attrs, replicates
+
+
+def _teacher_param_groups(teacher, visual_lr_scale: float) -> list:
+    """The contrastive stage's parameters: the image tower at ``visual_lr_scale`` × the learning rate,
+    or left out and frozen at 0 (no backward through it: the stage runs faster)."""
+    text = [p for n, p in teacher.named_parameters() if not n.startswith("visual.")]
+    if visual_lr_scale == 0:
+        for p in teacher.visual.parameters():
+            p.requires_grad_(False)
+        return text
+    return [{"params": text}, {"params": list(teacher.visual.parameters()), "lr_scale": visual_lr_scale}]
+
+
+def _load_image_tower(model, path: Path) -> None:
+    state = torch.load(path, map_location="cpu")
+    model.load_state_dict({k: v.float() for k, v in state.items() if k.startswith("visual.")}, strict=False)
+    log.info("image tower from %s", path)
+
+
+def _teacher_stages(teacher_b, workdir: Path, recipe: Recipe, pool: tuple, heldout: tuple) -> float:
+    """Stages 1b-2 (and the optional focus phase) on the teacher; returns the seconds spent."""
+    teacher, dev = teacher_b.model, teacher_b.device
+    images, attrs, replicates = pool
+    ho_images, ho_attrs = heldout
+    t_pretrain = 0.0
+    if recipe.pretrain_steps:
+        t_pretrain = pretrain_visual(teacher_b, workdir, recipe, images, attrs)
+    teacher_params = _teacher_param_groups(teacher, recipe.teacher_visual_lr_scale)
 
     def teacher_step(step, phase=1, focus=0.0):
         r = np.random.default_rng([recipe.seed, phase, step])
@@ -552,6 +668,8 @@ def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR, d
             batch = batch.flip(-1)
         if recipe.teacher_rotate:
             batch = torch.rot90(batch, int(r.integers(4)), (-2, -1))
+        if recipe.teacher_visual_lr_scale == 0:
+            teacher.visual.eval()  # frozen: its batch-norm statistics stay those of stage 1b
         im = F.normalize(teacher.encode_image(_normalize(teacher_b, batch)), dim=-1)
         loss = caption_loss(teacher_b, im, attrs[idx], r, recipe)
         if recipe.attribute_weight:
@@ -559,11 +677,11 @@ def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR, d
             loss = loss + attribute_loss(teacher_b, im, attrs[idx], weights)
         return loss
 
-    t_teacher = _checkpointed_loop(
+    t_teacher = t_pretrain + _checkpointed_loop(
         "teacher",
         workdir,
         teacher,
-        teacher.parameters(),
+        teacher_params,
         recipe.teacher_steps,
         recipe.teacher_lr,
         recipe.weight_decay,
@@ -576,7 +694,7 @@ def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR, d
             "teacher-focus",
             workdir,
             teacher,
-            teacher.parameters(),
+            teacher_params,
             recipe.teacher_focus_steps,
             recipe.teacher_focus_lr,
             recipe.weight_decay,
@@ -585,12 +703,50 @@ def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR, d
             warmup=20,
             device=dev,
         )
+    return t_teacher
+
+
+def train(
+    workdir: Path,
+    recipe: Recipe = Recipe(),
+    out_dir: Path = ASSET_DIR,
+    device: str = "auto",
+    teacher_weights: Path | None = None,
+    student_init: Path | None = None,
+) -> dict:
+    """Run (or resume) the whole recipe on ``device`` (``model.device`` values); write the float16
+    student and its manifest to ``out_dir``.  The image pools stay on the host as uint8; each
+    batch reaches the device through the model bundle.  Training runs in float32.
+
+    ``teacher_weights``: a teacher state dict saved by an earlier run (``save_teacher``); the
+    teacher stages are skipped and the student is distilled from it.  ``student_init``: a student
+    checkpoint (e.g. the shipped one) whose image tower the student starts from instead of random."""
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    workdir.mkdir(parents=True, exist_ok=True)
+    teacher_b = load_clip(TEACHER, None, preprocess="clip", seed=recipe.seed, device=device, precision="fp32")
+    teacher = teacher_b.model
+    dev = teacher_b.device
+    size = teacher_b.image_size
+    images, attrs, replicates = training_pool(workdir, recipe, size)
+    ho_images, ho_attrs = cached_pool(workdir, "heldout", recipe.heldout_seed, 1, size)
+    log.info("pool %d images, held-out %d", len(images), len(ho_images))
+    full_recipe = recipe  # the manifest records the whole recipe, also when the teacher came from a file
+    if teacher_weights is not None:
+        state = torch.load(teacher_weights, map_location=dev)
+        teacher.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+        recipe = replace(recipe, pretrain_steps=0, teacher_steps=0, teacher_focus_steps=0)
+        log.info("teacher from %s", teacher_weights)
+    t_teacher = _teacher_stages(teacher_b, workdir, recipe, (images, attrs, replicates), (ho_images, ho_attrs))
     teacher.eval()
     teacher_eval = evaluate(teacher_b, ho_images, ho_attrs)
     log.info("teacher: %s", teacher_eval)
+    if teacher_weights is None:
+        save_teacher(teacher_b, workdir / f"{TEACHER}.pt")
 
     emb_path = workdir / "teacher_embeddings.pt"
-    if emb_path.exists():
+    if recipe.student_rotate:
+        targets_emb = None  # computed per batch
+    elif emb_path.exists():
         targets_emb = torch.load(emb_path, map_location=dev)
     else:
         targets_emb = torch.cat([encode_images(teacher_b, images), encode_images(teacher_b, images.flip(-1))])
@@ -598,6 +754,8 @@ def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR, d
 
     student_b = load_clip(STUDENT, None, preprocess="clip", seed=recipe.seed, device=device, precision="fp32")
     student = student_b.model
+    if student_init is not None:  # low-level features carry over; distillation re-aims the embedding
+        _load_image_tower(student, student_init)
     # The text side (and the temperature) is the teacher's, frozen: both towers then share one space.
     text_state = {k: v for k, v in teacher.state_dict().items() if not k.startswith("visual.")}
     missing = student.load_state_dict(text_state, strict=False)
@@ -613,8 +771,15 @@ def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR, d
         batch = images[src]
         flip = idx >= n
         batch[flip] = batch[flip].flip(-1)
+        if recipe.student_rotate:
+            batch = torch.cat([torch.rot90(q, k, (-2, -1)) for k, q in enumerate(batch.chunk(4))])
+            with torch.no_grad():
+                target = F.normalize(teacher.encode_image(_normalize(teacher_b, batch)), dim=-1)
+        else:
+            assert targets_emb is not None
+            target = targets_emb[student_b.tensor(idx)]
         out = F.normalize(student.encode_image(_normalize(student_b, batch)), dim=-1)
-        return (1 - (out * targets_emb[student_b.tensor(idx)]).sum(-1)).mean()
+        return (1 - (out * target).sum(-1)).mean()
 
     t_student = _checkpointed_loop(
         "student",
@@ -643,13 +808,18 @@ def train(workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR, d
         "model": STUDENT,
         "config": config,
         "teacher": TEACHER,
-        "recipe": asdict(recipe),
+        "recipe": asdict(full_recipe),
+        "teacher_weights": teacher_weights.name if teacher_weights else None,
+        "student_init": student_init.name if student_init else None,
         "data": {
             "world": "infocir.data.demo_world",
             "format_version": W.FORMAT_VERSION,
             "train_seed": recipe.seed,
             "heldout_seed": recipe.heldout_seed,
             "pool_images": n,
+            "renderers": ["standard"]
+            + (["varied"] if recipe.varied_in_pool else [])
+            + (["family"] if recipe.family_replicates else []),
         },
         "training_minutes": {
             "teacher": round(t_teacher / 60, 1),
@@ -686,8 +856,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--teacher-rotate", action="store_true", help="teacher batches turned by random multiples of 90°")
     ap.add_argument(
+        "--family-replicates",
+        type=int,
+        default=Recipe.family_replicates,
+        help="also train teacher and student on this many × 1920 family-renderer images (0: off)",
+    )
+    ap.add_argument(
+        "--student-rotate", action="store_true", help="student batches turned by 90° steps, teacher targets on the fly"
+    )
+    ap.add_argument("--student-batch", type=int, default=Recipe.student_batch)
+    ap.add_argument("--teacher-batch", type=int, default=Recipe.teacher_batch)
+    ap.add_argument(
         "--from-shipped", action="store_true", help="run only stage 4 (generalisation) on the shipped student"
     )
+    ap.add_argument("--pretrain-steps", type=int, default=Recipe.pretrain_steps, help="stage 1b steps (0: skip)")
+    ap.add_argument("--teacher-visual-lr-scale", type=float, default=Recipe.teacher_visual_lr_scale)
+    ap.add_argument("--teacher-weights", help="distil the student from this saved teacher (skips its stages)")
+    ap.add_argument("--student-init", help="start the student's image tower from this checkpoint's")
     ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -702,9 +887,19 @@ def main(argv: list[str] | None = None) -> int:
         varied_in_pool=args.varied_in_pool,
         attribute_weight=args.attribute_weight,
         teacher_rotate=args.teacher_rotate,
+        family_replicates=args.family_replicates,
+        student_rotate=args.student_rotate,
+        student_batch=args.student_batch,
+        teacher_batch=args.teacher_batch,
+        pretrain_steps=args.pretrain_steps,
+        teacher_visual_lr_scale=args.teacher_visual_lr_scale,
     )
-    run = fine_tune_shipped if args.from_shipped else train
-    run(Path(args.workdir), recipe, Path(args.out_dir), device=args.device)
+    if args.from_shipped:
+        fine_tune_shipped(Path(args.workdir), recipe, Path(args.out_dir), device=args.device)
+    else:
+        weights = Path(args.teacher_weights) if args.teacher_weights else None
+        init = Path(args.student_init) if args.student_init else None
+        train(Path(args.workdir), recipe, Path(args.out_dir), args.device, teacher_weights=weights, student_init=init)
     return 0
 
 

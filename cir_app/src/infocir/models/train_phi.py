@@ -44,6 +44,9 @@ class PhiRecipe:
     # (demo mAP@10 93.4 → 94.8; see README)
     phi_reg_weight: float = 2.0
     phrase_sets: int = 8
+    # OTI also on this many × 1920 images of data.family_renderer (other proportions, placements,
+    # rasterisation), so φ sees the image features of objects drawn unlike the shipped world (0: off).
+    family_replicates: int = 0
 
 
 def _suffix(attrs: W.Attributes, rng: np.random.Generator) -> str:
@@ -63,6 +66,11 @@ def train_phi(workdir: Path, recipe: PhiRecipe = PhiRecipe(), out_dir: Path = AS
     for p in model.parameters():
         p.requires_grad_(False)
     images, attrs = cached_pool(workdir, "phi", recipe.seed, recipe.replicates, bundle.image_size)
+    if recipe.family_replicates:
+        f_images, f_attrs = cached_pool(
+            workdir, "phi", recipe.seed, recipe.family_replicates, bundle.image_size, "family"
+        )
+        images, attrs = torch.cat([images, f_images]), torch.cat([attrs, f_attrs])
     attrs_l = [_attrs_of(r) for r in attrs.tolist()]
     concepts = [W.describe(a) for a in attrs_l]
     with torch.no_grad():
@@ -153,6 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--phi-steps", type=int, default=PhiRecipe.phi_steps)
     ap.add_argument("--replicates", type=int, default=PhiRecipe.replicates)
     ap.add_argument("--phi-reg-weight", type=float, default=PhiRecipe.phi_reg_weight)
+    ap.add_argument(
+        "--family-replicates",
+        type=int,
+        default=PhiRecipe.family_replicates,
+        help="OTI also on this many × 1920 family-renderer images",
+    )
     ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -161,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         phi_steps=args.phi_steps,
         replicates=args.replicates,
         phi_reg_weight=args.phi_reg_weight,
+        family_replicates=args.family_replicates,
     )
     train_phi(Path(args.workdir), recipe, Path(args.out_dir), device=args.device)
     return 0
