@@ -865,6 +865,7 @@ def main(argv: list[str] | None = None) -> int:
         "--student-rotate", action="store_true", help="student batches turned by 90° steps, teacher targets on the fly"
     )
     ap.add_argument("--student-batch", type=int, default=Recipe.student_batch)
+    ap.add_argument("--student-lr", type=float, default=Recipe.student_lr)
     ap.add_argument("--teacher-batch", type=int, default=Recipe.teacher_batch)
     ap.add_argument(
         "--from-shipped", action="store_true", help="run only stage 4 (generalisation) on the shipped student"
@@ -890,6 +891,7 @@ def main(argv: list[str] | None = None) -> int:
         family_replicates=args.family_replicates,
         student_rotate=args.student_rotate,
         student_batch=args.student_batch,
+        student_lr=args.student_lr,
         teacher_batch=args.teacher_batch,
         pretrain_steps=args.pretrain_steps,
         teacher_visual_lr_scale=args.teacher_visual_lr_scale,
