@@ -233,7 +233,7 @@ def test_concurrent_builds_one_builds_the_other_is_told(setup, monkeypatch):
 def test_stale_lock_from_a_dead_build_is_recovered(setup, caplog, content):
     bundle, scan, out = setup
     out.mkdir(parents=True)
-    (out / ".build.lock").write_text(content, errors="surrogateescape")
+    (out / ".build.lock").write_bytes(content.encode("latin-1"))  # the same bytes whatever the locale
     with caplog.at_level("WARNING"):
         build_index(bundle, scan, out, batch_size=4, chunk_size=4, progress=False)
     assert len(load_index(out)) == 12 and "stale" in caplog.text
