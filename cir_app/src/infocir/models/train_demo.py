@@ -369,9 +369,8 @@ class AttributeHeads(torch.nn.Module):
     def __init__(self, dim: int, scale: float = 16.0):
         super().__init__()
         self.scale = scale
-        self.weights = torch.nn.ParameterList(
-            [torch.nn.Parameter(torch.randn(len(W.VALUES[a]), dim) * 0.02) for a in W.ATTRIBUTES]
-        )
+        init = [torch.randn(len(W.VALUES[a]), dim) * 0.02 for a in W.ATTRIBUTES]  # host: bundle.adopt moves it
+        self.weights = torch.nn.ParameterList([torch.nn.Parameter(w) for w in init])
 
     def forward(self, unit: torch.Tensor) -> list[torch.Tensor]:
         return [self.scale * unit @ F.normalize(w, dim=-1).T for w in self.weights]
