@@ -27,9 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cir_app" / "src"))
 
 import torch  # noqa: E402
 
-from infocir.data.demo_world import SIZES  # noqa: E402
 from infocir.models import train_demo as T  # noqa: E402
-from infocir.models.demo_eval import heldout_images  # noqa: E402
+from infocir.models.demo_eval import evaluate_images, heldout_images  # noqa: E402
 from infocir.models.encoders import load_clip  # noqa: E402
 from infocir.models.train_phi import PhiRecipe, train_phi  # noqa: E402
 
@@ -40,17 +39,6 @@ PART = 15_000_000
 def render_independent(path: Path) -> None:
     images, attrs = heldout_images("independent", 999, 1, 64)
     T._atomic_save({"images": images, "attrs": attrs}, path)
-
-
-def evaluate(bundle, images, attrs) -> dict:
-    feats = T.encode_images(bundle, images)
-    res = T.evaluate_features(bundle, feats, attrs)
-    for si, size in enumerate(SIZES):
-        sel = torch.nonzero(attrs[:, 2] == si).flatten()
-        part = T.evaluate_features(bundle, feats[bundle.tensor(sel)], attrs[sel])
-        for key in ("zero_shot_shape", "zero_shot_colour", "zero_shot_size"):
-            res[f"{key}_{size}"] = part[key]
-    return res
 
 
 def pack(files: list[Path], out: Path, name: str) -> None:
@@ -160,8 +148,7 @@ def main() -> int:
 
     teacher_b = load_clip(T.TEACHER, None, preprocess="clip", device=args.device, precision="fp32")
     teacher_path = tw or work / f"{T.TEACHER}.pt"
-    state = torch.load(teacher_path, map_location=teacher_b.device)
-    teacher_b.model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    T.load_teacher(teacher_b, teacher_path)
     teacher_b.model.eval()
     student_b = load_clip(
         T.STUDENT, str(out_dir / f"{T.STUDENT}.pt"), preprocess="clip", device=args.device, precision="fp32"
@@ -178,8 +165,8 @@ def main() -> int:
     }
     for name, b in (("teacher", teacher_b), ("student", student_b)):
         report[name] = {
-            "independent": evaluate(b, ind["images"], ind["attrs"]),
-            "standard": evaluate(b, ho["images"], ho["attrs"]),
+            "independent": evaluate_images(b, ind["images"], ind["attrs"]),
+            "standard": evaluate_images(b, ho["images"], ho["attrs"]),
         }
         log.info("%s independent: %s", name, json.dumps(report[name]["independent"]))
     (args.out / "eval.json").write_text(json.dumps(report, indent=1))

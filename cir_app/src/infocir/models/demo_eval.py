@@ -43,10 +43,17 @@ def evaluate_bundle(
     The images are freshly rendered with ``seed`` (the shipped dataset uses seed 0 and training
     used 1234), one per attribute combination by default (1,920 images).
     """
+    images, attrs = heldout_images(renderer, seed, replicates, bundle.image_size)
+    res = evaluate_images(bundle, images, attrs)
+    res["n_images"] = len(images)
+    return res
+
+
+def evaluate_images(bundle: ClipBundle, images, attrs) -> dict[str, float]:
+    """``evaluate_bundle``'s figures on given uint8 images ``[N, 3, S, S]`` and attribute rows ``[N, 5]``."""
     from infocir.data.demo_world import SIZES
     from infocir.models.train_demo import encode_images, evaluate_features
 
-    images, attrs = heldout_images(renderer, seed, replicates, bundle.image_size)
     bundle.model.eval()
     feats = encode_images(bundle, images)  # once: the size subsets are slices of it
     res = evaluate_features(bundle, feats, attrs)
@@ -56,5 +63,4 @@ def evaluate_bundle(
         part = evaluate_features(bundle, feats[bundle.tensor(sel)], attrs[sel])
         for key in ("zero_shot_shape", "zero_shot_colour", "zero_shot_size"):
             res[f"{key}_{size}"] = part[key]
-    res["n_images"] = len(images)
     return res

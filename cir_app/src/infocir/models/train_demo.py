@@ -355,11 +355,16 @@ def evaluate_features(bundle, img: torch.Tensor, attrs: torch.Tensor) -> dict[st
 
 
 # --------------------------------------------------------------------------- stages
+def quarter_turns(batch: torch.Tensor) -> torch.Tensor:
+    """Quarter k of an image batch turned by k × 90° (rows keep their order)."""
+    return torch.cat([torch.rot90(q, k, (-2, -1)) for k, q in enumerate(batch.chunk(4))])
+
+
 def turned(batch: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    """Each quarter of a host image batch turned by another multiple of 90°, all mirrored half the time."""
+    """``quarter_turns`` of a host image batch, all mirrored half the time."""
     if rng.random() < 0.5:
         batch = batch.flip(-1)
-    return torch.cat([torch.rot90(q, k, (-2, -1)) for k, q in enumerate(batch.chunk(4))])
+    return quarter_turns(batch)
 
 
 class AttributeHeads(torch.nn.Module):
@@ -569,10 +574,19 @@ def fine_tune_shipped(
     return manifest
 
 
+def _half_state(model) -> dict:
+    return {k: (v.half() if v.is_floating_point() else v).cpu() for k, v in model.state_dict().items()}
+
+
 def save_teacher(teacher_b, path: Path) -> None:
-    """The teacher's float16 state dict (what ``train(teacher_weights=...)`` reads), written atomically."""
-    half = {k: (v.half() if v.is_floating_point() else v).cpu() for k, v in teacher_b.model.state_dict().items()}
-    _atomic_save(half, path)
+    """The teacher's float16 state dict (what ``load_teacher`` reads), written atomically."""
+    _atomic_save(_half_state(teacher_b.model), path)
+
+
+def load_teacher(teacher_b, path: Path) -> None:
+    """Load a ``save_teacher`` file into the (float32) teacher of ``teacher_b``."""
+    state = torch.load(path, map_location=teacher_b.device)
+    teacher_b.model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
 
 
 def _save_student(student, manifest: dict, out_dir: Path) -> None:
@@ -580,7 +594,7 @@ def _save_student(student, manifest: dict, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / f"{STUDENT}.pt"
     tmp = weights.with_suffix(".pt.tmp")
-    torch.save({k: (v.half() if v.is_floating_point() else v).cpu() for k, v in student.state_dict().items()}, tmp)
+    torch.save(_half_state(student), tmp)
     os.replace(tmp, weights)
     (out_dir / f"{STUDENT}.manifest.json").write_text(json.dumps(manifest, indent=1))
     log.info("wrote %s (%.1f MB)", weights, weights.stat().st_size / 1e6)
@@ -731,8 +745,7 @@ def train(
     log.info("pool %d images, held-out %d", len(images), len(ho_images))
     full_recipe = recipe  # the manifest records the whole recipe, also when the teacher came from a file
     if teacher_weights is not None:
-        state = torch.load(teacher_weights, map_location=dev)
-        teacher.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+        load_teacher(teacher_b, teacher_weights)
         recipe = replace(recipe, pretrain_steps=0, teacher_steps=0, teacher_focus_steps=0)
         log.info("teacher from %s", teacher_weights)
     t_teacher = _teacher_stages(teacher_b, workdir, recipe, (images, attrs, replicates), (ho_images, ho_attrs))
@@ -771,7 +784,7 @@ def train(
         flip = idx >= n
         batch[flip] = batch[flip].flip(-1)
         if recipe.student_rotate:
-            batch = torch.cat([torch.rot90(q, k, (-2, -1)) for k, q in enumerate(batch.chunk(4))])
+            batch = quarter_turns(batch)  # mirrored above, by the index
             with torch.no_grad():
                 target = F.normalize(teacher.encode_image(_normalize(teacher_b, batch)), dim=-1)
         else:
