@@ -50,10 +50,12 @@ def test_searle_beats_the_baselines_on_demo_queries(demo_world_engine):
     assert r["searle"]["mAP@10"] > best_baseline
 
 
-# Bars on the independent renderer, a little under what the shipped model measures on these 320
-# images (colour ≥ 0.969, size ≥ 0.912, shape 0.397; the model before stage 4: 0.783, 0.767, 0.25).
-# Issue 20 asks for shape ≥ 0.90; the shipped model does not reach it (see README).
-COLOUR_BAR, SIZE_BAR, SHAPE_BAR = 0.95, 0.90, 0.35
+# Bars on the independent renderer, a little under what the shipped (issue-20) model measures on
+# these 320 images: colour ≥ 0.994, size ≥ 0.987 (all, small, large), shape 0.806 (small 0.702, large
+# 0.912); the stage-4 model it replaced: 0.969, 0.912, shape 0.397.  Issue 20 asks for shape ≥ 0.90
+# for small and large objects; the shipped model does not reach it on small ones (see README).
+COLOUR_BAR, SIZE_BAR = 0.95, 0.95
+SHAPE_BAR, SHAPE_SMALL_BAR, SHAPE_LARGE_BAR = 0.75, 0.65, 0.85
 
 
 def _subset(size: int, renderer: str = "independent", n: int = 320, seed: int = 2024):
@@ -91,3 +93,5 @@ def test_zero_shot_on_images_drawn_by_the_independent_renderer(bundle):
     for r in (res, res_small, res_large):
         assert r["zero_shot_colour"] >= COLOUR_BAR and r["zero_shot_size"] >= SIZE_BAR
     assert res["zero_shot_shape"] >= SHAPE_BAR, res
+    assert res_small["zero_shot_shape"] >= SHAPE_SMALL_BAR, res_small
+    assert res_large["zero_shot_shape"] >= SHAPE_LARGE_BAR, res_large

@@ -70,3 +70,55 @@ def test_attribute_heads_are_cosine_classifiers_and_turned_keeps_each_image_in_i
         k = i // 2  # quarter index: rows 0-1 turned 0×, 2-3 once, ...
         candidates = [torch.rot90(images[i], k, (-2, -1)), torch.rot90(images[i].flip(-1), k, (-2, -1))]
         assert any(torch.equal(out[i], c) for c in candidates), i
+
+
+def test_teacher_rounds_parse_and_unfreeze_the_image_tower_round_by_round(tmp_path):
+    """``--teacher-rounds``: a frozen round leaves the image tower's weights as they were while the
+    text tower learns; a later round with a scale > 0 trains it again (each round resumable on its own)."""
+    import argparse
+    from dataclasses import replace
+
+    import pytest
+
+    from infocir.models import train_demo as T
+
+    assert T.parse_rounds("500:3e-4:0.1, 800:3e-4:0.3") == ((500, 3e-4, 0.1), (800, 3e-4, 0.3))
+    for bad in ("500:3e-4", "0:3e-4:1", "500:0:1", "500:3e-4:-1", "a:b:c", "1:2:3:4"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            T.parse_rounds(bad)
+
+    b = load_clip(T.TEACHER, None, preprocess="clip", seed=0, device="cpu", precision="fp32")
+    combos = W.all_combinations()  # hard batches index the pool by attribute combination
+    attrs = torch.tensor([c.indices() for c in combos])
+    g = torch.Generator().manual_seed(0)
+    side = b.image_size
+    images = torch.randint(0, 256, (len(combos), 3, side, side), dtype=torch.uint8, generator=g)
+    pool, heldout = (images, attrs, 1), (images[:16], attrs[:16])
+
+    def snapshot(visual: bool) -> dict:
+        return {n: p.detach().clone() for n, p in b.model.named_parameters() if n.startswith("visual.") == visual}
+
+    recipe = T.Recipe(
+        teacher_steps=1,
+        teacher_focus_steps=0,
+        teacher_batch=16,
+        teacher_visual_lr_scale=0.0,
+        teacher_rounds=((2, 1e-2, 0.0),),
+    )
+    vis0, txt0 = snapshot(True), snapshot(False)
+    T._teacher_stages(b, tmp_path, recipe, pool, heldout)
+    vis1, txt1 = snapshot(True), snapshot(False)
+    assert all(torch.equal(vis0[n], vis1[n]) for n in vis0)
+    assert any(not torch.equal(txt0[n], txt1[n]) for n in txt0)
+
+    # the same workdir: stage 2 and round 1 are done (their checkpoints resume at the end), round 2 trains
+    recipe = replace(recipe, teacher_rounds=((2, 1e-2, 0.0), (2, 1e-2, 1.0)))
+    T._teacher_stages(b, tmp_path, recipe, pool, heldout)
+    vis2 = snapshot(True)
+    assert any(not torch.equal(vis1[n], vis2[n]) for n in vis1)
+    assert all(p.requires_grad for p in b.model.visual.parameters())
+    assert {p.name for p in tmp_path.glob("teacher*.ckpt.pt")} == {
+        "teacher.ckpt.pt",
+        "teacher-round1.ckpt.pt",
+        "teacher-round2.ckpt.pt",
+    }

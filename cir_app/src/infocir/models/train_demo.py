@@ -100,6 +100,12 @@ class Recipe:
     pretrain_batch: int = 128
     pretrain_lr: float = 1e-3
     teacher_visual_lr_scale: float = 1.0
+    # Stage 2 continued: (steps, lr, image-tower lr scale) per round, each a fresh warm-up + cosine
+    # schedule over the same batches as stage 2.  A tower frozen in stage 2 keeps the reference's shape
+    # dominant in the embedding, so shape-change queries barely compose; unfreezing it step by step
+    # fixes that without losing the shapes it learnt in stage 1b (the issue-20 teacher:
+    # ((500, 3e-4, 0.1), (800, 3e-4, 0.3), (1000, 3e-4, 1.0), (1000, 5e-4, 1.0)); README).
+    teacher_rounds: tuple[tuple[int, float, float], ...] = ()
 
 
 # --------------------------------------------------------------------------- data
@@ -650,9 +656,9 @@ def _teacher_param_groups(teacher, visual_lr_scale: float) -> list:
     """The contrastive stage's parameters: the image tower at ``visual_lr_scale`` × the learning rate,
     or left out and frozen at 0 (no backward through it: the stage runs faster)."""
     text = [p for n, p in teacher.named_parameters() if not n.startswith("visual.")]
+    for p in teacher.visual.parameters():
+        p.requires_grad_(visual_lr_scale != 0)  # a later round may unfreeze what stage 2 froze
     if visual_lr_scale == 0:
-        for p in teacher.visual.parameters():
-            p.requires_grad_(False)
         return text
     return [{"params": text}, {"params": list(teacher.visual.parameters()), "lr_scale": visual_lr_scale}]
 
@@ -673,7 +679,7 @@ def _teacher_stages(teacher_b, workdir: Path, recipe: Recipe, pool: tuple, heldo
         t_pretrain = pretrain_visual(teacher_b, workdir, recipe, images, attrs)
     teacher_params = _teacher_param_groups(teacher, recipe.teacher_visual_lr_scale)
 
-    def teacher_step(step, phase=1, focus=0.0):
+    def teacher_step(step, phase=1, focus=0.0, frozen=recipe.teacher_visual_lr_scale == 0):
         r = np.random.default_rng([recipe.seed, phase, step])
         idx = hard_batch(recipe.teacher_batch, len(images), replicates, recipe.hard_group, r, focus)
         batch = images[idx]
@@ -681,7 +687,7 @@ def _teacher_stages(teacher_b, workdir: Path, recipe: Recipe, pool: tuple, heldo
             batch = batch.flip(-1)
         if recipe.teacher_rotate:
             batch = torch.rot90(batch, int(r.integers(4)), (-2, -1))
-        if recipe.teacher_visual_lr_scale == 0:
+        if frozen:
             teacher.visual.eval()  # frozen: its batch-norm statistics stay those of stage 1b
         im = F.normalize(teacher.encode_image(_normalize(teacher_b, batch)), dim=-1)
         loss = caption_loss(teacher_b, im, attrs[idx], r, recipe)
@@ -716,6 +722,19 @@ def _teacher_stages(teacher_b, workdir: Path, recipe: Recipe, pool: tuple, heldo
             warmup=20,
             device=dev,
         )
+    for i, (steps, lr, scale) in enumerate(recipe.teacher_rounds):
+        t_teacher += _checkpointed_loop(
+            f"teacher-round{i + 1}",
+            workdir,
+            teacher,
+            _teacher_param_groups(teacher, scale),
+            int(steps),
+            lr,
+            recipe.weight_decay,
+            lambda st, frozen=scale == 0: teacher_step(st, frozen=frozen),
+            lambda: evaluate(teacher_b, ho_images, ho_attrs),
+            device=dev,
+        )
     return t_teacher
 
 
@@ -746,7 +765,7 @@ def train(
     full_recipe = recipe  # the manifest records the whole recipe, also when the teacher came from a file
     if teacher_weights is not None:
         load_teacher(teacher_b, teacher_weights)
-        recipe = replace(recipe, pretrain_steps=0, teacher_steps=0, teacher_focus_steps=0)
+        recipe = replace(recipe, pretrain_steps=0, teacher_steps=0, teacher_focus_steps=0, teacher_rounds=())
         log.info("teacher from %s", teacher_weights)
     t_teacher = _teacher_stages(teacher_b, workdir, recipe, (images, attrs, replicates), (ho_images, ho_attrs))
     teacher.eval()
@@ -846,6 +865,23 @@ def train(
     return manifest
 
 
+def parse_rounds(text: str) -> tuple[tuple[int, float, float], ...]:
+    """``"500:3e-4:0.1,800:3e-4:0.3"`` → ``((500, 3e-4, 0.1), (800, 3e-4, 0.3))`` (``--teacher-rounds``)."""
+    rounds = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        fields = part.split(":")
+        try:
+            steps, lr, scale = int(fields[0]), float(fields[1]), float(fields[2])
+            if len(fields) != 3 or steps <= 0 or lr <= 0 or scale < 0:
+                raise ValueError
+        except (ValueError, IndexError):
+            raise argparse.ArgumentTypeError(
+                f"round {part!r}: expected STEPS:LR:SCALE with STEPS > 0, LR > 0, SCALE ≥ 0"
+            ) from None
+        rounds.append((steps, lr, scale))
+    return tuple(rounds)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workdir", default=os.path.expanduser("~/.cache/infocir/train-demo"))
@@ -884,6 +920,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--pretrain-steps", type=int, default=Recipe.pretrain_steps, help="stage 1b steps (0: skip)")
     ap.add_argument("--teacher-visual-lr-scale", type=float, default=Recipe.teacher_visual_lr_scale)
+    ap.add_argument(
+        "--teacher-rounds",
+        type=parse_rounds,
+        default=Recipe.teacher_rounds,
+        metavar="STEPS:LR:SCALE[,...]",
+        help="stage 2 continued, one fresh schedule per round (SCALE: image-tower lr scale, 0 frozen)",
+    )
     ap.add_argument("--teacher-weights", help="distil the student from this saved teacher (skips its stages)")
     ap.add_argument("--student-init", help="start the student's image tower from this checkpoint's")
     ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
@@ -907,6 +950,7 @@ def main(argv: list[str] | None = None) -> int:
         teacher_batch=args.teacher_batch,
         pretrain_steps=args.pretrain_steps,
         teacher_visual_lr_scale=args.teacher_visual_lr_scale,
+        teacher_rounds=args.teacher_rounds,
     )
     if args.from_shipped:
         fine_tune_shipped(Path(args.workdir), recipe, Path(args.out_dir), device=args.device)

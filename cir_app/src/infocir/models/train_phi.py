@@ -40,13 +40,13 @@ class PhiRecipe:
     phi_batch: int = 256
     phi_lr: float = 5e-4
     reg_weight: float = 0.5  # OTI: SEARLE's weight of the phrase regulariser
-    # φ distillation: weight of the same regulariser; 2.0 (vs 0.5) made the tokens compose
-    # (demo mAP@10 93.4 → 94.8; see README)
-    phi_reg_weight: float = 2.0
+    # φ distillation: weight of the same regulariser.  2.0 (vs 0.5) made the stage-4 model's tokens
+    # compose (demo mAP@10 93.4 → 94.8); for the issue-20 model 2 → 92.8, 10 → 94.2, 30 → 94.6 (README)
+    phi_reg_weight: float = 30.0
     phrase_sets: int = 8
     # OTI also on this many × 1920 images of data.family_renderer (other proportions, placements,
     # rasterisation), so φ sees the image features of objects drawn unlike the shipped world (0: off).
-    family_replicates: int = 0
+    family_replicates: int = 1
 
 
 def _suffix(attrs: W.Attributes, rng: np.random.Generator) -> str:
