@@ -100,7 +100,7 @@ def test_teacher_rounds_parse_and_unfreeze_the_image_tower_round_by_round(tmp_pa
 
     recipe = T.Recipe(
         teacher_steps=1,
-        teacher_focus_steps=0,
+        teacher_focus_steps=1,
         teacher_batch=16,
         teacher_visual_lr_scale=0.0,
         teacher_rounds=((2, 1e-2, 0.0),),
@@ -111,7 +111,7 @@ def test_teacher_rounds_parse_and_unfreeze_the_image_tower_round_by_round(tmp_pa
     assert all(torch.equal(vis0[n], vis1[n]) for n in vis0)
     assert any(not torch.equal(txt0[n], txt1[n]) for n in txt0)
 
-    # the same workdir: stage 2 and round 1 are done (their checkpoints resume at the end), round 2 trains
+    # the same workdir: stage 2, the focus phase and round 1 are done (their checkpoints resume at the end), round 2 trains
     recipe = replace(recipe, teacher_rounds=((2, 1e-2, 0.0), (2, 1e-2, 1.0)))
     T._teacher_stages(b, tmp_path, recipe, pool, heldout)
     vis2 = snapshot(True)
@@ -119,6 +119,7 @@ def test_teacher_rounds_parse_and_unfreeze_the_image_tower_round_by_round(tmp_pa
     assert all(p.requires_grad for p in b.model.visual.parameters())
     assert {p.name for p in tmp_path.glob("teacher*.ckpt.pt")} == {
         "teacher.ckpt.pt",
+        "teacher-focus.ckpt.pt",
         "teacher-round1.ckpt.pt",
         "teacher-round2.ckpt.pt",
     }

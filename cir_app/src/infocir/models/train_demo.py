@@ -696,44 +696,39 @@ def _teacher_stages(teacher_b, workdir: Path, recipe: Recipe, pool: tuple, heldo
             loss = loss + attribute_loss(teacher_b, im, attrs[idx], weights)
         return loss
 
-    t_teacher = t_pretrain + _checkpointed_loop(
-        "teacher",
-        workdir,
-        teacher,
-        teacher_params,
-        recipe.teacher_steps,
-        recipe.teacher_lr,
-        recipe.weight_decay,
-        teacher_step,
-        lambda: evaluate(teacher_b, ho_images, ho_attrs),
-        device=dev,
-    )
-    if recipe.teacher_focus_steps:
-        t_teacher += _checkpointed_loop(
-            "teacher-focus",
+    def phase(name: str, params, steps: int, lr: float, step_fn, warmup: int = 50) -> float:
+        return _checkpointed_loop(
+            name,
             workdir,
             teacher,
+            params,
+            steps,
+            lr,
+            recipe.weight_decay,
+            step_fn,
+            lambda: evaluate(teacher_b, ho_images, ho_attrs),
+            warmup=warmup,
+            device=dev,
+        )
+
+    # Stage 2 keeps its checkpoint name "teacher" (not "round 0") so existing workdirs resume.
+    t_teacher = t_pretrain + phase("teacher", teacher_params, recipe.teacher_steps, recipe.teacher_lr, teacher_step)
+    if recipe.teacher_focus_steps:
+        t_teacher += phase(
+            "teacher-focus",
             teacher_params,
             recipe.teacher_focus_steps,
             recipe.teacher_focus_lr,
-            recipe.weight_decay,
             lambda st: teacher_step(st, phase=3, focus=recipe.shape_focus),
-            lambda: evaluate(teacher_b, ho_images, ho_attrs),
             warmup=20,
-            device=dev,
         )
     for i, (steps, lr, scale) in enumerate(recipe.teacher_rounds):
-        t_teacher += _checkpointed_loop(
+        t_teacher += phase(
             f"teacher-round{i + 1}",
-            workdir,
-            teacher,
             _teacher_param_groups(teacher, scale),
             int(steps),
             lr,
-            recipe.weight_decay,
             lambda st, frozen=scale == 0: teacher_step(st, frozen=frozen),
-            lambda: evaluate(teacher_b, ho_images, ho_attrs),
-            device=dev,
         )
     return t_teacher
 
