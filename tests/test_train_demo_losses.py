@@ -83,7 +83,8 @@ def test_teacher_rounds_parse_and_unfreeze_the_image_tower_round_by_round(tmp_pa
     from infocir.models import train_demo as T
 
     assert T.parse_rounds("500:3e-4:0.1, 800:3e-4:0.3") == ((500, 3e-4, 0.1), (800, 3e-4, 0.3))
-    for bad in ("500:3e-4", "0:3e-4:1", "500:0:1", "500:3e-4:-1", "a:b:c", "1:2:3:4"):
+    assert T.parse_rounds("500:3e-4:1:0.6") == ((500, 3e-4, 1.0, 0.6),)
+    for bad in ("500:3e-4", "0:3e-4:1", "500:0:1", "500:3e-4:-1", "a:b:c", "1:2:3:4", "1:2:3:0.5:1", "1:2:3:-0.1"):
         with pytest.raises(argparse.ArgumentTypeError):
             T.parse_rounds(bad)
 
@@ -112,7 +113,7 @@ def test_teacher_rounds_parse_and_unfreeze_the_image_tower_round_by_round(tmp_pa
     assert any(not torch.equal(txt0[n], txt1[n]) for n in txt0)
 
     # the same workdir: stage 2, the focus phase and round 1 are done (their checkpoints resume at the end), round 2 trains
-    recipe = replace(recipe, teacher_rounds=((2, 1e-2, 0.0), (2, 1e-2, 1.0)))
+    recipe = replace(recipe, teacher_rounds=((2, 1e-2, 0.0), (2, 1e-2, 1.0, 0.6)))  # round 2 with a shape focus
     T._teacher_stages(b, tmp_path, recipe, pool, heldout)
     vis2 = snapshot(True)
     assert any(not torch.equal(vis1[n], vis2[n]) for n in vis1)

@@ -100,12 +100,13 @@ class Recipe:
     pretrain_batch: int = 128
     pretrain_lr: float = 1e-3
     teacher_visual_lr_scale: float = 1.0
-    # Stage 2 continued: (steps, lr, image-tower lr scale) per round, each a fresh warm-up + cosine
-    # schedule over the same batches as stage 2.  A tower frozen in stage 2 keeps the reference's shape
+    # Stage 2 continued: (steps, lr, image-tower lr scale[, shape focus]) per round, each a fresh
+    # warm-up + cosine schedule over the same batches as stage 2 (the focus phase's batches when the
+    # round has a shape focus > 0).  A tower frozen in stage 2 keeps the reference's shape
     # dominant in the embedding, so shape-change queries barely compose; unfreezing it step by step
     # fixes that without losing the shapes it learnt in stage 1b (the issue-20 teacher:
     # ((500, 3e-4, 0.1), (800, 3e-4, 0.3), (1000, 3e-4, 1.0), (1000, 5e-4, 1.0)); README).
-    teacher_rounds: tuple[tuple[int, float, float], ...] = ()
+    teacher_rounds: tuple[tuple[int, float, float] | tuple[int, float, float, float], ...] = ()
 
 
 # --------------------------------------------------------------------------- data
@@ -722,13 +723,14 @@ def _teacher_stages(teacher_b, workdir: Path, recipe: Recipe, pool: tuple, heldo
             lambda st: teacher_step(st, phase=3, focus=recipe.shape_focus),
             warmup=20,
         )
-    for i, (steps, lr, scale) in enumerate(recipe.teacher_rounds):
+    for i, (steps, lr, scale, *focus) in enumerate(recipe.teacher_rounds):
+        share = focus[0] if focus else 0.0
         t_teacher += phase(
             f"teacher-round{i + 1}",
             _teacher_param_groups(teacher, scale),
             int(steps),
             lr,
-            lambda st, frozen=scale == 0: teacher_step(st, frozen=frozen),
+            lambda st, frozen=scale == 0, share=share: teacher_step(st, 3 if share else 1, share, frozen),
         )
     return t_teacher
 
@@ -860,20 +862,26 @@ def train(
     return manifest
 
 
-def parse_rounds(text: str) -> tuple[tuple[int, float, float], ...]:
-    """``"500:3e-4:0.1,800:3e-4:0.3"`` → ``((500, 3e-4, 0.1), (800, 3e-4, 0.3))`` (``--teacher-rounds``)."""
-    rounds = []
+def parse_rounds(text: str) -> tuple[tuple[int, float, float] | tuple[int, float, float, float], ...]:
+    """``"500:3e-4:0.1,800:3e-4:0.3:0.6"`` → ``((500, 3e-4, 0.1), (800, 3e-4, 0.3, 0.6))`` (``--teacher-rounds``).
+
+    The optional fourth field is the round's shape focus (share of hard groups that vary the shape).
+    """
+    rounds: list = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         fields = part.split(":")
         try:
-            steps, lr, scale = int(fields[0]), float(fields[1]), float(fields[2])
-            if len(fields) != 3 or steps <= 0 or lr <= 0 or scale < 0:
+            if len(fields) not in (3, 4):
                 raise ValueError
-        except (ValueError, IndexError):
+            steps, lr, scale = int(fields[0]), float(fields[1]), float(fields[2])
+            focus = [float(f) for f in fields[3:]]
+            if steps <= 0 or lr <= 0 or scale < 0 or any(not 0 <= f <= 1 for f in focus):
+                raise ValueError
+        except ValueError:
             raise argparse.ArgumentTypeError(
-                f"round {part!r}: expected STEPS:LR:SCALE with STEPS > 0, LR > 0, SCALE ≥ 0"
+                f"round {part!r}: expected STEPS:LR:SCALE[:FOCUS] with STEPS > 0, LR > 0, SCALE ≥ 0, 0 ≤ FOCUS ≤ 1"
             ) from None
-        rounds.append((steps, lr, scale))
+        rounds.append((steps, lr, scale, *focus))
     return tuple(rounds)
 
 
@@ -919,8 +927,9 @@ def main(argv: list[str] | None = None) -> int:
         "--teacher-rounds",
         type=parse_rounds,
         default=Recipe.teacher_rounds,
-        metavar="STEPS:LR:SCALE[,...]",
-        help="stage 2 continued, one fresh schedule per round (SCALE: image-tower lr scale, 0 frozen)",
+        metavar="STEPS:LR:SCALE[:FOCUS][,...]",
+        help="stage 2 continued, one fresh schedule per round (SCALE: image-tower lr scale, 0 frozen; "
+        "FOCUS: share of hard groups that vary the shape, default 0)",
     )
     ap.add_argument("--teacher-weights", help="distil the student from this saved teacher (skips its stages)")
     ap.add_argument("--student-init", help="start the student's image tower from this checkpoint's")
