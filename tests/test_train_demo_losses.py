@@ -112,7 +112,8 @@ def test_teacher_rounds_parse_and_unfreeze_the_image_tower_round_by_round(tmp_pa
     assert all(torch.equal(vis0[n], vis1[n]) for n in vis0)
     assert any(not torch.equal(txt0[n], txt1[n]) for n in txt0)
 
-    # the same workdir: stage 2, the focus phase and round 1 are done (their checkpoints resume at the end), round 2 trains
+    # the same workdir: stage 2, the focus phase and round 1 are done (their checkpoints resume at
+    # the end), round 2 trains
     recipe = replace(recipe, teacher_rounds=((2, 1e-2, 0.0), (2, 1e-2, 1.0, 0.6)))  # round 2 with a shape focus
     T._teacher_stages(b, tmp_path, recipe, pool, heldout)
     vis2 = snapshot(True)
