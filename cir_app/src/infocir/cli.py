@@ -553,11 +553,14 @@ def cmd_explain_eval(cfg: AppConfig, args) -> int:
         f"{len(queries)} demo queries, method {res['method']}, model {engine.bundle.name} "
         f"(2 maps per query: the reference and the top-1 result, target = the composed query)"
     )
-    print(f"{'explainer':<16} {'deletion AUC ↓':>15} {'insertion AUC ↑':>16} {'mass/area':>10} {'s/map':>8}")
+    print(
+        f"{'explainer':<16} {'deletion AUC ↓':>15} {'insertion AUC ↑':>16} {'mass/area':>10} {'s/map':>8} "
+        f"{'empty maps':>11}"
+    )
     for name, r in res["image"].items():
         print(
             f"{name:<16} {r['deletion_auc']:>15.4f} {r['insertion_auc']:>16.4f} {r['mass_ratio_median']:>10.2f} "
-            f"{r['seconds_per_map']:>8.3f}"
+            f"{r['seconds_per_map']:>8.3f} {r['empty_maps']:>5}/{r['maps']:<5}"
         )
     print("by query type (reference | top-1): mass/area, deletion AUC ↓, insertion AUC ↑")
     for name, by_attr in res["by_query_type"].items():

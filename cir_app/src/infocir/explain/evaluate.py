@@ -10,7 +10,7 @@ import numpy as np
 
 from infocir.explain.base import create_explainer, similarity_target
 from infocir.explain.faithfulness import deletion_insertion, mask_mass
-from infocir.explain.image import align_to_image
+from infocir.explain.image import align_to_image, is_empty
 from infocir.explain.service import text_prompt
 from infocir.explain.text_attribution import TOKEN_METHODS
 
@@ -49,7 +49,7 @@ def explain_eval(
 
     b = engine.bundle
     rows: dict[str, dict[str, list[float]]] = {
-        name: {"deletion": [], "insertion": [], "mass_ratio": [], "seconds": []} for name in explainers
+        name: {"deletion": [], "insertion": [], "mass_ratio": [], "seconds": [], "empty": []} for name in explainers
     }
     # Every map's figures with the query's attribute and the image's role, for the breakdown.
     per_map: dict[str, list[tuple[str, str, float, float, float]]] = {name: [] for name in explainers}
@@ -69,6 +69,7 @@ def explain_eval(
                 t0 = time.perf_counter()
                 grid = ex.grid(b.model, pixels, target)
                 rows[name]["seconds"].append(time.perf_counter() - t0)
+                rows[name]["empty"].append(float(is_empty(grid)))
                 curves = deletion_insertion(b, pixels, target, grid)
                 rows[name]["deletion"].append(curves.deletion_auc)
                 rows[name]["insertion"].append(curves.insertion_auc)
@@ -100,6 +101,8 @@ def explain_eval(
             "mass_ratio_median": float(np.nanmedian(r["mass_ratio"])) if r["mass_ratio"] else float("nan"),
             "seconds_per_map": float(np.mean(r["seconds"])) if r["seconds"] else float("nan"),
             "maps": len(r["deletion"]),
+            # maps with no positive value: left out of the mass median (their mass share is undefined)
+            "empty_maps": int(sum(r["empty"])),
         }
         for name, r in rows.items()
     }

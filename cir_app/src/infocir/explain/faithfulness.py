@@ -79,7 +79,8 @@ def deletion_insertion(bundle, pixels: torch.Tensor, target: Target, saliency: n
 
 def mask_mass(saliency: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
     """(fraction of the saliency mass inside ``mask``, the mask's share of the area); both maps on
-    the same pixel grid.  Their ratio is 1 for a map that ignores the object."""
+    the same pixel grid.  Their ratio is 1 for a map that ignores the object; the fraction is nan for an
+    empty map (no positive mass: it points nowhere)."""
     s = np.clip(np.asarray(saliency, np.float64), 0, None)
     m = np.asarray(mask, bool)
     total = s.sum()

@@ -73,6 +73,16 @@ class ImageSaliency:
     seconds: float
     target: str = "similarity to the composed query"  # what the score is, for captions and saved files
 
+    @property
+    def empty(self) -> bool:
+        """No patch raises the score (a ReLU'd map that is zero everywhere): nothing to show."""
+        return is_empty(self.grid)
+
+
+def is_empty(grid: np.ndarray) -> bool:
+    """True for a map with no positive value: an explainer found no evidence *for* the target."""
+    return not bool((np.asarray(grid) > 0).any())
+
 
 def display_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
     w, h = size

@@ -197,6 +197,13 @@ def _cand_caption(results: dict, index: int, score: float | None = None) -> str:
     return f"rank {index + 1}/{len(results['ids'])} · {name} · {results['classes'][index]}{sim}"
 
 
+def _empty_note(saliency) -> str:
+    """Caption text for a map with nothing on it, so a blank overlay is not read as 'no answer yet'."""
+    if not saliency.empty:
+        return ""
+    return f" · empty map: no patch raises this score for {LABELS.get(saliency.explainer, saliency.explainer)}"
+
+
 def _visible(job) -> tuple[list[str], dict[str, str]]:
     """The job's on-screen steps (not prefetching) and their errors."""
     names = [n for n, _ in job.steps if not n.startswith(PREFETCH_STEP)]
@@ -214,7 +221,7 @@ def render_poll(sal, job, r: dict, finished: bool, sent: set, results, index) ->
     ref, cand, tok, seg = r.get("ref"), r.get("cand"), r.get("tokens"), r.get("seg")
     ref_caption = (
         f"reference · {LABELS.get(ref.explainer, ref.explainer)} of {ref.target} ({ref.score:.3f}) · "
-        f"{ref.seconds:.2f} s"
+        f"{ref.seconds:.2f} s{_empty_note(ref)}"
         if ref
         else ("reference maps are off (saliency.generate_reference)" if not sal.generate_reference else "")
     )
@@ -241,6 +248,7 @@ def render_poll(sal, job, r: dict, finished: bool, sent: set, results, index) ->
     cand_caption = no_update
     if cand is not None and results and results.get("ids"):
         cand_caption = _cand_caption(results, min(index or 0, len(results["ids"]) - 1), cand.score)
+        cand_caption += _empty_note(cand)
         if seg is not None:
             cand_caption += f" · outlined: “{seg.text}”, {100 * seg.area:.0f} % of the image ({seg.provider})"
     mask = NO_HEAT if seg is None else (no_update if "seg" in sent else png_data_uri(outline_rgba(seg.mask)))
