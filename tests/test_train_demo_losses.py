@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -78,8 +79,6 @@ def test_teacher_rounds_parse_and_unfreeze_the_image_tower_round_by_round(tmp_pa
     import argparse
     from dataclasses import replace
 
-    import pytest
-
     from infocir.models import train_demo as T
 
     assert T.parse_rounds("500:3e-4:0.1, 800:3e-4:0.3") == ((500, 3e-4, 0.1), (800, 3e-4, 0.3))
@@ -125,3 +124,93 @@ def test_teacher_rounds_parse_and_unfreeze_the_image_tower_round_by_round(tmp_pa
         "teacher-round1.ckpt.pt",
         "teacher-round2.ckpt.pt",
     }
+
+
+def test_student_rounds_parse_validate_and_refuse_a_stage_the_recipe_lacks(capsys):
+    import argparse
+
+    from infocir.models import train_demo as T
+
+    assert T.parse_student_rounds("2400:5e-4:0, 3500:3e-4:4") == ((2400, 5e-4, 0), (3500, 3e-4, 4))
+    for bad in ("2400:5e-4", "0:5e-4:0", "10:0:0", "10:1e-3:-1", "10:1e-3:1.5", "10:1e-3:0:1", "a:b:c"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            T.parse_student_rounds(bad)
+    with pytest.raises(ValueError, match="teacher stage from 0"):
+        T.Recipe(teacher_rounds=((1, 1e-3, 1.0),), student_rounds=((5, 1e-3, 2),))
+    recipe = T.Recipe(teacher_rounds=((1, 1e-3, 1.0), (1, 1e-3, 1.0)), student_rounds=((5, 1e-3, 0), (6, 2e-3, 2)))
+    assert T.student_schedule(recipe) == [("student-round1", 5, 1e-3, 0, 0), ("student-round2", 6, 2e-3, 0, 2)]
+    # a teacher read from a file is the last stage: every round must name it, and then loads nothing
+    with pytest.raises(ValueError, match="give each teacher stage 2"):
+        T.student_schedule(recipe, teacher_from_file=True)
+    from_file = T.Recipe(teacher_rounds=recipe.teacher_rounds, student_rounds=((5, 1e-3, 2),))
+    assert T.student_schedule(from_file, teacher_from_file=True) == [("student-round1", 5, 1e-3, 0, None)]
+    assert T.student_schedule(T.Recipe()) == [("student", 6000, 5e-4, 3000, None)]
+
+    # the command line says what is wrong before any training starts
+    for argv in (
+        ["--teacher-rounds", "5:1e-3:1", "--student-rounds", "5:1e-3:3"],
+        ["--teacher-rounds", "5:1e-3:1", "--student-rounds", "5:1e-3:0", "--teacher-weights", "t.pt"],
+    ):
+        with pytest.raises(SystemExit) as e:
+            T.main(argv)
+        assert e.value.code == 2
+        assert "teacher stage" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # a whole (tiny) train() run: two teacher rounds, two student rounds, then a resume
+def test_student_rounds_distil_from_the_teacher_stage_each_names_and_resume(tmp_path, monkeypatch):
+    """``--student-rounds``: the teacher is kept after the stages a round names (and only those), each
+    round loads its stage and distils on that teacher's targets, the rounds continue one another, and
+    a re-run resumes every round at its end."""
+    from infocir.models import train_demo as T
+
+    combos = W.all_combinations()
+    attrs = torch.tensor([c.indices() for c in combos])
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (len(combos), 3, 64, 64), dtype=torch.uint8, generator=g)
+    torch.save({"images": images, "attrs": attrs}, tmp_path / "pool-train-1234-1-64.pt")
+    torch.save({"images": images[:16], "attrs": attrs[:16]}, tmp_path / "pool-heldout-999-1-64.pt")
+    recipe = T.Recipe(
+        pool_replicates=1,
+        teacher_steps=1,
+        teacher_batch=16,
+        teacher_focus_steps=0,
+        teacher_visual_lr_scale=0.0,
+        teacher_rounds=((1, 1e-2, 1.0), (1, 1e-2, 1.0)),
+        student_rounds=((2, 1e-3, 0), (2, 1e-3, 2)),
+        student_batch=8,
+        general_steps=0,
+    )
+    loaded = []
+    real_load = T.load_teacher
+    monkeypatch.setattr(T, "load_teacher", lambda b, path: (loaded.append(path.name), real_load(b, path)))
+    out = tmp_path / "out"
+    manifest = T.train(tmp_path, recipe, out, "cpu")
+
+    stage = {k: T.teacher_stage_path(tmp_path, k) for k in (0, 1, 2)}
+    assert loaded == [stage[0].name, stage[2].name]
+    assert stage[0].exists() and stage[2].exists() and not stage[1].exists()
+    # each kept teacher is the teacher as its phase ended (float16, as save_teacher writes it)
+    for k, ckpt in ((0, "teacher.ckpt.pt"), (2, "teacher-round2.ckpt.pt")):
+        kept = torch.load(stage[k])
+        ended = torch.load(tmp_path / ckpt, weights_only=False)["model"]
+        assert all(torch.equal(kept[n], v.half() if v.is_floating_point() else v) for n, v in ended.items()), k
+    # each round's targets are its own teacher's embeddings, and the teachers differ
+    t0, t2 = (torch.load(tmp_path / f"teacher_embeddings-stage{k}.pt") for k in (0, 2))
+    assert t0.shape == t2.shape == (2 * len(images), 128) and not torch.allclose(t0, t2)
+    steps = [torch.load(tmp_path / f"student-round{i}.ckpt.pt", weights_only=False)["step"] for i in (1, 2)]
+    assert steps == [2, 2] and not (tmp_path / "student.ckpt.pt").exists()
+    assert len(manifest["training_minutes"]["student_rounds"]) == 2
+    assert manifest["recipe"]["student_rounds"] == ((2, 1e-3, 0), (2, 1e-3, 2))
+    # round 2 trains the same student on (its checkpoint differs from round 1's)
+    r1 = torch.load(tmp_path / "student-round1.ckpt.pt", weights_only=False)["model"]
+    r2 = torch.load(tmp_path / "student-round2.ckpt.pt", weights_only=False)["model"]
+    moved = [n for n in r1 if n.startswith("visual.") and not torch.equal(r1[n], r2[n])]
+    assert moved
+    first = torch.load(out / "InfoCIR-Demo-ViT.pt")
+
+    loaded.clear()
+    T.train(tmp_path, recipe, tmp_path / "out2", "cpu")  # resumes: no step left in any phase
+    again = torch.load(tmp_path / "out2" / "InfoCIR-Demo-ViT.pt")
+    assert loaded == [stage[0].name, stage[2].name]
+    assert all(torch.equal(first[n], again[n]) for n in first)

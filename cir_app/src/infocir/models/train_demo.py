@@ -107,6 +107,24 @@ class Recipe:
     # fixes that without losing the shapes it learnt in stage 1b (the issue-20 teacher:
     # ((500, 3e-4, 0.1), (800, 3e-4, 0.3), (1000, 3e-4, 1.0), (1000, 5e-4, 1.0)); README).
     teacher_rounds: tuple[tuple[int, float, float] | tuple[int, float, float, float], ...] = ()
+    # The student distilled in rounds instead of one schedule: (steps, lr, teacher stage) per round,
+    # each a fresh warm-up + cosine schedule continuing the previous round's weights, its targets
+    # given by the teacher as it was after stage 2 (stage 0) or after its round k (stage k).  A
+    # student that follows the teacher through its stages learns the shapes of the frozen-tower
+    # teacher first and the composable embedding of the unfrozen one later (the shipped student:
+    # ((2400, 5e-4, 0), (3000, 3e-4, 0), (3500, 3e-4, 4), (8000, 3e-4, 4), (6000, 2e-4, 5)) from the
+    # stage-4 student's image tower; README).  Empty: one schedule of ``student_steps`` at
+    # ``student_lr`` (stopping at ``student_stop_at``) from the final teacher.
+    student_rounds: tuple[tuple[int, float, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        last = len(self.teacher_rounds)
+        for steps, lr, stage in self.student_rounds:
+            if steps <= 0 or lr <= 0 or not 0 <= stage <= last:
+                raise ValueError(
+                    f"student round {steps}:{lr}:{stage}: needs steps > 0, lr > 0 and a teacher stage from "
+                    f"0 (after stage 2) to {last} (after its last round)"
+                )
 
 
 # --------------------------------------------------------------------------- data
@@ -712,6 +730,13 @@ def _teacher_stages(teacher_b, workdir: Path, recipe: Recipe, pool: tuple, heldo
             device=dev,
         )
 
+    wanted = {stage for *_, stage in recipe.student_rounds}
+
+    def snapshot(stage: int) -> None:  # the teacher a student round distils from
+        path = teacher_stage_path(workdir, stage)
+        if stage in wanted and not path.exists():
+            save_teacher(teacher_b, path)
+
     # Stage 2 keeps its checkpoint name "teacher" (not "round 0") so existing workdirs resume.
     t_teacher = t_pretrain + phase("teacher", teacher_params, recipe.teacher_steps, recipe.teacher_lr, teacher_step)
     if recipe.teacher_focus_steps:
@@ -723,6 +748,7 @@ def _teacher_stages(teacher_b, workdir: Path, recipe: Recipe, pool: tuple, heldo
             lambda st: teacher_step(st, phase=3, focus=recipe.shape_focus),
             warmup=20,
         )
+    snapshot(0)
     for i, (steps, lr, scale, *focus) in enumerate(recipe.teacher_rounds):
         share = focus[0] if focus else 0.0
         t_teacher += phase(
@@ -732,7 +758,41 @@ def _teacher_stages(teacher_b, workdir: Path, recipe: Recipe, pool: tuple, heldo
             lr,
             lambda st, frozen=scale == 0, share=share: teacher_step(st, 3 if share else 1, share, frozen),
         )
+        snapshot(i + 1)
     return t_teacher
+
+
+def teacher_stage_path(workdir: Path, stage: int) -> Path:
+    """Where ``_teacher_stages`` keeps the teacher after stage 2 (0) or its round ``stage``."""
+    return workdir / f"{TEACHER}.stage{stage}.pt"
+
+
+def student_schedule(recipe: Recipe, teacher_from_file: bool = False) -> list[tuple[str, int, float, int, int | None]]:
+    """The student's rounds as (checkpoint name, steps, lr, stop step, teacher stage), the stage None
+    for the teacher in memory: the final one, or the one read from a file (``--teacher-weights``), from
+    which every round must then distil (its stage is the recipe's last)."""
+    if not recipe.student_rounds:  # one schedule; its checkpoint name kept so existing workdirs resume
+        return [("student", recipe.student_steps, recipe.student_lr, recipe.student_stop_at, None)]
+    last = len(recipe.teacher_rounds)
+    if teacher_from_file and any(stage != last for *_, stage in recipe.student_rounds):
+        raise ValueError(
+            f"with a teacher from a file every student round distils from it: give each teacher stage {last}"
+        )
+    return [
+        (f"student-round{i + 1}", steps, lr, 0, None if teacher_from_file else stage)
+        for i, (steps, lr, stage) in enumerate(recipe.student_rounds)
+    ]
+
+
+def _stored_targets(teacher_b, images: torch.Tensor, path: Path) -> torch.Tensor:
+    """The teacher's unit embeddings of the pool and its mirror images (indexed like the student's
+    batches), computed once per teacher and kept in ``path``."""
+    if path.exists():
+        return torch.load(path, map_location=teacher_b.device)
+    teacher_b.model.eval()
+    targets = torch.cat([encode_images(teacher_b, images), encode_images(teacher_b, images.flip(-1))])
+    _atomic_save(targets, path)
+    return targets
 
 
 def train(
@@ -760,9 +820,12 @@ def train(
     ho_images, ho_attrs = cached_pool(workdir, "heldout", recipe.heldout_seed, 1, size)
     log.info("pool %d images, held-out %d", len(images), len(ho_images))
     full_recipe = recipe  # the manifest records the whole recipe, also when the teacher came from a file
+    rounds = student_schedule(recipe, teacher_from_file=teacher_weights is not None)
     if teacher_weights is not None:
         load_teacher(teacher_b, teacher_weights)
-        recipe = replace(recipe, pretrain_steps=0, teacher_steps=0, teacher_focus_steps=0, teacher_rounds=())
+        recipe = replace(
+            recipe, pretrain_steps=0, teacher_steps=0, teacher_focus_steps=0, teacher_rounds=(), student_rounds=()
+        )
         log.info("teacher from %s", teacher_weights)
     t_teacher = _teacher_stages(teacher_b, workdir, recipe, (images, attrs, replicates), (ho_images, ho_attrs))
     teacher.eval()
@@ -770,15 +833,6 @@ def train(
     log.info("teacher: %s", teacher_eval)
     if teacher_weights is None:
         save_teacher(teacher_b, workdir / f"{TEACHER}.pt")
-
-    emb_path = workdir / "teacher_embeddings.pt"
-    if recipe.student_rotate:
-        targets_emb = None  # computed per batch
-    elif emb_path.exists():
-        targets_emb = torch.load(emb_path, map_location=dev)
-    else:
-        targets_emb = torch.cat([encode_images(teacher_b, images), encode_images(teacher_b, images.flip(-1))])
-        _atomic_save(targets_emb, emb_path)
 
     student_b = load_clip(STUDENT, None, preprocess="clip", seed=recipe.seed, device=device, precision="fp32")
     student = student_b.model
@@ -792,7 +846,8 @@ def train(
         p.requires_grad_(n_.startswith("visual."))
     n = len(images)
 
-    def student_step(step):
+    def student_step(step, targets_emb):
+        # The same batches in every round, as when the rounds were separate runs of one seed.
         r = np.random.default_rng([recipe.seed, 2, step])
         idx = torch.from_numpy(r.integers(2 * n, size=recipe.student_batch))  # host: indexes the host pool
         src = idx % n
@@ -809,21 +864,33 @@ def train(
         out = F.normalize(student.encode_image(_normalize(student_b, batch)), dim=-1)
         return (1 - (out * target).sum(-1)).mean()
 
-    t_student = _checkpointed_loop(
-        "student",
-        workdir,
-        student,
-        [p for p in student.parameters() if p.requires_grad],
-        recipe.student_steps,
-        recipe.student_lr,
-        0.05,
-        student_step,
-        lambda: evaluate(student_b, ho_images, ho_attrs),
-        every=200,
-        warmup=200,
-        stop_at=recipe.student_stop_at,
-        device=dev,
-    )
+    round_minutes = []
+    for name, steps, lr, stop_at, stage in rounds:
+        if stage is not None:
+            load_teacher(teacher_b, teacher_stage_path(workdir, stage))
+            log.info("%s distils from the teacher at stage %d", name, stage)
+        teacher.eval()
+        targets = None  # computed per batch from turned images
+        if not recipe.student_rotate:
+            suffix = "" if stage is None else f"-stage{stage}"
+            targets = _stored_targets(teacher_b, images, workdir / f"teacher_embeddings{suffix}.pt")
+        seconds = _checkpointed_loop(
+            name,
+            workdir,
+            student,
+            [p for p in student.parameters() if p.requires_grad],
+            steps,
+            lr,
+            0.05,
+            lambda st, targets=targets: student_step(st, targets),
+            lambda: evaluate(student_b, ho_images, ho_attrs),
+            every=200,
+            warmup=200,
+            stop_at=stop_at,
+            device=dev,
+        )
+        round_minutes.append(round(seconds / 60, 1))
+    t_student = 60 * sum(round_minutes)
     t_general = 0.0
     if recipe.general_steps:
         t_general = generalise(student_b, workdir, recipe, images, attrs, ho_images, ho_attrs)
@@ -853,6 +920,7 @@ def train(
             "teacher": round(t_teacher / 60, 1),
             "student": round(t_student / 60, 1),
             "generalise": round(t_general / 60, 1),
+            **({"student_rounds": round_minutes} if full_recipe.student_rounds else {}),
         },
         "device": str(dev),
         "evaluation_heldout": {"teacher": teacher_eval, "student": student_eval, "n_images": len(ho_images)},
@@ -867,21 +935,42 @@ def parse_rounds(text: str) -> tuple[tuple[int, float, float] | tuple[int, float
 
     The optional fourth field is the round's shape focus (share of hard groups that vary the shape).
     """
-    rounds: list = []
+
+    def one(fields: list[str]) -> tuple:
+        if len(fields) not in (3, 4):
+            raise ValueError
+        steps, lr, scale = int(fields[0]), float(fields[1]), float(fields[2])
+        focus = [float(f) for f in fields[3:]]
+        if steps <= 0 or lr <= 0 or scale < 0 or any(not 0 <= f <= 1 for f in focus):
+            raise ValueError
+        return (steps, lr, scale, *focus)
+
+    return _parse_each(text, one, "STEPS:LR:SCALE[:FOCUS] with STEPS > 0, LR > 0, SCALE ≥ 0, 0 ≤ FOCUS ≤ 1")
+
+
+def parse_student_rounds(text: str) -> tuple[tuple[int, float, int], ...]:
+    """``"2400:5e-4:0,3500:3e-4:4"`` → ``((2400, 5e-4, 0), (3500, 3e-4, 4))`` (``--student-rounds``):
+    steps, learning rate and the teacher stage each round distils from."""
+
+    def one(fields: list[str]) -> tuple[int, float, int]:
+        if len(fields) != 3:
+            raise ValueError
+        steps, lr, stage = int(fields[0]), float(fields[1]), int(fields[2])
+        if steps <= 0 or lr <= 0 or stage < 0:
+            raise ValueError
+        return steps, lr, stage
+
+    return _parse_each(text, one, "STEPS:LR:TEACHER_STAGE with STEPS > 0, LR > 0, TEACHER_STAGE ≥ 0")
+
+
+def _parse_each(text: str, one, usage: str) -> tuple:
+    """Comma-separated rounds of colon-separated fields, each parsed by ``one`` (ValueError: bad round)."""
+    rounds = []
     for part in filter(None, (p.strip() for p in text.split(","))):
-        fields = part.split(":")
         try:
-            if len(fields) not in (3, 4):
-                raise ValueError
-            steps, lr, scale = int(fields[0]), float(fields[1]), float(fields[2])
-            focus = [float(f) for f in fields[3:]]
-            if steps <= 0 or lr <= 0 or scale < 0 or any(not 0 <= f <= 1 for f in focus):
-                raise ValueError
+            rounds.append(one(part.split(":")))
         except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"round {part!r}: expected STEPS:LR:SCALE[:FOCUS] with STEPS > 0, LR > 0, SCALE ≥ 0, 0 ≤ FOCUS ≤ 1"
-            ) from None
-        rounds.append((steps, lr, scale, *focus))
+            raise argparse.ArgumentTypeError(f"round {part!r}: expected {usage}") from None
     return tuple(rounds)
 
 
@@ -931,12 +1020,38 @@ def main(argv: list[str] | None = None) -> int:
         help="stage 2 continued, one fresh schedule per round (SCALE: image-tower lr scale, 0 frozen; "
         "FOCUS: share of hard groups that vary the shape, default 0)",
     )
+    ap.add_argument(
+        "--student-rounds",
+        type=parse_student_rounds,
+        default=Recipe.student_rounds,
+        metavar="STEPS:LR:TEACHER_STAGE[,...]",
+        help="distil the student in rounds (replacing --student-steps/--student-lr/--student-stop-at), each from "
+        "the teacher after stage 2 (0) or after its round k (k)",
+    )
     ap.add_argument("--teacher-weights", help="distil the student from this saved teacher (skips its stages)")
     ap.add_argument("--student-init", help="start the student's image tower from this checkpoint's")
     ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    recipe = Recipe(
+    try:
+        recipe = _recipe_from_args(args)
+    except ValueError as e:  # a student round naming a teacher stage the recipe does not have
+        ap.error(str(e))
+    if args.from_shipped:
+        fine_tune_shipped(Path(args.workdir), recipe, Path(args.out_dir), device=args.device)
+        return 0
+    weights = Path(args.teacher_weights) if args.teacher_weights else None
+    init = Path(args.student_init) if args.student_init else None
+    try:
+        student_schedule(recipe, teacher_from_file=weights is not None)
+    except ValueError as e:
+        ap.error(str(e))
+    train(Path(args.workdir), recipe, Path(args.out_dir), args.device, teacher_weights=weights, student_init=init)
+    return 0
+
+
+def _recipe_from_args(args: argparse.Namespace) -> Recipe:
+    return Recipe(
         teacher_steps=args.teacher_steps,
         teacher_focus_steps=args.teacher_focus_steps,
         student_steps=args.student_steps,
@@ -955,14 +1070,8 @@ def main(argv: list[str] | None = None) -> int:
         pretrain_steps=args.pretrain_steps,
         teacher_visual_lr_scale=args.teacher_visual_lr_scale,
         teacher_rounds=args.teacher_rounds,
+        student_rounds=args.student_rounds,
     )
-    if args.from_shipped:
-        fine_tune_shipped(Path(args.workdir), recipe, Path(args.out_dir), device=args.device)
-    else:
-        weights = Path(args.teacher_weights) if args.teacher_weights else None
-        init = Path(args.student_init) if args.student_init else None
-        train(Path(args.workdir), recipe, Path(args.out_dir), args.device, teacher_weights=weights, student_init=init)
-    return 0
 
 
 if __name__ == "__main__":
