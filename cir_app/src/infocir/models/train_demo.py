@@ -810,6 +810,7 @@ def train(
     ``teacher_weights``: a teacher state dict saved by an earlier run (``save_teacher``); the
     teacher stages are skipped and the student is distilled from it.  ``student_init``: a student
     checkpoint (e.g. the shipped one) whose image tower the student starts from instead of random."""
+    rounds = student_schedule(recipe, teacher_from_file=teacher_weights is not None)  # refused before any work
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     workdir.mkdir(parents=True, exist_ok=True)
     teacher_b = load_clip(TEACHER, None, preprocess="clip", seed=recipe.seed, device=device, precision="fp32")
@@ -820,7 +821,6 @@ def train(
     ho_images, ho_attrs = cached_pool(workdir, "heldout", recipe.heldout_seed, 1, size)
     log.info("pool %d images, held-out %d", len(images), len(ho_images))
     full_recipe = recipe  # the manifest records the whole recipe, also when the teacher came from a file
-    rounds = student_schedule(recipe, teacher_from_file=teacher_weights is not None)
     if teacher_weights is not None:
         load_teacher(teacher_b, teacher_weights)
         recipe = replace(
@@ -864,7 +864,7 @@ def train(
         out = F.normalize(student.encode_image(_normalize(student_b, batch)), dim=-1)
         return (1 - (out * target).sum(-1)).mean()
 
-    round_minutes = []
+    round_seconds = []
     for name, steps, lr, stop_at, stage in rounds:
         if stage is not None:
             load_teacher(teacher_b, teacher_stage_path(workdir, stage))
@@ -889,8 +889,8 @@ def train(
             stop_at=stop_at,
             device=dev,
         )
-        round_minutes.append(round(seconds / 60, 1))
-    t_student = 60 * sum(round_minutes)
+        round_seconds.append(seconds)
+    t_student = sum(round_seconds)
     t_general = 0.0
     if recipe.general_steps:
         t_general = generalise(student_b, workdir, recipe, images, attrs, ho_images, ho_attrs)
@@ -920,7 +920,7 @@ def train(
             "teacher": round(t_teacher / 60, 1),
             "student": round(t_student / 60, 1),
             "generalise": round(t_general / 60, 1),
-            **({"student_rounds": round_minutes} if full_recipe.student_rounds else {}),
+            **({"student_rounds": [round(t / 60, 1) for t in round_seconds]} if full_recipe.student_rounds else {}),
         },
         "device": str(dev),
         "evaluation_heldout": {"teacher": teacher_eval, "student": student_eval, "n_images": len(ho_images)},
@@ -1033,19 +1033,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    try:
+    weights = Path(args.teacher_weights) if args.teacher_weights else None
+    init = Path(args.student_init) if args.student_init else None
+    try:  # a student round naming a teacher stage the recipe, or the teacher file, does not have
         recipe = _recipe_from_args(args)
-    except ValueError as e:  # a student round naming a teacher stage the recipe does not have
+        if not args.from_shipped:
+            student_schedule(recipe, teacher_from_file=weights is not None)
+    except ValueError as e:
         ap.error(str(e))
     if args.from_shipped:
         fine_tune_shipped(Path(args.workdir), recipe, Path(args.out_dir), device=args.device)
         return 0
-    weights = Path(args.teacher_weights) if args.teacher_weights else None
-    init = Path(args.student_init) if args.student_init else None
-    try:
-        student_schedule(recipe, teacher_from_file=weights is not None)
-    except ValueError as e:
-        ap.error(str(e))
     train(Path(args.workdir), recipe, Path(args.out_dir), args.device, teacher_weights=weights, student_init=init)
     return 0
 
