@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from infocir.data import demo_world as W
 from infocir.data.family_renderer import render_family
+from infocir.models.attention_focus import FocusSchedule, focus_attention
 from infocir.models.encoders import ASSET_DIR, load_clip
 
 log = logging.getLogger("infocir.train_demo")
@@ -116,8 +117,21 @@ class Recipe:
     # stage-4 student's image tower; README).  Empty: one schedule of ``student_steps`` at
     # ``student_lr`` (stopping at ``student_stop_at``) from the final teacher.
     student_rounds: tuple[tuple[int, float, int], ...] = ()
+    # Stage 5 (``models.attention_focus``): (steps, lr, weight of the attention loss), empty: off.  The
+    # last block's class-token attention learns to look at the object (renderer masks) while every
+    # image keeps its embedding; ``focus_replicates`` × 1920 standard and as many varied renders.
+    attention_focus: tuple[int, float, float] | tuple[()] = ()
+    focus_replicates: int = 4
+
+    @property
+    def focus_schedule(self) -> FocusSchedule | None:
+        """Stage 5's schedule, None when it is off."""
+        return FocusSchedule(*self.attention_focus) if self.attention_focus else None
 
     def __post_init__(self) -> None:
+        _ = self.focus_schedule  # raises on a bad schedule
+        if self.focus_replicates <= 0:
+            raise ValueError(f"focus_replicates must be positive, not {self.focus_replicates}")
         last = len(self.teacher_rounds)
         for steps, lr, stage in self.student_rounds:
             if steps <= 0 or lr <= 0 or not 0 <= stage <= last:
@@ -159,34 +173,47 @@ def degrade(img, rng: np.random.Generator, p_blur: float = 0.3, p_jpeg: float = 
     return img
 
 
-def _render_chunk(args: tuple[int, int, int, int, str, int, int]) -> tuple[np.ndarray, np.ndarray]:
+def _render_chunk(args: tuple[int, int, int, int, str, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One share of a pool: uint8 images [n,3,S,S], attribute indices [n,5] and the objects' masks at
+    the model's input size as uint8 area coverage [n,S,S] (255: the pixel lies wholly on the object)."""
+    from PIL import Image
+
     seed, rep, size, side, renderer, lo, hi = args
     tf = _input_transform(size)
     if renderer == "family":  # it anti-aliases at its own random scale: draw at the model's input size
         side = size
     draw = {"standard": W.render, "varied": W.render_varied, "family": render_family}[renderer]
     salt = {"varied": 17, "family": 29}.get(renderer)
-    imgs, attrs = [], []
+    imgs, attrs, masks = [], [], []
     for ci, a in enumerate(W.all_combinations()[lo:hi], start=lo):
         # The standard stream keeps the original seeds, so existing pools and evaluations are unchanged.
         key = [seed, rep, ci] if salt is None else [seed, rep, ci, salt]
         rng = np.random.default_rng(key)
-        img, _ = draw(a, rng, side)
+        img, mask = draw(a, rng, side)
         if salt is not None:
             img = degrade(img, rng)
         imgs.append(tf(img).numpy())
         attrs.append(a.indices())
-    return np.stack(imgs), np.array(attrs, np.int64)
+        # Renders are square, so the transform's resize is the whole geometry: box-filter the mask alike.
+        cover = Image.fromarray(np.asarray(mask, np.uint8) * 255).resize((size, size), Image.Resampling.BOX)
+        masks.append(np.asarray(cover, np.uint8))
+    return np.stack(imgs), np.array(attrs, np.int64), np.stack(masks)
 
 
 def build_pool(
-    seed: int, replicates: int, size: int, side: int = 128, workers: int = 2, renderer: str = "standard"
-) -> tuple[torch.Tensor, torch.Tensor]:
+    seed: int,
+    replicates: int,
+    size: int,
+    side: int = 128,
+    workers: int = 2,
+    renderer: str = "standard",
+    with_masks: bool = False,
+) -> tuple[torch.Tensor, ...]:
     """Render ``replicates`` × every combination, resized like open_clip's transform.
 
-    ``renderer``: ``standard`` (the shipped world's layout) or ``varied`` (``demo_world.render_varied``
-    plus blur/JPEG noise).  Returns uint8 images [N,3,size,size] and attribute indices [N,5];
-    index = rep·1920 + combo.
+    ``renderer``: ``standard`` (the shipped world's layout), ``varied`` (``demo_world.render_varied``
+    plus blur/JPEG noise) or ``family``.  Returns uint8 images [N,3,size,size] and attribute indices
+    [N,5], and with ``with_masks`` the objects' uint8 area coverage [N,size,size]; index = rep·1920 + combo.
     """
     if renderer not in RENDERERS:
         raise ValueError(f"renderer must be one of {RENDERERS}, not {renderer!r}")
@@ -199,24 +226,27 @@ def build_pool(
         for lo, hi in zip(cuts, cuts[1:], strict=False)
     ]
     with Pool(max(1, min(workers, len(jobs)))) as p:
-        parts: list[tuple[np.ndarray, np.ndarray]] = p.map(_render_chunk, jobs)
-    images, attrs = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-    return torch.from_numpy(images), torch.from_numpy(attrs)  # host: uint8 pools; batches move in _normalize
+        parts = p.map(_render_chunk, jobs)
+    # host: uint8 pools; batches move in _normalize
+    out = tuple(torch.from_numpy(np.concatenate([part[i] for part in parts])) for i in range(3 if with_masks else 2))
+    return out
 
 
 def cached_pool(
-    workdir: Path, name: str, seed: int, replicates: int, size: int, renderer: str = "standard"
-) -> tuple[torch.Tensor, torch.Tensor]:
-    suffix = "" if renderer == "standard" else f"-{renderer}"
+    workdir: Path, name: str, seed: int, replicates: int, size: int, renderer: str = "standard", masks: bool = False
+) -> tuple[torch.Tensor, ...]:
+    """``build_pool`` kept in ``workdir`` (rendered once): (images, attrs[, masks])."""
+    suffix = ("" if renderer == "standard" else f"-{renderer}") + ("-masks" if masks else "")
     path = workdir / f"pool-{name}-{seed}-{replicates}-{size}{suffix}.pt"
+    keys = ("images", "attrs", "masks") if masks else ("images", "attrs")
     if path.exists():
         d = torch.load(path)
-        return d["images"], d["attrs"]
+        return tuple(d[k] for k in keys)
     t = time.time()
-    images, attrs = build_pool(seed, replicates, size, workers=os.cpu_count() or 2, renderer=renderer)
-    _atomic_save({"images": images, "attrs": attrs}, path)
-    log.info("rendered pool %s (%s): %d images in %.0fs", name, renderer, len(images), time.time() - t)
-    return images, attrs
+    pool = build_pool(seed, replicates, size, workers=os.cpu_count() or 2, renderer=renderer, with_masks=masks)
+    _atomic_save(dict(zip(keys, pool, strict=True)), path)
+    log.info("rendered pool %s (%s): %d images in %.0fs", name, renderer, len(pool[0]), time.time() - t)
+    return pool
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -581,20 +611,48 @@ def generalise(
 def fine_tune_shipped(
     workdir: Path, recipe: Recipe = Recipe(), out_dir: Path = ASSET_DIR, device: str = "auto"
 ) -> dict:
-    """Run only stage 4 on the shipped student (stages 1–3 as recorded in its manifest)."""
+    """Run stage 4 (generalisation, when ``general_steps``) and then stage 5 (attention focus, when
+    ``attention_focus``) on the shipped student; its manifest keeps the recipe of the earlier stages
+    and gains theirs."""
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     workdir.mkdir(parents=True, exist_ok=True)
     manifest_path = ASSET_DIR / f"{STUDENT}.manifest.json"
     manifest = json.loads(manifest_path.read_text())
     student_b = load_clip(STUDENT, str(ASSET_DIR / f"{STUDENT}.pt"), preprocess="clip", device=device, precision="fp32")
-    images, attrs = cached_pool(workdir, "train", recipe.seed, recipe.pool_replicates, student_b.image_size)
     ho_images, ho_attrs = cached_pool(workdir, "heldout", recipe.heldout_seed, 1, student_b.image_size)
-    seconds = generalise(student_b, workdir, recipe, images, attrs, ho_images, ho_attrs)
+    fields: tuple[str, ...] = ()
+    if recipe.general_steps:
+        images, attrs = cached_pool(workdir, "train", recipe.seed, recipe.pool_replicates, student_b.image_size)
+        seconds = generalise(student_b, workdir, recipe, images, attrs, ho_images, ho_attrs)
+        manifest["training_minutes"]["generalise"] = round(seconds / 60, 1)
+        fields += (
+            "general_steps",
+            "general_batch",
+            "general_lr",
+            "varied_replicates",
+            "varied_share",
+            "caption_weight",
+        )
+    schedule = recipe.focus_schedule
+    if schedule is not None:
+        seconds = focus_attention(student_b, workdir, schedule, recipe.seed, recipe.focus_replicates)
+        manifest["training_minutes"]["attention_focus"] = round(seconds / 60, 1)
+        fields += ("attention_focus", "focus_replicates")
+        manifest.setdefault("stages", []).append(
+            f"stage 5, attention focus: from the student above, {schedule.steps:,} steps of 64 (lr {schedule.lr:g}), "
+            f"keep each image's embedding + {schedule.weight:g} x the last block's class-token attention on the "
+            f"object, {recipe.focus_replicates} standard + {recipe.focus_replicates} varied replicates with masks"
+        )
     student_b.model.eval()
-    manifest["recipe"] = asdict(recipe)
-    manifest["training_minutes"]["generalise"] = round(seconds / 60, 1)
+    manifest["recipe"].update({k: v for k, v in asdict(recipe).items() if k in fields})
     manifest["device"] = str(student_b.device)
     manifest["evaluation_heldout"]["student"] = evaluate(student_b, ho_images, ho_attrs)
+    if "evaluation_independent" in manifest:  # what evaluate-demo --renderer independent prints, re-measured
+        from infocir.models.demo_eval import evaluate_bundle
+
+        independent = manifest["evaluation_independent"]
+        independent["student"] = evaluate_bundle(student_b, independent["seed"], 1, "independent")
+        independent["student"].pop("n_images")
     _save_student(student_b.model, manifest, out_dir)
     return manifest
 
@@ -894,6 +952,9 @@ def train(
     t_general = 0.0
     if recipe.general_steps:
         t_general = generalise(student_b, workdir, recipe, images, attrs, ho_images, ho_attrs)
+    t_focus = 0.0
+    if recipe.focus_schedule is not None:
+        t_focus = focus_attention(student_b, workdir, recipe.focus_schedule, recipe.seed, recipe.focus_replicates)
     student.eval()
     student_eval = evaluate(student_b, ho_images, ho_attrs)
     log.info("student: %s", student_eval)
@@ -920,6 +981,7 @@ def train(
             "teacher": round(t_teacher / 60, 1),
             "student": round(t_student / 60, 1),
             "generalise": round(t_general / 60, 1),
+            "attention_focus": round(t_focus / 60, 1),
             **({"student_rounds": [round(t / 60, 1) for t in round_seconds]} if full_recipe.student_rounds else {}),
         },
         "device": str(dev),
@@ -961,6 +1023,18 @@ def parse_student_rounds(text: str) -> tuple[tuple[int, float, int], ...]:
         return steps, lr, stage
 
     return _parse_each(text, one, "STEPS:LR:TEACHER_STAGE with STEPS > 0, LR > 0, TEACHER_STAGE ≥ 0")
+
+
+def parse_focus(text: str) -> tuple[int, float, float]:
+    """``"1500:1e-4:1"`` → ``(1500, 1e-4, 1.0)`` (``--attention-focus``)."""
+    try:
+        steps, lr, weight = text.split(":")
+        schedule = FocusSchedule(int(steps), float(lr), float(weight))
+        return schedule.steps, schedule.lr, schedule.weight
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected STEPS:LR:WEIGHT with STEPS > 0, LR > 0, WEIGHT ≥ 0"
+        ) from None
 
 
 def _parse_each(text: str, one, usage: str) -> tuple:
@@ -1008,7 +1082,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--student-lr", type=float, default=Recipe.student_lr)
     ap.add_argument("--teacher-batch", type=int, default=Recipe.teacher_batch)
     ap.add_argument(
-        "--from-shipped", action="store_true", help="run only stage 4 (generalisation) on the shipped student"
+        "--from-shipped",
+        action="store_true",
+        help="run only stages 4 (generalisation) and 5 (attention focus) on the shipped student",
     )
     ap.add_argument("--pretrain-steps", type=int, default=Recipe.pretrain_steps, help="stage 1b steps (0: skip)")
     ap.add_argument("--teacher-visual-lr-scale", type=float, default=Recipe.teacher_visual_lr_scale)
@@ -1028,6 +1104,15 @@ def main(argv: list[str] | None = None) -> int:
         help="distil the student in rounds (replacing --student-steps/--student-lr/--student-stop-at), each from "
         "the teacher after stage 2 (0) or after its round k (k)",
     )
+    ap.add_argument(
+        "--attention-focus",
+        type=parse_focus,
+        default=Recipe.attention_focus,
+        metavar="STEPS:LR:WEIGHT",
+        help="stage 5: the last block's class-token attention learns to look at the object (after the student "
+        "rounds; with --from-shipped on the shipped student, --general-steps 0 to skip stage 4)",
+    )
+    ap.add_argument("--focus-replicates", type=int, default=Recipe.focus_replicates)
     ap.add_argument("--teacher-weights", help="distil the student from this saved teacher (skips its stages)")
     ap.add_argument("--student-init", help="start the student's image tower from this checkpoint's")
     ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
@@ -1069,6 +1154,8 @@ def _recipe_from_args(args: argparse.Namespace) -> Recipe:
         teacher_visual_lr_scale=args.teacher_visual_lr_scale,
         teacher_rounds=args.teacher_rounds,
         student_rounds=args.student_rounds,
+        attention_focus=args.attention_focus,
+        focus_replicates=args.focus_replicates,
     )
 
 
