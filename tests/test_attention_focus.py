@@ -88,9 +88,17 @@ def test_schedule_validation_and_the_command_line(tmp_path):
         T.Recipe(attention_focus=(0, 1e-4, 1.0))
     with pytest.raises(ValueError):
         T.Recipe(focus_replicates=0)
-    with pytest.raises(SystemExit) as e:
-        T.main(["--workdir", str(tmp_path), "--attention-focus", "5:1e-4"])
-    assert e.value.code == 2
+    for bad_renderers in ((), ("standard", "independent")):  # the independent renderer never trains
+        with pytest.raises(ValueError):
+            T.Recipe(focus_renderers=bad_renderers)
+    for argv in (
+        ["--attention-focus", "5:1e-4"],
+        ["--attention-focus", "5:1e-4:1", "--focus-renderers", "independent"],
+    ):
+        with pytest.raises(SystemExit) as e:  # refused before any work
+            T.main(["--workdir", str(tmp_path), *argv])
+        assert e.value.code == 2
+    assert not any(tmp_path.iterdir())
 
 
 def test_focus_attention_trains_from_masked_pools_and_resumes(tmp_path, monkeypatch):

@@ -10,7 +10,8 @@ over all blocks still found the object.  This stage fine-tunes the image tower o
 * **look**: −log of the object's share of the class token's last-block reading of the patches, per
   head, for the softmax attention the forward pass uses and for λ_i · ‖V_i‖ (Grad-ECLIP's spatial
   weight times the size of what the patch could add), with the renderer's own object masks as the
-  patches' coverage.  Standard and varied renders train it; the independent renderer never does.
+  patches' coverage.  Renders of the training generators teach it (standard and varied by default,
+``--focus-renderers`` adds the family renderer); the independent renderer never does.
 
 Attention alone was not enough: trained on the softmax attention and a softmax of cos(Q_cls, K_i) (no
 value term; 1,500 steps), the class token read 99.9 % of its attention from the object, yet Grad-ECLIP's
@@ -89,19 +90,26 @@ def focus_losses(
     return keep, look, shares.detach().mean((1, 2))
 
 
-def focus_attention(student_b, workdir: Path, schedule: FocusSchedule, seed: int, replicates: int) -> float:
-    """Fine-tune ``student_b``'s image tower (stage 5); returns the seconds spent.  The pools (standard
-    and varied renders with masks, ``replicates`` × 1920 each, and a held-out pair) and the anchors are
-    kept in ``workdir``."""
+def focus_attention(
+    student_b,
+    workdir: Path,
+    schedule: FocusSchedule,
+    seed: int,
+    replicates: int,
+    renderers: tuple[str, ...] = ("standard", "varied"),
+) -> float:
+    """Fine-tune ``student_b``'s image tower (stage 5); returns the seconds spent.  The pools (renders
+    with masks, ``replicates`` × 1920 of each of ``renderers``, and one held-out replicate of each) and
+    the anchors are kept in ``workdir``."""
     from infocir.models import train_demo as T
 
     model = student_b.model
     size = student_b.image_size
     grid = patch_grid(model.visual)
-    pools = [T.cached_pool(workdir, "focus", seed, replicates, size, r, masks=True) for r in ("standard", "varied")]
+    pools = [T.cached_pool(workdir, "focus", seed, replicates, size, r, masks=True) for r in renderers]
     images = torch.cat([p[0] for p in pools])
     masks = torch.cat([p[2] for p in pools])
-    held = [T.cached_pool(workdir, "focus-heldout", seed + 1, 1, size, r, masks=True) for r in ("standard", "varied")]
+    held = [T.cached_pool(workdir, "focus-heldout", seed + 1, 1, size, r, masks=True) for r in renderers]
     anchor_path = workdir / "focus_anchor.pt"
     if anchor_path.exists():
         anchor = torch.load(anchor_path, map_location=student_b.device)
@@ -129,9 +137,7 @@ def focus_attention(student_b, workdir: Path, schedule: FocusSchedule, seed: int
     def held_out() -> dict:
         model.eval()
         report = {}
-        for renderer, (h_images, h_attrs, h_masks), h_anchor in zip(
-            ("standard", "varied"), held, held_anchor, strict=True
-        ):
+        for renderer, (h_images, h_attrs, h_masks), h_anchor in zip(renderers, held, held_anchor, strict=True):
             keep, _, share = focus_losses(
                 model,
                 T._normalize(student_b, h_images[:512]),

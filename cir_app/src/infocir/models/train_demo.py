@@ -119,9 +119,10 @@ class Recipe:
     student_rounds: tuple[tuple[int, float, int], ...] = ()
     # Stage 5 (``models.attention_focus``): (steps, lr, weight of the attention loss), empty: off.  The
     # last block's class-token attention learns to look at the object (renderer masks) while every
-    # image keeps its embedding; ``focus_replicates`` × 1920 standard and as many varied renders.
+    # image keeps its embedding; ``focus_replicates`` × 1920 renders of each of ``focus_renderers``.
     attention_focus: tuple[int, float, float] | tuple[()] = ()
     focus_replicates: int = 4
+    focus_renderers: tuple[str, ...] = ("standard", "varied")
 
     @property
     def focus_schedule(self) -> FocusSchedule | None:
@@ -132,6 +133,8 @@ class Recipe:
         _ = self.focus_schedule  # raises on a bad schedule
         if self.focus_replicates <= 0:
             raise ValueError(f"focus_replicates must be positive, not {self.focus_replicates}")
+        if not self.focus_renderers or not set(self.focus_renderers) <= set(RENDERERS):
+            raise ValueError(f"focus_renderers must be some of {RENDERERS}, not {self.focus_renderers}")
         last = len(self.teacher_rounds)
         for steps, lr, stage in self.student_rounds:
             if steps <= 0 or lr <= 0 or not 0 <= stage <= last:
@@ -227,9 +230,8 @@ def build_pool(
     ]
     with Pool(max(1, min(workers, len(jobs)))) as p:
         parts = p.map(_render_chunk, jobs)
-    # host: uint8 pools; batches move in _normalize
-    out = tuple(torch.from_numpy(np.concatenate([part[i] for part in parts])) for i in range(3 if with_masks else 2))
-    return out
+    arrays = [np.concatenate([part[i] for part in parts]) for i in range(3 if with_masks else 2)]
+    return tuple(torch.from_numpy(a) for a in arrays)  # host: uint8 pools; batches move in _normalize
 
 
 def cached_pool(
@@ -635,13 +637,15 @@ def fine_tune_shipped(
         )
     schedule = recipe.focus_schedule
     if schedule is not None:
-        seconds = focus_attention(student_b, workdir, schedule, recipe.seed, recipe.focus_replicates)
+        seconds = focus_attention(
+            student_b, workdir, schedule, recipe.seed, recipe.focus_replicates, recipe.focus_renderers
+        )
         manifest["training_minutes"]["attention_focus"] = round(seconds / 60, 1)
-        fields += ("attention_focus", "focus_replicates")
+        fields += ("attention_focus", "focus_replicates", "focus_renderers")
         manifest.setdefault("stages", []).append(
             f"stage 5, attention focus: from the student above, {schedule.steps:,} steps of 64 (lr {schedule.lr:g}), "
             f"keep each image's embedding + {schedule.weight:g} x the last block's class-token attention on the "
-            f"object, {recipe.focus_replicates} standard + {recipe.focus_replicates} varied replicates with masks"
+            f"object, {recipe.focus_replicates} replicates with masks of each of {', '.join(recipe.focus_renderers)}"
         )
     student_b.model.eval()
     manifest["recipe"].update({k: v for k, v in asdict(recipe).items() if k in fields})
@@ -954,7 +958,14 @@ def train(
         t_general = generalise(student_b, workdir, recipe, images, attrs, ho_images, ho_attrs)
     t_focus = 0.0
     if recipe.focus_schedule is not None:
-        t_focus = focus_attention(student_b, workdir, recipe.focus_schedule, recipe.seed, recipe.focus_replicates)
+        t_focus = focus_attention(
+            student_b,
+            workdir,
+            recipe.focus_schedule,
+            recipe.seed,
+            recipe.focus_replicates,
+            recipe.focus_renderers,
+        )
     student.eval()
     student_eval = evaluate(student_b, ho_images, ho_attrs)
     log.info("student: %s", student_eval)
@@ -1113,6 +1124,13 @@ def main(argv: list[str] | None = None) -> int:
         "rounds; with --from-shipped on the shipped student, --general-steps 0 to skip stage 4)",
     )
     ap.add_argument("--focus-replicates", type=int, default=Recipe.focus_replicates)
+    ap.add_argument(
+        "--focus-renderers",
+        type=lambda text: tuple(filter(None, (r.strip() for r in text.split(",")))),
+        default=Recipe.focus_renderers,
+        metavar="R[,R...]",
+        help=f"stage 5's training renders, some of {', '.join(RENDERERS)}",
+    )
     ap.add_argument("--teacher-weights", help="distil the student from this saved teacher (skips its stages)")
     ap.add_argument("--student-init", help="start the student's image tower from this checkpoint's")
     ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
@@ -1156,6 +1174,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Recipe:
         student_rounds=args.student_rounds,
         attention_focus=args.attention_focus,
         focus_replicates=args.focus_replicates,
+        focus_renderers=args.focus_renderers,
     )
 
 
