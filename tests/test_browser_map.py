@@ -170,7 +170,8 @@ def test_a_selection_dims_the_other_points_and_panel_c_counts_it(dash_page, app,
     for r in chosen:
         want[engine.index.classes[r]] = want.get(engine.index.classes[r], 0) + 1
     assert wait_until(lambda: histogram_bars(d) == want, 20), (histogram_bars(d), want, top_k_bars)
-    assert f"the {len(chosen)} images selected on the map" in d.find_element(By.ID, "dist-scope").text
+    count = f"{len(chosen)} image{'s' if len(chosen) != 1 else ''}"
+    assert f"the {count} selected on the map" in d.find_element(By.ID, "dist-scope").text
     assert wait_until(lambda: sorted(cloud_words(d)) == sorted(want), 20)
 
     # a click on a word highlights its class, as a bar does (B, D and the word itself), and again clears it
@@ -371,11 +372,12 @@ def _inside(p, poly) -> bool:
     return inside
 
 
-def _region(pixels, drawn, shape):
-    """A lasso (a 16-step circle) or a box over the map whose edge passes no point closer than 6 px, holding
-    at least two images of which at least one is not drawn ("hidden": none drawn): the drag path, as integer pixel
-    steps, and the rows inside it."""
-    xs, ys = [p[0] for p in pixels], [p[1] for p in pixels]
+def _region(pixels, drawn, shape, area):
+    """A lasso (a 16-step circle) or a box inside the plot ``area`` (left, top, width, height: a drag that
+    leaves it starts no selection) whose edge passes no point closer than 6 px, holding at least two images of
+    which at least one is not drawn ("hidden": none drawn): the drag path, as integer pixel steps, and the rows
+    inside it."""
+    left, top, width, height = area
     for r in (70, 90, 110, 50, 130, 35, 25, 18, 12):
         for row in range(len(pixels)):
             cx, cy = round(pixels[row][0]) + 7, round(pixels[row][1]) - 5
@@ -385,7 +387,7 @@ def _region(pixels, drawn, shape):
             else:
                 path = [(round(x), round(y)) for x, y in lasso_path(cx, cy, r, 16)]
                 outline = path[:-1]
-            if not all(min(xs) - 200 < x < max(xs) + 200 and min(ys) - 200 < y < max(ys) + 200 for x, y in path):
+            if not all(left + 3 < x < left + width - 3 and top + 3 < y < top + height - 3 for x, y in outline):
                 continue
             if min(_gap(p, outline) for p in pixels) < 6:
                 continue
@@ -415,7 +417,12 @@ def test_at_density_a_selection_holds_every_image_inside_not_only_the_drawn_poin
     drawn = {r for rows in layer["drawn"] for r in rows}
     assert len(drawn) == 12 and {engine.index.classes[r] for r in drawn} == set(CLASSES)  # stratified by class
     pixels = d.execute_script(PIXELS_JS, shared_maps.map.coords.tolist())  # every image, drawn or not
-    path, inside = _region(pixels, drawn, tool)
+    area = d.execute_script(
+        "const g = document.querySelector('#map-graph .js-plotly-plot');"
+        "const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis;"
+        "return [xa._offset, ya._offset, xa._length, ya._length];"
+    )
+    path, inside = _region(pixels, drawn, tool, area)
     assert path, "no region on this map with an undrawn image inside and no point near its edge"
     graph = d.find_element(By.CSS_SELECTOR, "#map-graph .js-plotly-plot")
     if tool == "box":
