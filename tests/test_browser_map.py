@@ -339,6 +339,11 @@ const g = document.querySelector('#map-graph .js-plotly-plot');
 const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis;
 return arguments[0].map(p => [xa._offset + xa.l2p(p[0]), ya._offset + ya.l2p(p[1])]);
 """
+PLOT_AREA_JS = """
+const g = document.querySelector('#map-graph .js-plotly-plot');
+const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis;
+return [xa._offset, ya._offset, xa._length, ya._length];
+"""
 DENSITY_JS = """
 const g = document.querySelector('#map-graph .js-plotly-plot');
 if (!g || !g._fullData || !g._fullData.length) return null;
@@ -417,12 +422,7 @@ def test_at_density_a_selection_holds_every_image_inside_not_only_the_drawn_poin
     drawn = {r for rows in layer["drawn"] for r in rows}
     assert len(drawn) == 12 and {engine.index.classes[r] for r in drawn} == set(CLASSES)  # stratified by class
     pixels = d.execute_script(PIXELS_JS, shared_maps.map.coords.tolist())  # every image, drawn or not
-    area = d.execute_script(
-        "const g = document.querySelector('#map-graph .js-plotly-plot');"
-        "const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis;"
-        "return [xa._offset, ya._offset, xa._length, ya._length];"
-    )
-    path, inside = _region(pixels, drawn, tool, area)
+    path, inside = _region(pixels, drawn, tool, d.execute_script(PLOT_AREA_JS))
     assert path, "no region on this map with an undrawn image inside and no point near its edge"
     graph = d.find_element(By.CSS_SELECTOR, "#map-graph .js-plotly-plot")
     if tool == "box":

@@ -16,7 +16,7 @@ from test_browser import (  # noqa: E402
     wait_for_map,
     wait_until,
 )
-from test_browser_map import PIXELS_JS, _region  # noqa: E402
+from test_browser_map import PIXELS_JS, PLOT_AREA_JS, _region  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -43,7 +43,7 @@ def test_searching_only_the_images_lassoed_on_the_map(dash_page, app, engine_cfg
 
     # a real lasso drag; the images inside it, computed here from the map's coordinates and the drawn axes
     pixels = d.execute_script(PIXELS_JS, shared_maps.map.coords.tolist())
-    path, inside = _region(pixels, set(), "lasso")
+    path, inside = _region(pixels, set(), "lasso", d.execute_script(PLOT_AREA_JS))
     assert path and 2 <= len(inside) < len(engine.index)
     drag(d, d.find_element(By.CSS_SELECTOR, "#map-graph .js-plotly-plot"), path)
     summary = lambda: d.find_element(By.ID, "results-summary").text  # noqa: E731
