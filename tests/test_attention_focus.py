@@ -62,15 +62,15 @@ def test_the_look_loss_moves_the_attention_onto_the_object_while_keep_holds_the_
     cover = patch_cover(masks, (4, 4))
     with torch.no_grad():
         anchor = F.normalize(model.encode_image(pixels), dim=-1)
-    keep0, look0, share0 = focus_losses(model, pixels, cover, anchor)
+    keep0, look0, share0, _ = focus_losses(model, pixels, cover, anchor)
     assert keep0.item() == pytest.approx(0.0, abs=1e-5)  # before any step, every image is its anchor
     opt = torch.optim.Adam([p for n, p in model.named_parameters() if n.startswith("visual.")], lr=3e-3)
     for _ in range(30):
-        keep, look, _ = focus_losses(model, pixels, cover, anchor)
+        keep, look, _, _ = focus_losses(model, pixels, cover, anchor)
         opt.zero_grad()
         (keep + look).backward()
         opt.step()
-    keep1, look1, share1 = focus_losses(model, pixels, cover, anchor)
+    keep1, look1, share1, _ = focus_losses(model, pixels, cover, anchor)
     assert look1 < look0 and (share1 > share0).all() and share1.min() > 0.5
     assert keep1.item() < 0.05
 
@@ -88,12 +88,15 @@ def test_schedule_validation_and_the_command_line(tmp_path):
         T.Recipe(attention_focus=(0, 1e-4, 1.0))
     with pytest.raises(ValueError):
         T.Recipe(focus_replicates=0)
+    with pytest.raises(ValueError):
+        T.Recipe(focus_attribute_weight=-0.5)
     for bad_renderers in ((), ("standard", "independent")):  # the independent renderer never trains
         with pytest.raises(ValueError):
             T.Recipe(focus_renderers=bad_renderers)
     for argv in (
         ["--attention-focus", "5:1e-4"],
         ["--attention-focus", "5:1e-4:1", "--focus-renderers", "independent"],
+        ["--attention-focus", "5:1e-4:1", "--focus-attribute-weight", "-1"],
     ):
         with pytest.raises(SystemExit) as e:  # refused before any work
             T.main(["--workdir", str(tmp_path), *argv])
@@ -126,8 +129,9 @@ def test_focus_attention_trains_from_masked_pools_and_resumes(tmp_path, monkeypa
 
     monkeypatch.setattr(T, "evaluate", lambda b, images, attrs: {"n": len(images)})
     bundle = tiny()
+    recipe = T.Recipe(attention_focus=(4, 1e-3, 1.0), seed=7, focus_replicates=1, focus_attribute_weight=0.5)
     before = {k: v.clone() for k, v in bundle.model.state_dict().items()}
-    A.focus_attention(bundle, tmp_path, FocusSchedule(4, 1e-3, 1.0), seed=7, replicates=1)
+    A.focus_attention(bundle, tmp_path, recipe)
     ckpt = torch.load(tmp_path / "attention-focus.ckpt.pt", weights_only=False)
     assert ckpt["step"] == 4
     anchor = torch.load(tmp_path / "focus_anchor.pt")
@@ -144,5 +148,37 @@ def test_focus_attention_trains_from_masked_pools_and_resumes(tmp_path, monkeypa
 
     again = tiny()
     again.model.load_state_dict(before)
-    A.focus_attention(again, tmp_path, FocusSchedule(4, 1e-3, 1.0), seed=7, replicates=1)  # resumes at step 4
+    A.focus_attention(again, tmp_path, recipe)  # resumes at step 4
     assert all(torch.equal(after[k], v) for k, v in again.model.state_dict().items())
+
+
+def test_the_attribute_loss_from_prompts_computed_once_is_the_cross_entropy_by_hand():
+    """Stage 5's attribute term: with the frozen text tower's prompt features computed once it equals
+    the loss that encodes them itself, and both equal the cross-entropy written out for one attribute."""
+    from infocir.models import train_demo as T
+    from infocir.models.encoders import load_clip
+
+    bundle = load_clip("InfoCIR-Tiny-ViT", None, preprocess="clip", seed=0, device="cpu", precision="fp32")
+    rows = torch.tensor([c.indices() for c in W.all_combinations()[::97]])
+    img = F.normalize(torch.randn(len(rows), bundle.model.text_projection.shape[1]), dim=-1)
+    with torch.no_grad():
+        prompts = T.attribute_text_features(bundle)
+        once = T.attribute_loss(bundle, img, rows, T.ATTRIBUTE_WEIGHTS, prompts)
+        each = T.attribute_loss(bundle, img, rows, T.ATTRIBUTE_WEIGHTS)
+        shape_only = T.attribute_loss(bundle, img, rows, {"shape": 2.0}, prompts)
+    assert once.item() == pytest.approx(each.item(), rel=1e-5)
+    scale = min(bundle.model.logit_scale.exp().item(), 100.0)
+    logits = scale * img @ prompts["shape"].T
+    si = W.ATTRIBUTES.index("shape")
+    by_hand = -sum(logits[i, rows[i, si]] - torch.logsumexp(logits[i], dim=0) for i in range(len(rows))) / len(rows)
+    assert shape_only.item() == pytest.approx(2.0 * by_hand.item(), rel=1e-5)
+
+
+def test_pool_chunks_render_masks_only_when_asked():
+    from infocir.models import train_demo as T
+
+    plain = T._render_chunk((3, 0, 32, 64, "varied", 0, 4, False))
+    masked = T._render_chunk((3, 0, 32, 64, "varied", 0, 4, True))
+    assert len(plain) == 2 and len(masked) == 3
+    assert all((a == b).all() for a, b in zip(plain, masked[:2], strict=True))  # same renders either way
+    assert masked[2].shape == (4, 32, 32) and masked[2].dtype.name == "uint8" and masked[2].max() == 255

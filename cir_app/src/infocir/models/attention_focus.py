@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -34,6 +35,9 @@ import torch.nn.functional as F
 
 from infocir.explain.base import batch_first, capture, minmax, patch_grid, qkv
 from infocir.explain.grad_eclip import last_attention
+
+if TYPE_CHECKING:
+    from infocir.models.train_demo import Recipe
 
 
 @dataclass(frozen=True)
@@ -77,9 +81,10 @@ def object_attention(attn, x_in: torch.Tensor, cover: torch.Tensor) -> tuple[tor
 
 def focus_losses(
     model, pixels: torch.Tensor, cover: torch.Tensor, anchor: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(keep, look, share): 1 − cos to ``anchor`` (unit embeddings), −log of the object's share of the
-    last block's attention (mean of the two kinds, images and heads), and that share (no gradient)."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(keep, look, share, embedding): 1 − cos to ``anchor`` (unit embeddings), −log of the object's
+    share of the last block's attention (mean of the two kinds, images and heads), that share (no
+    gradient) and the unit image embeddings."""
     attn = last_attention(model.visual)
     with capture([attn]) as (rec,):
         out = F.normalize(model.encode_image(pixels), dim=-1)
@@ -87,27 +92,26 @@ def focus_losses(
     keep = (1 - (out * anchor).sum(-1)).mean()
     shares = torch.stack([soft, spatial])
     look = -torch.log(shares.clamp_min(1e-6)).mean()
-    return keep, look, shares.detach().mean((1, 2))
+    return keep, look, shares.detach().mean((1, 2)), out
 
 
-def focus_attention(
-    student_b,
-    workdir: Path,
-    schedule: FocusSchedule,
-    seed: int,
-    replicates: int,
-    renderers: tuple[str, ...] = ("standard", "varied"),
-) -> float:
-    """Fine-tune ``student_b``'s image tower (stage 5); returns the seconds spent.  The pools (renders
-    with masks, ``replicates`` × 1920 of each of ``renderers``, and one held-out replicate of each) and
-    the anchors are kept in ``workdir``."""
+def focus_attention(student_b, workdir: Path, recipe: Recipe) -> float:
+    """Fine-tune ``student_b``'s image tower (stage 5, ``recipe.focus_schedule``); returns the seconds
+    spent.  The pools (renders with masks, ``recipe.focus_replicates`` × 1920 of each of
+    ``recipe.focus_renderers``, and one held-out replicate of each) and the anchors are kept in
+    ``workdir``.  With ``recipe.focus_attribute_weight`` each batch also takes the zero-shot
+    cross-entropy of its attribute labels against the frozen text tower's prompts."""
     from infocir.models import train_demo as T
 
+    schedule, seed, renderers = recipe.focus_schedule, recipe.seed, recipe.focus_renderers
+    if schedule is None:
+        raise ValueError("stage 5 needs recipe.attention_focus")
     model = student_b.model
     size = student_b.image_size
     grid = patch_grid(model.visual)
-    pools = [T.cached_pool(workdir, "focus", seed, replicates, size, r, masks=True) for r in renderers]
+    pools = [T.cached_pool(workdir, "focus", seed, recipe.focus_replicates, size, r, masks=True) for r in renderers]
     images = torch.cat([p[0] for p in pools])
+    attrs = torch.cat([p[1] for p in pools])
     masks = torch.cat([p[2] for p in pools])
     held = [T.cached_pool(workdir, "focus-heldout", seed + 1, 1, size, r, masks=True) for r in renderers]
     anchor_path = workdir / "focus_anchor.pt"
@@ -121,24 +125,30 @@ def focus_attention(
     for name, p in model.named_parameters():
         p.requires_grad_(name.startswith("visual."))
     batch = 64
+    know = {a: recipe.focus_attribute_weight * w for a, w in T.ATTRIBUTE_WEIGHTS.items()}
+    with torch.no_grad():  # the text tower is frozen: its prompt features are computed once
+        prompts = T.attribute_text_features(student_b) if recipe.focus_attribute_weight else None
 
     def step(st: int) -> torch.Tensor:
         r = np.random.default_rng([seed, 5, st])
         idx = torch.from_numpy(r.integers(len(images), size=batch))  # host: indexes the host pool
-        keep, look, _ = focus_losses(
+        keep, look, _, out = focus_losses(
             model,
             T._normalize(student_b, images[idx]),
             student_b.tensor(patch_cover(masks[idx], grid)),
             anchor[student_b.tensor(idx)],
         )
-        return keep + schedule.weight * look
+        loss = keep + schedule.weight * look
+        if prompts is not None:
+            loss = loss + T.attribute_loss(student_b, out, attrs[idx], know, prompts)
+        return loss
 
     @torch.no_grad()
     def held_out() -> dict:
         model.eval()
         report = {}
         for renderer, (h_images, h_attrs, h_masks), h_anchor in zip(renderers, held, held_anchor, strict=True):
-            keep, _, share = focus_losses(
+            keep, _, share, _ = focus_losses(
                 model,
                 T._normalize(student_b, h_images[:512]),
                 student_b.tensor(patch_cover(h_masks[:512], grid)),

@@ -123,6 +123,9 @@ class Recipe:
     attention_focus: tuple[int, float, float] | tuple[()] = ()
     focus_replicates: int = 4
     focus_renderers: tuple[str, ...] = ("standard", "varied")
+    # Weight of the zero-shot attribute cross-entropy (``attribute_loss`` with ``ATTRIBUTE_WEIGHTS``)
+    # on stage 5's batches: what the image should still be called while its attention moves (0: off).
+    focus_attribute_weight: float = 0.0
 
     @property
     def focus_schedule(self) -> FocusSchedule | None:
@@ -131,6 +134,8 @@ class Recipe:
 
     def __post_init__(self) -> None:
         _ = self.focus_schedule  # raises on a bad schedule
+        if self.focus_attribute_weight < 0:
+            raise ValueError(f"focus_attribute_weight must be ≥ 0, not {self.focus_attribute_weight}")
         if self.focus_replicates <= 0:
             raise ValueError(f"focus_replicates must be positive, not {self.focus_replicates}")
         if not self.focus_renderers or not set(self.focus_renderers) <= set(RENDERERS):
@@ -176,12 +181,13 @@ def degrade(img, rng: np.random.Generator, p_blur: float = 0.3, p_jpeg: float = 
     return img
 
 
-def _render_chunk(args: tuple[int, int, int, int, str, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One share of a pool: uint8 images [n,3,S,S], attribute indices [n,5] and the objects' masks at
-    the model's input size as uint8 area coverage [n,S,S] (255: the pixel lies wholly on the object)."""
+def _render_chunk(args: tuple[int, int, int, int, str, int, int, bool]) -> tuple[np.ndarray, ...]:
+    """One share of a pool: uint8 images [n,3,S,S], attribute indices [n,5] and, when the last argument
+    asks for them, the objects' masks at the model's input size as uint8 area coverage [n,S,S] (255:
+    the pixel lies wholly on the object)."""
     from PIL import Image
 
-    seed, rep, size, side, renderer, lo, hi = args
+    seed, rep, size, side, renderer, lo, hi, with_masks = args
     tf = _input_transform(size)
     if renderer == "family":  # it anti-aliases at its own random scale: draw at the model's input size
         side = size
@@ -197,10 +203,13 @@ def _render_chunk(args: tuple[int, int, int, int, str, int, int]) -> tuple[np.nd
             img = degrade(img, rng)
         imgs.append(tf(img).numpy())
         attrs.append(a.indices())
+        if not with_masks:
+            continue
         # Renders are square, so the transform's resize is the whole geometry: box-filter the mask alike.
         cover = Image.fromarray(np.asarray(mask, np.uint8) * 255).resize((size, size), Image.Resampling.BOX)
         masks.append(np.asarray(cover, np.uint8))
-    return np.stack(imgs), np.array(attrs, np.int64), np.stack(masks)
+    arrays = (np.stack(imgs), np.array(attrs, np.int64))
+    return (*arrays, np.stack(masks)) if with_masks else arrays
 
 
 def build_pool(
@@ -224,13 +233,13 @@ def build_pool(
     n_parts = -(-workers // replicates)  # split replicates so that every worker has a share
     cuts = [n_combo * i // n_parts for i in range(n_parts + 1)]
     jobs = [
-        (seed, r, size, side, renderer, lo, hi)
+        (seed, r, size, side, renderer, lo, hi, with_masks)
         for r in range(replicates)
         for lo, hi in zip(cuts, cuts[1:], strict=False)
     ]
     with Pool(max(1, min(workers, len(jobs)))) as p:
         parts = p.map(_render_chunk, jobs)
-    arrays = [np.concatenate([part[i] for part in parts]) for i in range(3 if with_masks else 2)]
+    arrays = [np.concatenate(column) for column in zip(*parts, strict=True)]
     return tuple(torch.from_numpy(a) for a in arrays)  # host: uint8 pools; batches move in _normalize
 
 
@@ -637,15 +646,18 @@ def fine_tune_shipped(
         )
     schedule = recipe.focus_schedule
     if schedule is not None:
-        seconds = focus_attention(
-            student_b, workdir, schedule, recipe.seed, recipe.focus_replicates, recipe.focus_renderers
-        )
+        seconds = focus_attention(student_b, workdir, recipe)
         manifest["training_minutes"]["attention_focus"] = round(seconds / 60, 1)
-        fields += ("attention_focus", "focus_replicates", "focus_renderers")
+        fields += ("attention_focus", "focus_replicates", "focus_renderers", "focus_attribute_weight")
         manifest.setdefault("stages", []).append(
             f"stage 5, attention focus: from the student above, {schedule.steps:,} steps of 64 (lr {schedule.lr:g}), "
             f"keep each image's embedding + {schedule.weight:g} x the last block's class-token attention on the "
             f"object, {recipe.focus_replicates} replicates with masks of each of {', '.join(recipe.focus_renderers)}"
+            + (
+                f", + {recipe.focus_attribute_weight:g} x the zero-shot attribute cross-entropy"
+                if recipe.focus_attribute_weight
+                else ""
+            )
         )
     student_b.model.eval()
     manifest["recipe"].update({k: v for k, v in asdict(recipe).items() if k in fields})
@@ -687,18 +699,34 @@ def _save_student(student, manifest: dict, out_dir: Path) -> None:
     log.info("wrote %s (%.1f MB)", weights, weights.stat().st_size / 1e6)
 
 
-def attribute_loss(bundle, img: torch.Tensor, rows: torch.Tensor, weights: dict[str, float]) -> torch.Tensor:
+def attribute_text_features(bundle) -> dict[str, torch.Tensor]:
+    """Unit text features of each attribute's zero-shot prompts (the ones ``evaluate`` scores)."""
+    return {a: F.normalize(bundle.model.encode_text(bundle.tokens(zero_shot_texts(a))), dim=-1) for a in W.ATTRIBUTES}
+
+
+def attribute_loss(
+    bundle,
+    img: torch.Tensor,
+    rows: torch.Tensor,
+    weights: dict[str, float],
+    prompts: dict[str, torch.Tensor] | None = None,
+) -> torch.Tensor:
     """Sum over attributes of ``weights[a]`` × the cross-entropy of unit image features ``img`` against
-    the unit text features of attribute ``a``'s zero-shot prompts (the ones ``evaluate`` scores), with the
-    model's temperature; ``rows`` (host) holds the images' attribute indices.  The text tower takes the
-    gradient too when its parameters require it (the teacher)."""
+    the unit text features of attribute ``a``'s zero-shot prompts, with the model's temperature;
+    ``rows`` (host) holds the images' attribute indices.  ``prompts``: those features computed once
+    (a frozen text tower); without them they are encoded here, and the text tower takes the gradient
+    too when its parameters require it (the teacher)."""
     model = bundle.model
     scale = model.logit_scale.exp().clamp(max=100)
     total = img.new_zeros(())
     for ai, a in enumerate(W.ATTRIBUTES):
         if not weights.get(a):
             continue
-        txt = F.normalize(model.encode_text(bundle.tokens(zero_shot_texts(a))), dim=-1)
+        txt = (
+            prompts[a]
+            if prompts is not None
+            else F.normalize(model.encode_text(bundle.tokens(zero_shot_texts(a))), dim=-1)
+        )
         total = total + weights[a] * F.cross_entropy(scale * img @ txt.T, bundle.tensor(rows[:, ai]))
     return total
 
@@ -958,14 +986,7 @@ def train(
         t_general = generalise(student_b, workdir, recipe, images, attrs, ho_images, ho_attrs)
     t_focus = 0.0
     if recipe.focus_schedule is not None:
-        t_focus = focus_attention(
-            student_b,
-            workdir,
-            recipe.focus_schedule,
-            recipe.seed,
-            recipe.focus_replicates,
-            recipe.focus_renderers,
-        )
+        t_focus = focus_attention(student_b, workdir, recipe)
     student.eval()
     student_eval = evaluate(student_b, ho_images, ho_attrs)
     log.info("student: %s", student_eval)
@@ -1131,6 +1152,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="R[,R...]",
         help=f"stage 5's training renders, some of {', '.join(RENDERERS)}",
     )
+    ap.add_argument(
+        "--focus-attribute-weight",
+        type=float,
+        default=Recipe.focus_attribute_weight,
+        help="stage 5: weight of the zero-shot attribute cross-entropy on its batches (0: off)",
+    )
     ap.add_argument("--teacher-weights", help="distil the student from this saved teacher (skips its stages)")
     ap.add_argument("--student-init", help="start the student's image tower from this checkpoint's")
     ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
@@ -1175,6 +1202,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Recipe:
         attention_focus=args.attention_focus,
         focus_replicates=args.focus_replicates,
         focus_renderers=args.focus_renderers,
+        focus_attribute_weight=args.focus_attribute_weight,
     )
 
 
