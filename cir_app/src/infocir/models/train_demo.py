@@ -661,7 +661,7 @@ def fine_tune_shipped(
         )
     student_b.model.eval()
     manifest["recipe"].update({k: v for k, v in asdict(recipe).items() if k in fields})
-    manifest["device"] = str(student_b.device)
+    manifest["device"] = device_note(student_b.device)
     manifest["evaluation_heldout"]["student"] = evaluate(student_b, ho_images, ho_attrs)
     if "evaluation_independent" in manifest:  # what evaluate-demo --renderer independent prints, re-measured
         from infocir.models.demo_eval import evaluate_bundle
@@ -671,6 +671,14 @@ def fine_tune_shipped(
         independent["student"].pop("n_images")
     _save_student(student_b.model, manifest, out_dir)
     return manifest
+
+
+def device_note(device: torch.device) -> str:
+    """What trained the weights, for the manifest: "cpu (2 cores)" or "cuda:0 (NVIDIA H200)"."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return f"{device} ({os.cpu_count()} cores)"
 
 
 def _half_state(model) -> dict:
@@ -1016,7 +1024,7 @@ def train(
             "attention_focus": round(t_focus / 60, 1),
             **({"student_rounds": [round(t / 60, 1) for t in round_seconds]} if full_recipe.student_rounds else {}),
         },
-        "device": str(dev),
+        "device": device_note(dev),
         "evaluation_heldout": {"teacher": teacher_eval, "student": student_eval, "n_images": len(ho_images)},
         "dtype": "float16",
     }
