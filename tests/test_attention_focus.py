@@ -90,6 +90,8 @@ def test_schedule_validation_and_the_command_line(tmp_path):
         T.Recipe(focus_replicates=0)
     with pytest.raises(ValueError):
         T.Recipe(focus_attribute_weight=-0.5)
+    with pytest.raises(ValueError):
+        T.Recipe(focus_keep_weight=0.0)
     for bad_renderers in ((), ("standard", "independent")):  # the independent renderer never trains
         with pytest.raises(ValueError):
             T.Recipe(focus_renderers=bad_renderers)
@@ -97,6 +99,7 @@ def test_schedule_validation_and_the_command_line(tmp_path):
         ["--attention-focus", "5:1e-4"],
         ["--attention-focus", "5:1e-4:1", "--focus-renderers", "independent"],
         ["--attention-focus", "5:1e-4:1", "--focus-attribute-weight", "-1"],
+        ["--attention-focus", "5:1e-4:1", "--focus-keep-weight", "0"],
     ):
         with pytest.raises(SystemExit) as e:  # refused before any work
             T.main(["--workdir", str(tmp_path), *argv])
@@ -129,7 +132,9 @@ def test_focus_attention_trains_from_masked_pools_and_resumes(tmp_path, monkeypa
 
     monkeypatch.setattr(T, "evaluate", lambda b, images, attrs: {"n": len(images)})
     bundle = tiny()
-    recipe = T.Recipe(attention_focus=(4, 1e-3, 1.0), seed=7, focus_replicates=1, focus_attribute_weight=0.5)
+    recipe = T.Recipe(
+        attention_focus=(4, 1e-3, 1.0), seed=7, focus_replicates=1, focus_attribute_weight=0.5, focus_keep_weight=2.0
+    )
     before = {k: v.clone() for k, v in bundle.model.state_dict().items()}
     A.focus_attention(bundle, tmp_path, recipe)
     ckpt = torch.load(tmp_path / "attention-focus.ckpt.pt", weights_only=False)

@@ -138,7 +138,7 @@ def focus_attention(student_b, workdir: Path, recipe: Recipe) -> float:
             student_b.tensor(patch_cover(masks[idx], grid)),
             anchor[student_b.tensor(idx)],
         )
-        loss = keep + schedule.weight * look
+        loss = recipe.focus_keep_weight * keep + schedule.weight * look
         if prompts is not None:
             loss = loss + T.attribute_loss(student_b, out, attrs[idx], know, prompts)
         return loss

@@ -126,6 +126,9 @@ class Recipe:
     # Weight of the zero-shot attribute cross-entropy (``attribute_loss`` with ``ATTRIBUTE_WEIGHTS``)
     # on stage 5's batches: what the image should still be called while its attention moves (0: off).
     focus_attribute_weight: float = 0.0
+    # Weight of stage 5's *keep* term (1 − cos to each image's embedding before the stage): higher holds
+    # the space that φ and the text side were fitted to more firmly (the shipped run: 1).
+    focus_keep_weight: float = 1.0
 
     @property
     def focus_schedule(self) -> FocusSchedule | None:
@@ -134,6 +137,8 @@ class Recipe:
 
     def __post_init__(self) -> None:
         _ = self.focus_schedule  # raises on a bad schedule
+        if self.focus_keep_weight <= 0:
+            raise ValueError(f"focus_keep_weight must be positive, not {self.focus_keep_weight}")
         if self.focus_attribute_weight < 0:
             raise ValueError(f"focus_attribute_weight must be ≥ 0, not {self.focus_attribute_weight}")
         if self.focus_replicates <= 0:
@@ -648,10 +653,17 @@ def fine_tune_shipped(
     if schedule is not None:
         seconds = focus_attention(student_b, workdir, recipe)
         manifest["training_minutes"]["attention_focus"] = round(seconds / 60, 1)
-        fields += ("attention_focus", "focus_replicates", "focus_renderers", "focus_attribute_weight")
+        fields += (
+            "attention_focus",
+            "focus_replicates",
+            "focus_renderers",
+            "focus_attribute_weight",
+            "focus_keep_weight",
+        )
         manifest.setdefault("stages", []).append(
             f"stage 5, attention focus: from the student above, {schedule.steps:,} steps of 64 (lr {schedule.lr:g}), "
-            f"keep each image's embedding + {schedule.weight:g} x the last block's class-token attention on the "
+            f"{recipe.focus_keep_weight:g} x keep each image's embedding + {schedule.weight:g} x the last block's "
+            "class-token attention on the "
             f"object, {recipe.focus_replicates} replicates with masks of each of {', '.join(recipe.focus_renderers)}"
             + (
                 f", + {recipe.focus_attribute_weight:g} x the zero-shot attribute cross-entropy"
@@ -1166,6 +1178,12 @@ def main(argv: list[str] | None = None) -> int:
         default=Recipe.focus_attribute_weight,
         help="stage 5: weight of the zero-shot attribute cross-entropy on its batches (0: off)",
     )
+    ap.add_argument(
+        "--focus-keep-weight",
+        type=float,
+        default=Recipe.focus_keep_weight,
+        help="stage 5: weight of keeping each image's embedding (1 - cos to it before the stage)",
+    )
     ap.add_argument("--teacher-weights", help="distil the student from this saved teacher (skips its stages)")
     ap.add_argument("--student-init", help="start the student's image tower from this checkpoint's")
     ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
@@ -1211,6 +1229,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Recipe:
         focus_replicates=args.focus_replicates,
         focus_renderers=args.focus_renderers,
         focus_attribute_weight=args.focus_attribute_weight,
+        focus_keep_weight=args.focus_keep_weight,
     )
 
 
