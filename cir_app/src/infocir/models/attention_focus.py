@@ -126,8 +126,8 @@ def focus_attention(student_b, workdir: Path, recipe: Recipe) -> float:
         p.requires_grad_(name.startswith("visual."))
     batch = 64
     know = {a: recipe.focus_attribute_weight * w for a, w in T.ATTRIBUTE_WEIGHTS.items()}
-    with torch.no_grad():  # the text tower is frozen: its prompt features are computed once
-        prompts = T.attribute_text_features(student_b) if recipe.focus_attribute_weight else None
+    # The text tower is frozen: its prompt features are computed once.
+    prompts = T.attribute_text_features(student_b) if recipe.focus_attribute_weight else None
 
     def step(st: int) -> torch.Tensor:
         r = np.random.default_rng([seed, 5, st])

@@ -412,8 +412,7 @@ def evaluate(bundle, images: torch.Tensor, attrs: torch.Tensor) -> dict[str, flo
 def evaluate_features(bundle, img: torch.Tensor, attrs: torch.Tensor) -> dict[str, float]:
     """``evaluate`` on unit image features already computed (on the device), e.g. for subsets of one set."""
     res: dict[str, float] = {}
-    for ai, a in enumerate(W.ATTRIBUTES):
-        txt = encode_texts(bundle, zero_shot_texts(a))
+    for ai, (a, txt) in enumerate(attribute_text_features(bundle).items()):
         pred = (img @ txt.T).argmax(1).cpu()
         res[f"zero_shot_{a}"] = float((pred == attrs[:, ai]).float().mean())
     captions = [W.describe(_attrs_of(r)) for r in attrs.tolist()]
@@ -721,7 +720,7 @@ def _save_student(student, manifest: dict, out_dir: Path) -> None:
 
 def attribute_text_features(bundle) -> dict[str, torch.Tensor]:
     """Unit text features of each attribute's zero-shot prompts (the ones ``evaluate`` scores)."""
-    return {a: F.normalize(bundle.model.encode_text(bundle.tokens(zero_shot_texts(a))), dim=-1) for a in W.ATTRIBUTES}
+    return {a: encode_texts(bundle, zero_shot_texts(a)) for a in W.ATTRIBUTES}
 
 
 def attribute_loss(
