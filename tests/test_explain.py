@@ -304,6 +304,8 @@ def test_explain_eval_cli_prints_the_table(world_engine, tmp_path, capsys):
             "grad_eclip",
             "--explainer",
             "random",
+            "--random-draws",
+            "2",
             "--out",
             str(out),
             "--set",
@@ -316,6 +318,7 @@ def test_explain_eval_cli_prints_the_table(world_engine, tmp_path, capsys):
     res = json.loads((out / "results.json").read_text())
     assert res["image"]["grad_eclip"]["maps"] == 4 and set(res["tokens"]) == {"grad_eclip", "gradient_input"}
     assert "empty maps" in text and res["image"]["random"]["empty_maps"] == 0  # a random map is positive
+    assert res["random_draws"] == 2 and "cells whose mean beats random's" in text
 
 
 def test_explain_eval_refuses_a_folder_without_demo_queries(image_folder, tmp_path, capsys):
@@ -337,6 +340,69 @@ def test_explain_eval_refuses_a_folder_without_demo_queries(image_folder, tmp_pa
         ]
     )
     assert rc == 2 and "not a demo world" in capsys.readouterr().err
+
+
+def test_explain_eval_cli_refuses_zero_random_draws(capsys):
+    from infocir.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["explain-eval", "--random-draws", "0"])
+    assert e.value.code == 2 and "random-draws" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # seconds of real computation; still in the default run
+def test_explain_eval_random_floor_averages_draws_and_counts_paired_wins(world_engine):
+    """The random floor of a map is the mean of ``random_draws`` random orders (recomputed here from
+    the seeded map), and each cell's win counts are the maps whose AUC beats the same image's floor."""
+    from infocir.explain.evaluate import explain_eval
+    from infocir.models.encoding import open_rgb
+
+    engine, root = world_engine
+    b = engine.bundle
+    queries = W.read_queries(root)[:2]
+    res = explain_eval(engine, queries, W.read_masks(root), explainers=("grad_eclip", "random"), random_draws=3)
+    rows = res["maps"]
+    assert res["random_draws"] == 3 and len(rows) == 4 and [r["role"] for r in rows[:2]] == ["reference", "top1"]
+    # by hand: map 1 (query 0's top-1) draws three random orders from the generator seeded with 1
+    q = queries[0]
+    out = engine.search(q["reference_id"], q["text"], k=1, method="searle")
+    target = similarity_target(out.query_vector, b)
+    pixels = b.pixels([open_rgb(root / rows[1]["image"])])
+    ex = create_explainer("random", seed=1)
+    draws = [deletion_insertion(b, pixels, target, ex.grid(b.model, pixels, target)) for _ in range(3)]
+    assert rows[1]["image"] == out.ids[0]
+    assert rows[1]["random"]["deletion_auc"] == pytest.approx(np.mean([c.deletion_auc for c in draws]), abs=1e-5)
+    assert rows[1]["random"]["insertion_auc"] == pytest.approx(np.mean([c.insertion_auc for c in draws]), abs=1e-5)
+    assert len({c.insertion_auc for c in draws}) == 3  # three different orders, not one repeated
+    for attr, roles in res["by_query_type"]["grad_eclip"].items():
+        for role, cell in roles.items():
+            sel = [r for r in rows if r["attribute"] == attr and r["role"] == role]
+            assert cell["maps"] == len(sel)
+            wins_d = sum(r["grad_eclip"]["deletion_auc"] < r["random"]["deletion_auc"] for r in sel)
+            wins_i = sum(r["grad_eclip"]["insertion_auc"] > r["random"]["insertion_auc"] for r in sel)
+            assert (cell["deletion_beats_random"], cell["insertion_beats_random"]) == (wins_d, wins_i)
+    assert "deletion_beats_random" not in res["by_query_type"]["random"][rows[0]["attribute"]]["reference"]
+    with pytest.raises(ValueError, match="random_draws"):
+        explain_eval(engine, queries, random_draws=0)
+
+
+def test_cells_beating_random_compares_cell_means():
+    from infocir.explain.evaluate import cells_beating_random
+
+    def cell(d, i):
+        return {"deletion_auc": d, "insertion_auc": i}
+
+    by_type = {
+        "random": {
+            "colour": {"reference": cell(0.10, 0.10), "top1": cell(0.20, 0.20)},
+            "shape": {"top1": cell(0.1, 0.1)},
+        },
+        "grad_eclip": {
+            "colour": {"reference": cell(0.05, 0.09), "top1": cell(0.25, 0.30)},
+            "shape": {"top1": cell(0.1, 0.2)},
+        },
+    }
+    assert cells_beating_random(by_type, "grad_eclip") == (1, 2, 3)  # a tie (shape deletion) is not a win
 
 
 def test_patch_masks_keep_the_first_j_patches_in_order():

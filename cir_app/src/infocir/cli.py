@@ -241,6 +241,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--explainer", dest="explainers", action="append", help="explainer to evaluate; repeatable (default: all)"
     )
+    p.add_argument(
+        "--random-draws",
+        type=_positive_int,
+        default=8,
+        help="random orders averaged into each image's random floor (default 8)",
+    )
     p.add_argument("--out", default="out/explain", help="folder for results.json")
     p.set_defaults(func=cmd_explain_eval)
 
@@ -528,7 +534,7 @@ def cmd_explain_eval(cfg: AppConfig, args) -> int:
 
     from infocir.data.demo_world import read_masks, read_queries
     from infocir.engine import RetrievalEngine
-    from infocir.explain.evaluate import IMAGE_EXPLAINERS, explain_eval
+    from infocir.explain.evaluate import IMAGE_EXPLAINERS, cells_beating_random, explain_eval
 
     engine = RetrievalEngine.from_config(cfg)
     root = engine.scan.root
@@ -547,6 +553,7 @@ def cmd_explain_eval(cfg: AppConfig, args) -> int:
         cfg.retrieval.method,
         tuple(args.explainers or IMAGE_EXPLAINERS),
         progress=lambda i, n: print(f"\r  {i}/{n} queries", end="", file=sys.stderr, flush=True),
+        random_draws=args.random_draws,
     )
     print(file=sys.stderr)
     print(
@@ -562,15 +569,31 @@ def cmd_explain_eval(cfg: AppConfig, args) -> int:
             f"{name:<16} {r['deletion_auc']:>15.4f} {r['insertion_auc']:>16.4f} {r['mass_ratio_median']:>10.2f} "
             f"{r['seconds_per_map']:>8.3f} {r['empty_maps']:>5}/{r['maps']:<5}"
         )
-    print("by query type (reference | top-1): mass/area, deletion AUC ↓, insertion AUC ↑")
-    for name, by_attr in res["by_query_type"].items():
+    by_type = res["by_query_type"]
+    paired = "random" in by_type
+    print(
+        "by query type (reference | top-1): mass/area, deletion AUC ↓, insertion AUC ↑"
+        + (f"; maps beating their own random floor ({args.random_draws} draws), deletion / insertion" if paired else "")
+    )
+    for name, by_attr in by_type.items():
         for attr, roles in by_attr.items():
             cells = [
                 f"{r['mass_ratio_median']:5.2f} {r['deletion_auc']:.3f} {r['insertion_auc']:.3f}"
+                + (
+                    f" {r['deletion_beats_random']}/{r['maps']} {r['insertion_beats_random']}/{r['maps']}"
+                    if paired and name != "random"
+                    else ""
+                )
                 for r in (roles.get("reference"), roles.get("top1"))
                 if r
             ]
             print(f"  {name:<16} {attr:<11} " + " | ".join(cells))
+    if paired:
+        print("query type × role cells whose mean beats random's, deletion / insertion:")
+        for name in by_type:
+            if name != "random":
+                d, i, n = cells_beating_random(by_type, name)
+                print(f"  {name:<16} {d}/{n}  {i}/{n}")
     print("token attribution vs exact word occlusion:")
     for name, r in res["tokens"].items():
         print(

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from infocir.explain.base import create_explainer, similarity_target
-from infocir.explain.faithfulness import deletion_insertion, mask_mass
+from infocir.explain.faithfulness import Curves, deletion_insertion, mask_mass
 from infocir.explain.image import align_to_image, is_empty
 from infocir.explain.service import text_prompt
 from infocir.explain.text_attribution import TOKEN_METHODS
@@ -37,13 +37,21 @@ def explain_eval(
     method: str = "searle",
     explainers: tuple[str, ...] = IMAGE_EXPLAINERS,
     progress: Callable[[int, int], None] | None = None,
+    random_draws: int = 1,
 ) -> dict:
     """Evaluate the explainers on demo-world style queries (reference id, text, attribute).
 
     For each query the reference and the top-1 result are explained for their similarity to the
     composed query.  Returns per explainer: mean deletion / insertion AUC, the median ratio of
     saliency mass on the object to the object's area share (shape and colour queries), and seconds
-    per map; plus token-attribution agreement with occlusion."""
+    per map; plus token-attribution agreement with occlusion, every map's figures (``maps``) and,
+    per query type and role, on how many maps each explainer beats the random floor of the same image.
+
+    The random floor of an image is the mean of ``random_draws`` random orders' curves (the first
+    draw's map gives its mass and timing): one draw is a noisy estimate of what chance achieves,
+    and with 8 maps per query type that noise decides "better than random"."""
+    if random_draws < 1:
+        raise ValueError(f"random_draws must be ≥ 1, got {random_draws}")
     from infocir.explain.text_attribution import text_attribution
     from infocir.models.encoding import open_rgb
 
@@ -51,8 +59,10 @@ def explain_eval(
     rows: dict[str, dict[str, list[float]]] = {
         name: {"deletion": [], "insertion": [], "mass_ratio": [], "seconds": [], "empty": []} for name in explainers
     }
-    # Every map's figures with the query's attribute and the image's role, for the breakdown.
+    # Every map's figures with the query's attribute and the image's role, for the breakdown; row i of
+    # every explainer's list is the same image, so explainers compare map by map.
     per_map: dict[str, list[tuple[str, str, float, float, float]]] = {name: [] for name in explainers}
+    map_rows: list[dict] = []
     tokens: dict[str, dict[str, list[float]]] = {
         m: {"spearman": [], "top_word": []} for m in TOKEN_METHODS if m != "occlusion"
     }
@@ -64,13 +74,21 @@ def explain_eval(
         for role, image_id in (("reference", q["reference_id"]), ("top1", res.ids[0])):
             image = open_rgb(engine.scan.root / image_id)
             pixels = b.pixels([image])
+            map_rows.append({"query": qi, "attribute": str(q.get("attribute", "")), "role": role, "image": image_id})
             for name in explainers:
-                ex = create_explainer(name, seed=qi) if name == "random" else create_explainer(name)
+                # a seed per map (not per query): the reference and the top-1 get different random orders
+                ex = create_explainer(name, seed=len(map_rows) - 1) if name == "random" else create_explainer(name)
                 t0 = time.perf_counter()
                 grid = ex.grid(b.model, pixels, target)
                 rows[name]["seconds"].append(time.perf_counter() - t0)
                 rows[name]["empty"].append(float(is_empty(grid)))
                 curves = deletion_insertion(b, pixels, target, grid)
+                if name == "random" and random_draws > 1:
+                    draws = [curves] + [
+                        deletion_insertion(b, pixels, target, ex.grid(b.model, pixels, target))
+                        for _ in range(random_draws - 1)
+                    ]
+                    curves = Curves(np.mean([c.deletion for c in draws], 0), np.mean([c.insertion for c in draws], 0))
                 rows[name]["deletion"].append(curves.deletion_auc)
                 rows[name]["insertion"].append(curves.insertion_auc)
                 ratio = float("nan")
@@ -83,6 +101,11 @@ def explain_eval(
                 per_map[name].append(
                     (str(q.get("attribute", "")), role, ratio, curves.deletion_auc, curves.insertion_auc)
                 )
+                map_rows[-1][name] = {
+                    "mass_ratio": ratio,
+                    "deletion_auc": curves.deletion_auc,
+                    "insertion_auc": curves.insertion_auc,
+                }
         prompt, pseudo, n_template = text_prompt(engine, method, q["reference_id"], q["text"])
         text_target = similarity_target(engine.index.row(res.rows[0]), b)
         exact = np.array(
@@ -119,25 +142,44 @@ def explain_eval(
         "tokens": token_table,
         "queries": len(queries),
         "method": method,
+        "random_draws": random_draws,
+        "maps": map_rows,
     }
 
 
 def _breakdown(per_map: dict[str, list[tuple[str, str, float, float, float]]]) -> dict:
-    """explainer → query attribute → role (reference / top1) → median mass/area, mean AUCs, maps."""
+    """explainer → query attribute → role (reference / top1) → median mass/area, mean AUCs, maps and
+    (with the random map evaluated) on how many of those maps the explainer beats the random floor."""
     out: dict = {}
+    floor = per_map.get("random")
     for name, maps in per_map.items():
         by_attr: dict = {}
         for attr in sorted({m[0] for m in maps}):
             for role in ("reference", "top1"):
-                sel = [m for m in maps if m[0] == attr and m[1] == role]
+                sel = [i for i, m in enumerate(maps) if m[0] == attr and m[1] == role]
                 if not sel:
                     continue
-                ratios = [m[2] for m in sel if not np.isnan(m[2])]
-                by_attr.setdefault(attr, {})[role] = {
+                ratios = [maps[i][2] for i in sel if not np.isnan(maps[i][2])]
+                cell = {
                     "mass_ratio_median": float(np.median(ratios)) if ratios else float("nan"),
-                    "deletion_auc": float(np.mean([m[3] for m in sel])),
-                    "insertion_auc": float(np.mean([m[4] for m in sel])),
+                    "deletion_auc": float(np.mean([maps[i][3] for i in sel])),
+                    "insertion_auc": float(np.mean([maps[i][4] for i in sel])),
                     "maps": len(sel),
                 }
+                if floor is not None and name != "random":
+                    # paired: the same image's random floor (lower deletion, higher insertion wins)
+                    cell["deletion_beats_random"] = int(sum(maps[i][3] < floor[i][3] for i in sel))
+                    cell["insertion_beats_random"] = int(sum(maps[i][4] > floor[i][4] for i in sel))
+                by_attr.setdefault(attr, {})[role] = cell
         out[name] = by_attr
     return out
+
+
+def cells_beating_random(by_query_type: dict, name: str) -> tuple[int, int, int]:
+    """(cells whose mean deletion AUC is below random's, cells whose mean insertion AUC is above it,
+    cells) for explainer ``name``: a cell is one query type × role (reference / top-1)."""
+    rnd = by_query_type["random"]
+    cells = [(attr, role) for attr, roles in by_query_type[name].items() for role in roles]
+    dele = sum(by_query_type[name][a][r]["deletion_auc"] < rnd[a][r]["deletion_auc"] for a, r in cells)
+    ins = sum(by_query_type[name][a][r]["insertion_auc"] > rnd[a][r]["insertion_auc"] for a, r in cells)
+    return int(dele), int(ins), len(cells)
