@@ -344,7 +344,10 @@ def test_explain_eval_refuses_a_folder_without_demo_queries(image_folder, tmp_pa
 
 
 def test_explain_eval_cli_refuses_zero_random_draws(capsys):
-    from infocir.cli import main
+    from infocir.cli import build_parser, main
+    from infocir.explain.evaluate import RANDOM_DRAWS
+
+    assert build_parser().parse_args(["explain-eval"]).random_draws == RANDOM_DRAWS  # one default, two places
 
     with pytest.raises(SystemExit) as e:
         main(["explain-eval", "--random-draws", "0"])

@@ -244,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--random-draws",
         type=_positive_int,
-        default=8,
+        default=8,  # explain.evaluate.RANDOM_DRAWS, written out so that the CLI starts without numpy
         help="random orders averaged into each image's random floor (default 8)",
     )
     p.add_argument("--out", default="out/explain", help="folder for results.json")

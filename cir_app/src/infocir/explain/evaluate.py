@@ -15,6 +15,7 @@ from infocir.explain.service import text_prompt
 from infocir.explain.text_attribution import TOKEN_METHODS
 
 IMAGE_EXPLAINERS = ("grad_eclip", "gradient_input", "rollout", "random")
+RANDOM_DRAWS = 8  # random orders averaged into each image's random floor (explain-eval's default)
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -37,7 +38,7 @@ def explain_eval(
     method: str = "searle",
     explainers: tuple[str, ...] = IMAGE_EXPLAINERS,
     progress: Callable[[int, int], None] | None = None,
-    random_draws: int = 1,
+    random_draws: int = RANDOM_DRAWS,
 ) -> dict:
     """Evaluate the explainers on demo-world style queries (reference id, text, attribute).
 
