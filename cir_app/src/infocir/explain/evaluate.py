@@ -60,9 +60,8 @@ def explain_eval(
     rows: dict[str, dict[str, list[float]]] = {
         name: {"deletion": [], "insertion": [], "mass_ratio": [], "seconds": [], "empty": []} for name in explainers
     }
-    # Every map's figures with the query's attribute and the image's role, for the breakdown; row i of
-    # every explainer's list is the same image, so explainers compare map by map.
-    per_map: dict[str, list[tuple[str, str, float, float, float]]] = {name: [] for name in explainers}
+    # Every map's figures (query, attribute, role, image, then one entry per explainer): the breakdown
+    # reads them, and explainers compare map by map because each row is one image.
     map_rows: list[dict] = []
     tokens: dict[str, dict[str, list[float]]] = {
         m: {"spearman": [], "top_word": []} for m in TOKEN_METHODS if m != "occlusion"
@@ -99,9 +98,6 @@ def explain_eval(
                     ratio = frac / area if area > 0 else float("nan")
                     if q.get("attribute") in ("shape", "colour"):
                         rows[name]["mass_ratio"].append(ratio)
-                per_map[name].append(
-                    (str(q.get("attribute", "")), role, ratio, curves.deletion_auc, curves.insertion_auc)
-                )
                 map_rows[-1][name] = {
                     "mass_ratio": ratio,
                     "deletion_auc": curves.deletion_auc,
@@ -139,7 +135,7 @@ def explain_eval(
     }
     return {
         "image": table,
-        "by_query_type": _breakdown(per_map),
+        "by_query_type": _breakdown(map_rows, explainers),
         "tokens": token_table,
         "queries": len(queries),
         "method": method,
@@ -148,29 +144,32 @@ def explain_eval(
     }
 
 
-def _breakdown(per_map: dict[str, list[tuple[str, str, float, float, float]]]) -> dict:
+def _breakdown(map_rows: list[dict], explainers: tuple[str, ...]) -> dict:
     """explainer → query attribute → role (reference / top1) → median mass/area, mean AUCs, maps and
     (with the random map evaluated) on how many of those maps the explainer beats the random floor."""
     out: dict = {}
-    floor = per_map.get("random")
-    for name, maps in per_map.items():
+    for name in explainers:
         by_attr: dict = {}
-        for attr in sorted({m[0] for m in maps}):
+        for attr in sorted({r["attribute"] for r in map_rows}):
             for role in ("reference", "top1"):
-                sel = [i for i, m in enumerate(maps) if m[0] == attr and m[1] == role]
+                sel = [r for r in map_rows if r["attribute"] == attr and r["role"] == role]
                 if not sel:
                     continue
-                ratios = [maps[i][2] for i in sel if not np.isnan(maps[i][2])]
+                ratios = [r[name]["mass_ratio"] for r in sel if not np.isnan(r[name]["mass_ratio"])]
                 cell = {
                     "mass_ratio_median": float(np.median(ratios)) if ratios else float("nan"),
-                    "deletion_auc": float(np.mean([maps[i][3] for i in sel])),
-                    "insertion_auc": float(np.mean([maps[i][4] for i in sel])),
+                    "deletion_auc": float(np.mean([r[name]["deletion_auc"] for r in sel])),
+                    "insertion_auc": float(np.mean([r[name]["insertion_auc"] for r in sel])),
                     "maps": len(sel),
                 }
-                if floor is not None and name != "random":
+                if "random" in explainers and name != "random":
                     # paired: the same image's random floor (lower deletion, higher insertion wins)
-                    cell["deletion_beats_random"] = int(sum(maps[i][3] < floor[i][3] for i in sel))
-                    cell["insertion_beats_random"] = int(sum(maps[i][4] > floor[i][4] for i in sel))
+                    cell["deletion_beats_random"] = int(
+                        sum(r[name]["deletion_auc"] < r["random"]["deletion_auc"] for r in sel)
+                    )
+                    cell["insertion_beats_random"] = int(
+                        sum(r[name]["insertion_auc"] > r["random"]["insertion_auc"] for r in sel)
+                    )
                 by_attr.setdefault(attr, {})[role] = cell
         out[name] = by_attr
     return out
