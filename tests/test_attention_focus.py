@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from infocir.data import demo_world as W
 from infocir.models.attention_focus import (
     FocusSchedule,
+    LookTerm,
     focus_losses,
     object_attention,
     patch_cover,
@@ -187,3 +188,40 @@ def test_pool_chunks_render_masks_only_when_asked():
     assert len(plain) == 2 and len(masked) == 3
     assert all((a == b).all() for a, b in zip(plain, masked[:2], strict=True))  # same renders either way
     assert masked[2].shape == (4, 32, 32) and masked[2].dtype.name == "uint8" and masked[2].max() == 255
+
+
+def test_the_look_term_is_look_plus_the_attribute_term_and_keeps_only_with_an_anchor(tmp_path):
+    """``LookTerm`` (stage 5's batches, and a student round's with ``student_look``): weight × look plus
+    the attribute cross-entropy, each recomputed here from its parts; keep is 0 without an anchor and
+    1 − cos to it with one; the batches are fixed by (seed, salt, step)."""
+    from infocir.models import train_demo as T
+    from infocir.models.encoders import load_clip
+
+    bundle = load_clip("InfoCIR-Tiny-ViT", None, preprocess="clip", seed=0, device="cpu", precision="fp32")
+    attrs = torch.tensor([c.indices() for c in W.all_combinations()])[:64]
+    images = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    masks = torch.zeros(64, 32, 32, dtype=torch.uint8)
+    masks[:, 8:24, 8:24] = 255
+    torch.save({"images": images, "attrs": attrs, "masks": masks}, tmp_path / "pool-focus-7-1-32-masks.pt")
+    recipe = T.Recipe(seed=7, focus_replicates=1, focus_renderers=("standard",), focus_attribute_weight=0.5)
+    look = LookTerm(bundle, tmp_path, recipe, weight=2.0, batch=16)
+
+    idx = look.indices(3, 6)
+    assert idx.shape == (16,) and 0 <= int(idx.min()) and int(idx.max()) < 64
+    assert torch.equal(idx, look.indices(3, 6)) and not torch.equal(idx, look.indices(3, 5))
+    with torch.no_grad():
+        term, keep = look.loss(idx)
+        _, look_part, _, out = focus_losses(
+            bundle.model, T._normalize(bundle, images[idx]), patch_cover(masks[idx], (4, 4))
+        )
+        weights = {a: 0.5 * w for a, w in T.ATTRIBUTE_WEIGHTS.items()}
+        attribute_part = T.attribute_loss(bundle, out, attrs[idx], weights)
+        _, keep_self = look.loss(idx, out)
+        _, keep_opposite = look.loss(idx, -out)
+    assert keep.item() == 0.0
+    assert term.item() == pytest.approx(2.0 * look_part.item() + attribute_part.item(), rel=1e-5)
+    assert keep_self.item() == pytest.approx(0.0, abs=1e-5) and keep_opposite.item() == pytest.approx(2.0, abs=1e-5)
+
+    plain = LookTerm(bundle, tmp_path, T.Recipe(seed=7, focus_replicates=1, focus_renderers=("standard",)), 2.0, 16)
+    with torch.no_grad():
+        assert plain.loss(idx)[0].item() == pytest.approx(2.0 * look_part.item(), rel=1e-5)  # no attribute term

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from infocir.data import demo_world as W
+from infocir.models.attention_focus import LookTerm
 from infocir.models.encoders import load_clip
 from infocir.models.train_demo import ZERO_SHOT_PROMPTS, attribute_loss, zero_shot_texts
 
@@ -161,7 +162,7 @@ def test_student_rounds_parse_validate_and_refuse_a_stage_the_recipe_lacks(capsy
 def test_student_rounds_distil_from_the_teacher_stage_each_names_and_resume(tmp_path, monkeypatch):
     """``--student-rounds``: the teacher is kept after the stages a round names (and only those), each
     round loads its stage and distils on that teacher's targets, the rounds continue one another, and
-    a re-run resumes every round at its end."""
+    a re-run resumes every round at its end.  With ``student_look`` each step also takes a look batch."""
     from infocir.models import train_demo as T
 
     combos = W.all_combinations()
@@ -170,6 +171,9 @@ def test_student_rounds_distil_from_the_teacher_stage_each_names_and_resume(tmp_
     images = torch.randint(0, 256, (len(combos), 3, 64, 64), dtype=torch.uint8, generator=g)
     torch.save({"images": images, "attrs": attrs}, tmp_path / "pool-train-1234-1-64.pt")
     torch.save({"images": images[:16], "attrs": attrs[:16]}, tmp_path / "pool-heldout-999-1-64.pt")
+    masks = torch.zeros(64, 64, 64, dtype=torch.uint8)
+    masks[:, 16:48, 16:48] = 255
+    torch.save({"images": images[:64], "attrs": attrs[:64], "masks": masks}, tmp_path / "pool-focus-1234-1-64-masks.pt")
     recipe = T.Recipe(
         pool_replicates=1,
         teacher_steps=1,
@@ -180,10 +184,21 @@ def test_student_rounds_distil_from_the_teacher_stage_each_names_and_resume(tmp_
         student_rounds=((2, 1e-3, 0), (2, 1e-3, 2)),
         student_batch=8,
         general_steps=0,
+        student_look=0.5,  # every student step also takes the look term on the masked renders
+        focus_replicates=1,
+        focus_renderers=("standard",),
     )
     loaded = []
     real_load = T.load_teacher
     monkeypatch.setattr(T, "load_teacher", lambda b, path: (loaded.append(path.name), real_load(b, path)))
+    looked = []
+    real_look = LookTerm.loss
+
+    def recorded_look(self, idx, anchor=None):
+        looked.append((self, idx))
+        return real_look(self, idx, anchor)
+
+    monkeypatch.setattr(LookTerm, "loss", recorded_look)
     out = tmp_path / "out"
     manifest = T.train(tmp_path, recipe, out, "cpu")
 
@@ -202,6 +217,12 @@ def test_student_rounds_distil_from_the_teacher_stage_each_names_and_resume(tmp_
     assert steps == [2, 2] and not (tmp_path / "student.ckpt.pt").exists()
     assert len(manifest["training_minutes"]["student_rounds"]) == 2
     assert manifest["recipe"]["student_rounds"] == ((2, 1e-3, 0), (2, 1e-3, 2))
+    assert manifest["recipe"]["student_look"] == 0.5
+    # one look batch per student step (each round's steps count from 0), drawn apart from stage 5's
+    term = looked[0][0]
+    assert term.weight == 0.5 and len(term.images) == 64
+    assert [tuple(idx.tolist()) for _, idx in looked] == [tuple(term.indices(s, 6).tolist()) for s in (0, 1, 0, 1)]
+    assert not torch.equal(term.indices(0, 6), term.indices(0, 5))
     # round 2 trains the same student on (its checkpoint differs from round 1's)
     r1 = torch.load(tmp_path / "student-round1.ckpt.pt", weights_only=False)["model"]
     r2 = torch.load(tmp_path / "student-round2.ckpt.pt", weights_only=False)["model"]
@@ -210,7 +231,9 @@ def test_student_rounds_distil_from_the_teacher_stage_each_names_and_resume(tmp_
     first = torch.load(out / "InfoCIR-Demo-ViT.pt")
 
     loaded.clear()
+    looked.clear()
     T.train(tmp_path, recipe, tmp_path / "out2", "cpu")  # resumes: no step left in any phase
     again = torch.load(tmp_path / "out2" / "InfoCIR-Demo-ViT.pt")
     assert loaded == [stage[0].name, stage[2].name]
+    assert not looked
     assert all(torch.equal(first[n], again[n]) for n in first)

@@ -19,7 +19,9 @@ mass/area fell for size and style references (0.62 and 1.37), because background
 read kept large value vectors.
 
 It runs on the shipped student (``train_demo --from-shipped --attention-focus ...``) or after the
-student rounds of a whole run, and resumes like the other stages.
+student rounds of a whole run, and resumes like the other stages.  Its look term (``LookTerm``) can also
+join every student step beside the distillation (``--student-look``), where the teacher, not *keep*,
+holds the embedding.
 """
 
 from __future__ import annotations
@@ -80,19 +82,61 @@ def object_attention(attn, x_in: torch.Tensor, cover: torch.Tensor) -> tuple[tor
 
 
 def focus_losses(
-    model, pixels: torch.Tensor, cover: torch.Tensor, anchor: torch.Tensor
+    model, pixels: torch.Tensor, cover: torch.Tensor, anchor: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(keep, look, share, embedding): 1 − cos to ``anchor`` (unit embeddings), −log of the object's
-    share of the last block's attention (mean of the two kinds, images and heads), that share (no
-    gradient) and the unit image embeddings."""
+    """(keep, look, share, embedding): 1 − cos to ``anchor`` (unit embeddings; 0 without one), −log of
+    the object's share of the last block's attention (mean of the two kinds, images and heads), that
+    share (no gradient) and the unit image embeddings."""
     attn = last_attention(model.visual)
     with capture([attn]) as (rec,):
         out = F.normalize(model.encode_image(pixels), dim=-1)
     soft, spatial = object_attention(attn, rec.inputs[-1], cover)
-    keep = (1 - (out * anchor).sum(-1)).mean()
+    keep = (1 - (out * anchor).sum(-1)).mean() if anchor is not None else out.new_zeros(())
     shares = torch.stack([soft, spatial])
     look = -torch.log(shares.clamp_min(1e-6)).mean()
     return keep, look, shares.detach().mean((1, 2)), out
+
+
+class LookTerm:
+    """*look* (× ``weight``) plus the zero-shot attribute cross-entropy (``recipe.focus_attribute_weight``)
+    on masked renders of the training generators (``recipe.focus_replicates`` × 1920 of each of
+    ``recipe.focus_renderers``, kept in ``workdir``).  Stage 5 adds *keep* to it; a student round with
+    ``recipe.student_look`` adds it to the distillation loss, so that the shapes the teacher gives and
+    where the last block looks are learnt together instead of traded off afterwards."""
+
+    def __init__(self, student_b, workdir: Path, recipe: Recipe, weight: float, batch: int = 64):
+        from infocir.models import train_demo as T
+
+        size = student_b.image_size
+        pools = [
+            T.cached_pool(workdir, "focus", recipe.seed, recipe.focus_replicates, size, r, masks=True)
+            for r in recipe.focus_renderers
+        ]
+        self.images, self.attrs, self.masks = (torch.cat(column) for column in zip(*pools, strict=True))
+        self.bundle, self.weight, self.batch, self.seed = student_b, weight, batch, recipe.seed
+        self.grid = patch_grid(student_b.model.visual)
+        self.know = {a: recipe.focus_attribute_weight * w for a, w in T.ATTRIBUTE_WEIGHTS.items()}
+        # The text tower is frozen: its prompt features are computed once.
+        self.prompts = T.attribute_text_features(student_b) if recipe.focus_attribute_weight else None
+
+    def indices(self, step: int, salt: int) -> torch.Tensor:
+        """Step ``step``'s batch (host indices into the renders), drawn from (seed, ``salt``, step)."""
+        r = np.random.default_rng([self.seed, salt, step])
+        return torch.from_numpy(r.integers(len(self.images), size=self.batch))
+
+    def loss(self, idx: torch.Tensor, anchor: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight × look + the attribute term, keep) on the renders ``idx``; keep is 1 − cos to
+        ``anchor``'s rows (their unit embeddings), 0 without an anchor."""
+        from infocir.models import train_demo as T
+
+        b = self.bundle
+        keep, look, _, out = focus_losses(
+            b.model, T._normalize(b, self.images[idx]), b.tensor(patch_cover(self.masks[idx], self.grid)), anchor
+        )
+        loss = self.weight * look
+        if self.prompts is not None:
+            loss = loss + T.attribute_loss(b, out, self.attrs[idx], self.know, self.prompts)
+        return loss, keep
 
 
 def focus_attention(student_b, workdir: Path, recipe: Recipe) -> float:
@@ -109,39 +153,23 @@ def focus_attention(student_b, workdir: Path, recipe: Recipe) -> float:
     model = student_b.model
     size = student_b.image_size
     grid = patch_grid(model.visual)
-    pools = [T.cached_pool(workdir, "focus", seed, recipe.focus_replicates, size, r, masks=True) for r in renderers]
-    images = torch.cat([p[0] for p in pools])
-    attrs = torch.cat([p[1] for p in pools])
-    masks = torch.cat([p[2] for p in pools])
+    look = LookTerm(student_b, workdir, recipe, schedule.weight)
     held = [T.cached_pool(workdir, "focus-heldout", seed + 1, 1, size, r, masks=True) for r in renderers]
     anchor_path = workdir / "focus_anchor.pt"
     if anchor_path.exists():
         anchor = torch.load(anchor_path, map_location=student_b.device)
     else:
         model.eval()
-        anchor = T.encode_images(student_b, images)
+        anchor = T.encode_images(student_b, look.images)
         T._atomic_save(anchor, anchor_path)
     held_anchor = [T.encode_images(student_b, h[0]) for h in held]  # before training: what "keep" measures
     for name, p in model.named_parameters():
         p.requires_grad_(name.startswith("visual."))
-    batch = 64
-    know = {a: recipe.focus_attribute_weight * w for a, w in T.ATTRIBUTE_WEIGHTS.items()}
-    # The text tower is frozen: its prompt features are computed once.
-    prompts = T.attribute_text_features(student_b) if recipe.focus_attribute_weight else None
 
     def step(st: int) -> torch.Tensor:
-        r = np.random.default_rng([seed, 5, st])
-        idx = torch.from_numpy(r.integers(len(images), size=batch))  # host: indexes the host pool
-        keep, look, _, out = focus_losses(
-            model,
-            T._normalize(student_b, images[idx]),
-            student_b.tensor(patch_cover(masks[idx], grid)),
-            anchor[student_b.tensor(idx)],
-        )
-        loss = recipe.focus_keep_weight * keep + schedule.weight * look
-        if prompts is not None:
-            loss = loss + T.attribute_loss(student_b, out, attrs[idx], know, prompts)
-        return loss
+        idx = look.indices(st, 5)
+        term, keep = look.loss(idx, anchor[student_b.tensor(idx)])
+        return recipe.focus_keep_weight * keep + term
 
     @torch.no_grad()
     def held_out() -> dict:

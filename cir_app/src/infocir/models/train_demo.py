@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from infocir.data import demo_world as W
 from infocir.data.family_renderer import render_family
-from infocir.models.attention_focus import FocusSchedule, focus_attention
+from infocir.models.attention_focus import FocusSchedule, LookTerm, focus_attention
 from infocir.models.encoders import ASSET_DIR, load_clip
 
 log = logging.getLogger("infocir.train_demo")
@@ -129,6 +129,11 @@ class Recipe:
     # Weight of stage 5's *keep* term (1 − cos to each image's embedding before the stage): higher holds
     # the space that φ and the text side were fitted to more firmly (the shipped run: 1).
     focus_keep_weight: float = 1.0
+    # Weight of stage 5's *look* term (with the attribute term at ``focus_attribute_weight``, on the same
+    # masked renders) added to every student step's distillation loss (0: off, the shipped recipe).  Stage 5
+    # after the rounds trades the shapes distilled into the embedding for attention on the object (issue 20:
+    # independent-world CIR 79.79 → 74.72); learning both at once lets the teacher keep the shapes.
+    student_look: float = 0.0
 
     @property
     def focus_schedule(self) -> FocusSchedule | None:
@@ -141,6 +146,8 @@ class Recipe:
             raise ValueError(f"focus_keep_weight must be positive, not {self.focus_keep_weight}")
         if self.focus_attribute_weight < 0:
             raise ValueError(f"focus_attribute_weight must be ≥ 0, not {self.focus_attribute_weight}")
+        if self.student_look < 0:
+            raise ValueError(f"student_look must be ≥ 0, not {self.student_look}")
         if self.focus_replicates <= 0:
             raise ValueError(f"focus_replicates must be positive, not {self.focus_replicates}")
         if not self.focus_renderers or not set(self.focus_renderers) <= set(RENDERERS):
@@ -954,6 +961,7 @@ def train(
     for n_, p in student.named_parameters():
         p.requires_grad_(n_.startswith("visual."))
     n = len(images)
+    look = LookTerm(student_b, workdir, recipe, recipe.student_look) if recipe.student_look else None
 
     def student_step(step, targets_emb):
         # The same batches in every round, as when the rounds were separate runs of one seed.
@@ -971,7 +979,10 @@ def train(
             assert targets_emb is not None
             target = targets_emb[student_b.tensor(idx)]
         out = F.normalize(student.encode_image(_normalize(student_b, batch)), dim=-1)
-        return (1 - (out * target).sum(-1)).mean()
+        loss = (1 - (out * target).sum(-1)).mean()
+        if look is not None:  # a second batch: masked renders, where the last block should look
+            loss = loss + look.loss(look.indices(step, 6))[0]
+        return loss
 
     round_seconds = []
     for name, steps, lr, stop_at, stage in rounds:
@@ -1183,6 +1194,13 @@ def main(argv: list[str] | None = None) -> int:
         default=Recipe.focus_keep_weight,
         help="stage 5: weight of keeping each image's embedding (1 - cos to it before the stage)",
     )
+    ap.add_argument(
+        "--student-look",
+        type=float,
+        default=Recipe.student_look,
+        help="weight of stage 5's look term (and its attribute term, --focus-attribute-weight) on masked renders "
+        "(--focus-renderers, --focus-replicates) in every student step, beside the distillation (0: off)",
+    )
     ap.add_argument("--teacher-weights", help="distil the student from this saved teacher (skips its stages)")
     ap.add_argument("--student-init", help="start the student's image tower from this checkpoint's")
     ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
@@ -1192,6 +1210,8 @@ def main(argv: list[str] | None = None) -> int:
     init = Path(args.student_init) if args.student_init else None
     try:  # a student round naming a teacher stage the recipe, or the teacher file, does not have
         recipe = _recipe_from_args(args)
+        if args.from_shipped and recipe.student_look:
+            raise ValueError("--student-look weighs a term of the student rounds, which --from-shipped does not run")
         if not args.from_shipped:
             student_schedule(recipe, teacher_from_file=weights is not None)
     except ValueError as e:
@@ -1229,6 +1249,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Recipe:
         focus_renderers=args.focus_renderers,
         focus_attribute_weight=args.focus_attribute_weight,
         focus_keep_weight=args.focus_keep_weight,
+        student_look=args.student_look,
     )
 
 
