@@ -122,7 +122,7 @@ class LookTerm:
     def indices(self, step: int, salt: int) -> torch.Tensor:
         """Step ``step``'s batch (host indices into the renders), drawn from (seed, ``salt``, step)."""
         r = np.random.default_rng([self.seed, salt, step])
-        return torch.from_numpy(r.integers(len(self.images), size=self.batch))
+        return torch.from_numpy(r.integers(len(self.images), size=self.batch))  # host: indexes the host renders
 
     def loss(self, idx: torch.Tensor, anchor: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(weight × look + the attribute term, keep) on the renders ``idx``; keep is 1 − cos to
