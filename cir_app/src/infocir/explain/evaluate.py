@@ -147,30 +147,32 @@ def explain_eval(
 def _breakdown(map_rows: list[dict], explainers: tuple[str, ...]) -> dict:
     """explainer → query attribute → role (reference / top1) → median mass/area, mean AUCs, maps and
     (with the random map evaluated) on how many of those maps the explainer beats the random floor."""
+    groups: dict[tuple[str, str], list[dict]] = {}  # (attribute, role) → its maps, in the table's order
+    for attr in sorted({r["attribute"] for r in map_rows}):
+        for role in ("reference", "top1"):
+            sel = [r for r in map_rows if r["attribute"] == attr and r["role"] == role]
+            if sel:
+                groups[attr, role] = sel
     out: dict = {}
     for name in explainers:
         by_attr: dict = {}
-        for attr in sorted({r["attribute"] for r in map_rows}):
-            for role in ("reference", "top1"):
-                sel = [r for r in map_rows if r["attribute"] == attr and r["role"] == role]
-                if not sel:
-                    continue
-                ratios = [r[name]["mass_ratio"] for r in sel if not np.isnan(r[name]["mass_ratio"])]
-                cell = {
-                    "mass_ratio_median": float(np.median(ratios)) if ratios else float("nan"),
-                    "deletion_auc": float(np.mean([r[name]["deletion_auc"] for r in sel])),
-                    "insertion_auc": float(np.mean([r[name]["insertion_auc"] for r in sel])),
-                    "maps": len(sel),
-                }
-                if "random" in explainers and name != "random":
-                    # paired: the same image's random floor (lower deletion, higher insertion wins)
-                    cell["deletion_beats_random"] = int(
-                        sum(r[name]["deletion_auc"] < r["random"]["deletion_auc"] for r in sel)
-                    )
-                    cell["insertion_beats_random"] = int(
-                        sum(r[name]["insertion_auc"] > r["random"]["insertion_auc"] for r in sel)
-                    )
-                by_attr.setdefault(attr, {})[role] = cell
+        for (attr, role), sel in groups.items():
+            ratios = [r[name]["mass_ratio"] for r in sel if not np.isnan(r[name]["mass_ratio"])]
+            cell = {
+                "mass_ratio_median": float(np.median(ratios)) if ratios else float("nan"),
+                "deletion_auc": float(np.mean([r[name]["deletion_auc"] for r in sel])),
+                "insertion_auc": float(np.mean([r[name]["insertion_auc"] for r in sel])),
+                "maps": len(sel),
+            }
+            if "random" in explainers and name != "random":
+                # paired: the same image's random floor (lower deletion, higher insertion wins)
+                cell["deletion_beats_random"] = int(
+                    sum(r[name]["deletion_auc"] < r["random"]["deletion_auc"] for r in sel)
+                )
+                cell["insertion_beats_random"] = int(
+                    sum(r[name]["insertion_auc"] > r["random"]["insertion_auc"] for r in sel)
+                )
+            by_attr.setdefault(attr, {})[role] = cell
         out[name] = by_attr
     return out
 
