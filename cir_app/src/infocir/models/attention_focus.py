@@ -152,7 +152,6 @@ def focus_attention(student_b, workdir: Path, recipe: Recipe) -> float:
         raise ValueError("stage 5 needs recipe.attention_focus")
     model = student_b.model
     size = student_b.image_size
-    grid = patch_grid(model.visual)
     look = LookTerm(student_b, workdir, recipe, schedule.weight)
     held = [T.cached_pool(workdir, "focus-heldout", seed + 1, 1, size, r, masks=True) for r in renderers]
     anchor_path = workdir / "focus_anchor.pt"
@@ -179,7 +178,7 @@ def focus_attention(student_b, workdir: Path, recipe: Recipe) -> float:
             keep, _, share, _ = focus_losses(
                 model,
                 T._normalize(student_b, h_images[:512]),
-                student_b.tensor(patch_cover(h_masks[:512], grid)),
+                student_b.tensor(patch_cover(h_masks[:512], look.grid)),
                 h_anchor[:512],
             )
             report[renderer] = {
