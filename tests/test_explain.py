@@ -307,6 +307,8 @@ def test_explain_eval_cli_prints_the_table(world_engine, tmp_path, capsys):
             "random",
             "--random-draws",
             "2",
+            "--insertion-canvas",
+            "blur",
             "--out",
             str(out),
             "--set",
@@ -320,6 +322,7 @@ def test_explain_eval_cli_prints_the_table(world_engine, tmp_path, capsys):
     assert res["image"]["grad_eclip"]["maps"] == 4 and set(res["tokens"]) == {"grad_eclip", "gradient_input"}
     assert "empty maps" in text and res["image"]["random"]["empty_maps"] == 0  # a random map is positive
     assert res["random_draws"] == 2 and "cells whose mean beats random's" in text
+    assert res["insertion_canvas"] == "blur" and "insertion canvas: blur" in text
 
 
 def test_explain_eval_refuses_a_folder_without_demo_queries(image_folder, tmp_path, capsys):
@@ -417,6 +420,56 @@ def test_patch_masks_keep_the_first_j_patches_in_order():
     kept = m[:, 0, ::2, ::2].reshape(5, 4).numpy()
     assert kept.tolist() == [[0, 0, 0, 0], [0, 0, 1, 0], [1, 0, 1, 0], [1, 0, 1, 1], [1, 1, 1, 1]]
     assert m[2, 0, :2, :2].sum() == 4  # a kept patch covers all its pixels
+
+
+def test_rise_blur_by_hand():
+    """RISE's insertion canvas: its 11-px, sigma-5 kernel at 224 px, scaled to the input; a separable
+    Gaussian with reflected borders, recomputed here from the formula."""
+    from infocir.explain.faithfulness import blurred, rise_kernel
+
+    assert rise_kernel(224) == (11, 5.0)
+    assert rise_kernel(64) == (3, 5.0 * 64 / 224)
+    assert rise_kernel(96) == (5, 5.0 * 96 / 224)
+    side = 64
+    img = torch.zeros(1, 2, side, side)
+    img[0, 0, 10, 20] = 1.0  # a point in channel 0; channel 1 stays empty
+    out = blurred(img)
+    width, sigma = rise_kernel(side)
+    x = np.arange(width) - (width - 1) / 2
+    g = np.exp(-(x**2) / (2 * sigma**2))
+    g /= g.sum()
+    expected = np.zeros((side, side))
+    expected[10 - 1 : 10 + 2, 20 - 1 : 20 + 2] = np.outer(g, g)
+    np.testing.assert_allclose(out[0, 0].numpy(), expected, atol=1e-6)
+    assert out[0, 1].abs().max() == 0  # channels do not mix
+    flat = torch.full((1, 3, side, side), 0.7)
+    np.testing.assert_allclose(blurred(flat).numpy(), 0.7, atol=1e-6)  # reflected borders keep a flat image flat
+
+
+def test_insertion_canvas_sets_where_the_curve_starts(demo):
+    """Insertion starts from the canvas (the mean, or RISE's blurred copy) and ends at the image;
+    deletion is the same for both canvases; an unknown canvas is refused."""
+    from infocir.explain.faithfulness import blurred
+
+    b = demo
+    image, _ = W.render(W.Attributes("star", "blue", "large", "striped", "filled"), np.random.default_rng(0))
+    pixels = b.pixels([image])
+    target = similarity_target(encode_texts(b, ["a red star"])[0], b)
+    saliency = np.random.default_rng(1).random((8, 8))
+
+    def score(x):
+        with torch.no_grad():
+            return float(target(b.model.encode_image(x))[0])
+
+    mean = deletion_insertion(b, pixels, target, saliency)
+    blur = deletion_insertion(b, pixels, target, saliency, canvas="blur")
+    np.testing.assert_allclose(blur.deletion, mean.deletion)
+    assert blur.insertion[0] == pytest.approx(score(blurred(pixels)), abs=1e-5)
+    assert mean.insertion[0] == pytest.approx(score(torch.zeros_like(pixels)), abs=1e-5)
+    assert blur.insertion[-1] == pytest.approx(score(pixels), abs=1e-5) == mean.insertion[-1]
+    assert blur.insertion[0] != pytest.approx(mean.insertion[0], abs=1e-3)
+    with pytest.raises(ValueError, match="unknown insertion canvas"):
+        deletion_insertion(b, pixels, target, saliency, canvas="noise")
 
 
 def test_reference_map_follows_each_candidate_through_phi(world_engine):

@@ -247,6 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=8,  # explain.evaluate.RANDOM_DRAWS, written out so that the CLI starts without numpy
         help="random orders averaged into each image's random floor (default 8)",
     )
+    p.add_argument(
+        "--insertion-canvas",
+        choices=("mean", "blur"),  # explain.faithfulness.INSERTION_CANVASES, written out like --random-draws
+        default="mean",
+        help="what insertion starts from: the mean colour, or RISE's blurred copy of the image (default mean)",
+    )
     p.add_argument("--out", default="out/explain", help="folder for results.json")
     p.set_defaults(func=cmd_explain_eval)
 
@@ -554,11 +560,13 @@ def cmd_explain_eval(cfg: AppConfig, args) -> int:
         tuple(args.explainers or IMAGE_EXPLAINERS),
         progress=lambda i, n: print(f"\r  {i}/{n} queries", end="", file=sys.stderr, flush=True),
         random_draws=args.random_draws,
+        insertion_canvas=args.insertion_canvas,
     )
     print(file=sys.stderr)
     print(
         f"{len(queries)} demo queries, method {res['method']}, model {engine.bundle.name} "
-        f"(2 maps per query: the reference and the top-1 result, target = the composed query)"
+        f"(2 maps per query: the reference and the top-1 result, target = the composed query; "
+        f"insertion canvas: {res['insertion_canvas']})"
     )
     print(
         f"{'explainer':<16} {'deletion AUC ↓':>15} {'insertion AUC ↑':>16} {'mass/area':>10} {'s/map':>8} "

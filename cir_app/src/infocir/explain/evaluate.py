@@ -39,6 +39,7 @@ def explain_eval(
     explainers: tuple[str, ...] = IMAGE_EXPLAINERS,
     progress: Callable[[int, int], None] | None = None,
     random_draws: int = RANDOM_DRAWS,
+    insertion_canvas: str = "mean",
 ) -> dict:
     """Evaluate the explainers on demo-world style queries (reference id, text, attribute).
 
@@ -82,10 +83,10 @@ def explain_eval(
                 grid = ex.grid(b.model, pixels, target)
                 rows[name]["seconds"].append(time.perf_counter() - t0)
                 rows[name]["empty"].append(float(is_empty(grid)))
-                curves = deletion_insertion(b, pixels, target, grid)
+                curves = deletion_insertion(b, pixels, target, grid, canvas=insertion_canvas)
                 if name == "random" and random_draws > 1:
                     draws = [curves] + [
-                        deletion_insertion(b, pixels, target, ex.grid(b.model, pixels, target))
+                        deletion_insertion(b, pixels, target, ex.grid(b.model, pixels, target), canvas=insertion_canvas)
                         for _ in range(random_draws - 1)
                     ]
                     curves = Curves(np.mean([c.deletion for c in draws], 0), np.mean([c.insertion for c in draws], 0))
@@ -140,6 +141,7 @@ def explain_eval(
         "queries": len(queries),
         "method": method,
         "random_draws": random_draws,
+        "insertion_canvas": insertion_canvas,
         "maps": map_rows,
     }
 
