@@ -323,6 +323,7 @@ def test_explain_eval_cli_prints_the_table(world_engine, tmp_path, capsys):
     assert "empty maps" in text and res["image"]["random"]["empty_maps"] == 0  # a random map is positive
     assert res["random_draws"] == 2 and "cells whose mean beats random's" in text
     assert res["insertion_canvas"] == "blur" and "insertion canvas: blur" in text
+    assert "maps whose object lowers the score" in text  # Grad-ECLIP's sign, read before its ReLU
 
 
 def test_explain_eval_refuses_a_folder_without_demo_queries(image_folder, tmp_path, capsys):
@@ -389,8 +390,46 @@ def test_explain_eval_random_floor_averages_draws_and_counts_paired_wins(world_e
             wins_i = sum(r["grad_eclip"]["insertion_auc"] > r["random"]["insertion_auc"] for r in sel)
             assert (cell["deletion_beats_random"], cell["insertion_beats_random"]) == (wins_d, wins_i)
     assert "deletion_beats_random" not in res["by_query_type"]["random"][rows[0]["attribute"]]["reference"]
+    # the object's signed contribution of map 1, recomputed from Grad-ECLIP before its ReLU and the mask
+    masks = W.read_masks(root)
+    signed = align_to_image(
+        create_explainer("grad_eclip").signed_grid(b.model, pixels, target),
+        open_rgb(root / rows[1]["image"]).size,
+        b.preprocess_kind,
+        target_ratio=b.targetpad_ratio,
+    )
+    m = masks[rows[1]["image"]].astype(bool)
+    assert rows[1]["grad_eclip"]["object_contribution"] == pytest.approx(float(signed[m].mean()), abs=1e-6)
+    assert rows[1]["grad_eclip"]["background_contribution"] == pytest.approx(float(signed[~m].mean()), abs=1e-6)
+    for attr, roles in res["by_query_type"]["grad_eclip"].items():
+        for role, cell in roles.items():
+            sel = [r for r in rows if r["attribute"] == attr and r["role"] == role]
+            assert cell["object_against"] == sum(r["grad_eclip"]["object_contribution"] < 0 for r in sel)
+    assert "object_contribution" not in rows[1]["random"]  # the random map has no sign to read
     with pytest.raises(ValueError, match="random_draws"):
         explain_eval(engine, queries, random_draws=0)
+
+
+def test_grad_eclip_signed_map_is_the_map_before_its_relu(demo):
+    """``signed_grid`` is Grad-ECLIP before the ReLU: its positive part is the published map, and over
+    two blocks the map is the sum of each block's positive part (recovered as a difference of the
+    one- and two-block signed maps)."""
+    from infocir.explain.grad_eclip import GradECLIP
+
+    b = demo
+    image, _ = W.render(W.Attributes("star", "blue", "large", "striped", "filled"), np.random.default_rng(0))
+    pixels = b.pixels([image])
+    target = similarity_target(encode_texts(b, ["a small red circle"])[0], b)
+    last = GradECLIP().signed_grid(b.model, pixels, target)
+    np.testing.assert_allclose(np.maximum(last, 0), GradECLIP().grid(b.model, pixels, target), atol=1e-7)
+    assert last.min() < 0 < last.max()  # a mismatched text: some patches read for it, some against
+    both = GradECLIP(layers=2).signed_grid(b.model, pixels, target)
+    before_last = both - last
+    np.testing.assert_allclose(
+        GradECLIP(layers=2).grid(b.model, pixels, target),
+        np.maximum(last, 0) + np.maximum(before_last, 0),
+        atol=1e-6,
+    )
 
 
 def test_cells_beating_random_compares_cell_means():

@@ -93,16 +93,26 @@ def explain_eval(
                 rows[name]["deletion"].append(curves.deletion_auc)
                 rows[name]["insertion"].append(curves.insertion_auc)
                 ratio = float("nan")
+                figures: dict[str, float] = {}
                 if masks is not None and image_id in masks:
                     aligned = align_to_image(grid, image.size, b.preprocess_kind, target_ratio=b.targetpad_ratio)
                     frac, area = mask_mass(aligned, masks[image_id])
                     ratio = frac / area if area > 0 else float("nan")
                     if q.get("attribute") in ("shape", "colour"):
                         rows[name]["mass_ratio"].append(ratio)
+                    if hasattr(ex, "signed_grid"):
+                        signed = align_to_image(
+                            ex.signed_grid(b.model, pixels, target),
+                            image.size,
+                            b.preprocess_kind,
+                            target_ratio=b.targetpad_ratio,
+                        )
+                        figures = object_contribution(signed, masks[image_id])
                 map_rows[-1][name] = {
                     "mass_ratio": ratio,
                     "deletion_auc": curves.deletion_auc,
                     "insertion_auc": curves.insertion_auc,
+                    **figures,
                 }
         prompt, pseudo, n_template = text_prompt(engine, method, q["reference_id"], q["text"])
         text_target = similarity_target(engine.index.row(res.rows[0]), b)
@@ -146,6 +156,17 @@ def explain_eval(
     }
 
 
+def object_contribution(signed: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """Mean of a signed map (aligned to the image) over the object's pixels and over the rest: a negative
+    object mean says the object's values lower the score, so the ReLU'd map can only show the rest."""
+    m = np.asarray(mask, bool)
+    s = np.asarray(signed, np.float64)
+    return {
+        "object_contribution": float(s[m].mean()) if m.any() else float("nan"),
+        "background_contribution": float(s[~m].mean()) if (~m).any() else float("nan"),
+    }
+
+
 def _breakdown(map_rows: list[dict], explainers: tuple[str, ...]) -> dict:
     """explainer → query attribute → role (reference / top1) → median mass/area, mean AUCs, maps and
     (with the random map evaluated) on how many of those maps the explainer beats the random floor."""
@@ -166,6 +187,9 @@ def _breakdown(map_rows: list[dict], explainers: tuple[str, ...]) -> dict:
                 "insertion_auc": float(np.mean([r[name]["insertion_auc"] for r in sel])),
                 "maps": len(sel),
             }
+            signs = [r[name]["object_contribution"] for r in sel if "object_contribution" in r[name]]
+            if signs:  # an explainer with a signed map: on how many maps the object reads against the target
+                cell["object_against"] = int(sum(v < 0 for v in signs))
             if "random" in explainers and name != "random":
                 # paired: the same image's random floor (lower deletion, higher insertion wins)
                 cell["deletion_beats_random"] = int(

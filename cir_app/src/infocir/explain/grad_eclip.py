@@ -83,17 +83,33 @@ class GradECLIP(ImageExplainer):
     def grid(self, model, pixels, target: Target) -> np.ndarray:
         import torch
 
-        visual = model.visual
-        attns = attentions(visual, self.layers)
-        gh, gw = patch_grid(visual)
+        parts = self._contributions(model, pixels, target)
+        h = torch.relu(parts[0]) if len(parts) == 1 else torch.stack([torch.relu(c) for c in parts]).sum(0)
+        return self._on_grid(model, h)
+
+    def signed_grid(self, model, pixels, target: Target) -> np.ndarray:
+        """The map before its ReLU (summed over the blocks): negative where a patch's values move the
+        class token away from the target.  ``grid`` keeps only the positive part, so a map whose object
+        reads against the target shows the background's small remainder; this says which it was."""
+        import torch
+
+        return self._on_grid(model, torch.stack(self._contributions(model, pixels, target)).sum(0))
+
+    def _contributions(self, model, pixels, target: Target) -> list:
+        """Per block (first to last), Σ_h λ·g·V of every token but the class token, [1, n] each."""
+        import torch
+
+        attns = attentions(model.visual, self.layers)
         with torch.enable_grad(), capture(attns) as recs:
             pixels = pixels.detach().clone().requires_grad_(True)
             score = target(model.encode_image(pixels)).sum()
             grads = torch.autograd.grad(score, [rec.outputs[-1] for rec in recs])
-            parts = [
-                attention_contributions(attn, rec.inputs[-1], g_out, anchor=0, keys=slice(1, None))
+            return [
+                attention_contributions(attn, rec.inputs[-1], g_out, anchor=0, keys=slice(1, None)).detach()
                 for attn, rec, g_out in zip(attns, recs, grads, strict=True)
             ]
-            h = parts[0] if len(parts) == 1 else torch.stack([torch.relu(c) for c in parts]).sum(0)
-        grid = host_numpy(torch.relu(h[0]))
-        return grid[-gh * gw :].reshape(gh, gw)
+
+    @staticmethod
+    def _on_grid(model, h) -> np.ndarray:
+        gh, gw = patch_grid(model.visual)
+        return host_numpy(h[0])[-gh * gw :].reshape(gh, gw)
