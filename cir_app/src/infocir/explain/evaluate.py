@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from infocir.explain.base import create_explainer, similarity_target
-from infocir.explain.faithfulness import Curves, deletion_insertion, mask_mass
+from infocir.explain.faithfulness import Curves, deletion_insertion, mask_mass, object_contribution
 from infocir.explain.image import align_to_image, is_empty
 from infocir.explain.service import text_prompt
 from infocir.explain.text_attribution import TOKEN_METHODS
@@ -153,17 +153,6 @@ def explain_eval(
         "random_draws": random_draws,
         "insertion_canvas": insertion_canvas,
         "maps": map_rows,
-    }
-
-
-def object_contribution(signed: np.ndarray, mask: np.ndarray) -> dict[str, float]:
-    """Mean of a signed map (aligned to the image) over the object's pixels and over the rest: a negative
-    object mean says the object's values lower the score, so the ReLU'd map can only show the rest."""
-    m = np.asarray(mask, bool)
-    s = np.asarray(signed, np.float64)
-    return {
-        "object_contribution": float(s[m].mean()) if m.any() else float("nan"),
-        "background_contribution": float(s[~m].mean()) if (~m).any() else float("nan"),
     }
 
 

@@ -123,3 +123,14 @@ def mask_mass(saliency: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
     m = np.asarray(mask, bool)
     total = s.sum()
     return (float(s[m].sum() / total) if total > 0 else float("nan")), float(m.mean())
+
+
+def object_contribution(signed: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """Mean of a signed map (aligned to the image) over the object's pixels and over the rest: a negative
+    object mean says the object's values lower the score, so the ReLU'd map can only show the rest."""
+    m = np.asarray(mask, bool)
+    s = np.asarray(signed, np.float64)
+    return {
+        "object_contribution": float(s[m].mean()) if m.any() else float("nan"),
+        "background_contribution": float(s[~m].mean()) if (~m).any() else float("nan"),
+    }
