@@ -250,6 +250,14 @@ def main() -> int:
         )
         time.sleep(1.5)
         full_page(d, out / f"enhance-explain-{args.width}.png", args.width)
+        # F1's other side of the evidence: what lowers the score (the part of Grad-ECLIP's map its ReLU drops)
+        d.find_element(By.CSS_SELECTOR, "#explain-evidence input[value='against']").click()
+        wait.until(lambda drv: "lowers the score" in drv.find_element(By.ID, "explain-cand-caption").text)
+        time.sleep(1.0)
+        panel = d.find_element(By.ID, "panel-f")
+        d.execute_script("arguments[0].scrollIntoView({block: 'start'})", panel)
+        time.sleep(0.5)
+        panel.screenshot(str(out / f"explain-against-{args.width}.png"))  # panel F alone: the change is there
         print("saved", sorted(p.name for p in out.glob("*.png")))
     except Exception:
         full_page(d, out / "failure.png", args.width)

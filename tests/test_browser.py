@@ -221,8 +221,42 @@ def test_reference_map_follows_the_shown_candidate_and_saves(dash_page, engine_c
     assert wait_until(lambda: caption() != first_caption and heat("explain-ref-heat").startswith("data:image/png"), 60)
     assert heat("explain-ref-heat") != first  # a new reference map for the new candidate
     click_fresh(d, "#explain-save")
-    assert wait_until(lambda: "Saved 4 files" in d.find_element(By.ID, "explain-save-note").text, 60)
-    assert len(list(out.glob("*.png"))) == 2 and len(list(out.glob("*.npy"))) == 2
+    # per map a PNG, its grid and (Grad-ECLIP) the grid before the ReLU
+    assert wait_until(lambda: "Saved 6 files" in d.find_element(By.ID, "explain-save-note").text, 60)
+    assert len(list(out.glob("*.png"))) == 2 and len(list(out.glob("*-signed.npy"))) == 2
+    assert len(list(out.glob("*.npy"))) == 4
+    assert not server_errors(dash_page)
+
+
+def test_evidence_switch_shows_what_lowers_the_score(dash_page, app, tmp_path):
+    """F1's "Evidence" radio: clicking "lowers it" swaps both maps and the colour scale for the part of
+    Grad-ECLIP's map its ReLU drops, and the captions say which side is shown; an explainer without a
+    sign (rollout) disables the choice and goes back to what raises the score."""
+    d = start_and_search(dash_page, app, "make it red", 6)
+    src = lambda i: d.find_element(By.ID, i).get_attribute("src") or ""  # noqa: E731
+    text = lambda i: d.find_element(By.ID, i).text  # noqa: E731
+    assert wait_until(lambda: src("explain-ref-heat").startswith("data:image/png"), 60)
+    assert wait_until(lambda: src("explain-cand-heat").startswith("data:image/png"), 60)
+    assert wait_until(lambda: "sim " in text("explain-cand-caption"), 30)
+    ref_for, cand_for, legend_for = src("explain-ref-heat"), src("explain-cand-heat"), src("explain-legend")
+    assert "showing what lowers" not in text("explain-ref-caption")
+    click_fresh(d, "#explain-evidence input[value='against']")
+    assert wait_until(lambda: "lowers the score" in text("explain-cand-caption"), 30)
+    assert wait_until(lambda: "lowers the score" in text("explain-ref-caption"), 30)
+    assert src("explain-ref-heat") != ref_for and src("explain-cand-heat") != cand_for
+    assert src("explain-legend") != legend_for
+    d.save_screenshot(str(tmp_path / "evidence-against.png"))
+    # the choice stays while browsing: the next candidate's map arrives on the same side
+    click_fresh(d, "#explain-next")
+    assert wait_until(lambda: "rank 2/6" in text("explain-cand-caption"), 30)
+    assert wait_until(lambda: "lowers the score" in text("explain-cand-caption"), 60)
+    choose(d, "explain-explainer", "Attention rollout")
+    against = lambda: d.find_element(By.CSS_SELECTOR, "#explain-evidence input[value='against']")  # noqa: E731
+    assert wait_until(lambda: not against().is_enabled(), 30)
+    assert d.find_element(By.CSS_SELECTOR, "#explain-evidence input[value='for']").is_selected()
+    assert wait_until(lambda: src("explain-legend") == legend_for, 30)
+    assert wait_until(lambda: "Attention rollout of" in text("explain-ref-caption"), 60)
+    assert "lowers" not in text("explain-ref-caption") and "lowers" not in text("explain-cand-caption")
     assert not server_errors(dash_page)
 
 

@@ -432,6 +432,86 @@ def test_grad_eclip_signed_map_is_the_map_before_its_relu(demo):
     )
 
 
+def test_explained_image_keeps_both_sides_of_a_signed_map(demo, tmp_path):
+    """``explain_image`` keeps Grad-ECLIP's map before its ReLU and, aligned like the published map, its
+    negative part (what panel F shows as "lowers the score"); the share of the evidence against is
+    Σ of the negative values over Σ of the absolute ones, recounted here; rollout has no sign."""
+    from infocir.explain.grad_eclip import GradECLIP
+    from infocir.explain.render import save_saliency
+
+    b = demo
+    image, _ = W.render(W.Attributes("star", "blue", "large", "striped", "filled"), np.random.default_rng(0))
+    image = image.resize((96, 80))  # not square: the alignment undoes a centre crop
+    target = similarity_target(encode_texts(b, ["a small red circle"])[0], b)
+    s = explain_image(b, image, target, create_explainer("grad_eclip"), max_side=48)
+    signed = GradECLIP().signed_grid(b.model, b.pixels([image]), target)
+    np.testing.assert_allclose(s.signed, signed, atol=1e-6)
+    np.testing.assert_allclose(s.grid, np.maximum(signed, 0), atol=1e-6)
+    negative = np.where(signed < 0, -signed, 0.0)
+    expected = align_to_image(negative, image.size, b.preprocess_kind, (48, 40), b.targetpad_ratio)
+    assert s.against.shape == s.aligned.shape == (40, 48)
+    np.testing.assert_allclose(s.against, expected, atol=1e-6)
+    neg = sum(-v for v in signed.ravel() if v < 0)
+    assert s.against_share == pytest.approx(neg / sum(abs(v) for v in signed.ravel()), rel=1e-5)
+    assert 0 < s.against_share < 1  # a mismatched text: some patches read for it, some against
+    written = save_saliency(s, image, tmp_path, "star")
+    assert [p.name for p in written] == ["star.png", "star.npy", "star-signed.npy"]
+    np.testing.assert_allclose(np.load(written[2]), s.signed)
+    r = explain_image(b, image, target, create_explainer("rollout"), max_side=48)
+    assert r.signed is None and r.against is None and r.against_share is None
+    assert len(save_saliency(r, image, tmp_path, "rollout")) == 2
+
+
+def test_panel_f_captions_name_the_side_of_the_evidence_shown():
+    """Panel F says when most of a map's evidence lowers the score, and "lowers it" sends the negative
+    part's layer in its own ramp; an explainer without a sign says it shows what raises the score."""
+    from types import SimpleNamespace
+
+    from infocir.explain.image import ImageSaliency
+    from infocir.explain.render import heat_uri
+    from infocir.ui.callbacks.explanations import render_poll
+
+    signed = np.array([[-3.0, 1.0], [0.0, 0.0]])  # 3 of 4 units of evidence lower the score
+    against = ImageSaliency(
+        "grad_eclip", np.maximum(signed, 0), np.eye(4), 0.2, 0.01, signed=signed, against=np.ones((4, 4))
+    )
+    mild = np.array([[-1.0, 4.0], [0.0, 0.0]])
+    mostly_for = ImageSaliency("grad_eclip", np.maximum(mild, 0), np.eye(4), 0.3, 0.01, signed=mild, against=np.eye(4))
+    rollout = ImageSaliency("rollout", np.eye(2), np.eye(4), 0.25, 0.01)
+    results = {"ids": ["a/x.png", "b/y.png"], "classes": ["a", "b"]}
+    job = SimpleNamespace(steps=[("ref", None), ("cand", None)], errors={})
+    cfg = AppConfig().saliency
+
+    out = render_poll(cfg, job, {"ref": against, "cand": mostly_for}, True, set(), results, 0)
+    assert "75 % of the map's evidence lowers the score: shown is the 25 %" in out[1] and "lowers" not in out[3]
+    assert out[0] == heat_uri(against, "for") and out[2] == heat_uri(mostly_for, "for")
+    out = render_poll(cfg, job, {"ref": against, "cand": mostly_for}, True, set(), results, 0, "against")
+    assert "showing what lowers the score: 75 %" in out[1] and "showing what lowers the score: 20 %" in out[3]
+    assert out[0] == heat_uri(against, "against") != heat_uri(against, "for")
+    out = render_poll(cfg, job, {"ref": rollout, "cand": rollout}, True, set(), results, 0, "against")
+    assert "Attention rollout has no signed map" in out[1] and out[0] == heat_uri(rollout, "for")
+    blank = ImageSaliency("grad_eclip", np.zeros((2, 2)), np.zeros((4, 4)), 0.1, 0.01, signed=-np.ones((2, 2)))
+    out = render_poll(cfg, job, {"ref": blank, "cand": blank}, True, set(), results, 0)
+    assert "empty map" in out[1] and "choose “lowers it”" in out[1]
+    tiny = np.array([[-0.001, 1.0], [0.0, 0.0]])  # 0.1 %: said, not rounded to nothing
+    faint = ImageSaliency("grad_eclip", np.maximum(tiny, 0), np.eye(4), 0.3, 0.01, signed=tiny, against=np.eye(4))
+    out = render_poll(cfg, job, {"ref": faint, "cand": faint}, True, set(), results, 0, "against")
+    assert "showing what lowers the score: under 1 % of the map's evidence" in out[1]
+
+
+def test_heat_ramps_tell_the_two_sides_apart():
+    from infocir.explain.render import heat_rgba, legend_uri
+
+    top_for = np.asarray(heat_rgba(np.ones((2, 2))))[0, 0]
+    top_against = np.asarray(heat_rgba(np.ones((2, 2)), "against"))[0, 0]
+    assert list(top_for) == [252, 255, 164, 255] and list(top_against) == [199, 233, 180, 255]
+    low = np.asarray(heat_rgba(np.array([[0.0, 1.0]]), "against"))[0, 0]
+    assert list(low) == [8, 29, 88, round(255 * 0.15)]  # the same alpha as the other ramp: low is see-through
+    assert legend_uri(20, 4, "against") != legend_uri(20, 4)
+    with pytest.raises(ValueError, match="evidence"):
+        heat_rgba(np.ones((2, 2)), "sideways")
+
+
 def test_cells_beating_random_compares_cell_means():
     from infocir.explain.evaluate import cells_beating_random
 

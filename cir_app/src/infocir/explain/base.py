@@ -181,9 +181,16 @@ class ImageExplainer(ABC):
     in_ui: ClassVar[bool] = True
     order: ClassVar[int] = 100  # position in listings (Grad-ECLIP first)
 
+    signed: ClassVar[bool] = False  # whether ``maps`` also gives the map before its ReLU (evidence against)
+
     @abstractmethod
     def grid(self, model, pixels: torch.Tensor, target: Target) -> np.ndarray:
         """Non-negative saliency [gh, gw] on the model's patch grid."""
+
+    def maps(self, model, pixels: torch.Tensor, target: Target) -> tuple[np.ndarray, np.ndarray | None]:
+        """(``grid``, the signed map it keeps the positive part of, or None) from one pass; explainers whose
+        published map is a ReLU'd sum (``signed = True``) override it, so the dashboard can show both sides."""
+        return self.grid(model, pixels, target), None
 
 
 EXPLAINERS: Registry[type[ImageExplainer]] = Registry("explainer", "infocir.explain")

@@ -80,20 +80,24 @@ class GradECLIP(ImageExplainer):
             raise ValueError(f"layers must be 0 (all) or positive, not {layers}")
         self.layers = layers
 
-    def grid(self, model, pixels, target: Target) -> np.ndarray:
-        import torch
+    signed = True
 
-        parts = self._contributions(model, pixels, target)
-        h = torch.relu(parts[0]) if len(parts) == 1 else torch.stack([torch.relu(c) for c in parts]).sum(0)
-        return self._on_grid(model, h)
+    def grid(self, model, pixels, target: Target) -> np.ndarray:
+        return self.maps(model, pixels, target)[0]
 
     def signed_grid(self, model, pixels, target: Target) -> np.ndarray:
         """The map before its ReLU (summed over the blocks): negative where a patch's values move the
         class token away from the target.  ``grid`` keeps only the positive part, so a map whose object
         reads against the target shows the background's small remainder; this says which it was."""
+        return self.maps(model, pixels, target)[1]
+
+    def maps(self, model, pixels, target: Target) -> tuple[np.ndarray, np.ndarray]:
+        """(the published map, the signed map) from one forward and backward."""
         import torch
 
-        return self._on_grid(model, torch.stack(self._contributions(model, pixels, target)).sum(0))
+        parts = self._contributions(model, pixels, target)
+        h = torch.relu(parts[0]) if len(parts) == 1 else torch.stack([torch.relu(c) for c in parts]).sum(0)
+        return self._on_grid(model, h), self._on_grid(model, torch.stack(parts).sum(0))
 
     def _contributions(self, model, pixels, target: Target) -> list:
         """Per block (first to last), Σ_h λ·g·V of every token but the class token, [1, n] each."""

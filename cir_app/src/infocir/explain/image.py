@@ -72,11 +72,29 @@ class ImageSaliency:
     score: float  # the target score of the unmodified image
     seconds: float
     target: str = "similarity to the composed query"  # what the score is, for captions and saved files
+    # Explainers whose map is a ReLU'd sum (``ImageExplainer.signed``): the map before the ReLU on the patch
+    # grid, and its negative part (the evidence *against* the score) aligned like ``aligned``.
+    signed: np.ndarray | None = None
+    against: np.ndarray | None = None
 
     @property
     def empty(self) -> bool:
         """No patch raises the score (a ReLU'd map that is zero everywhere): nothing to show."""
         return is_empty(self.grid)
+
+    @property
+    def against_share(self) -> float | None:
+        """The share of the signed map's absolute mass that lowers the score (0 … 1; None without a signed
+        map).  Above one half, most of what the explainer reads from the image points away from the target,
+        and the published (positive) map shows the smaller remainder."""
+        return None if self.signed is None else against_share(self.signed)
+
+
+def against_share(signed: np.ndarray) -> float:
+    """Σ max(−s, 0) / Σ |s| of a signed map (0 for a map that is zero everywhere)."""
+    s = np.asarray(signed, np.float64)
+    total = float(np.abs(s).sum())
+    return float(np.clip(-s, 0, None).sum()) / total if total > 0 else 0.0
 
 
 def is_empty(grid: np.ndarray) -> bool:
@@ -98,10 +116,19 @@ def explain_image(
     t0 = time.perf_counter()
     image = image.convert("RGB")
     pixels = bundle.pixels([image])
-    grid = np.nan_to_num(np.asarray(explainer.grid(bundle.model, pixels, target), np.float32))
+    grid, signed = explainer.maps(bundle.model, pixels, target)
+    grid = np.nan_to_num(np.asarray(grid, np.float32))
     with bundle.encoding():
         score = float(target(bundle.model.encode_image(pixels))[0])
-    aligned = align_to_image(
-        grid, image.size, bundle.preprocess_kind, display_size(image.size, max_side), bundle.targetpad_ratio
-    )
-    return ImageSaliency(explainer.name, grid, aligned, score, time.perf_counter() - t0)
+
+    def aligned(g: np.ndarray) -> np.ndarray:
+        return align_to_image(
+            g, image.size, bundle.preprocess_kind, display_size(image.size, max_side), bundle.targetpad_ratio
+        )
+
+    against = None
+    if signed is not None:
+        signed = np.nan_to_num(np.asarray(signed, np.float32))
+        against = aligned(np.clip(-signed, 0, None))  # alignment is linear: the negative part, aligned
+    seconds = time.perf_counter() - t0
+    return ImageSaliency(explainer.name, grid, aligned(grid), score, seconds, signed=signed, against=against)

@@ -9,48 +9,61 @@ import io
 import numpy as np
 from PIL import Image
 
-# A perceptually ordered dark-purple → red → yellow ramp (stops of an inferno-like map).
+# Ramps per side of the evidence (``EVIDENCE``): what raises the score in a perceptually ordered
+# dark-purple → red → yellow (inferno-like stops); what lowers it in dark-blue → teal → pale green
+# (YlGnBu-like stops), so the two are never mistaken for each other.
 _STOPS = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
-_COLOURS = np.array([[20, 11, 52], [120, 28, 109], [212, 72, 66], [250, 153, 8], [252, 255, 164]], np.float32)
+_RAMPS = {
+    "for": np.array([[20, 11, 52], [120, 28, 109], [212, 72, 66], [250, 153, 8], [252, 255, 164]], np.float32),
+    "against": np.array([[8, 29, 88], [37, 52, 148], [34, 94, 168], [65, 182, 196], [199, 233, 180]], np.float32),
+}
+EVIDENCE = {"for": "raises the score", "against": "lowers the score"}
 
 
-def heat_rgba(saliency: np.ndarray) -> Image.Image:
-    """Colour-mapped RGBA image of a non-negative map; alpha grows with saliency so that the
-    unimportant regions leave the original visible."""
+def heat_rgba(saliency: np.ndarray, evidence: str = "for") -> Image.Image:
+    """Colour-mapped RGBA image of a non-negative map, in ``evidence``'s ramp; alpha grows with saliency
+    so that the unimportant regions leave the original visible."""
+    if evidence not in _RAMPS:
+        raise ValueError(f"unknown evidence {evidence!r}; choose from {', '.join(_RAMPS)}")
+    colours = _RAMPS[evidence]
     s = np.asarray(saliency, np.float32)
     hi = float(s.max()) if s.size else 0.0
     n = s / hi if hi > 0 else np.zeros_like(s)
-    rgb = np.stack([np.interp(n, _STOPS, _COLOURS[:, c]) for c in range(3)], -1)
+    rgb = np.stack([np.interp(n, _STOPS, colours[:, c]) for c in range(3)], -1)
     alpha = 255 * np.clip(0.15 + 0.85 * n, 0, 1)
     return Image.fromarray(np.dstack([rgb, alpha]).astype(np.uint8), "RGBA")
 
 
-def heat_uri(sal) -> str:
-    """The heat layer of an ImageSaliency as a PNG data URI, encoded once per map (the panel polls
-    several times a second; re-encoding on every poll made the polls pile up)."""
-    cached = getattr(sal, "_heat_uri", None)
+def heat_uri(sal, evidence: str = "for") -> str:
+    """The heat layer of an ImageSaliency as a PNG data URI, encoded once per map and side (the panel
+    polls several times a second; re-encoding on every poll made the polls pile up).  ``against`` shows
+    the map's negative part (``ImageSaliency.against``); a map without one falls back to ``for``."""
+    layer = sal.against if evidence == "against" and getattr(sal, "against", None) is not None else None
+    key = "against" if layer is not None else "for"
+    cached = getattr(sal, "_heat_uris", None)
     if cached is None:
-        cached = png_data_uri(heat_rgba(sal.aligned))
-        sal._heat_uri = cached
-    return cached
+        cached = sal._heat_uris = {}
+    if key not in cached:
+        cached[key] = png_data_uri(heat_rgba(sal.aligned if layer is None else layer, key))
+    return cached[key]
 
 
-def legend_rgba(height: int = 160, width: int = 14) -> Image.Image:
+def legend_rgba(height: int = 160, width: int = 14, evidence: str = "for") -> Image.Image:
     """The colour scale of ``heat_rgba`` as a vertical strip, high at the top: the same ramp and the same
     alpha, so the legend looks like the maps it explains (each map is scaled to its own maximum)."""
     ramp = np.linspace(1.0, 0.0, max(2, int(height)), dtype=np.float32)[:, None].repeat(max(1, int(width)), 1)
-    return heat_rgba(ramp)
+    return heat_rgba(ramp, evidence)
 
 
-def legend_uri(height: int = 160, width: int = 14) -> str:
-    """``legend_rgba`` as a PNG data URI (built once per process)."""
-    key = (int(height), int(width))
+def legend_uri(height: int = 160, width: int = 14, evidence: str = "for") -> str:
+    """``legend_rgba`` as a PNG data URI (built once per process and ramp)."""
+    key = (int(height), int(width), evidence)
     if key not in _LEGENDS:
-        _LEGENDS[key] = png_data_uri(legend_rgba(height, width))
+        _LEGENDS[key] = png_data_uri(legend_rgba(height, width, evidence))
     return _LEGENDS[key]
 
 
-_LEGENDS: dict[tuple[int, int], str] = {}
+_LEGENDS: dict[tuple[int, int, str], str] = {}
 
 
 def png_data_uri(image: Image.Image) -> str:
@@ -70,7 +83,12 @@ def save_saliency(sal, image: Image.Image, out_dir, stem: str) -> list:
     png, npy = out / f"{safe}.png", out / f"{safe}.npy"
     blend(image, sal.aligned).save(png)
     np.save(npy, np.asarray(sal.grid, np.float32))
-    return [png, npy]
+    written = [png, npy]
+    if getattr(sal, "signed", None) is not None:
+        # the map before its ReLU: where the image's evidence lowers the score too (negative values)
+        written.append(out / f"{safe}-signed.npy")
+        np.save(written[-1], np.asarray(sal.signed, np.float32))
+    return written
 
 
 def blend(image: Image.Image, saliency: np.ndarray, opacity: float = 0.6) -> Image.Image:

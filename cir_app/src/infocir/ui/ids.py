@@ -95,6 +95,9 @@ F_CAND_IMG = "explain-cand-img"
 F_CAND_HEAT = "explain-cand-heat"
 F_CAND_CAPTION = "explain-cand-caption"
 F_CAND_MASK = "explain-cand-mask"  # the outline of the region the query text refers to (explain.segmentation)
+F_EVIDENCE = "explain-evidence"  # radio: show what raises the score ("for") or what lowers it ("against")
+F_LEGEND = "explain-legend"  # F1's colour-scale strip (its ramp follows F_EVIDENCE)
+F_ZOOM_LEGEND = "explain-zoom-legend"
 F_SEGMENT = "explain-segment"  # checklist: ["on"] = outline that region on the shown candidate
 F_TOKENS = "explain-tokens"
 F_TOKENS_NOTE = "explain-tokens-note"

@@ -521,6 +521,24 @@ def overlay(
     )
 
 
+def evidence_options(explainer: str) -> list[dict]:
+    """F1's evidence choices; "lowers it" only for explainers with a signed map (``ImageExplainer.signed``),
+    so the choice is never offered where it would change nothing."""
+    from infocir.explain.base import EXPLAINERS
+
+    cls = EXPLAINERS.get(explainer or "")
+    signed = cls is not None and bool(cls.signed)
+    return [
+        {"label": " raises the score", "value": "for"},
+        {
+            "label": " lowers it",
+            "value": "against",
+            "disabled": not signed,
+            "title": "" if signed else "this explainer's map has no sign: it shows only what raises the score",
+        },
+    ]
+
+
 def saliency_legend() -> html.Div:
     """F1's colour scale: the maps' own ramp (``explain.render.legend_uri``), high at the top."""
     from infocir.explain.render import legend_uri
@@ -528,7 +546,12 @@ def saliency_legend() -> html.Div:
     return html.Div(
         [
             html.Span("high", className="legend-end"),
-            html.Img(src=legend_uri(150, 14), className="legend-strip", alt="saliency colour scale, high at the top"),
+            html.Img(
+                id=ids.F_LEGEND,
+                src=legend_uri(150, 14),
+                className="legend-strip",
+                alt="saliency colour scale, high at the top",
+            ),
             html.Span("low", className="legend-end"),
         ],
         className="saliency-legend",
@@ -557,7 +580,10 @@ def zoom_modal() -> html.Div:
                             [
                                 html.Span("high", className="legend-end"),
                                 html.Img(
-                                    src=legend_uri(400, 18), className="legend-strip", alt="saliency colour scale"
+                                    id=ids.F_ZOOM_LEGEND,
+                                    src=legend_uri(400, 18),
+                                    className="legend-strip",
+                                    alt="saliency colour scale",
                                 ),
                                 html.Span("low", className="legend-end"),
                             ],
@@ -650,6 +676,20 @@ def explanation_panel(cfg: AppConfig) -> html.Section:
                 className="ctl",
             ),
             html.Div(
+                [
+                    html.Label("Evidence", htmlFor=ids.F_EVIDENCE),
+                    dcc.RadioItems(
+                        id=ids.F_EVIDENCE,
+                        value="for",
+                        inline=True,
+                        options=evidence_options(cfg.saliency.explainer),
+                    ),
+                ],
+                className="ctl evidence",
+                title="the map's patches that raise the score (the published map), or those that lower it "
+                "(the part its ReLU drops; explainers with a signed map)",
+            ),
+            html.Div(
                 dcc.Checklist(
                     id=ids.F_SEGMENT,
                     options=[
@@ -707,7 +747,8 @@ def explanation_panel(cfg: AppConfig) -> html.Section:
                                         id=ids.F_SAVE,
                                         className="ghost",
                                         n_clicks=0,
-                                        title="write both maps as PNG and their patch grids as .npy to "
+                                        title="write both maps as PNG and their patch grids as .npy "
+                                        "(signed maps also before the ReLU) to "
                                         f"{cfg.saliency.output_dir}",
                                     ),
                                 ],

@@ -197,11 +197,33 @@ def _cand_caption(results: dict, index: int, score: float | None = None) -> str:
     return f"rank {index + 1}/{len(results['ids'])} · {name} · {results['classes'][index]}{sim}"
 
 
-def _empty_note(saliency) -> str:
-    """Caption text for a map with nothing on it, so a blank overlay is not read as 'no answer yet'."""
-    if not saliency.empty:
-        return ""
-    return f" · empty map: no patch raises this score for {LABELS.get(saliency.explainer, saliency.explainer)}"
+AGAINST_HINT = 0.5  # above this share of the signed map's mass lowering the score, the caption says so
+
+
+def _evidence_note(saliency, evidence: str = "for") -> str:
+    """Caption text for the side of the evidence shown: a blank "raises" map is not read as 'no answer yet',
+    and a map whose evidence mostly lowers the score says so (its published map is the small remainder)."""
+    label = LABELS.get(saliency.explainer, saliency.explainer)
+    share = getattr(saliency, "against_share", None)
+    if evidence == "against":
+        if share is None:
+            return f" · {label} has no signed map: showing what raises the score"
+        if share == 0:
+            return " · nothing in this image lowers the score"
+        return f" · showing what lowers the score: {_percent(share)} of the map's evidence"
+    if saliency.empty:
+        return f" · empty map: no patch raises this score for {label}" + (" (choose “lowers it”)" if share else "")
+    if share is not None and share > AGAINST_HINT:
+        return (
+            f" · {_percent(share)} of the map's evidence lowers the score: shown is the {_percent(1 - share)} "
+            "that raises it (choose “lowers it”)"
+        )
+    return ""
+
+
+def _percent(share: float) -> str:
+    """A share as a whole percentage; a small non-zero share is not rounded away to "0 %"."""
+    return "under 1 %" if 0 < share < 0.005 else f"{100 * share:.0f} %"
 
 
 def _visible(job) -> tuple[list[str], dict[str, str]]:
@@ -210,9 +232,10 @@ def _visible(job) -> tuple[list[str], dict[str, str]]:
     return names, {n: e for n, e in job.errors.items() if n in names}
 
 
-def render_poll(sal, job, r: dict, finished: bool, sent: set, results, index) -> tuple:
-    """The panel's outputs for a snapshot of the job; maps and word bars are sent only once.  The last item
-    is the candidate's text-region outline (``NO_HEAT`` when the job has none)."""
+def render_poll(sal, job, r: dict, finished: bool, sent: set, results, index, evidence: str = "for") -> tuple:
+    """The panel's outputs for a snapshot of the job; maps and word bars are sent only once.  ``evidence``:
+    which side of the maps to show (``explain.render.EVIDENCE``).  The last item is the candidate's
+    text-region outline (``NO_HEAT`` when the job has none)."""
     from infocir.explain.render import png_data_uri
     from infocir.explain.segmentation import outline_rgba
 
@@ -221,7 +244,7 @@ def render_poll(sal, job, r: dict, finished: bool, sent: set, results, index) ->
     ref, cand, tok, seg = r.get("ref"), r.get("cand"), r.get("tokens"), r.get("seg")
     ref_caption = (
         f"reference · {LABELS.get(ref.explainer, ref.explainer)} of {ref.target} ({ref.score:.3f}) · "
-        f"{ref.seconds:.2f} s{_empty_note(ref)}"
+        f"{ref.seconds:.2f} s{_evidence_note(ref, evidence)}"
         if ref
         else ("reference maps are off (saliency.generate_reference)" if not sal.generate_reference else "")
     )
@@ -243,12 +266,12 @@ def render_poll(sal, job, r: dict, finished: bool, sent: set, results, index) ->
     def heat(name: str, x):
         if x is None:
             return NO_HEAT
-        return no_update if name in sent else heat_uri(x)
+        return no_update if name in sent else heat_uri(x, evidence)
 
     cand_caption = no_update
     if cand is not None and results and results.get("ids"):
         cand_caption = _cand_caption(results, min(index or 0, len(results["ids"]) - 1), cand.score)
-        cand_caption += _empty_note(cand)
+        cand_caption += _evidence_note(cand, evidence)
         if seg is not None:
             cand_caption += f" · outlined: “{seg.text}”, {100 * seg.area:.0f} % of the image ({seg.provider})"
     mask = NO_HEAT if seg is None else (no_update if "seg" in sent else png_data_uri(outline_rgba(seg.mask)))
@@ -284,6 +307,7 @@ def register(app: Dash, s: Services) -> None:
         Input(ids.URL, "pathname"),
     )
     register_f1(app, s)
+    register_evidence(app)
     polling.register_gate(app, ids.F_POLL)
     register_zoom(app)
     register_f3(app, s)
@@ -358,13 +382,14 @@ def register_f1(app: Dash, s: Services) -> None:
         Output(polling.answered(ids.F_POLL), "data"),
         Input(polling.tick(ids.F_POLL), "data"),
         Input(ids.F_JOB, "data"),
+        Input(ids.F_EVIDENCE, "value"),
         State(ids.RESULTS_STORE, "data"),
         State(ids.F_INDEX, "data"),
         State(ids.F_SHOWN, "data"),
         State(ids.SESSION, "data"),
         prevent_initial_call=True,
     )
-    def _poll(tick, job_id, results, index, shown, session):
+    def _poll(tick, job_id, evidence, results, index, shown, session):
         s.claim(session, "explain", job_id)  # the page shows this job: older ones it never saw stop
         job = s.jobs.get(job_id)
         if job is None:
@@ -389,8 +414,10 @@ def register_f1(app: Dash, s: Services) -> None:
         finished = job.finished
         r = dict(job.results)
         sent = set((shown or {}).get("steps", [])) if (shown or {}).get("job") == job_id else set()
+        if ctx.triggered_id == ids.F_EVIDENCE:
+            sent -= {"ref", "cand"}  # the other side of the same maps: send both layers again (cached, no job)
         return (
-            *render_poll(sal, job, r, finished, sent, results, index),
+            *render_poll(sal, job, r, finished, sent, results, index, evidence or "for"),
             {"job": job_id, "steps": sorted(sent | set(r))},
             tick,
         )
@@ -420,6 +447,34 @@ def register_f1(app: Dash, s: Services) -> None:
         except Exception as exc:
             return user_message(exc, "Saving the maps")
         return f"Saved {len(written)} files to {written[0].parent}: " + ", ".join(p.name for p in written)
+
+
+def register_evidence(app: Dash) -> None:
+    """F1's evidence choice: offered per explainer (only signed maps have a side that lowers the score),
+    and the colour scales switch to the chosen side's ramp."""
+    from infocir.explain.render import legend_uri
+    from infocir.ui.layout import evidence_options
+
+    @app.callback(
+        Output(ids.F_EVIDENCE, "options"),
+        Output(ids.F_EVIDENCE, "value"),
+        Input(ids.F_EXPLAINER, "value"),
+        State(ids.F_EVIDENCE, "value"),
+    )
+    def _options(explainer, evidence):
+        options = evidence_options(explainer)
+        offered = {o["value"] for o in options if not o.get("disabled")}
+        return options, (no_update if evidence in offered else "for")
+
+    @app.callback(
+        Output(ids.F_LEGEND, "src"),
+        Output(ids.F_ZOOM_LEGEND, "src"),
+        Input(ids.F_EVIDENCE, "value"),
+        prevent_initial_call=True,
+    )
+    def _legend(evidence):
+        side = "against" if evidence == "against" else "for"
+        return legend_uri(150, 14, side), legend_uri(400, 18, side)
 
 
 def register_zoom(app: Dash) -> None:
