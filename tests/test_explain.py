@@ -405,7 +405,11 @@ def test_explain_eval_random_floor_averages_draws_and_counts_paired_wins(world_e
         for role, cell in roles.items():
             sel = [r for r in rows if r["attribute"] == attr and r["role"] == role]
             assert cell["object_against"] == sum(r["grad_eclip"]["object_contribution"] < 0 for r in sel)
-    assert "object_contribution" not in rows[1]["random"]  # the random map has no sign to read
+            assert cell["mostly_against"] == sum(r["grad_eclip"]["against_share"] > 0.5 for r in sel)
+    raw = create_explainer("grad_eclip").signed_grid(b.model, pixels, target)
+    neg = -raw[raw < 0].sum()
+    assert rows[1]["grad_eclip"]["against_share"] == pytest.approx(neg / np.abs(raw).sum(), rel=1e-5)
+    assert "object_contribution" not in rows[1]["random"] and "against_share" not in rows[1]["random"]
     with pytest.raises(ValueError, match="random_draws"):
         explain_eval(engine, queries, random_draws=0)
 

@@ -608,10 +608,17 @@ def cmd_explain_eval(cfg: AppConfig, args) -> int:
         if any("object_against" in cell for roles in by_attr.values() for cell in roles.values())
     }
     if signed:
-        print("maps whose object lowers the score (its map before the ReLU averages < 0 there), reference | top-1:")
+        print(
+            "maps whose object lowers the score (its map before the ReLU averages < 0 there), and in brackets "
+            "those whose evidence lowers it by more than half (panel F's caption, no mask), reference | top-1:"
+        )
         for name, by_attr in signed.items():
             for attr, roles in by_attr.items():
-                cells = [f"{r['object_against']}/{r['maps']}" for r in (roles.get("reference"), roles.get("top1")) if r]
+                cells = [
+                    f"{r['object_against']}/{r['maps']} ({r.get('mostly_against', 0)})"
+                    for r in (roles.get("reference"), roles.get("top1"))
+                    if r
+                ]
                 print(f"  {name:<16} {attr:<11} " + " | ".join(cells))
     print("token attribution vs exact word occlusion:")
     for name, r in res["tokens"].items():

@@ -10,7 +10,7 @@ import numpy as np
 
 from infocir.explain.base import create_explainer, similarity_target
 from infocir.explain.faithfulness import Curves, deletion_insertion, mask_mass, object_contribution
-from infocir.explain.image import align_to_image, is_empty
+from infocir.explain.image import MOSTLY_AGAINST, against_share, align_to_image, is_empty
 from infocir.explain.service import text_prompt
 from infocir.explain.text_attribution import TOKEN_METHODS
 
@@ -93,7 +93,8 @@ def explain_eval(
                 rows[name]["deletion"].append(curves.deletion_auc)
                 rows[name]["insertion"].append(curves.insertion_auc)
                 ratio = float("nan")
-                figures: dict[str, float] = {}
+                # the share of a signed map's evidence that lowers the score: panel F's caption, no mask needed
+                figures: dict[str, float] = {} if signed_grid is None else {"against_share": against_share(signed_grid)}
                 if masks is not None and image_id in masks:
                     aligned = align_to_image(grid, image.size, b.preprocess_kind, target_ratio=b.targetpad_ratio)
                     frac, area = mask_mass(aligned, masks[image_id])
@@ -107,7 +108,7 @@ def explain_eval(
                             b.preprocess_kind,
                             target_ratio=b.targetpad_ratio,
                         )
-                        figures = object_contribution(signed, masks[image_id])
+                        figures |= object_contribution(signed, masks[image_id])
                 map_rows[-1][name] = {
                     "mass_ratio": ratio,
                     "deletion_auc": curves.deletion_auc,
@@ -179,6 +180,9 @@ def _breakdown(map_rows: list[dict], explainers: tuple[str, ...]) -> dict:
             signs = [r[name]["object_contribution"] for r in sel if "object_contribution" in r[name]]
             if signs:  # an explainer with a signed map: on how many maps the object reads against the target
                 cell["object_against"] = int(sum(v < 0 for v in signs))
+            shares = [r[name]["against_share"] for r in sel if "against_share" in r[name]]
+            if shares:  # … and on how many panel F says most of the evidence lowers the score (no mask)
+                cell["mostly_against"] = int(sum(v > MOSTLY_AGAINST for v in shares))
             if "random" in explainers and name != "random":
                 # paired: the same image's random floor (lower deletion, higher insertion wins)
                 cell["deletion_beats_random"] = int(

@@ -90,6 +90,9 @@ class ImageSaliency:
         return None if self.signed is None else against_share(self.signed)
 
 
+MOSTLY_AGAINST = 0.5  # above this share of a signed map's evidence lowering the score, panel F says so
+
+
 def against_share(signed: np.ndarray) -> float:
     """Σ max(−s, 0) / Σ |s| of a signed map (0 for a map that is zero everywhere)."""
     s = np.asarray(signed, np.float64)

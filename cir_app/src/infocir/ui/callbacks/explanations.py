@@ -9,6 +9,7 @@ from __future__ import annotations
 from dash import Dash, Input, Output, State, ctx, no_update
 
 from infocir.explain.base import list_explainers
+from infocir.explain.image import MOSTLY_AGAINST
 from infocir.explain.rank_delta import largest_changes, rank_delta_table
 from infocir.explain.render import heat_uri
 from infocir.explain.service import fallback_query_vector
@@ -197,9 +198,6 @@ def _cand_caption(results: dict, index: int, score: float | None = None) -> str:
     return f"rank {index + 1}/{len(results['ids'])} · {name} · {results['classes'][index]}{sim}"
 
 
-AGAINST_HINT = 0.5  # above this share of the signed map's mass lowering the score, the caption says so
-
-
 def _evidence_note(saliency, evidence: str = "for") -> str:
     """Caption text for the side of the evidence shown: a blank "raises" map is not read as 'no answer yet',
     and a map whose evidence mostly lowers the score says so (its published map is the small remainder)."""
@@ -213,7 +211,7 @@ def _evidence_note(saliency, evidence: str = "for") -> str:
         return f" · showing what lowers the score: {_percent(share)} of the map's evidence"
     if saliency.empty:
         return f" · empty map: no patch raises this score for {label}" + (" (choose “lowers it”)" if share else "")
-    if share is not None and share > AGAINST_HINT:
+    if share is not None and share > MOSTLY_AGAINST:
         return (
             f" · {_percent(share)} of the map's evidence lowers the score: shown is the {_percent(1 - share)} "
             "that raises it (choose “lowers it”)"
