@@ -229,7 +229,7 @@ def test_reference_map_follows_the_shown_candidate_and_saves(dash_page, engine_c
 
 
 def test_evidence_switch_shows_what_lowers_the_score(dash_page, app, tmp_path):
-    """F1's "Evidence" radio: clicking "lowers it" swaps both maps and the colour scale for the part of
+    """F1's "Evidence on the score" radio: clicking "lowers" swaps both maps and the colour scale for the part of
     Grad-ECLIP's map its ReLU drops, and the captions say which side is shown; an explainer without a
     sign (rollout) disables the choice and goes back to what raises the score."""
     d = start_and_search(dash_page, app, "make it red", 6)
@@ -238,25 +238,40 @@ def test_evidence_switch_shows_what_lowers_the_score(dash_page, app, tmp_path):
     assert wait_until(lambda: src("explain-ref-heat").startswith("data:image/png"), 60)
     assert wait_until(lambda: src("explain-cand-heat").startswith("data:image/png"), 60)
     assert wait_until(lambda: "sim " in text("explain-cand-caption"), 30)
-    ref_for, cand_for, legend_for = src("explain-ref-heat"), src("explain-cand-heat"), src("explain-legend")
+    legend = lambda: d.find_element(By.CSS_SELECTOR, "#explain-legend img").get_attribute("src")  # noqa: E731
+    ref_for, cand_for, legend_for = src("explain-ref-heat"), src("explain-cand-heat"), legend()
     assert "showing what lowers" not in text("explain-ref-caption")
     click_fresh(d, "#explain-evidence input[value='against']")
-    assert wait_until(lambda: "lowers the score" in text("explain-cand-caption"), 30)
-    assert wait_until(lambda: "lowers the score" in text("explain-ref-caption"), 30)
+    # (the "raises" caption may itself say that most evidence lowers the score: wait for the side's own words)
+    shown = ("showing what lowers the score", "nothing in this image lowers")
+    assert wait_until(lambda: any(w in text("explain-cand-caption") for w in shown), 30)
+    assert wait_until(lambda: any(w in text("explain-ref-caption") for w in shown), 30)
     assert src("explain-ref-heat") != ref_for and src("explain-cand-heat") != cand_for
-    assert src("explain-legend") != legend_for
+    legend_against = legend()
+    assert legend_against != legend_for
     d.save_screenshot(str(tmp_path / "evidence-against.png"))
+    # both sides in one layer, with a legend from "raises" (top) to "lowers" (bottom)
+    ref_against = src("explain-ref-heat")
+    click_fresh(d, "#explain-evidence input[value='both']")
+    assert wait_until(lambda: "blue lowers it" in text("explain-ref-caption"), 30)
+    assert src("explain-ref-heat") not in (ref_for, ref_against) and legend() not in (legend_for, legend_against)
+    assert text("explain-legend").split() == ["raises", "lowers"]
+    click_fresh(d, "#explain-evidence input[value='against']")
+    assert wait_until(lambda: any(w in text("explain-ref-caption") for w in shown), 30)
+    assert text("explain-legend").split() == ["high", "low"]
     # the choice stays while browsing: the next candidate's map arrives on the same side
     click_fresh(d, "#explain-next")
     assert wait_until(lambda: "rank 2/6" in text("explain-cand-caption"), 30)
-    assert wait_until(lambda: "lowers the score" in text("explain-cand-caption"), 60)
+    assert wait_until(lambda: any(w in text("explain-cand-caption") for w in shown), 60)
     choose(d, "explain-explainer", "Attention rollout")
     against = lambda: d.find_element(By.CSS_SELECTOR, "#explain-evidence input[value='against']")  # noqa: E731
     assert wait_until(lambda: not against().is_enabled(), 30)
     assert d.find_element(By.CSS_SELECTOR, "#explain-evidence input[value='for']").is_selected()
-    assert wait_until(lambda: src("explain-legend") == legend_for, 30)
+    assert wait_until(lambda: legend() == legend_for, 30)
+    assert d.find_element(By.CSS_SELECTOR, "#explain-evidence input[value='both']").get_attribute("disabled")
     assert wait_until(lambda: "Attention rollout of" in text("explain-ref-caption"), 60)
-    assert "lowers" not in text("explain-ref-caption") and "lowers" not in text("explain-cand-caption")
+    captions = text("explain-ref-caption") + text("explain-cand-caption")
+    assert not any(w in captions for w in (*shown, "blue lowers", "lowers the score"))  # rollout has no sign
     assert not server_errors(dash_page)
 
 

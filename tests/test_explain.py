@@ -401,11 +401,16 @@ def test_explain_eval_random_floor_averages_draws_and_counts_paired_wins(world_e
     m = masks[rows[1]["image"]].astype(bool)
     assert rows[1]["grad_eclip"]["object_contribution"] == pytest.approx(float(signed[m].mean()), abs=1e-6)
     assert rows[1]["grad_eclip"]["background_contribution"] == pytest.approx(float(signed[~m].mean()), abs=1e-6)
+    magnitude = np.abs(signed)
+    by_hand = (magnitude[m].sum() / magnitude.sum()) / m.mean()  # |s|'s share on the object over its area
+    assert rows[1]["grad_eclip"]["abs_mass_ratio"] == pytest.approx(float(by_hand), rel=1e-5)
     for attr, roles in res["by_query_type"]["grad_eclip"].items():
         for role, cell in roles.items():
             sel = [r for r in rows if r["attribute"] == attr and r["role"] == role]
             assert cell["object_against"] == sum(r["grad_eclip"]["object_contribution"] < 0 for r in sel)
             assert cell["mostly_against"] == sum(r["grad_eclip"]["against_share"] > 0.5 for r in sel)
+            ratios = [r["grad_eclip"]["abs_mass_ratio"] for r in sel if not np.isnan(r["grad_eclip"]["abs_mass_ratio"])]
+            assert cell["abs_mass_ratio_median"] == pytest.approx(float(np.median(ratios)))
     raw = create_explainer("grad_eclip").signed_grid(b.model, pixels, target)
     neg = -raw[raw < 0].sum()
     assert rows[1]["grad_eclip"]["against_share"] == pytest.approx(neg / np.abs(raw).sum(), rel=1e-5)
@@ -467,7 +472,7 @@ def test_explained_image_keeps_both_sides_of_a_signed_map(demo, tmp_path):
 
 
 def test_panel_f_captions_name_the_side_of_the_evidence_shown():
-    """Panel F says when most of a map's evidence lowers the score, and "lowers it" sends the negative
+    """Panel F says when most of a map's evidence lowers the score, and "lowers" sends the negative
     part's layer in its own ramp; an explainer without a sign says it shows what raises the score."""
     from types import SimpleNamespace
 
@@ -492,11 +497,16 @@ def test_panel_f_captions_name_the_side_of_the_evidence_shown():
     out = render_poll(cfg, job, {"ref": against, "cand": mostly_for}, True, set(), results, 0, "against")
     assert "showing what lowers the score: 75 %" in out[1] and "showing what lowers the score: 20 %" in out[3]
     assert out[0] == heat_uri(against, "against") != heat_uri(against, "for")
+    out = render_poll(cfg, job, {"ref": against, "cand": mostly_for}, True, set(), results, 0, "both")
+    assert "warm raises the score, blue lowers it: 75 %" in out[1] and "blue lowers it: 20 %" in out[3]
+    assert out[0] == heat_uri(against, "both") not in (heat_uri(against, "for"), heat_uri(against, "against"))
+    out = render_poll(cfg, job, {"ref": rollout, "cand": rollout}, True, set(), results, 0, "both")
+    assert "Attention rollout has no signed map" in out[1] and out[0] == heat_uri(rollout, "for")
     out = render_poll(cfg, job, {"ref": rollout, "cand": rollout}, True, set(), results, 0, "against")
     assert "Attention rollout has no signed map" in out[1] and out[0] == heat_uri(rollout, "for")
     blank = ImageSaliency("grad_eclip", np.zeros((2, 2)), np.zeros((4, 4)), 0.1, 0.01, signed=-np.ones((2, 2)))
     out = render_poll(cfg, job, {"ref": blank, "cand": blank}, True, set(), results, 0)
-    assert "empty map" in out[1] and "choose “lowers it”" in out[1]
+    assert "empty map" in out[1] and "choose “lowers”" in out[1]
     tiny = np.array([[-0.001, 1.0], [0.0, 0.0]])  # 0.1 %: said, not rounded to nothing
     faint = ImageSaliency("grad_eclip", np.maximum(tiny, 0), np.eye(4), 0.3, 0.01, signed=tiny, against=np.eye(4))
     out = render_poll(cfg, job, {"ref": faint, "cand": faint}, True, set(), results, 0, "against")
@@ -512,6 +522,11 @@ def test_heat_ramps_tell_the_two_sides_apart():
     low = np.asarray(heat_rgba(np.array([[0.0, 1.0]]), "against"))[0, 0]
     assert list(low) == [8, 29, 88, round(255 * 0.15)]  # the same alpha as the other ramp: low is see-through
     assert legend_uri(20, 4, "against") != legend_uri(20, 4)
+    # both sides in one layer: the sign picks the ramp, the largest magnitude sets the scale for both
+    both = np.asarray(heat_rgba(np.array([[2.0, -2.0, -1.0, 0.0]]), "both"))[0]
+    assert list(both[0]) == [252, 255, 164, 255] and list(both[1]) == [199, 233, 180, 255]
+    assert list(both[2, :3]) == [34, 94, 168] and both[2, 3] == int(255 * (0.15 + 0.85 * 0.5))  # half: mid (truncated)
+    assert list(both[3]) == [20, 11, 52, round(255 * 0.15)]  # zero: the see-through bottom of the warm ramp
     with pytest.raises(ValueError, match="evidence"):
         heat_rgba(np.ones((2, 2)), "sideways")
 

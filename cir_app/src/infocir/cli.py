@@ -609,13 +609,15 @@ def cmd_explain_eval(cfg: AppConfig, args) -> int:
     }
     if signed:
         print(
-            "maps whose object lowers the score (its map before the ReLU averages < 0 there), and in brackets "
-            "those whose evidence lowers it by more than half (panel F's caption, no mask), reference | top-1:"
+            "maps whose object lowers the score (its map before the ReLU averages < 0 there), in brackets those "
+            "whose evidence lowers it by more than half (panel F's caption, no mask), then the mass/area of the "
+            "signed map's magnitude |s| (evidence of either sign on the object), reference | top-1:"
         )
         for name, by_attr in signed.items():
             for attr, roles in by_attr.items():
                 cells = [
-                    f"{r['object_against']}/{r['maps']} ({r.get('mostly_against', 0)})"
+                    f"{r['object_against']}/{r['maps']} ({r.get('mostly_against', 0)}) "
+                    f"{r['abs_mass_ratio_median']:5.2f}"
                     for r in (roles.get("reference"), roles.get("top1"))
                     if r
                 ]

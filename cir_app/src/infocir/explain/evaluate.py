@@ -180,6 +180,8 @@ def _breakdown(map_rows: list[dict], explainers: tuple[str, ...]) -> dict:
             signs = [r[name]["object_contribution"] for r in sel if "object_contribution" in r[name]]
             if signs:  # an explainer with a signed map: on how many maps the object reads against the target
                 cell["object_against"] = int(sum(v < 0 for v in signs))
+                magnitudes = [r[name]["abs_mass_ratio"] for r in sel if not np.isnan(r[name]["abs_mass_ratio"])]
+                cell["abs_mass_ratio_median"] = float(np.median(magnitudes)) if magnitudes else float("nan")
             shares = [r[name]["against_share"] for r in sel if "against_share" in r[name]]
             if shares:  # … and on how many panel F says most of the evidence lowers the score (no mask)
                 cell["mostly_against"] = int(sum(v > MOSTLY_AGAINST for v in shares))

@@ -127,10 +127,14 @@ def mask_mass(saliency: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
 
 def object_contribution(signed: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     """Mean of a signed map (aligned to the image) over the object's pixels and over the rest: a negative
-    object mean says the object's values lower the score, so the ReLU'd map can only show the rest."""
+    object mean says the object's values lower the score, so the ReLU'd map can only show the rest.  And
+    the mass/area of its magnitude |s| (``abs_mass_ratio``): whether the evidence, of either sign, is on
+    the object."""
     m = np.asarray(mask, bool)
     s = np.asarray(signed, np.float64)
+    frac, area = mask_mass(np.abs(s), m)
     return {
         "object_contribution": float(s[m].mean()) if m.any() else float("nan"),
         "background_contribution": float(s[~m].mean()) if (~m).any() else float("nan"),
+        "abs_mass_ratio": frac / area if area > 0 else float("nan"),  # frac is nan for a map zero everywhere
     }

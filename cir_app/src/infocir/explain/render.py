@@ -17,19 +17,25 @@ _RAMPS = {
     "for": np.array([[20, 11, 52], [120, 28, 109], [212, 72, 66], [250, 153, 8], [252, 255, 164]], np.float32),
     "against": np.array([[8, 29, 88], [37, 52, 148], [34, 94, 168], [65, 182, 196], [199, 233, 180]], np.float32),
 }
-EVIDENCE = {"for": "raises the score", "against": "lowers the score"}
+EVIDENCE = {"for": "raises the score", "against": "lowers the score", "both": "raises (warm) and lowers (blue)"}
 
 
 def heat_rgba(saliency: np.ndarray, evidence: str = "for") -> Image.Image:
-    """Colour-mapped RGBA image of a non-negative map, in ``evidence``'s ramp; alpha grows with saliency
-    so that the unimportant regions leave the original visible."""
-    if evidence not in _RAMPS:
-        raise ValueError(f"unknown evidence {evidence!r}; choose from {', '.join(_RAMPS)}")
-    colours = _RAMPS[evidence]
+    """Colour-mapped RGBA image of a map, in ``evidence``'s ramp; alpha grows with saliency so that the
+    unimportant regions leave the original visible.  ``for`` and ``against`` take a non-negative map;
+    ``both`` a signed one: positive values in the ``for`` ramp, negative in the ``against`` ramp, both
+    scaled to the largest magnitude so the two sides compare."""
+    if evidence not in EVIDENCE:
+        raise ValueError(f"unknown evidence {evidence!r}; choose from {', '.join(EVIDENCE)}")
     s = np.asarray(saliency, np.float32)
-    hi = float(s.max()) if s.size else 0.0
-    n = s / hi if hi > 0 else np.zeros_like(s)
-    rgb = np.stack([np.interp(n, _STOPS, colours[:, c]) for c in range(3)], -1)
+    mag = np.abs(s) if evidence == "both" else s
+    hi = float(mag.max()) if s.size else 0.0
+    n = mag / hi if hi > 0 else np.zeros_like(s)
+
+    def ramp(side: str) -> np.ndarray:
+        return np.stack([np.interp(n, _STOPS, _RAMPS[side][:, c]) for c in range(3)], -1)
+
+    rgb = np.where((s < 0)[..., None], ramp("against"), ramp("for")) if evidence == "both" else ramp(evidence)
     alpha = 255 * np.clip(0.15 + 0.85 * n, 0, 1)
     return Image.fromarray(np.dstack([rgb, alpha]).astype(np.uint8), "RGBA")
 
@@ -37,21 +43,24 @@ def heat_rgba(saliency: np.ndarray, evidence: str = "for") -> Image.Image:
 def heat_uri(sal, evidence: str = "for") -> str:
     """The heat layer of an ImageSaliency as a PNG data URI, encoded once per map and side (the panel
     polls several times a second; re-encoding on every poll made the polls pile up).  ``against`` shows
-    the map's negative part (``ImageSaliency.against``); a map without one falls back to ``for``."""
-    layer = sal.against if evidence == "against" and getattr(sal, "against", None) is not None else None
-    key = "against" if layer is not None else "for"
+    the map's negative part (``ImageSaliency.against``), ``both`` the signed map (the published map minus
+    that part: alignment is linear); a map without a sign falls back to ``for``."""
+    against = getattr(sal, "against", None)
+    key = evidence if evidence in ("against", "both") and against is not None else "for"
     cached = getattr(sal, "_heat_uris", None)
     if cached is None:
         cached = sal._heat_uris = {}
     if key not in cached:
-        cached[key] = png_data_uri(heat_rgba(sal.aligned if layer is None else layer, key))
+        layer = {"for": lambda: sal.aligned, "against": lambda: against, "both": lambda: sal.aligned - against}[key]
+        cached[key] = png_data_uri(heat_rgba(layer(), key))
     return cached[key]
 
 
 def legend_rgba(height: int = 160, width: int = 14, evidence: str = "for") -> Image.Image:
     """The colour scale of ``heat_rgba`` as a vertical strip, high at the top: the same ramp and the same
     alpha, so the legend looks like the maps it explains (each map is scaled to its own maximum)."""
-    ramp = np.linspace(1.0, 0.0, max(2, int(height)), dtype=np.float32)[:, None].repeat(max(1, int(width)), 1)
+    low = -1.0 if evidence == "both" else 0.0  # both: raises at the top, nothing in the middle, lowers below
+    ramp = np.linspace(1.0, low, max(2, int(height)), dtype=np.float32)[:, None].repeat(max(1, int(width)), 1)
     return heat_rgba(ramp, evidence)
 
 

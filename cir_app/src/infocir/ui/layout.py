@@ -522,48 +522,59 @@ def overlay(
 
 
 def evidence_options(explainer: str) -> list[dict]:
-    """F1's evidence choices; "lowers it" only for explainers with a signed map (``ImageExplainer.signed``),
+    """F1's evidence choices; "lowers" and "both" only for explainers with a signed map (``ImageExplainer.signed``),
     so the choice is never offered where it would change nothing."""
     from infocir.explain.base import EXPLAINERS
 
     cls = EXPLAINERS.get(explainer or "")
     signed = cls is not None and bool(cls.signed)
     return [
-        {"label": " raises the score", "value": "for"},
-        {
-            "label": " lowers it",
-            "value": "against",
-            "disabled": not signed,
-            "title": "" if signed else "this explainer's map has no sign: it shows only what raises the score",
-        },
+        {"label": " raises", "value": "for"},
+        *(
+            {
+                "label": label,
+                "value": value,
+                "disabled": not signed,
+                "title": "" if signed else "this explainer's map has no sign: it shows only what raises the score",
+            }
+            for label, value in ((" lowers", "against"), (" both", "both"))
+        ),
     ]
 
 
-def saliency_legend() -> html.Div:
-    """F1's colour scale: the maps' own ramp (``explain.render.legend_uri``), high at the top."""
-    from infocir.explain.render import legend_uri
+def saliency_legend(evidence: str = "for", height: int = 150, width: int = 14, legend_id: str = ids.F_LEGEND):
+    """F1's colour scale for ``evidence`` (the maps' own ramp, ``explain.render.legend_uri``), high at the top;
+    for ``both``, what raises the score at the top and what lowers it at the bottom."""
+    from infocir.explain.render import EVIDENCE
 
     return html.Div(
-        [
-            html.Span("high", className="legend-end"),
-            html.Img(
-                id=ids.F_LEGEND,
-                src=legend_uri(150, 14),
-                className="legend-strip",
-                alt="saliency colour scale, high at the top",
-            ),
-            html.Span("low", className="legend-end"),
-        ],
+        legend_parts(evidence, height, width),
+        id=legend_id,
         className="saliency-legend",
-        title="saliency, each map scaled to its own maximum; low values are transparent",
+        title=f"saliency ({EVIDENCE.get(evidence, evidence)}), each map scaled to its own maximum; "
+        "low values are transparent",
     )
+
+
+def legend_parts(evidence: str, height: int, width: int) -> list:
+    """The legend's end labels and strip for ``evidence`` (the callback swaps them when the choice changes)."""
+    from infocir.explain.render import legend_uri
+
+    top, bottom = ("raises", "lowers") if evidence == "both" else ("high", "low")
+    return [
+        html.Span(top, className="legend-end"),
+        html.Img(
+            src=legend_uri(height, width, evidence),
+            className="legend-strip",
+            alt=f"saliency colour scale, {top} at the top, {bottom} at the bottom",
+        ),
+        html.Span(bottom, className="legend-end"),
+    ]
 
 
 def zoom_modal() -> html.Div:
     """The enlarged image + map, opened from F1 (closed by its button, Escape or a click outside it; it
     follows the shown explanation, and ← → step through the candidates)."""
-    from infocir.explain.render import legend_uri
-
     return html.Div(
         html.Div(
             [
@@ -576,19 +587,7 @@ def zoom_modal() -> html.Div:
                             ],
                             className="overlay zoom-overlay",
                         ),
-                        html.Div(
-                            [
-                                html.Span("high", className="legend-end"),
-                                html.Img(
-                                    id=ids.F_ZOOM_LEGEND,
-                                    src=legend_uri(400, 18),
-                                    className="legend-strip",
-                                    alt="saliency colour scale",
-                                ),
-                                html.Span("low", className="legend-end"),
-                            ],
-                            className="saliency-legend",
-                        ),
+                        saliency_legend("for", 400, 18, ids.F_ZOOM_LEGEND),
                     ],
                     className="zoom-pair",
                 ),
@@ -677,7 +676,7 @@ def explanation_panel(cfg: AppConfig) -> html.Section:
             ),
             html.Div(
                 [
-                    html.Label("Evidence", htmlFor=ids.F_EVIDENCE),
+                    html.Label("Evidence on the score", htmlFor=ids.F_EVIDENCE),
                     dcc.RadioItems(
                         id=ids.F_EVIDENCE,
                         value="for",

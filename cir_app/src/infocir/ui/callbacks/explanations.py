@@ -203,18 +203,20 @@ def _evidence_note(saliency, evidence: str = "for") -> str:
     and a map whose evidence mostly lowers the score says so (its published map is the small remainder)."""
     label = LABELS.get(saliency.explainer, saliency.explainer)
     share = getattr(saliency, "against_share", None)
-    if evidence == "against":
+    if evidence in ("against", "both"):
         if share is None:
             return f" · {label} has no signed map: showing what raises the score"
+        if evidence == "both":
+            return f" · warm raises the score, blue lowers it: {_percent(share)} of the map's evidence lowers it"
         if share == 0:
             return " · nothing in this image lowers the score"
         return f" · showing what lowers the score: {_percent(share)} of the map's evidence"
     if saliency.empty:
-        return f" · empty map: no patch raises this score for {label}" + (" (choose “lowers it”)" if share else "")
+        return f" · empty map: no patch raises this score for {label}" + (" (choose “lowers”)" if share else "")
     if share is not None and share > MOSTLY_AGAINST:
         return (
             f" · {_percent(share)} of the map's evidence lowers the score: shown is the {_percent(1 - share)} "
-            "that raises it (choose “lowers it”)"
+            "that raises it (choose “lowers”)"
         )
     return ""
 
@@ -450,8 +452,8 @@ def register_f1(app: Dash, s: Services) -> None:
 def register_evidence(app: Dash) -> None:
     """F1's evidence choice: offered per explainer (only signed maps have a side that lowers the score),
     and the colour scales switch to the chosen side's ramp."""
-    from infocir.explain.render import legend_uri
-    from infocir.ui.layout import evidence_options
+    from infocir.explain.render import EVIDENCE
+    from infocir.ui.layout import evidence_options, legend_parts
 
     @app.callback(
         Output(ids.F_EVIDENCE, "options"),
@@ -465,14 +467,14 @@ def register_evidence(app: Dash) -> None:
         return options, (no_update if evidence in offered else "for")
 
     @app.callback(
-        Output(ids.F_LEGEND, "src"),
-        Output(ids.F_ZOOM_LEGEND, "src"),
+        Output(ids.F_LEGEND, "children"),
+        Output(ids.F_ZOOM_LEGEND, "children"),
         Input(ids.F_EVIDENCE, "value"),
         prevent_initial_call=True,
     )
     def _legend(evidence):
-        side = "against" if evidence == "against" else "for"
-        return legend_uri(150, 14, side), legend_uri(400, 18, side)
+        side = evidence if evidence in EVIDENCE else "for"
+        return legend_parts(side, 150, 14), legend_parts(side, 400, 18)
 
 
 def register_zoom(app: Dash) -> None:
