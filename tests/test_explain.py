@@ -32,7 +32,7 @@ def _hooks(model) -> int:
 
 
 @pytest.mark.parametrize("size,grid", [(32, 4), (48, 6)])
-@pytest.mark.parametrize("name", ["grad_eclip", "gradient_input", "rollout"])
+@pytest.mark.parametrize("name", ["grad_eclip", "grad_eclip_magnitude", "gradient_input", "rollout"])
 def test_saliency_lives_on_the_models_patch_grid(name, size, grid):
     import open_clip
 
@@ -431,6 +431,9 @@ def test_grad_eclip_signed_map_is_the_map_before_its_relu(demo):
     target = similarity_target(encode_texts(b, ["a small red circle"])[0], b)
     last = GradECLIP().signed_grid(b.model, pixels, target)
     np.testing.assert_allclose(np.maximum(last, 0), GradECLIP().grid(b.model, pixels, target), atol=1e-7)
+    magnitude, none = create_explainer("grad_eclip_magnitude").maps(b.model, pixels, target)
+    np.testing.assert_allclose(magnitude, np.abs(last), atol=1e-7)  # both signs: the object is kept either way
+    assert none is None and create_explainer("grad_eclip_magnitude").grid(b.model, pixels, target).shape == last.shape
     assert last.min() < 0 < last.max()  # a mismatched text: some patches read for it, some against
     both = GradECLIP(layers=2).signed_grid(b.model, pixels, target)
     before_last = both - last

@@ -569,12 +569,12 @@ def cmd_explain_eval(cfg: AppConfig, args) -> int:
         f"insertion canvas: {res['insertion_canvas']})"
     )
     print(
-        f"{'explainer':<16} {'deletion AUC ↓':>15} {'insertion AUC ↑':>16} {'mass/area':>10} {'s/map':>8} "
+        f"{'explainer':<21} {'deletion AUC ↓':>15} {'insertion AUC ↑':>16} {'mass/area':>10} {'s/map':>8} "
         f"{'empty maps':>11}"
     )
     for name, r in res["image"].items():
         print(
-            f"{name:<16} {r['deletion_auc']:>15.4f} {r['insertion_auc']:>16.4f} {r['mass_ratio_median']:>10.2f} "
+            f"{name:<21} {r['deletion_auc']:>15.4f} {r['insertion_auc']:>16.4f} {r['mass_ratio_median']:>10.2f} "
             f"{r['seconds_per_map']:>8.3f} {r['empty_maps']:>5}/{r['maps']:<5}"
         )
     by_type = res["by_query_type"]
@@ -595,13 +595,13 @@ def cmd_explain_eval(cfg: AppConfig, args) -> int:
                 for r in (roles.get("reference"), roles.get("top1"))
                 if r
             ]
-            print(f"  {name:<16} {attr:<11} " + " | ".join(cells))
+            print(f"  {name:<21} {attr:<11} " + " | ".join(cells))
     if paired:
         print("query type × role cells whose mean beats random's, deletion / insertion:")
         for name in by_type:
             if name != "random":
                 d, i, n = cells_beating_random(by_type, name)
-                print(f"  {name:<16} {d}/{n}  {i}/{n}")
+                print(f"  {name:<21} {d}/{n}  {i}/{n}")
     signed = {
         name: by_attr
         for name, by_attr in by_type.items()
@@ -621,11 +621,11 @@ def cmd_explain_eval(cfg: AppConfig, args) -> int:
                     for r in (roles.get("reference"), roles.get("top1"))
                     if r
                 ]
-                print(f"  {name:<16} {attr:<11} " + " | ".join(cells))
+                print(f"  {name:<21} {attr:<11} " + " | ".join(cells))
     print("token attribution vs exact word occlusion:")
     for name, r in res["tokens"].items():
         print(
-            f"  {name:<16} Spearman {r['spearman_vs_occlusion']:+.3f}  "
+            f"  {name:<21} Spearman {r['spearman_vs_occlusion']:+.3f}  "
             f"top word agrees {100 * r['top_word_agreement']:.0f} %"
         )
     out = Path(args.out)

@@ -14,7 +14,7 @@ from infocir.explain.image import MOSTLY_AGAINST, against_share, align_to_image,
 from infocir.explain.service import text_prompt
 from infocir.explain.text_attribution import TOKEN_METHODS
 
-IMAGE_EXPLAINERS = ("grad_eclip", "gradient_input", "rollout", "random")
+IMAGE_EXPLAINERS = ("grad_eclip", "grad_eclip_magnitude", "gradient_input", "rollout", "random")
 RANDOM_DRAWS = 8  # random orders averaged into each image's random floor (explain-eval's default)
 
 

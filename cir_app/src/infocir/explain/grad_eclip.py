@@ -117,3 +117,21 @@ class GradECLIP(ImageExplainer):
     def _on_grid(model, h) -> np.ndarray:
         gh, gw = patch_grid(model.visual)
         return host_numpy(h[0])[-gh * gw :].reshape(gh, gw)
+
+
+@register
+class GradECLIPMagnitude(GradECLIP):
+    """Grad-ECLIP's evidence of either sign: |Σ_h λ·g·V| instead of its ReLU.  Not the published map: where
+    the object's values move the class token away from the target, the ReLU keeps only the background's
+    remainder, while the magnitude keeps the object.  ``explain-eval`` measures it beside the published
+    map; panel F shows the same evidence with its sign ("both")."""
+
+    name = "grad_eclip_magnitude"
+    label = "Grad-ECLIP magnitude"
+    order = 11
+    in_ui = False  # panel F shows this evidence with its sign (the "both" view of Grad-ECLIP)
+    signed = False
+    description = "The magnitude of Grad-ECLIP's map before its ReLU: evidence for and against the score."
+
+    def maps(self, model, pixels, target: Target) -> tuple[np.ndarray, None]:
+        return np.abs(super().maps(model, pixels, target)[1]), None
