@@ -68,6 +68,7 @@ class GradECLIP(ImageExplainer):
     name = "grad_eclip"
     label = "Grad-ECLIP"
     order = 10
+    signed = True  # the published map is a ReLU'd sum: ``maps`` also gives the sum before it
     description = (
         "Gradient-weighted value features of the last attention block, spatially weighted by query-key similarity."
     )
@@ -80,8 +81,6 @@ class GradECLIP(ImageExplainer):
             raise ValueError(f"layers must be 0 (all) or positive, not {layers}")
         self.layers = layers
 
-    signed = True
-
     def grid(self, model, pixels, target: Target) -> np.ndarray:
         return self.maps(model, pixels, target)[0]
 
@@ -89,9 +88,12 @@ class GradECLIP(ImageExplainer):
         """The map before its ReLU (summed over the blocks): negative where a patch's values move the
         class token away from the target.  ``grid`` keeps only the positive part, so a map whose object
         reads against the target shows the background's small remainder; this says which it was."""
-        return self.maps(model, pixels, target)[1]
+        return self._published_and_signed(model, pixels, target)[1]
 
-    def maps(self, model, pixels, target: Target) -> tuple[np.ndarray, np.ndarray]:
+    def maps(self, model, pixels, target: Target) -> tuple[np.ndarray, np.ndarray | None]:
+        return self._published_and_signed(model, pixels, target)
+
+    def _published_and_signed(self, model, pixels, target: Target) -> tuple[np.ndarray, np.ndarray]:
         """(the published map, the signed map) from one forward and backward."""
         import torch
 
@@ -133,5 +135,5 @@ class GradECLIPMagnitude(GradECLIP):
     signed = False
     description = "The magnitude of Grad-ECLIP's map before its ReLU: evidence for and against the score."
 
-    def maps(self, model, pixels, target: Target) -> tuple[np.ndarray, None]:
-        return np.abs(super().maps(model, pixels, target)[1]), None
+    def maps(self, model, pixels, target: Target) -> tuple[np.ndarray, np.ndarray | None]:
+        return np.abs(self._published_and_signed(model, pixels, target)[1]), None
