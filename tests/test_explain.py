@@ -660,3 +660,33 @@ def test_phi_norm_view_and_saved_maps(world_engine, tmp_path):
     assert png.suffix == ".png" and Image.open(png).size == sal.aligned.shape[::-1]
     np.testing.assert_array_equal(np.load(npy), sal.grid.astype(np.float32))
     assert "/" not in png.name  # the id's folder separator does not escape the output folder
+
+
+def test_panel_f_lists_the_configured_explainer_and_its_evidence_choices():
+    """The dropdown holds the panel's explainers and, where the configuration names another registered one
+    (``grad_eclip_magnitude``, not in the panel's list), that one too, so the control shows what the maps
+    use; the evidence choices follow whether that explainer has a signed map."""
+    from infocir.config import apply_overrides
+    from infocir.ui import ids
+    from infocir.ui.layout import evidence_options, explanation_panel
+
+    def find(component, wanted):
+        if getattr(component, "id", None) == wanted:
+            return component
+        children = getattr(component, "children", None)
+        for child in children if isinstance(children, list) else [children] if children is not None else []:
+            hit = find(child, wanted)
+            if hit is not None:
+                return hit
+        return None
+
+    def values(cfg):
+        return [o["value"] for o in find(explanation_panel(cfg), ids.F_EXPLAINER).options]
+
+    default = values(AppConfig())
+    assert default[0] == "grad_eclip" and "grad_eclip_magnitude" not in default and "random" not in default
+    cfg = apply_overrides(AppConfig(), {"saliency.explainer": "grad_eclip_magnitude"})
+    assert values(cfg) == [*default[:1], "grad_eclip_magnitude", *default[1:]]  # in its registry order
+    assert [o["value"] for o in evidence_options("grad_eclip") if not o.get("disabled")] == ["for", "against", "both"]
+    assert [o["value"] for o in evidence_options("grad_eclip_magnitude") if not o.get("disabled")] == ["for"]
+    assert [o["value"] for o in evidence_options("no-such") if not o.get("disabled")] == ["for"]

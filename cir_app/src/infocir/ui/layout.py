@@ -626,9 +626,12 @@ def explanation_panel(cfg: AppConfig) -> html.Section:
                         clearable=False,
                         searchable=False,
                         value=cfg.saliency.explainer,
+                        # the panel's explainers, and the configured one where it is not among them (e.g.
+                        # saliency.explainer = "grad_eclip_magnitude"): the dropdown shows what the maps use
                         options=[
                             {"label": c.label, "value": c.name, "title": c.description}
-                            for c in list_explainers(ui_only=True)
+                            for c in list_explainers()
+                            if c.in_ui or c.name == cfg.saliency.explainer
                         ],
                     ),
                 ],
