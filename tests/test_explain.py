@@ -670,18 +670,8 @@ def test_panel_f_lists_the_configured_explainer_and_its_evidence_choices():
     from infocir.ui import ids
     from infocir.ui.layout import evidence_options, explanation_panel
 
-    def find(component, wanted):
-        if getattr(component, "id", None) == wanted:
-            return component
-        children = getattr(component, "children", None)
-        for child in children if isinstance(children, list) else [children] if children is not None else []:
-            hit = find(child, wanted)
-            if hit is not None:
-                return hit
-        return None
-
     def values(cfg):
-        return [o["value"] for o in find(explanation_panel(cfg), ids.F_EXPLAINER).options]
+        return [o["value"] for o in explanation_panel(cfg)[ids.F_EXPLAINER].options]  # Dash finds it by id
 
     default = values(AppConfig())
     assert default[0] == "grad_eclip" and "grad_eclip_magnitude" not in default and "random" not in default

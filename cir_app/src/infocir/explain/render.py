@@ -45,7 +45,7 @@ def heat_uri(sal, evidence: str = "for") -> str:
     polls several times a second; re-encoding on every poll made the polls pile up).  ``against`` shows
     the map's negative part (``ImageSaliency.against``), ``both`` the signed map (the published map minus
     that part: alignment is linear); a map without a sign falls back to ``for``."""
-    against = getattr(sal, "against", None)
+    against = sal.against
     key = evidence if evidence in ("against", "both") and against is not None else "for"
     cached = getattr(sal, "_heat_uris", None)
     if cached is None:
@@ -93,7 +93,7 @@ def save_saliency(sal, image: Image.Image, out_dir, stem: str) -> list:
     blend(image, sal.aligned).save(png)
     np.save(npy, np.asarray(sal.grid, np.float32))
     written = [png, npy]
-    if getattr(sal, "signed", None) is not None:
+    if sal.signed is not None:
         # the map before its ReLU: where the image's evidence lowers the score too (negative values)
         written.append(out / f"{safe}-signed.npy")
         np.save(written[-1], np.asarray(sal.signed, np.float32))

@@ -202,7 +202,7 @@ def _evidence_note(saliency, evidence: str = "for") -> str:
     """Caption text for the side of the evidence shown: a blank "raises" map is not read as 'no answer yet',
     and a map whose evidence mostly lowers the score says so (its published map is the small remainder)."""
     label = LABELS.get(saliency.explainer, saliency.explainer)
-    share = getattr(saliency, "against_share", None)
+    share = saliency.against_share
     if evidence in ("against", "both"):
         if share is None:
             return f" · {label} has no signed map: showing what raises the score"
