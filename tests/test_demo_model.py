@@ -97,3 +97,36 @@ def test_zero_shot_on_images_drawn_by_the_independent_renderer(bundle):
     assert res["zero_shot_shape"] >= SHAPE_BAR, res
     assert res_small["zero_shot_shape"] >= SHAPE_SMALL_BAR, res_small
     assert res_large["zero_shot_shape"] >= SHAPE_LARGE_BAR, res_large
+
+    # evaluate-demo's breakdown of the same predictions adds back up to the accuracy above.
+    from infocir.data.demo_world import SHAPES
+    from infocir.models.demo_eval import shape_breakdown, shape_predictions
+
+    rows = attrs.numpy()
+    parts = shape_breakdown(shape_predictions(bundle, feats), rows, top=100)
+    counts = np.bincount(rows[:, 0], minlength=len(SHAPES))
+    from_parts = sum(counts[SHAPES.index(name)] * r for name, r in parts.by_shape.items()) / len(rows)
+    assert from_parts == pytest.approx(res["zero_shot_shape"])
+    assert sum(n for *_, n in parts.mistakes) == round((1 - res["zero_shot_shape"]) * len(rows))
+
+
+def test_shape_breakdown_by_hand():
+    """Five images counted by hand: rates per drawn shape and per (size, style), the mistakes in
+    order, and classes absent from the images left out rather than reported as 0 %."""
+    from infocir.data.demo_world import SHAPES
+    from infocir.models.demo_eval import shape_breakdown
+
+    heart, circle, cross, star = (SHAPES.index(s) for s in ("heart", "circle", "cross", "star"))
+    # columns: shape, colour, size (0 small, 1 large), background, style (0 filled, 1 outline, 2 sketch)
+    rows = np.array(
+        [[heart, 0, 0, 0, 0], [heart, 1, 0, 0, 1], [heart, 0, 1, 0, 0], [cross, 0, 0, 0, 2], [circle, 0, 1, 0, 1]]
+    )
+    called = np.array([circle, circle, heart, star, circle])
+    got = shape_breakdown(called, rows)
+    assert got.by_shape == {"circle": 1.0, "heart": pytest.approx(1 / 3), "cross": 0.0}
+    assert got.by_style == {
+        "small": {"filled": 0.0, "outline": 0.0, "sketch": 0.0},
+        "large": {"filled": 1.0, "outline": 1.0},
+    }
+    assert got.mistakes == [("heart", "circle", 2), ("cross", "star", 1)]
+    assert shape_breakdown(called, rows, top=1).mistakes == [("heart", "circle", 2)]

@@ -522,16 +522,25 @@ def cmd_train_phi(_cfg, args) -> int:
 
 def cmd_evaluate_demo(cfg: AppConfig, args) -> int:
     from infocir.engine import bundle_for
-    from infocir.models.demo_eval import evaluate_bundle
+    from infocir.models.demo_eval import heldout_report
 
-    res = evaluate_bundle(bundle_for(cfg), seed=args.seed, renderer=args.renderer)
+    report = heldout_report(bundle_for(cfg), seed=args.seed, renderer=args.renderer)
     print(
-        f"Demo CLIP {cfg.model.name} on {res.pop('n_images')} held-out images "
-        f"(renderer {args.renderer}, seed {args.seed}):"
+        f"Demo CLIP {cfg.model.name} on {report.n_images} held-out images (renderer {args.renderer}, seed {args.seed}):"
     )
-    for k, v in res.items():
+    for k, v in report.figures.items():
         print(f"  {k:<28} {100 * v:6.1f} %")
+    print("Zero-shot shape, where it fails:")
+    print(f"  {'by drawn shape':<28} {_percents(report.shapes.by_shape)}")
+    for size, by_style in report.shapes.by_style.items():
+        print(f"  {'by style, ' + size + ' objects':<28} {_percents(by_style)}")
+    mistakes = ", ".join(f"{drawn} → {called} {n}" for drawn, called, n in report.shapes.mistakes) or "none"
+    print(f"  {'commonest mistakes':<28} {mistakes}  (drawn → called, images)")
     return EXIT_OK
+
+
+def _percents(rates: dict[str, float]) -> str:
+    return " · ".join(f"{name} {100 * r:.0f} %" for name, r in rates.items())
 
 
 def cmd_explain_eval(cfg: AppConfig, args) -> int:

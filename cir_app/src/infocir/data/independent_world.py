@@ -213,12 +213,20 @@ class IndependentWorldSpec:
     version: int = 1
 
 
+def render_seeded(
+    attrs: Attributes, seed: int, replicate: int, combination: int, side: int = 128
+) -> tuple[Image.Image, np.ndarray]:
+    """``render`` with the random stream ``render_pool`` gives replicate ``replicate`` of combination
+    number ``combination``: the same image and mask as in the pool."""
+    return render(attrs, np.random.default_rng([seed, replicate, combination, _SALT]), side)
+
+
 def render_pool(seed: int, replicates: int, side: int = 128) -> tuple[list[Image.Image], np.ndarray]:
     """``replicates`` × every combination: images and attribute indices ``[N, 5]`` (combination-major)."""
     images, rows = [], []
     for rep in range(replicates):
         for ci, a in enumerate(all_combinations()):
-            img, _ = render(a, np.random.default_rng([seed, rep, ci, _SALT]), side)
+            img, _ = render_seeded(a, seed, rep, ci, side)
             images.append(img)
             rows.append(a.indices())
     return images, np.array(rows, np.int64)

@@ -10,6 +10,9 @@ Three renderers draw the held-out images:
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
+
 import numpy as np
 
 from infocir.models.encoders import ClipBundle
@@ -43,20 +46,40 @@ def evaluate_bundle(
     The images are freshly rendered with ``seed`` (the shipped dataset uses seed 0 and training
     used 1234), one per attribute combination by default (1,920 images).
     """
+    report = heldout_report(bundle, seed, replicates, renderer)
+    return {**report.figures, "n_images": report.n_images}
+
+
+@dataclass(frozen=True)
+class HeldoutReport:
+    """What ``evaluate-demo`` prints: ``evaluate_bundle``'s figures and where shape fails."""
+
+    figures: dict[str, float]
+    shapes: ShapeBreakdown
+    n_images: int
+
+
+def heldout_report(
+    bundle: ClipBundle, seed: int = 999, replicates: int = 1, renderer: str = "standard"
+) -> HeldoutReport:
+    """``evaluate_bundle``'s figures and the ``ShapeBreakdown`` from one encoding of the images."""
+    from infocir.models.train_demo import encode_images
+
     images, attrs = heldout_images(renderer, seed, replicates, bundle.image_size)
-    res = evaluate_images(bundle, images, attrs)
-    res["n_images"] = len(images)
-    return res
-
-
-def evaluate_images(bundle: ClipBundle, images, attrs) -> dict[str, float]:
-    """``evaluate_bundle``'s figures on given uint8 images ``[N, 3, S, S]`` and attribute rows ``[N, 5]``."""
-    from infocir.data.demo_world import SIZES
-    from infocir.models.train_demo import encode_images, evaluate_features
-
     bundle.model.eval()
-    feats = encode_images(bundle, images)  # once: the size subsets are slices of it
-    res = evaluate_features(bundle, feats, attrs)
+    feats = encode_images(bundle, images)
+    return HeldoutReport(
+        figures=_figures(bundle, feats, attrs),
+        shapes=shape_breakdown(shape_predictions(bundle, feats), attrs.numpy()),
+        n_images=len(images),
+    )
+
+
+def _figures(bundle: ClipBundle, feats, attrs) -> dict[str, float]:
+    from infocir.data.demo_world import SIZES
+    from infocir.models.train_demo import evaluate_features
+
+    res = evaluate_features(bundle, feats, attrs)  # the size subsets are slices of the one encoding
     size_col = attrs[:, 2].numpy()
     for si, size in enumerate(SIZES):
         sel = np.flatnonzero(size_col == si)
@@ -64,3 +87,42 @@ def evaluate_images(bundle: ClipBundle, images, attrs) -> dict[str, float]:
         for key in ("zero_shot_shape", "zero_shot_colour", "zero_shot_size"):
             res[f"{key}_{size}"] = part[key]
     return res
+
+
+@dataclass(frozen=True)
+class ShapeBreakdown:
+    """Where zero-shot shape fails: accuracy by drawn shape, by style for each object size, and the
+    commonest mistakes as (drawn, called, count), most frequent first."""
+
+    by_shape: dict[str, float]
+    by_style: dict[str, dict[str, float]]
+    mistakes: list[tuple[str, str, int]]
+
+
+def shape_breakdown(predicted: np.ndarray, attrs: np.ndarray, top: int = 6) -> ShapeBreakdown:
+    """``ShapeBreakdown`` of predicted shape indices ``[N]`` against attribute rows ``[N, 5]``
+    (``demo_world.ATTRIBUTES`` order); classes absent from the images are left out."""
+    from infocir.data.demo_world import ATTRIBUTES, SHAPES, SIZES, STYLES
+
+    shape, size, style = (attrs[:, ATTRIBUTES.index(a)] for a in ("shape", "size", "style"))
+    right = predicted == shape
+
+    def rate(sel: np.ndarray) -> float | None:
+        return float(right[sel].mean()) if sel.any() else None
+
+    by_shape = {s: r for i, s in enumerate(SHAPES) if (r := rate(shape == i)) is not None}
+    by_style = {
+        z: {st: r for k, st in enumerate(STYLES) if (r := rate((size == j) & (style == k))) is not None}
+        for j, z in enumerate(SIZES)
+        if (size == j).any()
+    }
+    pairs = Counter(zip(shape[~right].tolist(), predicted[~right].tolist(), strict=True))
+    mistakes = [(SHAPES[d], SHAPES[c], n) for (d, c), n in pairs.most_common(top)]
+    return ShapeBreakdown(by_shape, by_style, mistakes)
+
+
+def shape_predictions(bundle: ClipBundle, feats) -> np.ndarray:
+    """Zero-shot shape index per unit image feature row (the prompts ``evaluate_features`` scores)."""
+    from infocir.models.train_demo import attribute_text_features
+
+    return (feats @ attribute_text_features(bundle)["shape"].T).argmax(1).cpu().numpy()
