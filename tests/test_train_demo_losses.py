@@ -237,3 +237,70 @@ def test_student_rounds_distil_from_the_teacher_stage_each_names_and_resume(tmp_
     assert loaded == [stage[0].name, stage[2].name]
     assert not looked
     assert all(torch.equal(first[n], again[n]) for n in first)
+
+
+def test_matched_views_are_resized_crops_of_the_asked_share_and_blends_of_two_images():
+    """Function matching's views, checked from the pixels: on an image whose red and green channels
+    hold 4 × the column and row, a bilinear resize of a crop keeps its first and last columns' values,
+    so the crop's width and height can be read off the view; blends of constant images are found by
+    solving for the partner image and the weight."""
+    import numpy as np
+
+    from infocir.models.train_demo import matched_views
+
+    side = 64
+    cols = torch.arange(side).float().expand(side, side) * 4
+    coords = torch.stack([cols, cols.T, torch.zeros(side, side)]).expand(40, 3, side, side).contiguous()
+    same = matched_views(coords, np.random.default_rng(0), 1.0, 0.0)
+    assert torch.equal(same, coords)  # both off: the batch as it was
+    views = matched_views(coords, np.random.default_rng(1), 0.3, 0.0)
+    assert views.shape == coords.shape
+    shares = []
+    for v in views:
+        left, right = v[0, 0, 0].item() / 4, v[0, 0, -1].item() / 4
+        top, bottom = v[1, 0, 0].item() / 4, v[1, -1, 0].item() / 4
+        w, h = right - left + 1, bottom - top + 1
+        assert left >= 0 and right <= side - 1 and top >= 0 and bottom <= side - 1
+        assert 3 / 4 - 0.05 <= w / h <= 4 / 3 + 0.05  # the aspect range, up to rounding to whole pixels
+        shares.append(w * h / side**2)
+        # inside the view the crop is stretched evenly: columns step by (w - 1) / (side - 1) source pixels
+        step = (v[0, 0, 1:] - v[0, 0, :-1]) / 4
+        assert torch.allclose(step[2:-2], torch.full_like(step[2:-2], w / side), atol=1e-3)
+    assert min(shares) >= 0.3 - 0.03 and max(shares) <= 1
+    assert np.ptp(shares) > 0.3  # the share varies across the batch
+
+    values = torch.arange(1.0, 9.0)  # image i is constant: red i, green i²
+    flat = torch.stack([values, values**2, torch.zeros(8)], 1)[:, :, None, None].expand(8, 3, 4, 4)
+    blended = matched_views(flat, np.random.default_rng(2), 1.0, 0.4)[:, :2, 0, 0]
+    partners = []
+    for i, (red, green) in enumerate(blended.tolist()):
+        found = []
+        for j, v in enumerate(values.tolist()):
+            if j == i:
+                if abs(red - v) < 1e-4:
+                    found.append((j, 1.0))
+                continue
+            lam = (red - v) / (values[i].item() - v)
+            if -1e-6 <= lam <= 1 + 1e-6 and abs(green - (lam * values[i] ** 2 + (1 - lam) * v**2)) < 1e-3:
+                found.append((j, lam))
+        assert len(found) == 1, (i, found)
+        partners.append(found[0][0])
+    assert sorted(partners) == list(range(8))  # one random pairing of the batch
+
+
+def test_function_matching_options_validate_and_need_targets_per_batch(capsys):
+    from infocir.models import train_demo as T
+
+    assert T.Recipe(student_rotate=True, student_crop_area=0.4, student_mixup=0.2).matches_views
+    assert not T.Recipe().matches_views
+    for bad in ({"student_crop_area": 0.0}, {"student_crop_area": 1.5}, {"student_mixup": -0.1}):
+        with pytest.raises(ValueError, match="student_crop_area|student_mixup"):
+            T.Recipe(student_rotate=True, **bad)
+    with pytest.raises(ValueError, match="need student_rotate"):
+        T.Recipe(student_mixup=0.2)
+    for argv in (["--student-crop-area", "0.5"], ["--from-shipped", "--student-mixup", "0.2"]):
+        with pytest.raises(SystemExit) as e:
+            T.main(argv)
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert "need student_rotate" in err or "which --from-shipped does not run" in err, err

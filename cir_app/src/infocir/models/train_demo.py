@@ -134,6 +134,18 @@ class Recipe:
     # after the rounds trades the shapes distilled into the embedding for attention on the object (issue 20:
     # independent-world CIR 79.79 → 74.72); learning both at once lets the teacher keep the shapes.
     student_look: float = 0.0
+    # Function matching (Beyer et al. 2022, "a good teacher is patient and consistent"): each student
+    # batch, after its turns, becomes random resized crops keeping at least ``student_crop_area`` of the
+    # image (1: off) and, with ``student_mixup`` α > 0, pairs blended by a Beta(α, α) weight; the teacher
+    # scores the same views, so the student matches its function beyond the rendered images.  Needs
+    # ``student_rotate`` (targets computed per batch).
+    student_crop_area: float = 1.0
+    student_mixup: float = 0.0
+
+    @property
+    def matches_views(self) -> bool:
+        """Whether student batches become function matching's crops and blends."""
+        return self.student_crop_area < 1 or self.student_mixup > 0
 
     @property
     def focus_schedule(self) -> FocusSchedule | None:
@@ -148,6 +160,12 @@ class Recipe:
             raise ValueError(f"focus_attribute_weight must be ≥ 0, not {self.focus_attribute_weight}")
         if self.student_look < 0:
             raise ValueError(f"student_look must be ≥ 0, not {self.student_look}")
+        if not 0 < self.student_crop_area <= 1:
+            raise ValueError(f"student_crop_area must be in (0, 1], not {self.student_crop_area}")
+        if self.student_mixup < 0:
+            raise ValueError(f"student_mixup must be ≥ 0, not {self.student_mixup}")
+        if self.matches_views and not self.student_rotate:
+            raise ValueError("student_crop_area < 1 and student_mixup > 0 need student_rotate (targets per batch)")
         if self.focus_replicates <= 0:
             raise ValueError(f"focus_replicates must be positive, not {self.focus_replicates}")
         if not self.focus_renderers or not set(self.focus_renderers) <= set(RENDERERS):
@@ -435,6 +453,30 @@ def evaluate_features(bundle, img: torch.Tensor, attrs: torch.Tensor) -> dict[st
 def quarter_turns(batch: torch.Tensor) -> torch.Tensor:
     """Quarter k of an image batch turned by k × 90° (rows keep their order)."""
     return torch.cat([torch.rot90(q, k, (-2, -1)) for k, q in enumerate(batch.chunk(4))])
+
+
+def matched_views(batch: torch.Tensor, rng: np.random.Generator, min_area: float, mixup: float) -> torch.Tensor:
+    """Function matching's views of a host image batch ``[B, 3, S, S]`` (float, 0–255): each image a
+    random resized crop covering a share of it drawn from ``[min_area, 1]`` (aspect 3:4 to 4:3, within
+    the image), then, for ``mixup`` α > 0, ``λ·x + (1 − λ)·x[perm]`` with λ ~ Beta(α, α) per image and a
+    random pairing ``perm``."""
+    b, _, h, w = batch.shape
+    views = batch.float()
+    if min_area < 1:
+        crops = []
+        for img in views:
+            area = rng.uniform(min_area, 1.0) * h * w
+            aspect = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
+            ch = min(h, max(1, round(math.sqrt(area / aspect))))
+            cw = min(w, max(1, round(math.sqrt(area * aspect))))
+            top, left = int(rng.integers(h - ch + 1)), int(rng.integers(w - cw + 1))
+            part = img[None, :, top : top + ch, left : left + cw]
+            crops.append(F.interpolate(part, size=(h, w), mode="bilinear", align_corners=False, antialias=True))
+        views = torch.cat(crops).clamp(0, 255)
+    if mixup > 0:
+        lam = torch.from_numpy(rng.beta(mixup, mixup, size=b)).float().view(b, 1, 1, 1)
+        views = lam * views + (1 - lam) * views[torch.from_numpy(rng.permutation(b))]
+    return views
 
 
 def turned(batch: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
@@ -973,6 +1015,8 @@ def train(
         batch[flip] = batch[flip].flip(-1)
         if recipe.student_rotate:
             batch = quarter_turns(batch)  # mirrored above, by the index
+            if recipe.matches_views:  # the teacher sees the same view: its target follows the input
+                batch = matched_views(batch, r, recipe.student_crop_area, recipe.student_mixup)
             with torch.no_grad():
                 target = F.normalize(teacher.encode_image(_normalize(teacher_b, batch)), dim=-1)
         else:
@@ -1201,6 +1245,19 @@ def main(argv: list[str] | None = None) -> int:
         help="weight of stage 5's look term (and its attribute term, --focus-attribute-weight) on masked renders "
         "(--focus-renderers, --focus-replicates) in every student step, beside the distillation (0: off)",
     )
+    ap.add_argument(
+        "--student-crop-area",
+        type=float,
+        default=Recipe.student_crop_area,
+        help="function matching: student batches become random resized crops keeping at least this share of "
+        "each image, scored by the teacher on the same crop (1: off; needs --student-rotate)",
+    )
+    ap.add_argument(
+        "--student-mixup",
+        type=float,
+        default=Recipe.student_mixup,
+        help="function matching: blend pairs of the student's views by a Beta(α, α) weight (0: off)",
+    )
     ap.add_argument("--teacher-weights", help="distil the student from this saved teacher (skips its stages)")
     ap.add_argument("--student-init", help="start the student's image tower from this checkpoint's")
     ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
@@ -1210,8 +1267,11 @@ def main(argv: list[str] | None = None) -> int:
     init = Path(args.student_init) if args.student_init else None
     try:  # a student round naming a teacher stage the recipe, or the teacher file, does not have
         recipe = _recipe_from_args(args)
-        if args.from_shipped and recipe.student_look:
-            raise ValueError("--student-look weighs a term of the student rounds, which --from-shipped does not run")
+        if args.from_shipped and (recipe.student_look or recipe.matches_views):
+            raise ValueError(
+                "--student-look, --student-crop-area and --student-mixup shape the student rounds, "
+                "which --from-shipped does not run"
+            )
         if not args.from_shipped:
             student_schedule(recipe, teacher_from_file=weights is not None)
     except ValueError as e:
@@ -1250,6 +1310,8 @@ def _recipe_from_args(args: argparse.Namespace) -> Recipe:
         focus_attribute_weight=args.focus_attribute_weight,
         focus_keep_weight=args.focus_keep_weight,
         student_look=args.student_look,
+        student_crop_area=args.student_crop_area,
+        student_mixup=args.student_mixup,
     )
 
 
