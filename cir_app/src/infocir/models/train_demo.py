@@ -474,8 +474,8 @@ def matched_views(batch: torch.Tensor, rng: np.random.Generator, min_area: float
             crops.append(F.interpolate(part, size=(h, w), mode="bilinear", align_corners=False, antialias=True))
         views = torch.cat(crops).clamp(0, 255)
     if mixup > 0:
-        lam = torch.from_numpy(rng.beta(mixup, mixup, size=b)).float().view(b, 1, 1, 1)
-        views = lam * views + (1 - lam) * views[torch.from_numpy(rng.permutation(b))]
+        lam = torch.from_numpy(rng.beta(mixup, mixup, size=b)).float().view(b, 1, 1, 1)  # host: as the batch
+        views = lam * views + (1 - lam) * views[torch.from_numpy(rng.permutation(b))]  # host: indexes the batch
     return views
 
 
