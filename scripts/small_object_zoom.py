@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from infocir.data.demo_world import all_combinations
+from infocir.data.demo_world import SHAPES, all_combinations
 from infocir.data.independent_world import render_seeded
 from infocir.models.demo_eval import shape_predictions
 from infocir.models.encoders import ASSET_DIR, load_clip
@@ -52,7 +52,7 @@ def main() -> None:
         img, mask = render_seeded(attrs, args.seed, 0, ci)
         drawn.append(to_input(img))
         cropped.append(to_input(crop_to_object(img, mask)))
-        shapes.append(attrs.indices()[0])
+        shapes.append(SHAPES.index(attrs.shape))
     truth = np.array(shapes)
     for name, images in (("as drawn", drawn), ("cropped to the object", cropped)):
         called = shape_predictions(bundle, encode_images(bundle, torch.stack(images)))

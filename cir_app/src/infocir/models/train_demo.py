@@ -165,7 +165,7 @@ class Recipe:
         if self.student_mixup < 0:
             raise ValueError(f"student_mixup must be ≥ 0, not {self.student_mixup}")
         if self.matches_views and not self.student_rotate:
-            raise ValueError("student_crop_area < 1 and student_mixup > 0 need student_rotate (targets per batch)")
+            raise ValueError("student_crop_area < 1 or student_mixup > 0 needs student_rotate (targets per batch)")
         if self.focus_replicates <= 0:
             raise ValueError(f"focus_replicates must be positive, not {self.focus_replicates}")
         if not self.focus_renderers or not set(self.focus_renderers) <= set(RENDERERS):
