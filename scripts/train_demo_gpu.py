@@ -1,14 +1,19 @@
-"""Train the demo CLIP with the issue-20 recipe inside a wall-clock deadline (a lent GPU machine), then φ.
+"""Train the demo CLIP with any ``train-demo-clip`` recipe inside a wall-clock deadline (a lent GPU machine), then φ.
 
 The session's GPU time is short and fixed, so the step counts are not guessed: after the pools are
-rendered, 40 teacher and 40 student steps are timed and the schedules are sized to the time left
-before ``--deadline`` (seconds from the start), keeping a reserve for φ, evaluation and packing.
+rendered, every stage of the recipe runs ``--probe-steps`` steps, and the whole recipe is then scaled
+(``train_demo.scaled``: every stage × one factor, learning rates unchanged) to the time left before
+``--deadline`` (seconds from the start), keeping ``--reserve`` for evaluation, packing and φ.
 
-Outputs in ``--out``: ``log.txt``, ``eval.json`` (teacher and student on the independent and the
-standard renderer) and ``weights.tar.part-*`` (the float16 student, its manifest, the float16
-teacher, then φ and its manifest), split below the device tool's 16 MB per file.
+Outputs in ``--out``: ``log.txt``, ``eval.json`` (the factor, the steps each stage ran, and teacher
+and student on the independent and the standard renderer, with where shape fails) and
+``weights.tar.part-*`` (the float16 student, its manifest, the float16 teacher when it trained here),
+then ``phi.tar.part-*``, split below the device tool's 16 MB per file.  The recipe flags are
+``train-demo-clip``'s (``--help``); e.g. the student rounds alone from a teacher and a student that
+travel with the repository (ignored paths named in the tool's ``carry``):
 
-    python scripts/train_demo_gpu.py --out "$OUT" --deadline 560
+    python scripts/train_demo_gpu.py --out "$OUT" --deadline 540 --teacher-weights teacher.pt \\
+        --student-init student.pt --student-rotate --general-steps 0 --student-rounds 20000:3e-4:0
 """
 
 from __future__ import annotations
@@ -16,11 +21,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import subprocess
 import sys
 import tarfile
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cir_app" / "src"))
@@ -28,20 +32,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cir_app" / "src"))
 import torch  # noqa: E402
 
 from infocir.models import train_demo as T  # noqa: E402
-from infocir.models.demo_eval import evaluate_images, heldout_images  # noqa: E402
+from infocir.models.demo_eval import heldout_images, report_on  # noqa: E402
 from infocir.models.encoders import load_clip  # noqa: E402
 from infocir.models.train_phi import PhiRecipe, train_phi  # noqa: E402
 
 log = logging.getLogger("train_demo_gpu")
 PART = 15_000_000
-
-
-def render_independent(path: Path) -> None:
-    images, attrs = heldout_images("independent", 999, 1, 64)
-    T._atomic_save({"images": images, "attrs": attrs}, path)
+SIZE = 64  # both towers' input side
 
 
 def pack(files: list[Path], out: Path, name: str) -> None:
+    """``files`` as one tar split into parts small enough for the device tool to bring back."""
     tar = out / f"{name}.tar"
     with tarfile.open(tar, "w") as tf:
         for f in files:
@@ -52,64 +53,86 @@ def pack(files: list[Path], out: Path, name: str) -> None:
         (out / f"{name}.tar.part-{i // PART}").write_bytes(data[i : i + PART])
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--workdir", type=Path, default=Path(".gpuwork"))
-    ap.add_argument("--deadline", type=float, default=560.0, help="seconds from start for everything")
+def render_pools(work: Path, recipe: T.Recipe, phi: PhiRecipe | None) -> None:
+    """Every pool the recipe reads, rendered into ``work`` by worker processes before CUDA starts here."""
+    T.training_pool(work, recipe, SIZE)
+    T.cached_pool(work, "heldout", recipe.heldout_seed, 1, SIZE)
+    if recipe.general_steps:
+        T.cached_pool(work, "train", recipe.seed, recipe.varied_replicates, SIZE, "varied")
+        T.cached_pool(work, "heldout", recipe.heldout_seed, 1, SIZE, "varied")
+    if recipe.student_look or recipe.focus_schedule is not None:
+        for r in recipe.focus_renderers:
+            T.cached_pool(work, "focus", recipe.seed, recipe.focus_replicates, SIZE, r, masks=True)
+            T.cached_pool(work, "focus-heldout", recipe.seed + 1, 1, SIZE, r, masks=True)
+    if phi is not None:
+        (work / "phi").mkdir(exist_ok=True)
+        T.cached_pool(work / "phi", "phi", phi.seed, phi.replicates, SIZE)
+        if phi.family_replicates:
+            T.cached_pool(work / "phi", "phi", phi.seed, phi.family_replicates, SIZE, "family")
+
+
+def seconds_per_step(probe: Path, stages: list[tuple[str, int]]) -> dict[str, float]:
+    """Each probed stage's seconds per step, read from the checkpoints ``train`` left in ``probe``."""
+    return {
+        name: torch.load(probe / f"{name}.ckpt.pt", weights_only=False)["elapsed"] / steps for name, steps in stages
+    }
+
+
+def fit_factor(stages: list[tuple[str, int]], per_step: dict[str, float], seconds: float) -> float:
+    """The factor (at most 1) by which every stage's steps shrink so that ``stages`` (name, steps) take
+    ``seconds`` at ``per_step`` seconds per step of each; 0 when no time is left."""
+    needed = sum(steps * per_step[name] for name, steps in stages)
+    return min(1.0, max(seconds, 0.0) / needed) if needed > 0 else 1.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = T.build_parser()
+    ap.description = __doc__.splitlines()[0]
+    ap.set_defaults(workdir=".gpuwork", out_dir=None)
+    ap.add_argument("--out", type=Path, required=True, help="where the log, eval.json and the packed weights go")
+    ap.add_argument("--deadline", type=float, default=540.0, help="seconds from start for everything")
     ap.add_argument("--reserve", type=float, default=150.0, help="seconds kept for evaluation, packing and φ")
-    ap.add_argument("--replicates", type=int, default=16)
-    ap.add_argument("--family-replicates", type=int, default=32)
-    ap.add_argument("--teacher-share", type=float, default=0.55)
-    ap.add_argument("--max-steps", type=int, default=8000)
-    ap.add_argument("--probe-steps", type=int, default=40)
-    ap.add_argument("--device", default="auto")
+    ap.add_argument("--probe-steps", type=int, default=40, help="steps each stage runs to time it")
     ap.add_argument("--phi-steps", type=int, default=PhiRecipe.phi_steps, help="φ distillation steps")
     ap.add_argument("--oti-steps", type=int, default=PhiRecipe.oti_steps, help="OTI steps per batch")
-    ap.add_argument("--teacher-weights", type=Path, help="distil the student from this saved teacher only")
-    ap.add_argument("--pretrain-steps", type=int, default=0, help="stage 1b steps (scaled like the teacher's)")
     ap.add_argument("--no-phi", action="store_true", help="stop after the student")
-    ap.add_argument("--render-independent", type=Path, help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.render_independent:
-        render_independent(args.render_independent)
-        return 0
+    args = ap.parse_args(argv)
+    try:
+        recipe = T.recipe_from_args(args)
+        if args.from_shipped:
+            raise ValueError("--from-shipped is not a deadline run: use train-demo-clip")
+        if args.probe_steps <= 0 or args.deadline <= args.reserve:
+            raise ValueError("--probe-steps must be positive and --deadline longer than --reserve")
+    except ValueError as e:
+        ap.error(str(e))
     t0 = time.time()
     args.out.mkdir(parents=True, exist_ok=True)
-    work = args.workdir.resolve()
+    work = Path(args.workdir).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(name)s %(message)s",
-        handlers=[logging.StreamHandler(sys.stdout), logging.FileHandler(args.out / "log.txt")],
-    )
-    indep_path = work / "independent-999-1-64.pt"
-    bg = None
-    if not indep_path.exists():
-        bg = subprocess.Popen(
-            [sys.executable, __file__, "--out", str(args.out), "--render-independent", str(indep_path)]
-        )
-    recipe = T.Recipe(
-        pool_replicates=args.replicates,
-        family_replicates=args.family_replicates,
-        attribute_weight=1.0,
-        teacher_rotate=True,
-        student_rotate=True,
-        teacher_focus_steps=0,
-        student_batch=128,
-        student_lr=1e-3,
-        student_stop_at=0,
-        general_steps=0,
-    )
-    # Pools first, in worker processes, before CUDA is initialised in this one.
-    T.cached_pool(work, "train", recipe.seed, recipe.pool_replicates, 64)
-    T.cached_pool(work, "train", recipe.seed, recipe.family_replicates, 64, "family")
-    T.cached_pool(work, "heldout", recipe.heldout_seed, 1, 64)
+    out_dir = Path(args.out_dir).resolve() if args.out_dir else work / "out"
+    fmt = "%(asctime)s %(name)s %(message)s"
+    logging.basicConfig(level=logging.INFO, format=fmt, stream=sys.stdout)
+    file_log = logging.FileHandler(args.out / "log.txt")  # comes back from the device with the weights
+    file_log.setFormatter(logging.Formatter(fmt))
+    root = logging.getLogger()
+    root.addHandler(file_log)
+    root.setLevel(logging.INFO)
+    try:
+        return run(args, recipe, work, out_dir, t0)
+    finally:
+        root.removeHandler(file_log)
+        file_log.close()
+
+
+def run(args: argparse.Namespace, recipe: T.Recipe, work: Path, out_dir: Path, t0: float) -> int:
+    """Pools, probe, the scaled recipe, evaluation, packing and φ; ``main`` has checked the options."""
+    teacher_file = Path(args.teacher_weights).resolve() if args.teacher_weights else None
+    student_init = Path(args.student_init).resolve() if args.student_init else None
     phi_recipe = PhiRecipe(family_replicates=1, oti_steps=args.oti_steps, phi_steps=args.phi_steps)
-    if not args.no_phi:
-        (work / "phi").mkdir(exist_ok=True)
-        T.cached_pool(work / "phi", "phi", phi_recipe.seed, phi_recipe.replicates, 64)
-        T.cached_pool(work / "phi", "phi", phi_recipe.seed, phi_recipe.family_replicates, 64, "family")
+    if args.no_phi:
+        phi_recipe = None
+    render_pools(work, recipe, phi_recipe)
+    heldout = {r: heldout_images(r, recipe.heldout_seed, 1, SIZE) for r in ("independent", "standard")}
     log.info("pools ready at %.0f s", time.time() - t0)
 
     probe = work / "probe"
@@ -118,64 +141,54 @@ def main() -> int:
         if not (probe / f.name).exists():
             (probe / f.name).symlink_to(f)
     n = args.probe_steps
-    tw = args.teacher_weights.resolve() if args.teacher_weights else None
-    T.train(
-        probe,
-        replace(recipe, teacher_steps=n, student_steps=n),
-        out_dir=probe / "out",
-        device=args.device,
-        teacher_weights=tw,
-    )
-    t_step = torch.load(probe / "teacher.ckpt.pt", weights_only=False)["elapsed"] / n if tw is None else 0.0
-    s_step = torch.load(probe / "student.ckpt.pt", weights_only=False)["elapsed"] / n
+    probe_recipe = T.with_steps(recipe, lambda _: n)
+    T.train(probe, probe_recipe, probe / "out", args.device, teacher_weights=teacher_file, student_init=student_init)
+    full = T.stage_steps(recipe, teacher_from_file=teacher_file is not None)
+    per_step = seconds_per_step(probe, T.stage_steps(probe_recipe, teacher_from_file=teacher_file is not None))
+    # The full run loads the pools and builds the models again: about what the probe's own set-up cost.
     budget = args.deadline - (time.time() - t0) - args.reserve
-    # Loading the pools and building the models again costs about what the probe's own set-up did.
-    share = args.teacher_share if tw is None else 0.0
-    teacher_steps = max(n, min(args.max_steps, int(budget * share / t_step))) if tw is None else 0
-    student_steps = max(n, min(args.max_steps, int(budget * (1 - share) / s_step)))
+    factor = fit_factor(full, per_step, budget)
     log.info(
-        "probe: teacher %.1f ms/step, student %.1f ms/step; %.0f s left for training: %d + %d steps",
-        1e3 * t_step,
-        1e3 * s_step,
+        "probe (ms/step): %s; the recipe needs %.0f s, %.0f s are left: factor %.3f",
+        json.dumps({k: round(1e3 * v, 1) for k, v in per_step.items()}),
+        sum(steps * per_step[name] for name, steps in full),
         budget,
-        teacher_steps,
-        student_steps,
+        factor,
     )
-    recipe = replace(recipe, teacher_steps=teacher_steps, student_steps=student_steps)
-    out_dir = work / "out"
-    manifest = T.train(work, recipe, out_dir=out_dir, device=args.device, teacher_weights=tw)
+    if factor == 0:
+        log.error("no time is left to train after the probe: raise --deadline or lower --reserve")
+        return 2
+    recipe = T.scaled(recipe, factor, floor=n)
+    manifest = T.train(work, recipe, out_dir, args.device, teacher_weights=teacher_file, student_init=student_init)
     log.info("trained at %.0f s: %s", time.time() - t0, json.dumps(manifest["training_minutes"]))
 
     teacher_b = load_clip(T.TEACHER, None, preprocess="clip", device=args.device, precision="fp32")
-    teacher_path = tw or work / f"{T.TEACHER}.pt"
+    teacher_path = teacher_file or work / f"{T.TEACHER}.pt"
     T.load_teacher(teacher_b, teacher_path)
-    teacher_b.model.eval()
     student_b = load_clip(
         T.STUDENT, str(out_dir / f"{T.STUDENT}.pt"), preprocess="clip", device=args.device, precision="fp32"
     )
-    if bg is not None:
-        bg.wait()
-    ind = torch.load(indep_path)
-    ho = torch.load(work / f"pool-heldout-{recipe.heldout_seed}-1-64.pt")
-    report = {
+    report: dict = {
         "recipe": asdict(recipe),
+        "factor": factor,
+        "stages": dict(T.stage_steps(recipe, teacher_from_file=teacher_file is not None)),
         "device": str(student_b.device),
         "training_minutes": manifest["training_minutes"],
-        "probe_ms_per_step": {"teacher": 1e3 * t_step, "student": 1e3 * s_step},
+        "probe_ms_per_step": {k: 1e3 * v for k, v in per_step.items()},
     }
     for name, b in (("teacher", teacher_b), ("student", student_b)):
-        report[name] = {
-            "independent": evaluate_images(b, ind["images"], ind["attrs"]),
-            "standard": evaluate_images(b, ho["images"], ho["attrs"]),
-        }
+        report[name] = {}
+        for renderer, (images, attrs) in heldout.items():
+            r = report_on(b, images, attrs)
+            report[name][renderer] = {**r.figures, "shapes": asdict(r.shapes)}
         log.info("%s independent: %s", name, json.dumps(report[name]["independent"]))
     (args.out / "eval.json").write_text(json.dumps(report, indent=1))
     files = [out_dir / f"{T.STUDENT}.pt", out_dir / f"{T.STUDENT}.manifest.json"]
-    pack(files + ([teacher_path] if tw is None else []), args.out, "weights")
+    pack(files + ([] if teacher_file else [teacher_path]), args.out, "weights")
     log.info("packed the weights at %.0f s", time.time() - t0)
 
-    if args.no_phi or args.deadline - (time.time() - t0) < 90:
-        log.info("no time left for φ")
+    if phi_recipe is None or args.deadline - (time.time() - t0) < 90:
+        log.info("no φ (--no-phi, or under 90 s left)")
         return 0
     train_phi(work / "phi", phi_recipe, out_dir=out_dir, device=args.device)
     pack([out_dir / f"{T.STUDENT}.searle-phi.pt", out_dir / f"{T.STUDENT}.searle-phi.manifest.json"], args.out, "phi")

@@ -63,9 +63,13 @@ def heldout_report(
     bundle: ClipBundle, seed: int = 999, replicates: int = 1, renderer: str = "standard"
 ) -> HeldoutReport:
     """``evaluate_bundle``'s figures and the ``ShapeBreakdown`` from one encoding of the images."""
+    return report_on(bundle, *heldout_images(renderer, seed, replicates, bundle.image_size))
+
+
+def report_on(bundle: ClipBundle, images, attrs) -> HeldoutReport:
+    """``heldout_report`` on images already rendered (uint8 ``[N, 3, S, S]``, attribute rows ``[N, 5]``)."""
     from infocir.models.train_demo import encode_images
 
-    images, attrs = heldout_images(renderer, seed, replicates, bundle.image_size)
     bundle.model.eval()
     feats = encode_images(bundle, images)
     return HeldoutReport(

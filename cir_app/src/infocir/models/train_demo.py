@@ -22,6 +22,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from multiprocessing import Pool
 from pathlib import Path
@@ -942,6 +943,56 @@ def student_schedule(recipe: Recipe, teacher_from_file: bool = False) -> list[tu
     ]
 
 
+def stage_steps(recipe: Recipe, teacher_from_file: bool = False) -> list[tuple[str, int]]:
+    """Every stage ``train`` runs for ``recipe``, in order, as (checkpoint name, steps it runs); no
+    teacher stages when the teacher comes from a file (``--teacher-weights``)."""
+    stages: list[tuple[str, int]] = []
+    if not teacher_from_file:
+        stages += [
+            ("teacher-pretrain", recipe.pretrain_steps),
+            ("teacher", recipe.teacher_steps),
+            ("teacher-focus", recipe.teacher_focus_steps),
+        ]
+        stages += [(f"teacher-round{i + 1}", int(r[0])) for i, r in enumerate(recipe.teacher_rounds)]
+    for name, steps, _, stop_at, _ in student_schedule(recipe, teacher_from_file):
+        stages.append((name, min(steps, stop_at) if stop_at else steps))
+    stages.append(("generalise", recipe.general_steps))
+    focus = recipe.focus_schedule
+    if focus is not None:
+        stages.append(("attention-focus", focus.steps))
+    return [(name, steps) for name, steps in stages if steps > 0]
+
+
+def with_steps(recipe: Recipe, steps: Callable[[int], int]) -> Recipe:
+    """``recipe`` with each stage's step count n > 0 (and the student's stop step) replaced by
+    ``steps(n)``; stages that are off stay off, learning rates and everything else stay as they are."""
+
+    def each(n: int) -> int:
+        return steps(n) if n > 0 else n
+
+    focus = recipe.attention_focus
+    return replace(
+        recipe,
+        pretrain_steps=each(recipe.pretrain_steps),
+        teacher_steps=each(recipe.teacher_steps),
+        teacher_focus_steps=each(recipe.teacher_focus_steps),
+        teacher_rounds=tuple((each(int(r[0])), *r[1:]) for r in recipe.teacher_rounds),
+        student_steps=each(recipe.student_steps),
+        student_stop_at=each(recipe.student_stop_at),
+        student_rounds=tuple((each(n), lr, stage) for n, lr, stage in recipe.student_rounds),
+        general_steps=each(recipe.general_steps),
+        attention_focus=(each(focus[0]), *focus[1:]) if focus else (),
+    )
+
+
+def scaled(recipe: Recipe, factor: float, floor: int = 1) -> Recipe:
+    """``recipe`` with every stage's steps × ``factor`` (rounded, at least ``floor``): the same
+    stages in the time a deadline leaves (``scripts/train_demo_gpu.py``)."""
+    if factor <= 0:
+        raise ValueError(f"factor must be positive, not {factor}")
+    return with_steps(recipe, lambda n: max(floor, round(n * factor)))
+
+
 def _stored_targets(teacher_b, images: torch.Tensor, path: Path) -> torch.Tensor:
     """The teacher's unit embeddings of the pool and its mirror images (indexed like the student's
     batches), computed once per teacher and kept in ``path``."""
@@ -1154,7 +1205,8 @@ def _parse_each(text: str, one, usage: str) -> tuple:
     return tuple(rounds)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """``train-demo-clip``'s options: the recipe, where it works and writes, the device."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workdir", default=os.path.expanduser("~/.cache/infocir/train-demo"))
     ap.add_argument("--out-dir", default=str(ASSET_DIR))
@@ -1261,19 +1313,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--teacher-weights", help="distil the student from this saved teacher (skips its stages)")
     ap.add_argument("--student-init", help="start the student's image tower from this checkpoint's")
     ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     weights = Path(args.teacher_weights) if args.teacher_weights else None
     init = Path(args.student_init) if args.student_init else None
     try:  # a student round naming a teacher stage the recipe, or the teacher file, does not have
-        recipe = _recipe_from_args(args)
-        if args.from_shipped and (recipe.student_look or recipe.matches_views):
-            raise ValueError(
-                "--student-look, --student-crop-area and --student-mixup shape the student rounds, "
-                "which --from-shipped does not run"
-            )
-        if not args.from_shipped:
-            student_schedule(recipe, teacher_from_file=weights is not None)
+        recipe = recipe_from_args(args)
     except ValueError as e:
         ap.error(str(e))
     if args.from_shipped:
@@ -1283,8 +1333,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _recipe_from_args(args: argparse.Namespace) -> Recipe:
-    return Recipe(
+def recipe_from_args(args: argparse.Namespace) -> Recipe:
+    """The ``Recipe`` that ``build_parser``'s options ask for; ValueError when the recipe, or the
+    teacher stages its student rounds name (``--teacher-weights``), cannot run."""
+    recipe = Recipe(
         teacher_steps=args.teacher_steps,
         teacher_focus_steps=args.teacher_focus_steps,
         student_steps=args.student_steps,
@@ -1313,6 +1365,14 @@ def _recipe_from_args(args: argparse.Namespace) -> Recipe:
         student_crop_area=args.student_crop_area,
         student_mixup=args.student_mixup,
     )
+    if args.from_shipped and (recipe.student_look or recipe.matches_views):
+        raise ValueError(
+            "--student-look, --student-crop-area and --student-mixup shape the student rounds, "
+            "which --from-shipped does not run"
+        )
+    if not args.from_shipped:
+        student_schedule(recipe, teacher_from_file=args.teacher_weights is not None)
+    return recipe
 
 
 if __name__ == "__main__":
