@@ -128,9 +128,9 @@ def run(args: argparse.Namespace, recipe: T.Recipe, work: Path, out_dir: Path, t
     """Pools, probe, the scaled recipe, evaluation, packing and φ; ``main`` has checked the options."""
     teacher_file = Path(args.teacher_weights).resolve() if args.teacher_weights else None
     student_init = Path(args.student_init).resolve() if args.student_init else None
-    phi_recipe = PhiRecipe(family_replicates=1, oti_steps=args.oti_steps, phi_steps=args.phi_steps)
-    if args.no_phi:
-        phi_recipe = None
+    phi_recipe = (
+        None if args.no_phi else PhiRecipe(family_replicates=1, oti_steps=args.oti_steps, phi_steps=args.phi_steps)
+    )
     render_pools(work, recipe, phi_recipe)
     heldout = {r: heldout_images(r, recipe.heldout_seed, 1, SIZE) for r in ("independent", "standard")}
     log.info("pools ready at %.0f s", time.time() - t0)
