@@ -127,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace, recipe: T.Recipe, work: Path, out_dir: Path, t0: float) -> int:
     """Pools, probe, the scaled recipe, evaluation, packing and φ; ``main`` has checked the options."""
     teacher_file = Path(args.teacher_weights).resolve() if args.teacher_weights else None
+    from_file = teacher_file is not None  # the teacher's stages are skipped
     student_init = Path(args.student_init).resolve() if args.student_init else None
     phi_recipe = (
         None if args.no_phi else PhiRecipe(family_replicates=1, oti_steps=args.oti_steps, phi_steps=args.phi_steps)
@@ -143,8 +144,8 @@ def run(args: argparse.Namespace, recipe: T.Recipe, work: Path, out_dir: Path, t
     n = args.probe_steps
     probe_recipe = T.with_steps(recipe, lambda _: n)
     T.train(probe, probe_recipe, probe / "out", args.device, teacher_weights=teacher_file, student_init=student_init)
-    full = T.stage_steps(recipe, teacher_from_file=teacher_file is not None)
-    per_step = seconds_per_step(probe, T.stage_steps(probe_recipe, teacher_from_file=teacher_file is not None))
+    full = T.stage_steps(recipe, teacher_from_file=from_file)
+    per_step = seconds_per_step(probe, T.stage_steps(probe_recipe, teacher_from_file=from_file))
     # The full run loads the pools and builds the models again: about what the probe's own set-up cost.
     budget = args.deadline - (time.time() - t0) - args.reserve
     factor = fit_factor(full, per_step, budget)
@@ -171,7 +172,7 @@ def run(args: argparse.Namespace, recipe: T.Recipe, work: Path, out_dir: Path, t
     report: dict = {
         "recipe": asdict(recipe),
         "factor": factor,
-        "stages": dict(T.stage_steps(recipe, teacher_from_file=teacher_file is not None)),
+        "stages": dict(T.stage_steps(recipe, teacher_from_file=from_file)),
         "device": str(student_b.device),
         "training_minutes": manifest["training_minutes"],
         "probe_ms_per_step": {k: 1e3 * v for k, v in per_step.items()},
