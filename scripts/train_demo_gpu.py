@@ -72,10 +72,9 @@ def render_pools(work: Path, recipe: T.Recipe, phi: PhiRecipe | None) -> None:
 
 
 def seconds_per_step(probe: Path, stages: list[tuple[str, int]]) -> dict[str, float]:
-    """Each probed stage's seconds per step, read from the checkpoints ``train`` left in ``probe``."""
-    return {
-        name: torch.load(probe / f"{name}.ckpt.pt", weights_only=False)["elapsed"] / steps for name, steps in stages
-    }
+    """Each probed stage's seconds per step after its first ``WARM_STEPS``, read from the checkpoints ``train``
+    left in ``probe``."""
+    return {name: T.seconds_per_step(torch.load(probe / f"{name}.ckpt.pt", weights_only=False)) for name, _ in stages}
 
 
 def fit_factor(stages: list[tuple[str, int]], per_step: dict[str, float], seconds: float) -> float:
@@ -93,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--deadline", type=float, default=540.0, help="seconds from start for everything")
     ap.add_argument("--reserve", type=float, default=150.0, help="seconds kept for evaluation, packing and φ")
     ap.add_argument("--probe-steps", type=int, default=40, help="steps each stage runs to time it")
+    ap.add_argument(
+        "--factor", type=float, default=0.0, help="skip the probe and scale every stage's steps by this (0 < F ≤ 1)"
+    )
     ap.add_argument("--phi-steps", type=int, default=PhiRecipe.phi_steps, help="φ distillation steps")
     ap.add_argument("--oti-steps", type=int, default=PhiRecipe.oti_steps, help="OTI steps per batch")
     ap.add_argument("--no-phi", action="store_true", help="stop after the student")
@@ -103,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--from-shipped is not a deadline run: use train-demo-clip")
         if args.probe_steps <= 0 or args.deadline <= args.reserve:
             raise ValueError("--probe-steps must be positive and --deadline longer than --reserve")
+        if not 0 <= args.factor <= 1:
+            raise ValueError("--factor must be in (0, 1], or 0 to probe")
     except ValueError as e:
         ap.error(str(e))
     t0 = time.time()
@@ -124,6 +128,20 @@ def main(argv: list[str] | None = None) -> int:
         file_log.close()
 
 
+def probe_stages(
+    args: argparse.Namespace, recipe: T.Recipe, work: Path, teacher_file: Path | None, student_init: Path | None
+) -> dict[str, float]:
+    """Every stage of ``recipe`` run for ``--probe-steps`` in ``work/probe``; each stage's seconds per step."""
+    probe = work / "probe"
+    probe.mkdir(exist_ok=True)
+    for f in work.glob("pool-*.pt"):
+        if not (probe / f.name).exists():
+            (probe / f.name).symlink_to(f)
+    probe_recipe = T.with_steps(recipe, lambda _: args.probe_steps)
+    T.train(probe, probe_recipe, probe / "out", args.device, teacher_weights=teacher_file, student_init=student_init)
+    return seconds_per_step(probe, T.stage_steps(probe_recipe, teacher_from_file=teacher_file is not None))
+
+
 def run(args: argparse.Namespace, recipe: T.Recipe, work: Path, out_dir: Path, t0: float) -> int:
     """Pools, probe, the scaled recipe, evaluation, packing and φ; ``main`` has checked the options."""
     teacher_file = Path(args.teacher_weights).resolve() if args.teacher_weights else None
@@ -132,33 +150,35 @@ def run(args: argparse.Namespace, recipe: T.Recipe, work: Path, out_dir: Path, t
     phi_recipe = (
         None if args.no_phi else PhiRecipe(family_replicates=1, oti_steps=args.oti_steps, phi_steps=args.phi_steps)
     )
+    if torch.cuda.is_available():  # float32 training: TF32 tensor cores and tuned convolutions on a GPU
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
     render_pools(work, recipe, phi_recipe)
     heldout = {r: heldout_images(r, recipe.heldout_seed, 1, SIZE) for r in ("independent", "standard")}
     log.info("pools ready at %.0f s", time.time() - t0)
 
-    probe = work / "probe"
-    probe.mkdir(exist_ok=True)
-    for f in work.glob("pool-*.pt"):
-        if not (probe / f.name).exists():
-            (probe / f.name).symlink_to(f)
+    per_step: dict[str, float] = {}
     n = args.probe_steps
-    probe_recipe = T.with_steps(recipe, lambda _: n)
-    T.train(probe, probe_recipe, probe / "out", args.device, teacher_weights=teacher_file, student_init=student_init)
-    full = T.stage_steps(recipe, teacher_from_file=from_file)
-    per_step = seconds_per_step(probe, T.stage_steps(probe_recipe, teacher_from_file=from_file))
-    # The full run loads the pools and builds the models again: about what the probe's own set-up cost.
-    budget = args.deadline - (time.time() - t0) - args.reserve
-    factor = fit_factor(full, per_step, budget)
-    log.info(
-        "probe (ms/step): %s; the recipe needs %.0f s, %.0f s are left: factor %.3f",
-        json.dumps({k: round(1e3 * v, 1) for k, v in per_step.items()}),
-        sum(steps * per_step[name] for name, steps in full),
-        budget,
-        factor,
-    )
-    if factor == 0:
-        log.error("no time is left to train after the probe: raise --deadline or lower --reserve")
-        return 2
+    if args.factor:  # a factor known from an earlier probe: all the time goes to training
+        factor = args.factor
+        log.info("factor %.3f given: no probe", factor)
+    else:
+        per_step = probe_stages(args, recipe, work, teacher_file, student_init)
+        full = T.stage_steps(recipe, teacher_from_file=from_file)
+        # The full run loads the pools and builds the models again: about what the probe's own set-up cost.
+        budget = args.deadline - (time.time() - t0) - args.reserve
+        factor = fit_factor(full, per_step, budget)
+        log.info(
+            "probe (ms/step): %s; the recipe needs %.0f s, %.0f s are left: factor %.3f",
+            json.dumps({k: round(1e3 * v, 1) for k, v in per_step.items()}),
+            sum(steps * per_step[name] for name, steps in full),
+            budget,
+            factor,
+        )
+        if factor == 0:
+            log.error("no time is left to train after the probe: raise --deadline or lower --reserve")
+            return 2
     recipe = T.scaled(recipe, factor, floor=n)
     manifest = T.train(work, recipe, out_dir, args.device, teacher_weights=teacher_file, student_init=student_init)
     log.info("trained at %.0f s: %s", time.time() - t0, json.dumps(manifest["training_minutes"]))

@@ -75,12 +75,38 @@ def test_the_factor_fits_the_time_left():
     assert gpu.fit_factor(stages, per_step, -5.0) == 0.0
 
 
+def test_step_timing_leaves_out_the_first_steps(tmp_path):
+    """A probe's seconds per step skip the first ``WARM_STEPS``: on the H200 the first steps of a 30-step probe
+    (CUDA start-up, cuDNN autotuning) made a stage that ran at 18 ms a step read 540 ms."""
+    assert T.seconds_per_step({"elapsed": 10.0, "step": 30, "warm": (5, 8.0)}) == pytest.approx(2.0 / 25)
+    assert T.seconds_per_step({"elapsed": 10.0, "step": 5, "warm": (5, 10.0)}) == pytest.approx(2.0)  # none after
+    assert T.seconds_per_step({"elapsed": 10.0, "step": 4, "warm": None}) == pytest.approx(2.5)  # stopped before
+    assert T.seconds_per_step({"elapsed": 9.0, "step": 30}) == pytest.approx(0.3)  # checkpoints from before
+
+    # through the loop itself: slow first steps (as a GPU's start-up), then quick ones
+    weight = torch.nn.Parameter(torch.zeros(1))
+    model = torch.nn.ParameterList([weight])
+    delays = [0.15] * T.WARM_STEPS + [0.0] * 20
+
+    def step(st: int) -> torch.Tensor:
+        import time
+
+        time.sleep(delays[st])
+        return (weight - 1).pow(2).sum()
+
+    T._checkpointed_loop("timed", tmp_path, model, model.parameters(), 25, 0.1, 0.0, step, None, every=25)
+    ckpt = torch.load(tmp_path / "timed.ckpt.pt", weights_only=False)
+    assert ckpt["step"] == 25 and ckpt["warm"][0] == T.WARM_STEPS and ckpt["warm"][1] >= 0.15 * T.WARM_STEPS
+    assert ckpt["elapsed"] / 25 >= 0.03 and T.seconds_per_step(ckpt) < 0.02
+
+
 def test_the_script_refuses_what_it_cannot_run(tmp_path, capsys):
     gpu = _script()
     for argv, says in (
         (["--deadline", "100", "--reserve", "150"], "longer than --reserve"),
         (["--from-shipped"], "not a deadline run"),
         (["--teacher-rounds", "5:1e-3:1", "--student-rounds", "5:1e-3:3"], "teacher stage"),
+        (["--factor", "1.5"], "--factor must be in"),
     ):
         with pytest.raises(SystemExit) as e:
             gpu.main(["--out", str(tmp_path / "out"), "--workdir", str(tmp_path / "w"), *argv])
@@ -158,3 +184,21 @@ def test_no_time_left_after_the_probe_stops_with_a_message(tmp_path, monkeypatch
     assert gpu.main(argv) == 2
     assert "no time is left to train after the probe" in caplog.text
     assert not (work / "student-round1.ckpt.pt").exists() and not list((tmp_path / "out").glob("weights*"))
+
+
+def test_a_given_factor_skips_the_probe(tmp_path, monkeypatch):
+    """``--factor``: no probe (its time goes to training), every stage scaled by the factor given."""
+    gpu = _script()
+    work, out = tmp_path / "work", tmp_path / "out"
+    held = _seed_pools(work)
+    monkeypatch.setattr(gpu, "heldout_images", lambda *a: held)
+    monkeypatch.setattr(gpu, "probe_stages", lambda *a: pytest.fail("probed although a factor was given"))
+    teacher = load_teacher_file(tmp_path / "teacher.pt")
+    argv = ["--out", str(out), "--workdir", str(work), "--device", "cpu", "--replicates", "1", "--no-phi"]
+    argv += ["--teacher-weights", str(teacher), "--student-rotate", "--general-steps", "0", "--student-batch", "8"]
+    argv += ["--student-rounds", "8:1e-3:0", "--factor", "0.5", "--probe-steps", "2"]
+    assert gpu.main(argv) == 0
+    report = json.loads((out / "eval.json").read_text())
+    assert report["factor"] == 0.5 and report["stages"] == {"student-round1": 4} and report["probe_ms_per_step"] == {}
+    assert not (work / "probe").exists()
+    assert torch.load(work / "student-round1.ckpt.pt", weights_only=False)["step"] == 4
