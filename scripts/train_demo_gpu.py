@@ -138,7 +138,15 @@ def probe_stages(
         if not (probe / f.name).exists():
             (probe / f.name).symlink_to(f)
     probe_recipe = T.with_steps(recipe, lambda _: args.probe_steps)
-    T.train(probe, probe_recipe, probe / "out", args.device, teacher_weights=teacher_file, student_init=student_init)
+    T.train(
+        probe,
+        probe_recipe,
+        probe / "out",
+        args.device,
+        teacher_weights=teacher_file,
+        student_init=student_init,
+        host_workers=args.host_workers,
+    )
     return seconds_per_step(probe, T.stage_steps(probe_recipe, teacher_from_file=teacher_file is not None))
 
 
@@ -180,7 +188,15 @@ def run(args: argparse.Namespace, recipe: T.Recipe, work: Path, out_dir: Path, t
             log.error("no time is left to train after the probe: raise --deadline or lower --reserve")
             return 2
     recipe = T.scaled(recipe, factor, floor=n)
-    manifest = T.train(work, recipe, out_dir, args.device, teacher_weights=teacher_file, student_init=student_init)
+    manifest = T.train(
+        work,
+        recipe,
+        out_dir,
+        args.device,
+        teacher_weights=teacher_file,
+        student_init=student_init,
+        host_workers=args.host_workers,
+    )
     log.info("trained at %.0f s: %s", time.time() - t0, json.dumps(manifest["training_minutes"]))
 
     teacher_b = load_clip(T.TEACHER, None, preprocess="clip", device=args.device, precision="fp32")

@@ -35,6 +35,7 @@ from infocir.data import demo_world as W
 from infocir.data.family_renderer import render_family
 from infocir.models.attention_focus import FocusSchedule, LookTerm, focus_attention
 from infocir.models.encoders import ASSET_DIR, load_clip
+from infocir.models.prefetch import StepBatches, default_workers
 
 log = logging.getLogger("infocir.train_demo")
 
@@ -369,16 +370,57 @@ def multi_positive_loss(
     return (li + lt) / 2
 
 
-def caption_loss(bundle, img: torch.Tensor, rows: torch.Tensor, r: np.random.Generator, recipe: Recipe) -> torch.Tensor:
-    """Multi-positive caption loss of unit image features ``img`` whose images have the attribute
-    indices ``rows`` (host): one caption sampled per image; every caption an image satisfies is one
-    of its positives."""
+@dataclass(frozen=True)
+class CaptionBatch:
+    """A contrastive step's host inputs: uint8 images, their attribute rows, one caption per image as
+    token ids, and ``positives[i, j]`` = 1 where image i satisfies caption j."""
+
+    images: torch.Tensor
+    rows: torch.Tensor
+    tokens: torch.Tensor
+    positives: torch.Tensor
+
+
+def sample_captions(rows: torch.Tensor, r: np.random.Generator, recipe: Recipe) -> tuple[list[str], torch.Tensor]:
+    """One caption sampled per image with the attribute indices ``rows`` (host), and the host matrix
+    ``positives[i, j]``: image i satisfies caption j (every caption an image satisfies is a positive)."""
     caps, cons = zip(*(sample_caption(row, r, recipe) for row in rows.numpy()), strict=True)
     cons_t = torch.from_numpy(np.stack(cons))  # host: compared with the host attributes, moved as targets
     positives = ((cons_t[None, :, :] == -1) | (cons_t[None, :, :] == rows[:, None, :])).all(-1).float()
+    return list(caps), positives
+
+
+def caption_loss(bundle, img: torch.Tensor, tokens: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+    """Multi-positive caption loss of unit image features ``img`` against the captions ``tokens`` (host
+    token ids, one per image) with the host ``positives`` of ``sample_captions``."""
     model = bundle.model
-    tx = F.normalize(model.encode_text(bundle.tokens(list(caps))), dim=-1)
+    tx = F.normalize(model.encode_text(bundle.tensor(tokens)), dim=-1)
     return multi_positive_loss(img, tx, model.logit_scale.exp().clamp(max=100), bundle.tensor(positives))
+
+
+def teacher_batch(
+    step: int,
+    phase: int,
+    focus: float,
+    pool: tuple[torch.Tensor, torch.Tensor, int],
+    recipe: Recipe,
+    tokenizer: Callable[[list[str]], torch.Tensor],
+) -> CaptionBatch:
+    """The host half of a teacher step (``StepBatches`` runs it ahead on a GPU): hard groups of the pool
+    (``hard_batch``, ``focus`` of them varying the shape), mirrored and turned at random, and their
+    sampled captions, tokenised.  Its generator is seeded by (seed, phase, step) and drawn in the order
+    the shipped recipe drew it, so the batches are those it trained on."""
+    images, attrs, replicates = pool
+    r = np.random.default_rng([recipe.seed, phase, step])
+    idx = hard_batch(recipe.teacher_batch, len(images), replicates, recipe.hard_group, r, focus)
+    batch = images[idx]
+    if r.random() < 0.5:
+        batch = batch.flip(-1)
+    if recipe.teacher_rotate:
+        batch = torch.rot90(batch, int(r.integers(4)), (-2, -1))
+    rows = attrs[idx]
+    caps, positives = sample_captions(rows, r, recipe)
+    return CaptionBatch(batch, rows, tokenizer(caps), positives)  # host: caption_loss moves the ids
 
 
 def _normalize(bundle, images: torch.Tensor) -> torch.Tensor:
@@ -665,8 +707,9 @@ def generalise(
         out = F.normalize(student.encode_image(_normalize(student_b, batch)), dim=-1)
         loss = (1 - (out * target).sum(-1)).mean()
         if recipe.caption_weight:  # the text tower is frozen (no grad), so only the image side learns
-            rows = torch.cat([varied_attrs[iv], attrs[is_]])
-            loss = loss + recipe.caption_weight * caption_loss(student_b, out, rows, r, recipe)
+            caps, positives = sample_captions(torch.cat([varied_attrs[iv], attrs[is_]]), r, recipe)
+            tokens = student_b.tokenizer(caps)  # host: caption_loss moves the ids
+            loss = loss + recipe.caption_weight * caption_loss(student_b, out, tokens, positives)
         return loss
 
     def eval_both() -> dict:
@@ -865,8 +908,11 @@ def _load_image_tower(model, path: Path) -> None:
     log.info("image tower from %s", path)
 
 
-def _teacher_stages(teacher_b, workdir: Path, recipe: Recipe, pool: tuple, heldout: tuple) -> float:
-    """Stages 1b-2 (and the optional focus phase) on the teacher; returns the seconds spent."""
+def _teacher_stages(
+    teacher_b, workdir: Path, recipe: Recipe, pool: tuple, heldout: tuple, host_workers: int = -1
+) -> float:
+    """Stages 1b-2 (and the optional focus phase) on the teacher; returns the seconds spent.  ``host_workers``:
+    processes making the batches ahead (``prefetch.default_workers``; -1: 0 on the CPU, 3 on a GPU)."""
     teacher, dev = teacher_b.model, teacher_b.device
     images, attrs, replicates = pool
     ho_images, ho_attrs = heldout
@@ -875,24 +921,34 @@ def _teacher_stages(teacher_b, workdir: Path, recipe: Recipe, pool: tuple, heldo
         t_pretrain = pretrain_visual(teacher_b, workdir, recipe, images, attrs)
     teacher_params = _teacher_param_groups(teacher, recipe.teacher_visual_lr_scale)
 
-    def teacher_step(step, phase=1, focus=0.0, frozen=recipe.teacher_visual_lr_scale == 0):
-        r = np.random.default_rng([recipe.seed, phase, step])
-        idx = hard_batch(recipe.teacher_batch, len(images), replicates, recipe.hard_group, r, focus)
-        batch = images[idx]
-        if r.random() < 0.5:
-            batch = batch.flip(-1)
-        if recipe.teacher_rotate:
-            batch = torch.rot90(batch, int(r.integers(4)), (-2, -1))
+    workers = default_workers(dev, host_workers)
+    tokenizer = teacher_b.tokenizer  # the workers' make() holds no reference to the model on the device
+
+    def teacher_step(b: CaptionBatch, frozen: bool) -> torch.Tensor:
         if frozen:
             teacher.visual.eval()  # frozen: its batch-norm statistics stay those of stage 1b
-        im = F.normalize(teacher.encode_image(_normalize(teacher_b, batch)), dim=-1)
-        loss = caption_loss(teacher_b, im, attrs[idx], r, recipe)
+        im = F.normalize(teacher.encode_image(_normalize(teacher_b, b.images)), dim=-1)
+        loss = caption_loss(teacher_b, im, b.tokens, b.positives)
         if recipe.attribute_weight:
             weights = {a: recipe.attribute_weight * w for a, w in ATTRIBUTE_WEIGHTS.items()}
-            loss = loss + attribute_loss(teacher_b, im, attrs[idx], weights)
+            loss = loss + attribute_loss(teacher_b, im, b.rows, weights)
         return loss
 
-    def phase(name: str, params, steps: int, lr: float, step_fn, warmup: int = 50) -> float:
+    def phase(
+        name: str,
+        params,
+        steps: int,
+        lr: float,
+        batches: tuple[int, float] = (1, 0.0),
+        frozen: bool = recipe.teacher_visual_lr_scale == 0,
+        warmup: int = 50,
+    ) -> float:
+        """A contrastive phase on the batches of generator phase ``batches[0]`` with shape focus ``batches[1]``."""
+        ahead = StepBatches(
+            lambda st: teacher_batch(st, *batches, (images, attrs, replicates), recipe, tokenizer),
+            steps,
+            workers,
+        )
         return _checkpointed_loop(
             name,
             workdir,
@@ -901,7 +957,7 @@ def _teacher_stages(teacher_b, workdir: Path, recipe: Recipe, pool: tuple, heldo
             steps,
             lr,
             recipe.weight_decay,
-            step_fn,
+            lambda st: teacher_step(ahead(st), frozen),
             lambda: evaluate(teacher_b, ho_images, ho_attrs),
             warmup=warmup,
             device=dev,
@@ -915,14 +971,14 @@ def _teacher_stages(teacher_b, workdir: Path, recipe: Recipe, pool: tuple, heldo
             save_teacher(teacher_b, path)
 
     # Stage 2 keeps its checkpoint name "teacher" (not "round 0") so existing workdirs resume.
-    t_teacher = t_pretrain + phase("teacher", teacher_params, recipe.teacher_steps, recipe.teacher_lr, teacher_step)
+    t_teacher = t_pretrain + phase("teacher", teacher_params, recipe.teacher_steps, recipe.teacher_lr)
     if recipe.teacher_focus_steps:
         t_teacher += phase(
             "teacher-focus",
             teacher_params,
             recipe.teacher_focus_steps,
             recipe.teacher_focus_lr,
-            lambda st: teacher_step(st, phase=3, focus=recipe.shape_focus),
+            batches=(3, recipe.shape_focus),
             warmup=20,
         )
     snapshot(0)
@@ -933,7 +989,8 @@ def _teacher_stages(teacher_b, workdir: Path, recipe: Recipe, pool: tuple, heldo
             _teacher_param_groups(teacher, scale),
             int(steps),
             lr,
-            lambda st, frozen=scale == 0, share=share: teacher_step(st, 3 if share else 1, share, frozen),
+            batches=(3 if share else 1, share),
+            frozen=scale == 0,
         )
         snapshot(i + 1)
     return t_teacher
@@ -1011,6 +1068,24 @@ def scaled(recipe: Recipe, factor: float, floor: int = 1) -> Recipe:
     return with_steps(recipe, lambda n: max(floor, round(n * factor)))
 
 
+def student_views(step: int, images: torch.Tensor, recipe: Recipe) -> tuple[torch.Tensor, torch.Tensor]:
+    """The host half of a student step (``StepBatches`` runs it ahead on a GPU): indices into the pool and
+    its mirror images (``idx ≥ len(images)``: mirrored), and the batch, turned by ``quarter_turns`` and made
+    function matching's views when the recipe asks.  Seeded by (seed, 2, step): every round draws the
+    same batches, as when the rounds were separate runs of one seed."""
+    n = len(images)
+    r = np.random.default_rng([recipe.seed, 2, step])
+    idx = torch.from_numpy(r.integers(2 * n, size=recipe.student_batch))  # host: indexes the host pool
+    batch = images[idx % n]
+    flip = idx >= n
+    batch[flip] = batch[flip].flip(-1)
+    if recipe.student_rotate:
+        batch = quarter_turns(batch)  # mirrored above, by the index
+        if recipe.matches_views:
+            batch = matched_views(batch, r, recipe.student_crop_area, recipe.student_mixup)
+    return idx, batch
+
+
 def _stored_targets(teacher_b, images: torch.Tensor, path: Path) -> torch.Tensor:
     """The teacher's unit embeddings of the pool and its mirror images (indexed like the student's
     batches), computed once per teacher and kept in ``path``."""
@@ -1029,6 +1104,7 @@ def train(
     device: str = "auto",
     teacher_weights: Path | None = None,
     student_init: Path | None = None,
+    host_workers: int = -1,
 ) -> dict:
     """Run (or resume) the whole recipe on ``device`` (``model.device`` values); write the float16
     student and its manifest to ``out_dir``.  The image pools stay on the host as uint8; each
@@ -1036,7 +1112,9 @@ def train(
 
     ``teacher_weights``: a teacher state dict saved by an earlier run (``save_teacher``); the
     teacher stages are skipped and the student is distilled from it.  ``student_init``: a student
-    checkpoint (e.g. the shipped one) whose image tower the student starts from instead of random."""
+    checkpoint (e.g. the shipped one) whose image tower the student starts from instead of random.
+    ``host_workers``: processes that make the teacher's and student's batches ahead of the device
+    (``prefetch.StepBatches``; -1: none on the CPU, 3 on a GPU); the batches are the same either way."""
     rounds = student_schedule(recipe, teacher_from_file=teacher_weights is not None)  # refused before any work
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -1054,7 +1132,8 @@ def train(
             recipe, pretrain_steps=0, teacher_steps=0, teacher_focus_steps=0, teacher_rounds=(), student_rounds=()
         )
         log.info("teacher from %s", teacher_weights)
-    t_teacher = _teacher_stages(teacher_b, workdir, recipe, (images, attrs, replicates), (ho_images, ho_attrs))
+    pool = (images, attrs, replicates)
+    t_teacher = _teacher_stages(teacher_b, workdir, recipe, pool, (ho_images, ho_attrs), host_workers)
     teacher.eval()
     teacher_eval = evaluate(teacher_b, ho_images, ho_attrs)
     log.info("teacher: %s", teacher_eval)
@@ -1074,19 +1153,12 @@ def train(
     n = len(images)
     look = LookTerm(student_b, workdir, recipe, recipe.student_look) if recipe.student_look else None
 
-    def student_step(step, targets_emb):
-        # The same batches in every round, as when the rounds were separate runs of one seed.
-        r = np.random.default_rng([recipe.seed, 2, step])
-        idx = torch.from_numpy(r.integers(2 * n, size=recipe.student_batch))  # host: indexes the host pool
-        src = idx % n
-        batch = images[src]
-        flip = idx >= n
-        batch[flip] = batch[flip].flip(-1)
+    workers = default_workers(dev, host_workers)
+
+    def student_step(step, targets_emb, ahead: StepBatches):
+        idx, batch = ahead(step)
         if recipe.student_rotate:
-            batch = quarter_turns(batch)  # mirrored above, by the index
-            if recipe.matches_views:  # the teacher sees the same view: its target follows the input
-                batch = matched_views(batch, r, recipe.student_crop_area, recipe.student_mixup)
-            with torch.no_grad():
+            with torch.no_grad():  # the teacher sees the same view: its target follows the input
                 target = F.normalize(teacher.encode_image(_normalize(teacher_b, batch)), dim=-1)
         else:
             assert targets_emb is not None
@@ -1107,6 +1179,7 @@ def train(
         if not recipe.student_rotate:
             suffix = "" if stage is None else f"-stage{stage}"
             targets = _stored_targets(teacher_b, images, workdir / f"teacher_embeddings{suffix}.pt")
+        ahead = StepBatches(lambda st: student_views(st, images, recipe), steps, workers)
         seconds = _checkpointed_loop(
             name,
             workdir,
@@ -1115,7 +1188,7 @@ def train(
             steps,
             lr,
             0.05,
-            lambda st, targets=targets: student_step(st, targets),
+            lambda st, targets=targets, ahead=ahead: student_step(st, targets, ahead),
             lambda: evaluate(student_b, ho_images, ho_attrs),
             every=200,
             warmup=200,
@@ -1331,6 +1404,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--teacher-weights", help="distil the student from this saved teacher (skips its stages)")
     ap.add_argument("--student-init", help="start the student's image tower from this checkpoint's")
     ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
+    ap.add_argument(
+        "--host-workers",
+        type=int,
+        default=-1,
+        help="processes making the teacher and student rounds' batches ahead of the device "
+        "(-1: none on the CPU, 3 on a GPU)",
+    )
     return ap
 
 
@@ -1347,7 +1427,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_shipped:
         fine_tune_shipped(Path(args.workdir), recipe, Path(args.out_dir), device=args.device)
         return 0
-    train(Path(args.workdir), recipe, Path(args.out_dir), args.device, teacher_weights=weights, student_init=init)
+    train(
+        Path(args.workdir),
+        recipe,
+        Path(args.out_dir),
+        args.device,
+        teacher_weights=weights,
+        student_init=init,
+        host_workers=args.host_workers,
+    )
     return 0
 
 
