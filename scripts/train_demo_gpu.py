@@ -3,7 +3,10 @@
 The session's GPU time is short and fixed, so the step counts are not guessed: after the pools are
 rendered, every stage of the recipe runs ``--probe-steps`` steps, and the whole recipe is then scaled
 (``train_demo.scaled``: every stage × one factor, learning rates unchanged) to the time left before
-``--deadline`` (seconds from the start), keeping ``--reserve`` for evaluation, packing and φ.
+``--deadline`` (seconds from the start), keeping ``--reserve`` for evaluation, packing and φ; ``--factor F``
+skips the probe and scales by F.  ``--teacher-only`` trains, scores and packs the teacher alone: a
+session's device time (15 minutes) holds the full teacher or the student rounds, not both, so one call
+can make the teacher and a later one (``--teacher-weights``) the student.
 
 Outputs in ``--out``: ``log.txt``, ``eval.json`` (the factor, the steps each stage ran, and teacher
 and student on the independent and the standard renderer, with where shape fails) and
@@ -24,7 +27,7 @@ import logging
 import sys
 import tarfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cir_app" / "src"))
@@ -107,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--probe-steps must be positive and --deadline longer than --reserve")
         if not 0 <= args.factor <= 1:
             raise ValueError("--factor must be in (0, 1], or 0 to probe")
+        if args.teacher_only and args.teacher_weights:
+            raise ValueError("--teacher-only trains the teacher: not with --teacher-weights")
     except ValueError as e:
         ap.error(str(e))
     t0 = time.time()
@@ -146,23 +151,34 @@ def probe_stages(
         teacher_weights=teacher_file,
         student_init=student_init,
         host_workers=args.host_workers,
+        teacher_only=args.teacher_only,
     )
-    return seconds_per_step(probe, T.stage_steps(probe_recipe, teacher_from_file=teacher_file is not None))
+    return seconds_per_step(probe, stages_run(probe_recipe, args))
+
+
+def stages_run(recipe: T.Recipe, args: argparse.Namespace) -> list[tuple[str, int]]:
+    """The stages (name, steps) this run trains: the recipe's, the teacher's alone with ``--teacher-only``."""
+    stages = T.stage_steps(recipe, teacher_from_file=args.teacher_weights is not None)
+    return [(name, steps) for name, steps in stages if not args.teacher_only or name.startswith("teacher")]
 
 
 def run(args: argparse.Namespace, recipe: T.Recipe, work: Path, out_dir: Path, t0: float) -> int:
     """Pools, probe, the scaled recipe, evaluation, packing and φ; ``main`` has checked the options."""
     teacher_file = Path(args.teacher_weights).resolve() if args.teacher_weights else None
-    from_file = teacher_file is not None  # the teacher's stages are skipped
     student_init = Path(args.student_init).resolve() if args.student_init else None
     phi_recipe = (
-        None if args.no_phi else PhiRecipe(family_replicates=1, oti_steps=args.oti_steps, phi_steps=args.phi_steps)
+        None
+        if args.no_phi or args.teacher_only
+        else PhiRecipe(family_replicates=1, oti_steps=args.oti_steps, phi_steps=args.phi_steps)
     )
     if torch.cuda.is_available():  # float32 training: TF32 tensor cores and tuned convolutions on a GPU
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
-    render_pools(work, recipe, phi_recipe)
+    # the masked renders only the student's look term and stage 5 read
+    render_pools(
+        work, replace(recipe, student_look=0.0, attention_focus=()) if args.teacher_only else recipe, phi_recipe
+    )
     heldout = {r: heldout_images(r, recipe.heldout_seed, 1, SIZE) for r in ("independent", "standard")}
     log.info("pools ready at %.0f s", time.time() - t0)
 
@@ -173,7 +189,7 @@ def run(args: argparse.Namespace, recipe: T.Recipe, work: Path, out_dir: Path, t
         log.info("factor %.3f given: no probe", factor)
     else:
         per_step = probe_stages(args, recipe, work, teacher_file, student_init)
-        full = T.stage_steps(recipe, teacher_from_file=from_file)
+        full = stages_run(recipe, args)
         # The full run loads the pools and builds the models again: about what the probe's own set-up cost.
         budget = args.deadline - (time.time() - t0) - args.reserve
         factor = fit_factor(full, per_step, budget)
@@ -196,31 +212,34 @@ def run(args: argparse.Namespace, recipe: T.Recipe, work: Path, out_dir: Path, t
         teacher_weights=teacher_file,
         student_init=student_init,
         host_workers=args.host_workers,
+        teacher_only=args.teacher_only,
     )
     log.info("trained at %.0f s: %s", time.time() - t0, json.dumps(manifest["training_minutes"]))
 
     teacher_b = load_clip(T.TEACHER, None, preprocess="clip", device=args.device, precision="fp32")
     teacher_path = teacher_file or work / f"{T.TEACHER}.pt"
     T.load_teacher(teacher_b, teacher_path)
-    student_b = load_clip(
-        T.STUDENT, str(out_dir / f"{T.STUDENT}.pt"), preprocess="clip", device=args.device, precision="fp32"
-    )
+    models = {"teacher": teacher_b}
+    if not args.teacher_only:
+        models["student"] = load_clip(
+            T.STUDENT, str(out_dir / f"{T.STUDENT}.pt"), preprocess="clip", device=args.device, precision="fp32"
+        )
     report: dict = {
         "recipe": asdict(recipe),
         "factor": factor,
-        "stages": dict(T.stage_steps(recipe, teacher_from_file=from_file)),
-        "device": str(student_b.device),
+        "stages": dict(stages_run(recipe, args)),
+        "device": str(teacher_b.device),
         "training_minutes": manifest["training_minutes"],
         "probe_ms_per_step": {k: 1e3 * v for k, v in per_step.items()},
     }
-    for name, b in (("teacher", teacher_b), ("student", student_b)):
+    for name, b in models.items():
         report[name] = {}
         for renderer, (images, attrs) in heldout.items():
             r = report_on(b, images, attrs)
             report[name][renderer] = {**r.figures, "shapes": asdict(r.shapes)}
         log.info("%s independent: %s", name, json.dumps(report[name]["independent"]))
     (args.out / "eval.json").write_text(json.dumps(report, indent=1))
-    files = [out_dir / f"{T.STUDENT}.pt", out_dir / f"{T.STUDENT}.manifest.json"]
+    files = [] if args.teacher_only else [out_dir / f"{T.STUDENT}.pt", out_dir / f"{T.STUDENT}.manifest.json"]
     pack(files + ([] if teacher_file else [teacher_path]), args.out, "weights")
     log.info("packed the weights at %.0f s", time.time() - t0)
 

@@ -113,6 +113,12 @@ def test_the_script_refuses_what_it_cannot_run(tmp_path, capsys):
         assert e.value.code == 2
         assert says in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+    # train-demo-clip's own refusal: a teacher trained here cannot also come from the shipped run or a file
+    for extra in (["--from-shipped"], ["--teacher-weights", str(tmp_path / "t.pt")]):
+        with pytest.raises(SystemExit) as e:
+            T.main(["--teacher-only", "--workdir", str(tmp_path / "w"), *extra])
+        assert e.value.code == 2 and "--teacher-only trains the teacher" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
 
 
 def _seed_pools(work: Path) -> tuple[torch.Tensor, torch.Tensor]:
@@ -202,3 +208,34 @@ def test_a_given_factor_skips_the_probe(tmp_path, monkeypatch):
     assert report["factor"] == 0.5 and report["stages"] == {"student-round1": 4} and report["probe_ms_per_step"] == {}
     assert not (work / "probe").exists()
     assert torch.load(work / "student-round1.ckpt.pt", weights_only=False)["step"] == 4
+
+
+@pytest.mark.slow  # a tiny teacher trained on the CPU
+def test_teacher_only_trains_scores_and_packs_the_teacher_alone(tmp_path, monkeypatch):
+    """``--teacher-only``: the teacher's stages run (scaled by ``--factor``), the student's do not, the
+    teacher alone is scored and packed, and the same recipe run again goes on with the student."""
+    gpu = _script()
+    work, out = tmp_path / "work", tmp_path / "out"
+    held = _seed_pools(work)
+    monkeypatch.setattr(gpu, "heldout_images", lambda *a: held)
+    recipe = ["--device", "cpu", "--replicates", "1", "--no-phi", "--teacher-steps", "4", "--teacher-batch", "16"]
+    recipe += ["--teacher-focus-steps", "0", "--teacher-rounds", "4:1e-3:1", "--student-rotate", "--general-steps", "0"]
+    recipe += ["--student-rounds", "4:1e-3:1", "--student-batch", "8", "--probe-steps", "2"]
+    argv = ["--out", str(out), "--workdir", str(work), *recipe, "--factor", "0.5"]
+    assert gpu.main([*argv, "--student-look", "0.5", "--teacher-only"]) == 0  # no masked renders for the look term
+    report = json.loads((out / "eval.json").read_text())
+    assert report["stages"] == {"teacher": 2, "teacher-round1": 2} and set(report) >= {"teacher"}
+    assert "student" not in report and 0 <= report["teacher"]["independent"]["zero_shot_shape"] <= 1
+    assert not (work / "student-round1.ckpt.pt").exists() and not list(work.glob("pool-focus-*"))
+    parts = sorted(out.glob("weights.tar.part-*"))
+    with tarfile.open(fileobj=io.BytesIO(b"".join(p.read_bytes() for p in parts))) as tf:
+        assert tf.getnames() == [f"{T.TEACHER}.pt"]
+    assert T.teacher_stage_path(work, 1).exists()  # the stage the student round names is kept
+
+    # the same recipe again, without --teacher-only: the teacher's stages are done, the student trains
+    with pytest.raises(SystemExit) as e:
+        gpu.main([*argv, "--teacher-weights", str(work / f"{T.TEACHER}.pt"), "--teacher-only"])
+    assert e.value.code == 2
+    assert gpu.main(argv) == 0
+    assert torch.load(work / "student-round1.ckpt.pt", weights_only=False)["step"] == 2
+    assert torch.load(work / "teacher.ckpt.pt", weights_only=False)["step"] == 2  # not trained again

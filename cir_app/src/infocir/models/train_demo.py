@@ -1105,6 +1105,7 @@ def train(
     teacher_weights: Path | None = None,
     student_init: Path | None = None,
     host_workers: int = -1,
+    teacher_only: bool = False,
 ) -> dict:
     """Run (or resume) the whole recipe on ``device`` (``model.device`` values); write the float16
     student and its manifest to ``out_dir``.  The image pools stay on the host as uint8; each
@@ -1114,8 +1115,12 @@ def train(
     teacher stages are skipped and the student is distilled from it.  ``student_init``: a student
     checkpoint (e.g. the shipped one) whose image tower the student starts from instead of random.
     ``host_workers``: processes that make the teacher's and student's batches ahead of the device
-    (``prefetch.StepBatches``; -1: none on the CPU, 3 on a GPU); the batches are the same either way."""
+    (``prefetch.StepBatches``; -1: none on the CPU, 3 on a GPU); the batches are the same either way.
+    ``teacher_only``: stop once the teacher is trained and kept (``workdir``/``TEACHER``.pt, and the stages
+    the student rounds name); a later run of the same recipe in ``workdir`` resumes with the student."""
     rounds = student_schedule(recipe, teacher_from_file=teacher_weights is not None)  # refused before any work
+    if teacher_only and teacher_weights is not None:
+        raise ValueError("teacher_only trains the teacher: it cannot come from a file too")
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     workdir.mkdir(parents=True, exist_ok=True)
     teacher_b = load_clip(TEACHER, None, preprocess="clip", seed=recipe.seed, device=device, precision="fp32")
@@ -1139,6 +1144,14 @@ def train(
     log.info("teacher: %s", teacher_eval)
     if teacher_weights is None:
         save_teacher(teacher_b, workdir / f"{TEACHER}.pt")
+    if teacher_only:
+        return {
+            "teacher": TEACHER,
+            "recipe": asdict(full_recipe),
+            "training_minutes": {"teacher": round(t_teacher / 60, 1)},
+            "device": device_note(dev),
+            "evaluation_heldout": {"teacher": teacher_eval, "n_images": len(ho_images)},
+        }
 
     student_b = load_clip(STUDENT, None, preprocess="clip", seed=recipe.seed, device=device, precision="fp32")
     student = student_b.model
@@ -1405,6 +1418,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--student-init", help="start the student's image tower from this checkpoint's")
     ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     ap.add_argument(
+        "--teacher-only",
+        action="store_true",
+        help="train and keep the teacher (WORKDIR/InfoCIR-Demo-RN-Teacher.pt) and stop; the same recipe run "
+        "again in WORKDIR goes on with the student",
+    )
+    ap.add_argument(
         "--host-workers",
         type=int,
         default=-1,
@@ -1424,6 +1443,8 @@ def main(argv: list[str] | None = None) -> int:
         recipe = recipe_from_args(args)
     except ValueError as e:
         ap.error(str(e))
+    if args.teacher_only and (args.from_shipped or weights is not None):
+        ap.error("--teacher-only trains the teacher: not with --from-shipped or --teacher-weights")
     if args.from_shipped:
         fine_tune_shipped(Path(args.workdir), recipe, Path(args.out_dir), device=args.device)
         return 0
@@ -1435,6 +1456,7 @@ def main(argv: list[str] | None = None) -> int:
         teacher_weights=weights,
         student_init=init,
         host_workers=args.host_workers,
+        teacher_only=args.teacher_only,
     )
     return 0
 
