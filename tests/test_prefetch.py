@@ -29,6 +29,23 @@ def test_workers_give_each_step_the_item_it_gets_inline():
         ahead(12)
 
 
+PARENT = os.getpid()
+
+
+def _dies_in_a_worker(step: int) -> tuple[int, int, torch.Tensor]:
+    if os.getpid() != PARENT:
+        os._exit(1)  # a worker killed (as by a full shared-memory mount)
+    return _draw(step)
+
+
+def test_workers_that_die_leave_the_batches_to_the_loop(caplog):
+    ahead = StepBatches(_dies_in_a_worker, end=6, workers=2, timeout=30)
+    for step in range(4):
+        got_step, pid, values = ahead(step)
+        assert got_step == step and pid == PARENT and torch.equal(values, _draw(step)[2])
+    assert ahead.workers == 0 and "batch workers failed" in caplog.text
+
+
 def test_workers_only_on_a_gpu():
     assert default_workers("cpu") == 0
     assert default_workers(torch.device("cuda", 0)) == max(0, min(3, (os.cpu_count() or 1) - 1))

@@ -9,12 +9,15 @@ without; a loop that resumes at another step starts the workers there.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
+
+log = logging.getLogger("infocir.prefetch")
 
 
 class _Steps(Dataset):
@@ -46,11 +49,13 @@ class StepBatches:
 
     ``make`` must be host work only (no CUDA: the workers are forked from a process that holds the
     device) and must depend on ``step`` alone.  Steps are asked for in order from any start below
-    ``end``; asking for another step than the next one restarts the workers there.
+    ``end``; asking for another step than the next one restarts the workers there.  Workers that die
+    or give nothing for ``timeout`` seconds (a small shared-memory mount, a hung fork) are given up:
+    the batches are then made inline, the same batches, and the run goes on.
     """
 
-    def __init__(self, make: Callable[[int], Any], end: int, workers: int = 0, ahead: int = 4):
-        self.make, self.end, self.workers, self.ahead = make, end, workers, ahead
+    def __init__(self, make: Callable[[int], Any], end: int, workers: int = 0, ahead: int = 2, timeout: float = 120):
+        self.make, self.end, self.workers, self.ahead, self.timeout = make, end, workers, ahead, timeout
         self._items: Iterator[Any] | None = None
         self._next = -1
 
@@ -66,7 +71,13 @@ class StepBatches:
                 num_workers=self.workers,
                 prefetch_factor=self.ahead,
                 multiprocessing_context="fork",  # the pools are inherited, not pickled
+                timeout=self.timeout,
             )
             self._items = iter(loader)
         self._next = step + 1
-        return next(self._items)
+        try:
+            return next(self._items)
+        except RuntimeError as e:  # the DataLoader's word for a worker that died or timed out
+            log.warning("batch workers failed (%s): making the batches inline from step %d on", e, step)
+            self.workers, self._items = 0, None
+            return self.make(step)
