@@ -175,10 +175,9 @@ def run(args: argparse.Namespace, recipe: T.Recipe, work: Path, out_dir: Path, t
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
-    # the masked renders only the student's look term and stage 5 read
-    render_pools(
-        work, replace(recipe, student_look=0.0, attention_focus=()) if args.teacher_only else recipe, phi_recipe
-    )
+    # the varied renders of stage 4 and the masked renders of the look term and stage 5: the student's alone
+    pools_for = replace(recipe, general_steps=0, student_look=0.0, attention_focus=()) if args.teacher_only else recipe
+    render_pools(work, pools_for, phi_recipe)
     heldout = {r: heldout_images(r, recipe.heldout_seed, 1, SIZE) for r in ("independent", "standard")}
     log.info("pools ready at %.0f s", time.time() - t0)
 

@@ -222,11 +222,13 @@ def test_teacher_only_trains_scores_and_packs_the_teacher_alone(tmp_path, monkey
     recipe += ["--teacher-focus-steps", "0", "--teacher-rounds", "4:1e-3:1", "--student-rotate", "--general-steps", "0"]
     recipe += ["--student-rounds", "4:1e-3:1", "--student-batch", "8", "--probe-steps", "2"]
     argv = ["--out", str(out), "--workdir", str(work), *recipe, "--factor", "0.5"]
-    assert gpu.main([*argv, "--student-look", "0.5", "--teacher-only"]) == 0  # no masked renders for the look term
+    # neither the masked renders of the look term nor stage 4's varied renders: the student's alone
+    assert gpu.main([*argv, "--student-look", "0.5", "--general-steps", "5", "--teacher-only"]) == 0
     report = json.loads((out / "eval.json").read_text())
     assert report["stages"] == {"teacher": 2, "teacher-round1": 2} and set(report) >= {"teacher"}
     assert "student" not in report and 0 <= report["teacher"]["independent"]["zero_shot_shape"] <= 1
-    assert not (work / "student-round1.ckpt.pt").exists() and not list(work.glob("pool-focus-*"))
+    assert not (work / "student-round1.ckpt.pt").exists()
+    assert sorted(p.name for p in work.glob("pool-*")) == ["pool-heldout-999-1-64.pt", "pool-train-1234-1-64.pt"]
     parts = sorted(out.glob("weights.tar.part-*"))
     with tarfile.open(fileobj=io.BytesIO(b"".join(p.read_bytes() for p in parts))) as tf:
         assert tf.getnames() == [f"{T.TEACHER}.pt"]
