@@ -110,8 +110,6 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--probe-steps must be positive and --deadline longer than --reserve")
         if not 0 <= args.factor <= 1:
             raise ValueError("--factor must be in (0, 1], or 0 to probe")
-        if args.teacher_only and args.teacher_weights:
-            raise ValueError("--teacher-only trains the teacher: not with --teacher-weights")
     except ValueError as e:
         ap.error(str(e))
     t0 = time.time()

@@ -1,8 +1,9 @@
 """A training loop's host work (batch sampling, captions, tokenising) done ahead by worker processes.
 
 On the H200 a teacher step took about 120 ms, of which sampling and tokenising its 256 captions is
-host work that the GPU waits for (55 ms on the 2 CPU cores here).  ``StepBatches`` runs that work for
-the coming steps in worker processes while the device trains on the current one.  Every step seeds
+host work that the GPU waits for (42–65 ms on one core here, ``benchmarks/train_host_work.py``).
+``StepBatches`` runs that work for the coming steps in worker processes while the device trains on the
+current one.  Every step seeds
 its own generator, so a step's batch depends on the step alone and is the same with workers or
 without; a loop that resumes at another step starts the workers there.
 """

@@ -908,11 +908,9 @@ def _load_image_tower(model, path: Path) -> None:
     log.info("image tower from %s", path)
 
 
-def _teacher_stages(
-    teacher_b, workdir: Path, recipe: Recipe, pool: tuple, heldout: tuple, host_workers: int = -1
-) -> float:
-    """Stages 1b-2 (and the optional focus phase) on the teacher; returns the seconds spent.  ``host_workers``:
-    processes making the batches ahead (``prefetch.default_workers``; -1: 0 on the CPU, 3 on a GPU)."""
+def _teacher_stages(teacher_b, workdir: Path, recipe: Recipe, pool: tuple, heldout: tuple, workers: int = 0) -> float:
+    """Stages 1b-2 (and the optional focus phase) on the teacher; returns the seconds spent.  ``workers``:
+    processes making the contrastive batches ahead (``prefetch.StepBatches``; 0: inline)."""
     teacher, dev = teacher_b.model, teacher_b.device
     images, attrs, replicates = pool
     ho_images, ho_attrs = heldout
@@ -921,7 +919,6 @@ def _teacher_stages(
         t_pretrain = pretrain_visual(teacher_b, workdir, recipe, images, attrs)
     teacher_params = _teacher_param_groups(teacher, recipe.teacher_visual_lr_scale)
 
-    workers = default_workers(dev, host_workers)
     tokenizer = teacher_b.tokenizer  # the workers' make() holds no reference to the model on the device
 
     def teacher_step(b: CaptionBatch, frozen: bool) -> torch.Tensor:
@@ -1137,8 +1134,9 @@ def train(
             recipe, pretrain_steps=0, teacher_steps=0, teacher_focus_steps=0, teacher_rounds=(), student_rounds=()
         )
         log.info("teacher from %s", teacher_weights)
+    workers = default_workers(dev, host_workers)
     pool = (images, attrs, replicates)
-    t_teacher = _teacher_stages(teacher_b, workdir, recipe, pool, (ho_images, ho_attrs), host_workers)
+    t_teacher = _teacher_stages(teacher_b, workdir, recipe, pool, (ho_images, ho_attrs), workers)
     teacher.eval()
     teacher_eval = evaluate(teacher_b, ho_images, ho_attrs)
     log.info("teacher: %s", teacher_eval)
@@ -1165,8 +1163,6 @@ def train(
         p.requires_grad_(n_.startswith("visual."))
     n = len(images)
     look = LookTerm(student_b, workdir, recipe, recipe.student_look) if recipe.student_look else None
-
-    workers = default_workers(dev, host_workers)
 
     def student_step(step, targets_emb, ahead: StepBatches):
         idx, batch = ahead(step)
@@ -1443,8 +1439,6 @@ def main(argv: list[str] | None = None) -> int:
         recipe = recipe_from_args(args)
     except ValueError as e:
         ap.error(str(e))
-    if args.teacher_only and (args.from_shipped or weights is not None):
-        ap.error("--teacher-only trains the teacher: not with --from-shipped or --teacher-weights")
     if args.from_shipped:
         fine_tune_shipped(Path(args.workdir), recipe, Path(args.out_dir), device=args.device)
         return 0
@@ -1498,6 +1492,8 @@ def recipe_from_args(args: argparse.Namespace) -> Recipe:
             "--student-look, --student-crop-area and --student-mixup shape the student rounds, "
             "which --from-shipped does not run"
         )
+    if args.teacher_only and (args.from_shipped or args.teacher_weights):
+        raise ValueError("--teacher-only trains the teacher: not with --from-shipped or --teacher-weights")
     if not args.from_shipped:
         student_schedule(recipe, teacher_from_file=args.teacher_weights is not None)
     return recipe
